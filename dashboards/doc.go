@@ -1,0 +1,4 @@
+// Package dashboards holds MIM's Grafana dashboards and provisioning, the
+// Prometheus scrape configuration and alert rules, and Superset dataset
+// definitions, embedded so tests can check every query against the warehouse.
+package dashboards

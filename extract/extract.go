@@ -1,0 +1,86 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Record is one object read from a source.
+type Record struct {
+	// Key identifies the object within its (source, instance, entity), stably
+	// across runs: a SITS student code, "courseid:userid" for a Moodle
+	// enrolment, a composite natural key joined with "|".
+	Key string
+	// Scope is the unit of completeness the record was read under: the Moodle
+	// course id an enrolment was read from, or "" for an entity read as one
+	// full snapshot.
+	Scope string
+	// Payload is a JSON object: exactly what Moodle sent, or a SQL row with
+	// explicitly typed values (so it is the same whichever driver read it).
+	Payload json.RawMessage
+}
+
+// EntityID names one entity of one source instance, the unit the loader
+// commits in one transaction.
+type EntityID struct {
+	Source   string // sits, cmis, moodle
+	Instance string // the Moodle site name, or the source's own name (sits, cmis)
+	Entity   string // student, student_enrl, users, enrolments, ...
+}
+
+func (id EntityID) String() string { return id.Source + ":" + id.Instance + "/" + id.Entity }
+
+// Result is what loading one entity did.
+type Result struct {
+	In        int64 // records written
+	New       int64
+	Changed   int64
+	Unchanged int64
+	Deleted   int64 // keys of completed scopes that were not written this run
+	// FailedScopes are the scopes reported failed: their rows were kept as
+	// they were, neither updated as deleted nor counted.
+	FailedScopes []string
+}
+
+// EntityWriter receives the records of one entity and commits them as one
+// unit. It is safe for concurrent use (a Moodle extractor writes enrolments
+// of several courses at once).
+//
+// The deletion contract: a key is marked deleted only when its scope was
+// declared complete with ScopeComplete in this run and the key was not
+// written. A scope that is neither complete nor failed is treated as failed.
+// So a course whose read failed half-way keeps every one of its rows: a
+// partial extract never looks like a mass drop.
+type EntityWriter interface {
+	// Write adds one record. It may block to apply back-pressure.
+	Write(ctx context.Context, r Record) error
+	// ScopeComplete declares that every record of scope has been written.
+	ScopeComplete(scope string)
+	// ScopeFailed declares that scope could not be read completely.
+	ScopeFailed(scope string, err error)
+	// Commit lands everything written in one transaction and returns counts.
+	// After Commit the writer must not be used.
+	Commit(ctx context.Context) (Result, error)
+	// Abort discards everything written; raw is left exactly as it was.
+	// It is safe to call after Commit (it then does nothing).
+	Abort()
+}
+
+// Sink opens entity writers; the raw loader implements it.
+type Sink interface {
+	Entity(ctx context.Context, id EntityID) (EntityWriter, error)
+}
+
+// Source is something MIM extracts: SITS, CMIS, or one Moodle site.
+//
+// Extract reads its entities and streams them to the sink. For every entity
+// it opens a writer, writes records, declares each scope complete or failed,
+// and commits; an entity it cannot read at all is aborted (raw keeps the last
+// good state) and reported in the returned error, while the other entities
+// still go ahead. Extract returns an error if any entity failed; it never
+// logs and returns the same error.
+type Source interface {
+	// Name is how the operator selects it: "sits", "cmis", "moodle:main".
+	Name() string
+	Extract(ctx context.Context, sink Sink) error
+}

@@ -1,0 +1,434 @@
+// Package app is the plumbing of the mim command: the command registry,
+// global flags, configuration and warehouse access shared by every command,
+// help text, and the mapping from errors to exit codes (0 ok, 1 failure,
+// 2 usage or configuration, 3 refused by a guard). Each command lives in its
+// own cmd_*.go file and registers itself, so adding one touches nothing else.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/warehouse"
+)
+
+// Version is set at build time with -ldflags "-X github.com/mimwarehouse/mim/internal/app.Version=...".
+var Version = ""
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+	ExitRefused = 3
+)
+
+// Runner runs a command once its flags are parsed; args are the positional
+// arguments left after the flags.
+type Runner func(ctx context.Context, e *Env, args []string) error
+
+// Command is one `mim` subcommand.
+type Command struct {
+	Name    string
+	Group   string // heading in `mim help`
+	Summary string // one line
+	Usage   string // e.g. "mim migrate [up|status] [--claim ENV]"
+	Help    string // paragraphs shown by `mim help NAME`
+	// Setup defines the command's flags on fs and returns its runner.
+	Setup func(fs *flag.FlagSet) Runner
+	// NoConfig marks commands that run without a configuration file.
+	NoConfig bool
+}
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]*Command{}
+)
+
+// Register adds a command; it panics on a duplicate name (a programming error).
+func Register(c Command) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[c.Name]; dup {
+		panic("app: command registered twice: " + c.Name)
+	}
+	registry[c.Name] = &c
+}
+
+// UsageError is a mistake on the command line (exit 2).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// ExitCode makes a usage error exit 2.
+func (e *UsageError) ExitCode() int { return ExitUsage }
+
+// Usagef returns a *UsageError.
+func Usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+
+// ExitCode maps an error to the process exit code: an error (or one it
+// wraps) with an ExitCode method decides; anything else is a failure.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return ExitFailure
+}
+
+// Env is what a running command gets: its output streams, the global
+// options, and lazily loaded configuration and warehouse connection.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Logger         *slog.Logger
+	ConfigPath     string
+	Args           []string // the command line after the program name, for the ledger
+
+	cfg    *config.Config
+	cfgErr error
+	loaded bool
+	pool   *pgxpool.Pool
+	// LoadConfig is how Config obtains the configuration; tests and `mim demo`
+	// replace it with one built in memory.
+	LoadConfig func() (*config.Config, error)
+}
+
+// Config loads the configuration once; a configuration with problems is an
+// error every time it is asked for.
+func (e *Env) Config() (*config.Config, error) {
+	if !e.loaded {
+		e.cfg, e.cfgErr = e.LoadConfig()
+		e.loaded = true
+	}
+	if e.cfgErr != nil {
+		return nil, e.cfgErr
+	}
+	return e.cfg, nil
+}
+
+// SetConfig installs a configuration built in memory (used by `mim demo`).
+func (e *Env) SetConfig(c *config.Config) { e.cfg, e.cfgErr, e.loaded = c, nil, true }
+
+// Warehouse connects to the configured warehouse once.
+func (e *Env) Warehouse(ctx context.Context) (*pgxpool.Pool, error) {
+	if e.pool != nil {
+		return e.pool, nil
+	}
+	cfg, err := e.Config()
+	if err != nil {
+		return nil, err
+	}
+	e.pool, err = warehouse.Open(ctx, cfg.Warehouse.DSN, cfg.Warehouse.MaxConns)
+	return e.pool, err
+}
+
+// Close releases what the command opened.
+func (e *Env) Close() {
+	if e.pool != nil {
+		e.pool.Close()
+		e.pool = nil
+	}
+}
+
+// Who names the operator for ledgers and history: user@host.
+func Who() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+// VersionString is the version this binary reports.
+func VersionString() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if dirty {
+				rev += "-dirty"
+			}
+			return "dev-" + rev
+		}
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+	}
+	return "dev"
+}
+
+// globals are the options every command accepts, before or after its name.
+type globals struct {
+	config    string
+	logLevel  string
+	logFormat string
+}
+
+func (g *globals) define(fs *flag.FlagSet) {
+	fs.StringVar(&g.config, "config", g.config, "configuration `file` (default $MIM_CONFIG)")
+	fs.StringVar(&g.logLevel, "log-level", g.logLevel, "log `level`: debug, info, warn, error (default from the configuration, else info)")
+	fs.StringVar(&g.logFormat, "log-format", g.logFormat, "log `format`: text or json (default from the configuration, else text)")
+}
+
+// Main runs the mim command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{config: os.Getenv("MIM_CONFIG")}
+	top := flag.NewFlagSet("mim", flag.ContinueOnError)
+	top.SetOutput(io.Discard)
+	g.define(top)
+	help := top.Bool("help", false, "")
+	top.BoolVar(help, "h", false, "")
+	if err := top.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "mim: %v\n\n", err)
+		printOverview(stderr)
+		return ExitUsage
+	}
+	rest := top.Args()
+	if *help || len(rest) == 0 {
+		printOverview(stdout)
+		if len(rest) == 0 && !*help {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	name := rest[0]
+	if name == "help" {
+		if len(rest) > 1 {
+			if c := lookup(rest[1]); c != nil {
+				printCommand(stdout, c)
+				return ExitOK
+			}
+			fmt.Fprintf(stderr, "mim: unknown command %q\n\n", rest[1])
+			printOverview(stderr)
+			return ExitUsage
+		}
+		printOverview(stdout)
+		return ExitOK
+	}
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "mim: unknown command %q%s\n\n", name, suggest(name))
+		printOverview(stderr)
+		return ExitUsage
+	}
+	fs := flag.NewFlagSet("mim "+c.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g.define(fs)
+	run := c.Setup(fs)
+	positional, err := parseInterspersed(fs, rest[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printCommand(stdout, c)
+			return ExitOK
+		}
+		fmt.Fprintf(stderr, "mim %s: %v\n\n", c.Name, err)
+		printCommand(stderr, c)
+		return ExitUsage
+	}
+	e := &Env{Stdout: stdout, Stderr: stderr, ConfigPath: g.config, Args: args}
+	e.LoadConfig = func() (*config.Config, error) {
+		if e.ConfigPath == "" {
+			return nil, Usagef("no configuration: pass --config FILE or set MIM_CONFIG (see mim.example.yaml)")
+		}
+		return config.Load(e.ConfigPath)
+	}
+	// Configure logging from the configuration when there is one; a bad
+	// configuration is reported by the command that needs it.
+	level, format := g.logLevel, g.logFormat
+	if !c.NoConfig && g.config != "" {
+		if cfg, err := e.Config(); err == nil {
+			if level == "" {
+				level = cfg.Log.Level
+			}
+			if format == "" {
+				format = cfg.Log.Format
+			}
+		}
+	}
+	logger, lerr := newLogger(stderr, level, format)
+	err = lerr
+	if err != nil {
+		fmt.Fprintf(stderr, "mim: %v\n", err)
+		return ExitUsage
+	}
+	e.Logger = logger
+	defer e.Close()
+	err = run(ctx, e, positional)
+	code := ExitCode(err)
+	if err != nil {
+		fmt.Fprintf(stderr, "mim %s: %v\n", c.Name, err)
+		var ue *UsageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "\nusage: %s\n(run `mim help %s` for more)\n", c.Usage, c.Name)
+		}
+	}
+	return code
+}
+
+// parseInterspersed parses flags wherever they appear among the positional
+// arguments (operators write `settings set K V --reason R`); everything after
+// a "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	switch level {
+	case "", "info":
+		l = slog.LevelInfo
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		return nil, Usagef("--log-level %q is not one of debug, info, warn, error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, Usagef("--log-format %q is not text or json", format)
+}
+
+func lookup(name string) *Command {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	return registry[name]
+}
+
+func commands() []*Command {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	out := make([]*Command, 0, len(registry))
+	for _, c := range registry {
+		out = append(out, c)
+	}
+	return out
+}
+
+func suggest(name string) string {
+	for _, c := range commands() {
+		if strings.HasPrefix(c.Name, name) || strings.HasPrefix(name, c.Name) {
+			return fmt.Sprintf(" (did you mean %q?)", c.Name)
+		}
+	}
+	return ""
+}
+
+// groupOrder is the order of headings in `mim help`.
+var groupOrder = []string{"Pipeline", "Feeds and Moodle", "Warehouse", "Operations", "Other"}
+
+func printOverview(w io.Writer) {
+	fmt.Fprint(w, `mim - the Moodle integration warehouse
+
+MIM extracts SITS, CMIS and every configured Moodle site into a PostgreSQL
+warehouse, transforms them with SQL, and feeds Moodle back (IMS Enterprise,
+profile fields, tutor table, merge list, timetable groups), refusing anything
+that would silently drop students or delete groups.
+
+usage: mim [--config FILE] COMMAND [options] [arguments]
+
+`)
+	byGroup := map[string][]*Command{}
+	for _, c := range commands() {
+		g := c.Group
+		if g == "" {
+			g = "Other"
+		}
+		byGroup[g] = append(byGroup[g], c)
+	}
+	for _, g := range groupOrder {
+		cs := byGroup[g]
+		if len(cs) == 0 {
+			continue
+		}
+		sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+		fmt.Fprintf(w, "%s:\n", g)
+		for _, c := range cs {
+			fmt.Fprintf(w, "  %-12s %s\n", c.Name, c.Summary)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, `Global options (before or after the command):
+  --config FILE      configuration file (default $MIM_CONFIG; see mim.example.yaml)
+  --log-level LEVEL  debug, info, warn or error
+  --log-format FMT   text or json
+
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error,
+            3 refused by a guard (threshold, environment, delete budget).
+
+Run 'mim help COMMAND' for a command's options.
+`)
+}
+
+func printCommand(w io.Writer, c *Command) {
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.Usage, c.Summary)
+	if c.Help != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Help))
+	}
+	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
+	g := &globals{}
+	c.Setup(fs)
+	var own []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { own = append(own, f) })
+	if len(own) > 0 {
+		fmt.Fprintf(w, "\nOptions:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	gfs := flag.NewFlagSet("", flag.ContinueOnError)
+	g.define(gfs)
+	fmt.Fprintf(w, "\nGlobal options:\n")
+	gfs.SetOutput(w)
+	gfs.PrintDefaults()
+}

@@ -1,0 +1,139 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/pgtest"
+)
+
+// mim runs the command line in-process and returns exit code, stdout, stderr.
+func mim(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := app.Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "mim.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestNoArgumentsPrintsHelp(t *testing.T) {
+	code, out, _ := mim(t)
+	if code != app.ExitUsage {
+		t.Errorf("exit %d", code)
+	}
+	for _, want := range []string{"usage: mim", "migrate", "settings", "status", "Exit codes", "mim help COMMAND"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help lacks %q:\n%s", want, out)
+		}
+	}
+	if code, out, _ := mim(t, "help", "settings"); code != 0 || !strings.Contains(out, "mim settings set KEY VALUE") || !strings.Contains(out, "--reason") && !strings.Contains(out, "-reason") {
+		t.Errorf("help settings: %d\n%s", code, out)
+	}
+	if code, out, _ := mim(t, "migrate", "--help"); code != 0 || !strings.Contains(out, "--claim ENV") {
+		t.Errorf("migrate --help: %d\n%s", code, out)
+	}
+	if code, _, errOut := mim(t, "migrat"); code != app.ExitUsage || !strings.Contains(errOut, `did you mean "migrate"`) {
+		t.Errorf("unknown command: %d %s", code, errOut)
+	}
+	if code, out, _ := mim(t, "version"); code != 0 || !strings.HasPrefix(out, "mim ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+func TestBadConfigListsEveryProblemOnce(t *testing.T) {
+	p := writeConfig(t, "environment: Prod\nwarehouse: {dsn: nowhere, max_conns: 0.5}\nmoodle:\n  - {name: main, url: ftp://x, token: t}\n")
+	code, _, errOut := mim(t, "--config", p, "status")
+	if code != app.ExitUsage {
+		t.Errorf("exit %d, want 2", code)
+	}
+	for _, want := range []string{"has 5 problems", "environment (line 1)", "warehouse.dsn (line 2)", "warehouse.max_conns (line 2): invalid whole number",
+		"moodle[0].url (line 4)", "moodle[0].environment: required"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("error lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Count(errOut, "has 5 problems") != 1 {
+		t.Errorf("problems printed more than once:\n%s", errOut)
+	}
+	if code, _, errOut := mim(t, "status"); code != app.ExitUsage || !strings.Contains(errOut, "no configuration") {
+		t.Errorf("no config: %d %s", code, errOut)
+	}
+}
+
+func TestMigrateStatusSettingsAgainstARealWarehouse(t *testing.T) {
+	db := pgtest.NewEmpty(t)
+	cfg := writeConfig(t, "environment: staging\nwarehouse: {dsn: \""+db.DSN.Reveal()+"\"}\n")
+
+	code, out, errOut := mim(t, "migrate", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "applied 00001") || !strings.Contains(out, `labelled as environment "staging"`) {
+		t.Fatalf("first migrate: %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = mim(t, "--config", cfg, "migrate")
+	if code != 0 || !strings.Contains(out, "nothing to apply") || strings.Contains(out, "applied") {
+		t.Fatalf("second migrate is not a no-op: %d\n%s", code, out)
+	}
+	code, out, _ = mim(t, "--config", cfg, "migrate", "status")
+	if code != 0 || !strings.Contains(out, "00001_schemas_and_control.sql") || strings.Contains(out, "pending") {
+		t.Errorf("migrate status: %d\n%s", code, out)
+	}
+
+	if code, out, errOut = mim(t, "--config", cfg, "settings", "set", "threshold_percent", "80", "--reason", "test"); code != 0 || !strings.Contains(out, `"75" -> "80"`) {
+		t.Errorf("settings set: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut = mim(t, "--config", cfg, "settings", "set", "threshold_percent", "180"); code != app.ExitUsage || !strings.Contains(errOut, "0 to 100") {
+		t.Errorf("invalid setting: %d %s", code, errOut)
+	}
+	if code, out, _ = mim(t, "--config", cfg, "settings", "list"); code != 0 || !strings.Contains(out, "threshold_percent") || !strings.Contains(out, "80") {
+		t.Errorf("settings list: %d\n%s", code, out)
+	}
+
+	// A run in the ledger shows up in status.
+	r, err := ledger.Begin(context.Background(), db.Pool, "extract", "staging", "v", []string{"extract"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.Step(context.Background(), ledger.StepKey{Stage: "extract", Source: "sits", Entity: "student"})
+	s.Finish(context.Background(), ledger.Succeeded, ledger.Counts{In: 42, New: 42}, nil, nil)
+	r.Finish(context.Background(), ledger.Succeeded, 0, nil)
+	code, out, _ = mim(t, "--config", cfg, "status")
+	if code != 0 || !strings.Contains(out, "extract") || !strings.Contains(out, "succeeded") || !strings.Contains(out, "extract/sits/student") || !strings.Contains(out, "42") {
+		t.Errorf("status: %d\n%s", code, out)
+	}
+
+	// The same database used by a production deployment: it says so, and a
+	// claim for another environment than the configuration's is refused.
+	prod := writeConfig(t, "environment: production\nwarehouse: {dsn: \""+db.DSN.Reveal()+"\"}\n")
+	code, out, _ = mim(t, "--config", prod, "migrate")
+	if code != 0 || !strings.Contains(out, `belongs to environment "staging"`) {
+		t.Errorf("migrate from another environment: %d\n%s", code, out)
+	}
+	if code, _, errOut = mim(t, "--config", prod, "migrate", "--claim", "staging"); code != app.ExitUsage {
+		t.Errorf("claim for another environment: %d %s", code, errOut)
+	}
+	code, out, _ = mim(t, "--config", prod, "migrate", "--claim", "production")
+	if code != 0 || !strings.Contains(out, `claimed for environment "production" (it was "staging")`) {
+		t.Errorf("claim: %d\n%s", code, out)
+	}
+	code, out, _ = mim(t, "--config", prod, "check")
+	if code != 0 || !strings.Contains(out, `labelled "production"`) {
+		t.Errorf("check: %d\n%s", code, out)
+	}
+	code, out, _ = mim(t, "--config", cfg, "check")
+	if code != 1 || !strings.Contains(out, "FAIL") {
+		t.Errorf("check from the wrong environment should fail: %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,116 @@
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/mimwarehouse/mim/internal/warehouse"
+)
+
+// CheckResult is one line of `mim check`.
+type CheckResult struct {
+	Target string // what was dialled: "warehouse", "moodle:main", "sits"
+	OK     bool
+	Detail string
+}
+
+// Checker dials one kind of dependency. Packages that add a dependency
+// (sources, Moodle sites, SFTP, SMTP) register theirs with RegisterCheck.
+type Checker func(ctx context.Context, e *Env) []CheckResult
+
+var (
+	checksMu sync.Mutex
+	checks   = map[string]Checker{}
+)
+
+// RegisterCheck adds a checker run by `mim check`, ordered by name.
+func RegisterCheck(name string, c Checker) {
+	checksMu.Lock()
+	defer checksMu.Unlock()
+	checks[name] = c
+}
+
+func init() {
+	RegisterCheck("00-warehouse", checkWarehouse)
+	Register(Command{
+		Name:    "check",
+		Group:   "Operations",
+		Summary: "dial everything the configuration names and say what answers",
+		Usage:   "mim check",
+		Help: `Loading a configuration never dials anything; check does: the warehouse
+(connection, pending migrations, environment label) and every other configured
+dependency. Exit 1 if anything failed.`,
+		Setup: func(fs *flag.FlagSet) Runner {
+			return func(ctx context.Context, e *Env, args []string) error {
+				if _, err := e.Config(); err != nil {
+					return err
+				}
+				checksMu.Lock()
+				names := make([]string, 0, len(checks))
+				for n := range checks {
+					names = append(names, n)
+				}
+				checksMu.Unlock()
+				sort.Strings(names)
+				tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+				failed := 0
+				for _, n := range names {
+					for _, r := range checks[n](ctx, e) {
+						mark := "ok"
+						if !r.OK {
+							mark = "FAIL"
+							failed++
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, r.Target, r.Detail)
+					}
+				}
+				tw.Flush()
+				if failed > 0 {
+					return fmt.Errorf("%d check(s) failed", failed)
+				}
+				return nil
+			}
+		},
+	})
+}
+
+func checkWarehouse(ctx context.Context, e *Env) []CheckResult {
+	cfg, _ := e.Config()
+	r := CheckResult{Target: "warehouse"}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		r.Detail = err.Error()
+		return []CheckResult{r}
+	}
+	var version string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('server_version')`).Scan(&version); err != nil {
+		r.Detail = err.Error()
+		return []CheckResult{r}
+	}
+	pending, err := warehouse.Pending(ctx, pool)
+	switch {
+	case err != nil:
+		r.Detail = err.Error()
+	case pending > 0:
+		r.Detail = fmt.Sprintf("PostgreSQL %s; %d migration(s) pending: run `mim migrate`", version, pending)
+	default:
+		r.OK = true
+		r.Detail = fmt.Sprintf("PostgreSQL %s at %s; schema up to date", version, cfg.Warehouse.DSN)
+	}
+	out := []CheckResult{r}
+	if r.OK {
+		d := CheckResult{Target: "warehouse environment"}
+		if err := warehouse.CheckDeployment(ctx, pool, cfg.Environment); err != nil {
+			d.Detail = err.Error()
+		} else {
+			d.OK = true
+			d.Detail = fmt.Sprintf("labelled %q, as configured", cfg.Environment)
+		}
+		out = append(out, d)
+	}
+	return out
+}

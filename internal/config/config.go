@@ -1,0 +1,476 @@
+// Package config loads MIM's one YAML configuration file strictly: unknown keys
+// are errors, ${VAR} and ${VAR:-default} come from the environment so secrets
+// stay out of the file, and every problem is reported at once with its key
+// path. Nothing here dials a database or a Moodle site.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of one deployment's configuration.
+type Config struct {
+	// Environment is this deployment's identity (production, staging, ...).
+	// A Moodle site is written to only when its own environment, this value
+	// and the warehouse's ctl.deployment all agree.
+	Environment string       `yaml:"environment"`
+	Warehouse   Warehouse    `yaml:"warehouse"`
+	Sources     Sources      `yaml:"sources"`
+	Moodle      []MoodleSite `yaml:"moodle"`
+	Exports     Exports      `yaml:"exports"`
+	Notify      Notify       `yaml:"notify"`
+	Schedule    Schedule     `yaml:"schedule"`
+	Serve       Serve        `yaml:"serve"`
+	Catalog     Catalog      `yaml:"catalog"`
+	Log         Log          `yaml:"log"`
+}
+
+// Warehouse is the PostgreSQL database MIM owns.
+type Warehouse struct {
+	DSN      DSN `yaml:"dsn"`
+	MaxConns int `yaml:"max_conns"`
+	// StatementTimeout and LockTimeout bound every transform statement, so
+	// a stuck lock fails the night instead of hanging it.
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
+	LockTimeout      time.Duration `yaml:"lock_timeout"`
+}
+
+// Sources are the student record and timetabling databases.
+type Sources struct {
+	SITS *SQLSource `yaml:"sits"`
+	CMIS *SQLSource `yaml:"cmis"`
+}
+
+// SQLSource is a database read through database/sql: godror for Oracle in
+// production, pgx for a PostgreSQL-hosted copy.
+type SQLSource struct {
+	Driver string `yaml:"driver"`
+	DSN    DSN    `yaml:"dsn"`
+	// Schema is the owner prefix of the views or tables (SISMGR, CMIS_OWNER);
+	// empty means the connection's default schema.
+	Schema string `yaml:"schema"`
+	// MinYear drops academic years before it (SITS only).
+	MinYear int `yaml:"min_year"`
+	// MaxBadRowsPercent fails an entity whose unreadable rows exceed this share.
+	MaxBadRowsPercent float64       `yaml:"max_bad_rows_percent"`
+	FetchSize         int           `yaml:"fetch_size"`
+	Timeout           time.Duration `yaml:"timeout"`
+}
+
+// MoodleSite is one Moodle the warehouse reads from and feeds.
+type MoodleSite struct {
+	Name  string `yaml:"name"`
+	URL   string `yaml:"url"`
+	Token Secret `yaml:"token"`
+	// Environment is the environment this Moodle belongs to; it must be
+	// given explicitly, there is no default.
+	Environment   string        `yaml:"environment"`
+	RatePerSecond float64       `yaml:"rate_per_second"`
+	Concurrency   int           `yaml:"concurrency"`
+	MaxInputVars  int           `yaml:"max_input_vars"`
+	Timeout       time.Duration `yaml:"timeout"`
+	Retries       int           `yaml:"retries"`
+	// Entities to extract; see MoodleEntities for the names.
+	Entities []string `yaml:"entities"`
+	// UserCriteria select users for core_user_get_users (default: all users).
+	UserCriteria []Criterion `yaml:"user_criteria"`
+	PageSize     int         `yaml:"page_size"`
+	// Grades and Completion are heavy on Moodle (the grade report regrades a
+	// course), so they are off unless enabled, and can be limited to categories.
+	Grades     Optional `yaml:"grades"`
+	Completion Optional `yaml:"completion"`
+	// IMSTarget is the site's imsrestricttarget; it defaults to Name.
+	IMSTarget string `yaml:"ims_target"`
+	// GroupPrefix marks the idnumbers of groups and groupings MIM owns.
+	GroupPrefix string `yaml:"group_prefix"`
+}
+
+// Criterion is one key/value of core_user_get_users.
+type Criterion struct {
+	Key   string `yaml:"key"`
+	Value string `yaml:"value"`
+}
+
+// Optional switches a heavy extraction on, optionally for some categories only.
+type Optional struct {
+	Enabled bool `yaml:"enabled"`
+	// Categories are category idnumbers; empty means every category.
+	Categories []string `yaml:"categories"`
+}
+
+// Exports is where the feeds for Moodle are written and delivered.
+type Exports struct {
+	// Dir receives every file first (temp name, then rename) and keeps the archive.
+	Dir string `yaml:"dir"`
+	// Deliver is empty (files stay in Dir), a local directory path, or
+	// sftp://user@host[:port]/path.
+	Deliver string `yaml:"deliver"`
+	SFTP    SFTP   `yaml:"sftp"`
+	// IMSRoles maps MIM roles (student, editingteacher, teacher, ...) to IMS
+	// roletype codes (01 Learner, 02 Instructor, ...).
+	IMSRoles map[string]string `yaml:"ims_roles"`
+}
+
+// SFTP holds the credentials for sftp:// delivery.
+type SFTP struct {
+	KnownHosts string `yaml:"known_hosts"`
+	KeyFile    string `yaml:"key_file"`
+	Password   Secret `yaml:"password"`
+}
+
+// Notify is how MIM sends mail (threshold refusals, run summaries).
+type Notify struct {
+	SMTP SMTP     `yaml:"smtp"`
+	To   []string `yaml:"to"`
+}
+
+// SMTP is the mail relay.
+type SMTP struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	From     string `yaml:"from"`
+	// StartTLS is required unless the relay is on loopback.
+	StartTLS bool `yaml:"starttls"`
+}
+
+// Schedule holds the cron expressions `mim serve` runs (CRON_TZ= prefix allowed).
+type Schedule struct {
+	Nightly string `yaml:"nightly"`
+	Groups  string `yaml:"groups"`
+}
+
+// Serve configures `mim serve`.
+type Serve struct {
+	Listen string `yaml:"listen"`
+}
+
+// Catalog is the CKAN instance marts are published to.
+type Catalog struct {
+	URL          string `yaml:"url"`
+	APIKey       Secret `yaml:"api_key"`
+	Organization string `yaml:"organization"`
+}
+
+// Log configures MIM's own logging.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// MoodleEntities are the entity names a site's `entities` list accepts.
+var MoodleEntities = []string{
+	"site_info", "categories", "courses", "users", "enrolments", "roles",
+	"groups", "groupings", "profile_fields", "grades", "completion",
+}
+
+// DefaultMoodleEntities are extracted when a site does not list its own.
+var DefaultMoodleEntities = []string{
+	"site_info", "categories", "courses", "users", "enrolments", "roles",
+	"groups", "groupings", "profile_fields",
+}
+
+// DefaultWarehouseDSN is the local database the README's setup creates.
+const DefaultWarehouseDSN = "postgres://mim:mim@127.0.0.1:5432/mim?sslmode=disable"
+
+// Load reads and checks the configuration file at path, expanding variables
+// from the process environment.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	cfg, err := Parse(data, os.LookupEnv)
+	var ce *Error
+	if errors.As(err, &ce) {
+		ce.File = path
+	}
+	return cfg, err
+}
+
+// Parse decodes, defaults and validates a configuration. env looks variables
+// up (os.LookupEnv in production). The error, if any, is an *Error listing
+// every problem.
+func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		return nil, &Error{Problems: []Problem{{Message: "not valid YAML: " + err.Error()}}}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &Error{Problems: []Problem{{Message: "more than one YAML document; MIM reads exactly one"}}}
+	}
+	ps := &problems{}
+	cfg := &Config{}
+	(&decoder{env: env, problems: ps}).decode(&root, reflect.ValueOf(cfg).Elem(), "")
+	cfg.applyDefaults()
+	cfg.validate(ps)
+	if len(ps.list) > 0 {
+		return cfg, &Error{Problems: ps.sorted()}
+	}
+	return cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Warehouse.DSN == "" {
+		c.Warehouse.DSN = DefaultWarehouseDSN
+	}
+	if c.Warehouse.MaxConns == 0 {
+		c.Warehouse.MaxConns = 8
+	}
+	if c.Warehouse.StatementTimeout == 0 {
+		c.Warehouse.StatementTimeout = 30 * time.Minute
+	}
+	if c.Warehouse.LockTimeout == 0 {
+		c.Warehouse.LockTimeout = time.Minute
+	}
+	for _, s := range []*SQLSource{c.Sources.SITS, c.Sources.CMIS} {
+		if s == nil {
+			continue
+		}
+		if s.MaxBadRowsPercent == 0 {
+			s.MaxBadRowsPercent = 1
+		}
+		if s.FetchSize == 0 {
+			s.FetchSize = 5000
+		}
+		if s.Timeout == 0 {
+			s.Timeout = 30 * time.Minute
+		}
+	}
+	for i := range c.Moodle {
+		m := &c.Moodle[i]
+		if m.RatePerSecond == 0 {
+			m.RatePerSecond = 10
+		}
+		if m.Concurrency == 0 {
+			m.Concurrency = 4
+		}
+		if m.MaxInputVars == 0 {
+			m.MaxInputVars = 900
+		}
+		if m.Timeout == 0 {
+			m.Timeout = 60 * time.Second
+		}
+		if m.Retries == 0 {
+			m.Retries = 4
+		}
+		if len(m.Entities) == 0 {
+			m.Entities = append([]string(nil), DefaultMoodleEntities...)
+		}
+		if m.PageSize == 0 {
+			m.PageSize = 1000
+		}
+		if m.IMSTarget == "" {
+			m.IMSTarget = m.Name
+		}
+		if m.GroupPrefix == "" {
+			m.GroupPrefix = "mim:"
+		}
+	}
+	if c.Exports.Dir == "" {
+		c.Exports.Dir = "/var/lib/mim/out"
+	}
+	if c.Exports.IMSRoles == nil {
+		c.Exports.IMSRoles = map[string]string{"student": "01", "editingteacher": "02", "teacher": "08"}
+	}
+	if c.Notify.SMTP.Port == 0 {
+		c.Notify.SMTP.Port = 587
+	}
+	if c.Serve.Listen == "" {
+		c.Serve.Listen = "127.0.0.1:9464"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+var (
+	envName  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+	siteName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	imsRole  = regexp.MustCompile(`^0[1-8]$`)
+)
+
+func (c *Config) validate(ps *problems) {
+	switch {
+	case c.Environment == "":
+		ps.add("environment", 0, "required: name this deployment (production, staging, test, ...)")
+	case !envName.MatchString(c.Environment):
+		ps.add("environment", 0, "%q is not a valid environment name (lower case letters, digits, - and _)", c.Environment)
+	}
+	if !strings.HasPrefix(c.Warehouse.DSN.Reveal(), "postgres://") && !strings.HasPrefix(c.Warehouse.DSN.Reveal(), "postgresql://") &&
+		!strings.Contains(c.Warehouse.DSN.Reveal(), "=") {
+		ps.add("warehouse.dsn", 0, "not a PostgreSQL connection string (postgres://user@host/db or key=value form)")
+	}
+	if c.Warehouse.MaxConns < 1 || c.Warehouse.MaxConns > 100 {
+		ps.add("warehouse.max_conns", 0, "must be between 1 and 100")
+	}
+	for name, s := range map[string]*SQLSource{"sources.sits": c.Sources.SITS, "sources.cmis": c.Sources.CMIS} {
+		if s != nil {
+			s.validate(name, ps)
+		}
+	}
+	names := map[string]bool{}
+	for i := range c.Moodle {
+		m := &c.Moodle[i]
+		path := fmt.Sprintf("moodle[%d]", i)
+		if m.Name != "" && names[m.Name] {
+			ps.add(path+".name", 0, "site name %q is used twice", m.Name)
+		}
+		names[m.Name] = true
+		m.validate(path, ps)
+	}
+	for role, code := range c.Exports.IMSRoles {
+		if !imsRole.MatchString(code) {
+			ps.add("exports.ims_roles."+role, 0, "%q is not an IMS roletype code (01 to 08)", code)
+		}
+	}
+	if c.Exports.Deliver != "" && strings.Contains(c.Exports.Deliver, "://") {
+		u, err := url.Parse(c.Exports.Deliver)
+		switch {
+		case err != nil:
+			ps.add("exports.deliver", 0, "not a valid URL")
+		case u.Scheme != "sftp":
+			ps.add("exports.deliver", 0, "scheme %q is not supported (use a local path or sftp://user@host/path)", u.Scheme)
+		case u.User == nil || u.User.Username() == "" || u.Host == "":
+			ps.add("exports.deliver", 0, "an sftp URL needs a user and a host: sftp://user@host/path")
+		case c.Exports.SFTP.KnownHosts == "":
+			ps.add("exports.sftp.known_hosts", 0, "required for sftp delivery: the host key is always checked")
+		}
+		if u != nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				ps.add("exports.deliver", 0, "do not put a password in the URL; use exports.sftp.password with ${VAR}")
+			}
+		}
+	}
+	if s := c.Notify.SMTP; s.Host != "" && s.From == "" {
+		ps.add("notify.smtp.from", 0, "required when notify.smtp.host is set")
+	}
+	for i, to := range c.Notify.To {
+		if !strings.Contains(to, "@") {
+			ps.add(fmt.Sprintf("notify.to[%d]", i), 0, "%q is not an e-mail address", to)
+		}
+	}
+	if c.Catalog.URL != "" {
+		if u, err := url.Parse(c.Catalog.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			ps.add("catalog.url", 0, "not an http(s) URL")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Serve.Listen); err != nil {
+		ps.add("serve.listen", 0, "%q is not host:port", c.Serve.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		ps.add("log.level", 0, "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		ps.add("log.format", 0, "%q is not one of text, json", c.Log.Format)
+	}
+}
+
+func (s *SQLSource) validate(path string, ps *problems) {
+	switch s.Driver {
+	case "godror", "pgx":
+	case "":
+		ps.add(path+".driver", 0, "required: godror (Oracle) or pgx (a PostgreSQL-hosted copy)")
+	default:
+		ps.add(path+".driver", 0, "%q is not supported (use godror or pgx)", s.Driver)
+	}
+	if s.DSN == "" {
+		ps.add(path+".dsn", 0, "required")
+	}
+	if s.MaxBadRowsPercent < 0 || s.MaxBadRowsPercent > 100 {
+		ps.add(path+".max_bad_rows_percent", 0, "must be between 0 and 100")
+	}
+	if s.MinYear != 0 && (s.MinYear < 1990 || s.MinYear > 2100) {
+		ps.add(path+".min_year", 0, "%d is not a plausible academic start year", s.MinYear)
+	}
+}
+
+func (m *MoodleSite) validate(path string, ps *problems) {
+	switch {
+	case m.Name == "":
+		ps.add(path+".name", 0, "required")
+	case !siteName.MatchString(m.Name):
+		ps.add(path+".name", 0, "%q is not a valid site name (lower case letters, digits, - and _)", m.Name)
+	}
+	if m.URL == "" {
+		ps.add(path+".url", 0, "required")
+	} else if u, err := url.Parse(m.URL); err != nil || u.Host == "" {
+		ps.add(path+".url", 0, "%q is not a URL", m.URL)
+	} else if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		ps.add(path+".url", 0, "must be https (plain http is accepted only on loopback)")
+	}
+	if m.Token.IsZero() {
+		ps.add(path+".token", 0, "required (use ${VAR} to keep it out of this file)")
+	}
+	switch {
+	case m.Environment == "":
+		ps.add(path+".environment", 0, "required: say which environment this Moodle belongs to; there is no default")
+	case !envName.MatchString(m.Environment):
+		ps.add(path+".environment", 0, "%q is not a valid environment name", m.Environment)
+	}
+	if m.RatePerSecond < 0 || m.RatePerSecond > 1000 {
+		ps.add(path+".rate_per_second", 0, "must be between 0 and 1000")
+	}
+	if m.Concurrency < 1 || m.Concurrency > 64 {
+		ps.add(path+".concurrency", 0, "must be between 1 and 64")
+	}
+	if m.MaxInputVars < 10 {
+		ps.add(path+".max_input_vars", 0, "must be at least 10 (PHP's max_input_vars on the site, minus headroom)")
+	}
+	if m.PageSize < 1 || m.PageSize > 10000 {
+		ps.add(path+".page_size", 0, "must be between 1 and 10000")
+	}
+	for j, e := range m.Entities {
+		if !slices.Contains(MoodleEntities, e) {
+			ps.add(fmt.Sprintf("%s.entities[%d]", path, j), 0, "unknown entity %q (known: %s)", e, strings.Join(MoodleEntities, ", "))
+		}
+	}
+	for j, c := range m.UserCriteria {
+		if c.Key == "" {
+			ps.add(fmt.Sprintf("%s.user_criteria[%d].key", path, j), 0, "required")
+		}
+	}
+	if m.GroupPrefix == "" || strings.TrimSpace(m.GroupPrefix) != m.GroupPrefix {
+		ps.add(path+".group_prefix", 0, "must be non-empty without surrounding spaces")
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Site returns the configured Moodle site called name.
+func (c *Config) Site(name string) (*MoodleSite, bool) {
+	for i := range c.Moodle {
+		if c.Moodle[i].Name == name {
+			return &c.Moodle[i], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,102 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mimwarehouse/mim/internal/warehouse"
+)
+
+// RunSummary is a run as the ledger recorded it.
+type RunSummary struct {
+	ID          int64
+	Command     string
+	Status      string
+	Environment string
+	Started     time.Time
+	Finished    *time.Time
+	Host        string
+	ExitCode    *int
+	Error       *string
+	Steps       int
+	StepErrors  int64
+}
+
+// Duration is how long the run took (so far, if still running).
+func (r RunSummary) Duration() time.Duration {
+	if r.Finished == nil {
+		return time.Since(r.Started)
+	}
+	return r.Finished.Sub(r.Started)
+}
+
+// Recent returns the last limit runs, newest first.
+func Recent(ctx context.Context, q warehouse.Querier, limit int) ([]RunSummary, error) {
+	rows, err := q.Query(ctx, `
+		SELECT r.run_id, r.command, r.status, r.environment, r.started_at, r.finished_at, r.host, r.exit_code, r.error,
+		       count(s.step_id), coalesce(sum(s.errors), 0)::bigint
+		FROM ctl.run r LEFT JOIN ctl.run_step s ON s.run_id = r.run_id
+		GROUP BY r.run_id ORDER BY r.run_id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading recent runs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RunSummary, error) {
+		var r RunSummary
+		err := row.Scan(&r.ID, &r.Command, &r.Status, &r.Environment, &r.Started, &r.Finished, &r.Host,
+			&r.ExitCode, &r.Error, &r.Steps, &r.StepErrors)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading recent runs: %w", err)
+	}
+	return out, nil
+}
+
+// StepSummary is a step as the ledger recorded it.
+type StepSummary struct {
+	ID       int64
+	Key      StepKey
+	Status   string
+	Started  time.Time
+	Finished *time.Time
+	Counts   Counts
+	Error    *string
+}
+
+// Steps returns the steps of one run in the order they started.
+func Steps(ctx context.Context, q warehouse.Querier, runID int64) ([]StepSummary, error) {
+	rows, err := q.Query(ctx, `
+		SELECT step_id, stage, source, instance, entity, status, started_at, finished_at,
+		       rows_in, rows_new, rows_changed, rows_deleted, rows_unchanged, errors, error
+		FROM ctl.run_step WHERE run_id = $1 ORDER BY step_id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the steps of run %d: %w", runID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StepSummary, error) {
+		var s StepSummary
+		c := &s.Counts
+		err := row.Scan(&s.ID, &s.Key.Stage, &s.Key.Source, &s.Key.Instance, &s.Key.Entity, &s.Status,
+			&s.Started, &s.Finished, &c.In, &c.New, &c.Changed, &c.Deleted, &c.Unchanged, &c.Errors, &s.Error)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the steps of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// LastSuccess returns when a run of command last succeeded (zero if never).
+func LastSuccess(ctx context.Context, q warehouse.Querier, command string) (time.Time, error) {
+	var t *time.Time
+	err := q.QueryRow(ctx, `SELECT max(finished_at) FROM ctl.run WHERE command = $1 AND status = 'succeeded'`, command).Scan(&t)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the last successful %s run: %w", command, err)
+	}
+	if t == nil {
+		return time.Time{}, nil
+	}
+	return *t, nil
+}

@@ -1,0 +1,130 @@
+package settings_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/settings"
+)
+
+func TestIncumbentDefaults(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	want := map[string]string{
+		"threshold_percent": "75", "threshold_override": "false", "threshold_send_email": "true",
+		"threshold_email": "", "min_mod_occ_year": "0", "course_drop_percent": "50", "group_delete_budget": "50",
+	}
+	all, err := settings.List(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range all {
+		got[s.Key] = s.Value
+		if s.Description == "" {
+			t.Errorf("setting %s has no description", s.Key)
+		}
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	for _, k := range []string{"threshold_email_subject", "threshold_email_message", "academic_year", "group_delete_override"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("setting %s missing", k)
+		}
+	}
+}
+
+func TestSetValidatesAndKeepsHistory(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	old, err := settings.Set(ctx, db.Pool, "threshold_percent", "80%", "alice@host", "agreed at CAB", nil)
+	if err != nil || old != "75" {
+		t.Fatalf("set: %q %v", old, err)
+	}
+	if n, _ := settings.Int(ctx, db.Pool, "threshold_percent"); n != 80 {
+		t.Errorf("threshold_percent = %d", n)
+	}
+	var inv *settings.InvalidError
+	for _, c := range [][2]string{{"threshold_percent", "101"}, {"threshold_override", "maybe"}, {"min_mod_occ_year", "25"},
+		{"threshold_email", "not an address"}, {"group_delete_budget", "-1"}} {
+		if _, err := settings.Set(ctx, db.Pool, c[0], c[1], "alice", "", nil); !errors.As(err, &inv) {
+			t.Errorf("set %s=%s: %v, want InvalidError", c[0], c[1], err)
+		}
+	}
+	var unk *settings.UnknownError
+	if _, err := settings.Set(ctx, db.Pool, "threshold_pct", "80", "alice", "", nil); !errors.As(err, &unk) || len(unk.Known) < 10 {
+		t.Errorf("unknown key: %v", err)
+	}
+	if _, err := settings.Set(ctx, db.Pool, "threshold_override", "yes", "bob", "rollover 2026", nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := settings.Bool(ctx, db.Pool, "threshold_override"); !b {
+		t.Error("override not set")
+	}
+	var n int
+	var by, reason string
+	db.Pool.QueryRow(ctx, `SELECT count(*) OVER (), changed_by, reason FROM ctl.settings_history ORDER BY change_id DESC LIMIT 1`).Scan(&n, &by, &reason)
+	if n != 2 || by != "bob" || reason != "rollover 2026" {
+		t.Errorf("history: %d rows, last by %q for %q", n, by, reason)
+	}
+}
+
+// The one-shot override is spent only if the publishing transaction commits.
+func TestTakeOneShotFollowsItsTransaction(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	settings.Set(ctx, db.Pool, "threshold_override", "true", "ops", "rollover", nil)
+	var runID int64
+	db.Pool.QueryRow(ctx, `INSERT INTO ctl.run (command, environment, host, pid, version) VALUES ('export','test','h',1,'v') RETURNING run_id`).Scan(&runID)
+
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	used, err := settings.TakeOneShot(ctx, tx, "threshold_override", runID, "mim")
+	if err != nil || !used {
+		t.Fatalf("take: %v %v", used, err)
+	}
+	tx.Rollback(ctx) // the publish failed
+	if b, _ := settings.Bool(ctx, db.Pool, "threshold_override"); !b {
+		t.Fatal("override spent by a rolled-back publish")
+	}
+
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		used, err := settings.TakeOneShot(ctx, tx, "threshold_override", runID, "mim")
+		if !used {
+			t.Error("override not seen")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := settings.Bool(ctx, db.Pool, "threshold_override"); b {
+		t.Fatal("override not reset after the publish committed")
+	}
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		used, err := settings.TakeOneShot(ctx, tx, "threshold_override", runID, "mim")
+		if used {
+			t.Error("override used twice")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reason string
+	var hRun *int64
+	db.Pool.QueryRow(ctx, `SELECT reason, run_id FROM ctl.settings_history ORDER BY change_id DESC LIMIT 1`).Scan(&reason, &hRun)
+	if hRun == nil || *hRun != runID {
+		t.Errorf("history does not name the run that used the override: %q %v", reason, hRun)
+	}
+}
