@@ -58,6 +58,13 @@ type EntityWriter interface {
 	ScopeComplete(scope string)
 	// ScopeFailed declares that scope could not be read completely.
 	ScopeFailed(scope string, err error)
+	// RowError records a source row that could not be read (a bad date,
+	// text that is not UTF-8). key names the row as far as it could be read
+	// and err says which column and why. The row is not written; it is
+	// counted in the ledger's errors and the first few are kept in the
+	// step's detail. Whether too many bad rows fail the entity is the
+	// source's decision.
+	RowError(key string, err error)
 	// Commit lands everything written in one transaction and returns counts.
 	// After Commit the writer must not be used.
 	Commit(ctx context.Context) (Result, error)
@@ -69,6 +76,27 @@ type EntityWriter interface {
 // Sink opens entity writers; the raw loader implements it.
 type Sink interface {
 	Entity(ctx context.Context, id EntityID) (EntityWriter, error)
+}
+
+// Options are the operator's choices for one extraction.
+type Options struct {
+	// Entities limits the extraction to these entity names; empty means
+	// every entity the configuration enables. A source rejects a name it
+	// does not know, listing the ones it does.
+	Entities []string
+	// Progress, if not nil, is told how far each entity has got, for a
+	// progress bar on a terminal. Sources call it from any goroutine.
+	Progress Progress
+}
+
+// Progress receives a source's progress. Units are whatever the source
+// counts naturally: rows for a SQL entity, courses for a per-course Moodle
+// entity.
+type Progress interface {
+	// Expect says how many units entity will have in all, when known.
+	Expect(entity string, units int64)
+	// Done adds n finished units to entity.
+	Done(entity string, n int64)
 }
 
 // Source is something MIM extracts: SITS, CMIS, or one Moodle site.

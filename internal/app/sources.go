@@ -12,8 +12,9 @@ import (
 )
 
 // SourceOpener builds one configured source for `mim extract` and `mim run`.
-// name is the full source name ("sits", "cmis", "moodle:main").
-type SourceOpener func(ctx context.Context, e *Env, cfg *config.Config, name string) (extract.Source, error)
+// name is the full source name ("sits", "cmis", "moodle:main"); opts carry
+// the operator's entity filter and the progress display.
+type SourceOpener func(ctx context.Context, e *Env, cfg *config.Config, name string, opts extract.Options) (extract.Source, error)
 
 var (
 	sourcesMu   sync.Mutex
@@ -48,7 +49,7 @@ func ConfiguredSources(cfg *config.Config) []string {
 }
 
 // OpenSource builds the named source, or says why it cannot.
-func OpenSource(ctx context.Context, e *Env, name string) (extract.Source, error) {
+func OpenSource(ctx context.Context, e *Env, name string, opts extract.Options) (extract.Source, error) {
 	cfg, err := e.Config()
 	if err != nil {
 		return nil, err
@@ -73,5 +74,5 @@ func OpenSource(ctx context.Context, e *Env, name string) (extract.Source, error
 		sort.Strings(kinds)
 		return nil, fmt.Errorf("source kind %q is not built into this binary (available: %s)", kind, strings.Join(kinds, ", "))
 	}
-	return open(ctx, e, cfg, name)
+	return open(ctx, e, cfg, name, opts)
 }

@@ -1,0 +1,141 @@
+package moodletest
+
+// State is the content of one simulated Moodle site, as plain data. The
+// synthetic institution (internal/synth) builds one per site, tests build
+// small ones by hand, and the simulator starts from it. IDs are chosen by
+// whoever builds the State (the simulator allocates new ones above the
+// highest it was given); 0 is never a valid id. The site course (id 1,
+// format "site") is added by the simulator when State does not hold it.
+type State struct {
+	SiteName   string // sitename in core_webservice_get_site_info
+	Release    string // e.g. "4.5 (Build: 20241007)"; the simulator defaults it
+	Categories []Category
+	Courses    []Course
+	Users      []User
+	// ProfileFields are the site's custom user profile fields.
+	ProfileFields []ProfileField
+	// Roles default to Moodle's standard set (manager 1, coursecreator 2,
+	// editingteacher 3, teacher 4, student 5, guest 6, user 7, frontpage 8)
+	// when empty.
+	Roles       []Role
+	Enrolments  []Enrolment
+	Groups      []Group
+	Groupings   []Grouping
+	GradeItems  []GradeItem
+	Grades      []Grade
+	Completions []Completion
+}
+
+// Category is a course category.
+type Category struct {
+	ID          int64
+	Name        string
+	IDNumber    string
+	Parent      int64 // 0 = top level
+	Description string
+	Visible     bool
+}
+
+// Course is a Moodle course.
+type Course struct {
+	ID         int64
+	ShortName  string
+	FullName   string
+	IDNumber   string // the key SIS mappings and IMS memberships use
+	CategoryID int64
+	Format     string // "topics" when empty; "site" only for id 1
+	Visible    bool
+	StartDate  int64 // Unix seconds
+	EndDate    int64
+}
+
+// User is a Moodle account.
+type User struct {
+	ID          int64
+	Username    string // lower case, as Moodle keeps it
+	FirstName   string
+	LastName    string
+	Email       string
+	IDNumber    string // the SIS student or staff number; may be empty or shared by mistake
+	Auth        string // "manual" when empty; "ldap", "saml2", ...
+	Department  string
+	Institution string
+	Suspended   bool
+	// CustomFields are profile field values by field shortname.
+	CustomFields map[string]string
+}
+
+// ProfileField is a custom user profile field definition.
+type ProfileField struct {
+	ShortName string
+	Name      string
+	Type      string // text, menu, checkbox, datetime, textarea
+}
+
+// Role is a Moodle role.
+type Role struct {
+	ID        int64
+	ShortName string
+	Name      string // Moodle sends "" for the standard roles
+	SortOrder int
+}
+
+// Enrolment is one user's enrolment in one course through one method.
+type Enrolment struct {
+	CourseID  int64
+	UserID    int64
+	RoleIDs   []int64
+	Method    string // manual, imsenterprise, self, ...; "manual" when empty
+	Suspended bool
+	TimeStart int64 // Unix seconds, 0 = none
+	TimeEnd   int64
+}
+
+// Group is a course group. Members must be enrolled in the course, as
+// Moodle requires.
+type Group struct {
+	ID          int64
+	CourseID    int64
+	Name        string
+	IDNumber    string
+	Description string
+	Members     []int64 // user ids
+}
+
+// Grouping is a course grouping and the groups assigned to it.
+type Grouping struct {
+	ID          int64
+	CourseID    int64
+	Name        string
+	IDNumber    string
+	Description string
+	Groups      []int64 // group ids
+}
+
+// GradeItem is one gradebook item of a course (the course total included).
+type GradeItem struct {
+	ID         int64
+	CourseID   int64
+	ItemName   string
+	ItemType   string // course, mod, manual, category
+	ItemModule string // assign, quiz, ... for ItemType mod
+	GradeMax   float64
+	GradeMin   float64
+}
+
+// Grade is one user's grade on one grade item.
+type Grade struct {
+	ItemID  int64
+	UserID  int64
+	Raw     *float64 // nil = not graded
+	Updated int64    // Unix seconds
+}
+
+// Completion is one user's course completion state.
+type Completion struct {
+	CourseID      int64
+	UserID        int64
+	Completed     bool
+	TimeCompleted int64
+	Progress      *float64 // percentage, nil when the course tracks none
+}
