@@ -10,3 +10,10 @@ import "embed"
 //
 //go:embed migrations/*.sql
 var Migrations embed.FS
+
+// Models holds the transform models and singular tests: staging/, intermediate/,
+// marts/ and tests/ (package transform reads *.sql there; README files explain
+// each layer). See the transform package for the model format.
+//
+//go:embed staging intermediate marts tests
+var Models embed.FS

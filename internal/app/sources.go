@@ -32,6 +32,36 @@ func RegisterSource(kind string, open SourceOpener) {
 	sourceKinds[kind] = open
 }
 
+// SwapSource installs open as the opener of kind, whether or not one is
+// registered, and returns a function that puts back what was there. It lets
+// a test or a demo stand a fixture in for a real source kind.
+func SwapSource(kind string, open SourceOpener) (restore func()) {
+	sourcesMu.Lock()
+	defer sourcesMu.Unlock()
+	old, had := sourceKinds[kind]
+	sourceKinds[kind] = open
+	return func() {
+		sourcesMu.Lock()
+		defer sourcesMu.Unlock()
+		if had {
+			sourceKinds[kind] = old
+		} else {
+			delete(sourceKinds, kind)
+		}
+	}
+}
+
+// SourceKind splits a source name into its kind and instance: "moodle:main"
+// is kind moodle, instance main; "sits" is kind sits, instance sits (the
+// EntityID.Source and EntityID.Instance its entities carry).
+func SourceKind(name string) (kind, instance string) {
+	kind, instance, ok := strings.Cut(name, ":")
+	if !ok {
+		instance = kind
+	}
+	return kind, instance
+}
+
 // ConfiguredSources lists the source names the configuration defines, in
 // extraction order: SITS, CMIS, then the Moodle sites as configured.
 func ConfiguredSources(cfg *config.Config) []string {

@@ -35,6 +35,7 @@ type Config struct {
 	Serve       Serve        `yaml:"serve"`
 	Catalog     Catalog      `yaml:"catalog"`
 	Log         Log          `yaml:"log"`
+	Mappings    Mappings     `yaml:"mappings"`
 }
 
 // Warehouse is the PostgreSQL database MIM owns.
@@ -121,6 +122,8 @@ type Exports struct {
 	// IMSRoles maps MIM roles (student, editingteacher, teacher, ...) to IMS
 	// roletype codes (01 Learner, 02 Instructor, ...).
 	IMSRoles map[string]string `yaml:"ims_roles"`
+	// ProfileFields are the columns of the profile CSV (none: no profile CSV).
+	ProfileFields []ProfileField `yaml:"profile_fields"`
 }
 
 // SFTP holds the credentials for sftp:// delivery.
@@ -291,6 +294,7 @@ func (c *Config) applyDefaults() {
 	if c.Notify.SMTP.Port == 0 {
 		c.Notify.SMTP.Port = 587
 	}
+	c.Mappings.applyDefaults()
 	if c.Serve.Listen == "" {
 		c.Serve.Listen = "127.0.0.1:9464"
 	}
@@ -363,11 +367,14 @@ func (c *Config) validate(ps *problems) {
 	if s := c.Notify.SMTP; s.Host != "" && s.From == "" {
 		ps.add("notify.smtp.from", 0, "required when notify.smtp.host is set")
 	}
+	c.Exports.validateFeeds(ps)
+	c.Notify.validateTLS(ps)
 	for i, to := range c.Notify.To {
 		if !strings.Contains(to, "@") {
 			ps.add(fmt.Sprintf("notify.to[%d]", i), 0, "%q is not an e-mail address", to)
 		}
 	}
+	c.Mappings.validate(c, ps)
 	if c.Catalog.URL != "" {
 		if u, err := url.Parse(c.Catalog.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			ps.add("catalog.url", 0, "not an http(s) URL")
@@ -405,7 +412,14 @@ func (s *SQLSource) validate(path string, ps *problems) {
 	if s.MinYear != 0 && (s.MinYear < 1990 || s.MinYear > 2100) {
 		ps.add(path+".min_year", 0, "%d is not a plausible academic start year", s.MinYear)
 	}
+	if s.Schema != "" && !sqlSchema.MatchString(s.Schema) {
+		ps.add(path+".schema", 0, "%q is not a plain schema name (letters, digits, _, $ and #, starting with a letter)", s.Schema)
+	}
 }
+
+// sqlSchema is an unquoted Oracle or PostgreSQL identifier: the SELECTs
+// put the schema in front of the view names as written.
+var sqlSchema = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_$#]{0,127}$`)
 
 func (m *MoodleSite) validate(path string, ps *problems) {
 	switch {

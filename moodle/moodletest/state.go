@@ -42,6 +42,7 @@ type Course struct {
 	ShortName  string
 	FullName   string
 	IDNumber   string // the key SIS mappings and IMS memberships use
+	Summary    string // HTML, as Moodle stores it
 	CategoryID int64
 	Format     string // "topics" when empty; "site" only for id 1
 	Visible    bool
@@ -60,6 +61,8 @@ type User struct {
 	Auth        string // "manual" when empty; "ldap", "saml2", ...
 	Department  string
 	Institution string
+	City        string // optional; Moodle omits empty ones from user details
+	Country     string // ISO 3166 code, e.g. "NZ"
 	Suspended   bool
 	// CustomFields are profile field values by field shortname.
 	CustomFields map[string]string
@@ -81,6 +84,10 @@ type Role struct {
 }
 
 // Enrolment is one user's enrolment in one course through one method.
+// Roles belong to the user in the course, not to the method (as in Moodle,
+// where enrolment plugins assign roles in the course context): the
+// simulator takes the union of RoleIDs over a user's enrolments in a
+// course, and Snapshot reports that union on each of them.
 type Enrolment struct {
 	CourseID  int64
 	UserID    int64
@@ -117,6 +124,7 @@ type GradeItem struct {
 	ID         int64
 	CourseID   int64
 	ItemName   string
+	IDNumber   string
 	ItemType   string // course, mod, manual, category
 	ItemModule string // assign, quiz, ... for ItemType mod
 	GradeMax   float64

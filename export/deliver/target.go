@@ -1,0 +1,98 @@
+package deliver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mimwarehouse/mim/internal/config"
+)
+
+// Delivery says where a file was put.
+type Delivery struct {
+	Location string    // a local path, or sftp://user@host:port/path/name
+	Size     int64     // as the destination reports it
+	ModTime  time.Time // the mtime the destination has
+}
+
+// Target is where published files go for Moodle to read.
+type Target interface {
+	// Deliver puts f at the destination under f.Name, atomically, with an
+	// mtime later than the file it replaces.
+	Deliver(ctx context.Context, f File) (Delivery, error)
+	// String names the destination for logs (never with a secret).
+	String() string
+	Close() error
+}
+
+// Open returns the Target that exports.deliver names: empty means files
+// stay in exports.dir, a path is a local directory, sftp://user@host[:port]/path
+// an SFTP server (dialled now, host key checked).
+func Open(ctx context.Context, exports config.Exports, opts ...SFTPOption) (Target, error) {
+	d := exports.Deliver
+	switch {
+	case d == "":
+		return Stay{}, nil
+	case strings.HasPrefix(d, "sftp://"):
+		return DialSFTP(ctx, SFTPConfig{URL: d, KnownHosts: exports.SFTP.KnownHosts, KeyFile: exports.SFTP.KeyFile,
+			Password: exports.SFTP.Password}, opts...)
+	case strings.Contains(d, "://"):
+		return nil, fmt.Errorf("exports.deliver %q: only local paths and sftp:// are supported", d)
+	default:
+		return &Dir{Path: d}, nil
+	}
+}
+
+// Stay leaves files where they were written (exports.deliver is empty:
+// Moodle reads exports.dir itself, e.g. over a shared mount).
+type Stay struct{}
+
+// Deliver reports the file's own path.
+func (Stay) Deliver(_ context.Context, f File) (Delivery, error) {
+	return Delivery{Location: f.Path, Size: f.Size, ModTime: f.ModTime}, nil
+}
+
+func (Stay) String() string { return "exports.dir" }
+
+// Close does nothing.
+func (Stay) Close() error { return nil }
+
+// Dir copies files into a local directory (a path Moodle's host mounts).
+type Dir struct {
+	Path string
+}
+
+// Deliver copies f into the directory as name.tmp, checks the copy's
+// checksum, dates it after the file it replaces and renames it.
+func (d *Dir) Deliver(ctx context.Context, f File) (Delivery, error) {
+	if same, err := sameDir(filepath.Dir(f.Path), d.Path); err != nil {
+		return Delivery{}, fmt.Errorf("delivering %s to %s: %w", f.Name, d.Path, err)
+	} else if same {
+		return Stay{}.Deliver(ctx, f)
+	}
+	out, err := copyInto(ctx, f, d.Path, writeConfig{perm: 0o644, maxWait: maxMtimeWait, now: time.Now})
+	if err != nil {
+		return Delivery{}, fmt.Errorf("delivering %s to %s: %w", f.Name, d.Path, err)
+	}
+	return Delivery{Location: out.Path, Size: out.Size, ModTime: out.ModTime}, nil
+}
+
+func (d *Dir) String() string { return d.Path }
+
+// Close does nothing.
+func (d *Dir) Close() error { return nil }
+
+func sameDir(a, b string) (bool, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}

@@ -1,0 +1,5 @@
+-- CMIS_MOODLE_V_GROUP_MEMBER: one row per student in a group. STUDENT_CODE
+-- is CMIS's 9-digit zero-padded form, kept as read.
+SELECT GROUP_BDO_ID, STUDENT_CODE, MOD_OCC_BDO_ID, SETID
+FROM {{schema}}CMIS_MOODLE_V_GROUP_MEMBER
+ORDER BY GROUP_BDO_ID, STUDENT_CODE

@@ -1,0 +1,6 @@
+-- UCL_BDO_V_MOODLE_ASSIGNMENT: a student's association with a route,
+-- programme, department and faculty (not an assessment).
+SELECT STUDENT_CODE, ROUTE_CODE, PROG_CODE, DPT_BDO_ID, DPT_FAC_CODE,
+       POST_UNDERGRAD, COURSE_YEAR
+FROM {{schema}}UCL_BDO_V_MOODLE_ASSIGNMENT
+ORDER BY STUDENT_CODE, ROUTE_CODE, PROG_CODE, DPT_BDO_ID

@@ -1,0 +1,188 @@
+package sqlsource
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	// The pgx database/sql driver, registered as "pgx": a PostgreSQL-hosted
+	// copy of the views (tests, the demo, a university that replicates SITS).
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mimwarehouse/mim/internal/config"
+)
+
+// driver is what MIM knows about one database/sql driver.
+type driver struct {
+	// sqlName is the name the driver registers with database/sql.
+	sqlName string
+	// bind renders the n-th (1-based) parameter called name.
+	bind func(n int, name string) string
+	// arg wraps a parameter value for the driver.
+	arg func(name string, v any) any
+	// queryOptions are extra Query arguments (godror's fetch sizes).
+	queryOptions func(fetchSize int) []any
+	// unavailable, when set, says why the driver is not built in.
+	unavailable string
+}
+
+// drivers are the drivers this binary can use, by their configuration name.
+// godror is added by godror.go when the binary is built with cgo.
+var drivers = map[string]driver{
+	"pgx": {
+		sqlName:      "pgx",
+		bind:         func(n int, _ string) string { return fmt.Sprintf("$%d", n) },
+		arg:          func(_ string, v any) any { return v },
+		queryOptions: func(int) []any { return nil },
+	},
+}
+
+// Drivers lists the configuration names of the drivers built into this binary.
+func Drivers() []string {
+	var names []string
+	for n, d := range drivers {
+		if d.unavailable == "" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DB is an open source database and the dialect its driver speaks.
+type DB struct {
+	*sql.DB
+	driverName string
+	drv        driver
+	password   string
+}
+
+// Driver is the configuration name of the driver ("pgx", "godror").
+func (db *DB) Driver() string { return db.driverName }
+
+// Open connects to a source database with the configured driver ("pgx" or
+// "godror") and checks the connection. Neither the returned error nor
+// anything logged carries the DSN's password.
+func Open(ctx context.Context, driverName string, dsn config.DSN) (*DB, error) {
+	drv, ok := drivers[driverName]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("driver %q is not supported (built in: %s)", driverName, strings.Join(Drivers(), ", "))
+	case drv.unavailable != "":
+		return nil, errors.New(drv.unavailable)
+	}
+	pw := passwordOf(dsn.Reveal())
+	sdb, err := sql.Open(drv.sqlName, dsn.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("opening %s with driver %s: %w", dsn, driverName, scrub(err, pw))
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := sdb.PingContext(pingCtx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("connecting to %s with driver %s: %w", dsn, driverName, scrub(err, pw))
+	}
+	return &DB{DB: sdb, driverName: driverName, drv: drv, password: pw}, nil
+}
+
+// scrubbed is an error whose text had a password removed; it keeps the
+// original for errors.Is/As but never prints it.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+// scrub hides password in err's text. Drivers sometimes quote the connection
+// string they were given.
+func scrub(err error, password string) error {
+	if err == nil || password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return &scrubbed{msg: strings.ReplaceAll(err.Error(), password, "xxxxx"), err: err}
+}
+
+var (
+	kvPassword = regexp.MustCompile(`(?i)\b(?:password|pwd)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([^\s]*))`)
+	easyAuth   = regexp.MustCompile(`^[^/@\s]+/([^@\s]+)@`)
+)
+
+// passwordOf finds the password in a PostgreSQL URL, a key=value DSN (pgx or
+// godror's logfmt form) or an Oracle easy-connect string ("user/pass@host").
+func passwordOf(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		if u, err := url.Parse(dsn); err == nil {
+			if p, ok := u.User.Password(); ok {
+				return p
+			}
+			for k, v := range u.Query() {
+				if strings.EqualFold(k, "password") && len(v) > 0 {
+					return v[0]
+				}
+			}
+			return ""
+		}
+	}
+	if m := easyAuth.FindStringSubmatch(dsn); m != nil {
+		return m[1]
+	}
+	if m := kvPassword.FindStringSubmatch(dsn); m != nil {
+		for _, g := range m[1:] {
+			if g != "" {
+				return g
+			}
+		}
+	}
+	return ""
+}
+
+var (
+	schemaName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_$#]{0,127}$`)
+	paramRef   = regexp.MustCompile(`:([a-z][a-z0-9_]*)`)
+	// lineComment is a "--" comment: dropped before parameters are bound,
+	// so a parameter named in a comment is not bound (the SELECTs have no
+	// "--" inside string literals).
+	lineComment = regexp.MustCompile(`--[^\n]*`)
+)
+
+// prepare renders an entity's SELECT for this driver: comments go,
+// {{schema}} becomes the owner prefix ("SISMGR." or nothing) and each :name
+// a bind parameter. It
+// returns the SQL and its arguments in order.
+func (db *DB) prepare(query, schema string, params map[string]any) (string, []any, error) {
+	prefix := ""
+	if schema != "" {
+		if !schemaName.MatchString(schema) {
+			return "", nil, fmt.Errorf("schema %q is not a plain identifier", schema)
+		}
+		prefix = schema + "."
+	}
+	query = lineComment.ReplaceAllString(query, "")
+	query = strings.TrimSpace(strings.ReplaceAll(query, "{{schema}}", prefix))
+	var (
+		args    []any
+		missing []string
+	)
+	query = paramRef.ReplaceAllStringFunc(query, func(m string) string {
+		name := m[1:]
+		v, ok := params[name]
+		if !ok {
+			missing = append(missing, name)
+			return m
+		}
+		args = append(args, db.drv.arg(name, v))
+		return db.drv.bind(len(args), name)
+	})
+	if len(missing) > 0 {
+		return "", nil, fmt.Errorf("the query uses parameters with no value: %s", strings.Join(missing, ", "))
+	}
+	return query, args, nil
+}

@@ -1,0 +1,145 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/moodle"
+)
+
+func init() { RegisterCheck("20-moodle", checkMoodle) }
+
+// MoodleClient builds the web-service client for a configured site with
+// its rate, concurrency, form-variable budget, timeout and retries, logging
+// to e.Logger. Every command that talks to Moodle builds its clients here,
+// so all treat a site alike; opts are applied last (e.g. an Observer).
+func MoodleClient(e *Env, site *config.MoodleSite, opts ...moodle.Option) (*moodle.Client, error) {
+	base := []moodle.Option{
+		moodle.WithRate(site.RatePerSecond),
+		moodle.WithConcurrency(site.Concurrency),
+		moodle.WithMaxInputVars(site.MaxInputVars),
+		moodle.WithTimeout(site.Timeout),
+		moodle.WithRetries(site.Retries),
+	}
+	if e.Logger != nil {
+		base = append(base, moodle.WithLogger(e.Logger))
+	}
+	return moodle.New(site.Name, site.URL, site.Token.Reveal(), append(base, opts...)...)
+}
+
+// moodleEntityFunctions are the functions extracting each entity calls
+// (docs/contracts.md §1).
+var moodleEntityFunctions = map[string][]string{
+	"site_info":      {"core_webservice_get_site_info"},
+	"categories":     {"core_course_get_categories"},
+	"courses":        {"core_course_get_courses"},
+	"users":          {"core_user_get_users"},
+	"enrolments":     {"core_enrol_get_enrolled_users"},
+	"roles":          {"core_enrol_get_enrolled_users"},
+	"groups":         {"core_group_get_course_groups"},
+	"groupings":      {"core_group_get_course_groupings", "core_group_get_groupings"},
+	"profile_fields": {"core_user_get_users"},
+	"grades":         {"gradereport_user_get_grade_items"},
+	"completion":     {"core_enrol_get_users_courses"},
+}
+
+// neededFunctions are the functions reading a site's configured entities
+// needs, site info always included.
+func neededFunctions(site *config.MoodleSite) []string {
+	need := []string{"core_webservice_get_site_info"}
+	for _, e := range site.Entities {
+		for _, f := range moodleEntityFunctions[e] {
+			if !slices.Contains(need, f) {
+				need = append(need, f)
+			}
+		}
+	}
+	if site.Grades.Enabled && !slices.Contains(need, "gradereport_user_get_grade_items") {
+		need = append(need, "gradereport_user_get_grade_items")
+	}
+	if site.Completion.Enabled && !slices.Contains(need, "core_enrol_get_users_courses") {
+		need = append(need, "core_enrol_get_users_courses")
+	}
+	return need
+}
+
+// checkMoodle asks every configured site who it is, at once: the live
+// siteurl must be the configured URL, and the token's service must hold
+// the functions reading the site needs. A second line per site says
+// whether group sync could write there; missing write functions fail the
+// check only where this deployment may write (same environment).
+func checkMoodle(ctx context.Context, e *Env) []CheckResult {
+	cfg, err := e.Config()
+	if err != nil || len(cfg.Moodle) == 0 {
+		return nil
+	}
+	results := make([][]CheckResult, len(cfg.Moodle))
+	var wg sync.WaitGroup
+	for i := range cfg.Moodle {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = checkMoodleSite(ctx, e, cfg.Environment, &cfg.Moodle[i])
+		}()
+	}
+	wg.Wait()
+	var out []CheckResult
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	return out
+}
+
+func checkMoodleSite(ctx context.Context, e *Env, environment string, site *config.MoodleSite) []CheckResult {
+	read := CheckResult{Target: "moodle:" + site.Name}
+	// A check should answer quickly: one retry, a short timeout.
+	c, err := MoodleClient(e, site, moodle.WithRetries(min(site.Retries, 1)), moodle.WithTimeout(min(site.Timeout, 20*time.Second)))
+	if err != nil {
+		read.Detail = err.Error()
+		return []CheckResult{read}
+	}
+	info, err := c.SiteInfo(ctx)
+	if err != nil {
+		read.Detail = "asking the site who it is: " + err.Error()
+		return []CheckResult{read}
+	}
+	var problems []string
+	if !moodle.SameSite(site.URL, info.SiteURL) {
+		problems = append(problems, fmt.Sprintf("its siteurl is %s, not the configured %s: a different site answers, so MIM reads and writes nothing there",
+			info.SiteURL, site.URL))
+	}
+	if missing := info.Missing(neededFunctions(site)...); len(missing) > 0 {
+		problems = append(problems, "the token's service lacks "+strings.Join(missing, ", ")+" (add them to the external service)")
+	}
+	about := fmt.Sprintf("Moodle %s, %q, web-service user %s", info.Release, info.SiteName, info.Username)
+	if len(problems) > 0 {
+		read.Detail = about + ": " + strings.Join(problems, "; ")
+	} else {
+		read.OK = true
+		read.Detail = fmt.Sprintf("%s at %s; the %d functions reading it needs are in the token's service",
+			about, info.SiteURL, len(neededFunctions(site)))
+	}
+	write := CheckResult{Target: "moodle:" + site.Name + " group sync"}
+	missing := info.Missing(moodle.GroupWriteFunctions...)
+	writable := site.Environment == environment
+	switch {
+	case len(missing) == 0 && writable:
+		write.OK = true
+		write.Detail = "the token may create, fill and delete groups (writes still need the environment and siteurl checks to pass at run time)"
+	case len(missing) == 0:
+		write.OK = true
+		write.Detail = fmt.Sprintf("the token could write groups, but the site belongs to environment %q and this deployment is %q: MIM never writes there", site.Environment, environment)
+	case writable:
+		write.Detail = "group sync would fail: the token's service lacks " + strings.Join(missing, ", ")
+	default:
+		write.OK = true
+		write.Detail = fmt.Sprintf("read-only token (lacks %d group functions); the site belongs to environment %q, so MIM does not write there anyway",
+			len(missing), site.Environment)
+	}
+	return []CheckResult{read, write}
+}

@@ -1,0 +1,76 @@
+package app_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/moodle"
+	"github.com/mimwarehouse/mim/moodle/moodletest"
+	"github.com/mimwarehouse/mim/moodle/moodletest/recorded"
+)
+
+// `mim check` against three simulated sites: one in order, one whose live
+// siteurl is another site's and whose token lacks functions, one down.
+func TestCheckMoodleSites(t *testing.T) {
+	db := pgtest.New(t)
+	good := moodletest.NewServer(t, recorded.State(), moodletest.WithToken("goodtoken0123456789abcdef"))
+	other := moodletest.NewServer(t, recorded.State(), moodletest.WithSiteURL("https://moodle.example.ac.uk"))
+	readOnly := slices.DeleteFunc(slices.Clone(moodle.ReadFunctions), func(f string) bool { return f == "core_group_get_course_groupings" })
+	other.AddToken(moodletest.Token{Token: "othertoken0123456789abcdef", Functions: readOnly})
+	down := httptest.NewServer(nil)
+	down.Close()
+	t.Setenv("GOOD_TOKEN", "goodtoken0123456789abcdef")
+	cfg := writeConfig(t, fmt.Sprintf(`environment: %s
+warehouse: {dsn: "%s"}
+moodle:
+  - {name: main, url: "%s", token: "${GOOD_TOKEN}", environment: %s, retries: 1}
+  - {name: other, url: "%s", token: othertoken0123456789abcdef, environment: production, retries: 1}
+  - {name: down, url: "%s", token: x, environment: production, retries: 1}
+`, pgtest.Environment, db.DSN.Reveal(), good.URL(), pgtest.Environment, other.URL(), down.URL))
+	code, out, errOut := mim(t, "--config", cfg, "check")
+	if code != app.ExitFailure {
+		t.Errorf("exit %d, want 1:\n%s%s", code, out, errOut)
+	}
+	t.Logf("mim check:\n%s", out)
+	lines := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		target := f[1]
+		if len(f) > 3 && f[2] == "group" {
+			target += " group sync"
+		}
+		lines[target] = l
+	}
+	for target, want := range map[string][]string{
+		"moodle:main":            {"ok", "Moodle 4.5 (Build: 20241007)", good.URL(), "functions reading it needs are in the token's service"},
+		"moodle:main group sync": {"ok", "may create, fill and delete groups"},
+		"moodle:other": {"FAIL", "its siteurl is https://moodle.example.ac.uk, not the configured " + other.URL(),
+			"lacks core_group_get_course_groupings"},
+		"moodle:other group sync": {"ok", `environment "production"`},
+		"moodle:down":             {"FAIL", "connection failed"},
+	} {
+		l, ok := lines[target]
+		if !ok {
+			t.Errorf("no line for %s:\n%s", target, out)
+			continue
+		}
+		for _, w := range want {
+			if !strings.HasPrefix(l, w) && !strings.Contains(l, w) {
+				t.Errorf("%s: %q lacks %q", target, l, w)
+			}
+		}
+	}
+	for _, secret := range []string{"goodtoken0123456789abcdef", "othertoken0123456789abcdef"} {
+		if strings.Contains(out+errOut, secret) {
+			t.Errorf("check output shows a token:\n%s%s", out, errOut)
+		}
+	}
+}

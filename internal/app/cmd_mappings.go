@@ -1,0 +1,364 @@
+package app
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/mapping"
+)
+
+func init() {
+	Register(Command{
+		Name:    "mappings",
+		Group:   "Warehouse",
+		Summary: "import, derive, list, activate and deactivate Moodle course -> SIS mappings",
+		Usage: `mim mappings import FILE [--instance SITE] [--year YYYY] [--kind KIND] [--dry-run]
+       mim mappings derive [--dry-run]
+       mim mappings list [--instance SITE] [--course IDNUMBER] [--kind KIND] [--year YYYY] [--origin O] [--state active|inactive|all] [--format table|csv]
+       mim mappings activate|deactivate (--all | --course IDNUMBER | --id N) [--instance SITE] [--year YYYY] [--reason TEXT]
+       mim mappings history [--instance SITE] [--course IDNUMBER] [--limit N]`,
+		Help: `A mapping says which SIS entity feeds a Moodle course: a module occurrence
+(sis_key = its BDO id, or MOD-MAV-PSL-AYR as in course idnumbers, '/' written
+'_'), a programme, route, department or faculty (optionally one year of study,
+course_year), or a SIS course and section (the JSON shape below). Only active
+mappings feed the marts. Every change is recorded with who and when
+(mim mappings history).
+
+import FILE reads a CSV file with a header row; columns (any order):
+  instance         the Moodle site (or --instance for every row)
+  course_idnumber  the Moodle course's idnumber (required)
+  sis_kind         module_occurrence, programme, route, department, faculty, section (required)
+  sis_key          the SIS key (required)
+  academic_year    start year (2025, 2025/6, 25/26 accepted); empty = any (or --year)
+  section          for sis_kind section: the section/occurrence code; empty = all
+  course_year      year of study for programme/route/department/faculty (1, 2, 1A, P)
+  min_reg_status   CON, APP (default) or NEW
+  roles            MIM roles separated by ';' (default student)
+  group_sync       true/false: sync CMIS groups into the course (default false)
+  active           true/false; when absent a new mapping is active and an
+                   existing one keeps its state (a re-import never undoes a
+                   deactivation)
+or a JSON file (starting with '{') in the shape of a PowerCampus mapping file:
+  {"<course shortname>": {"courses": ["COUN6552", "COUN8552"], "section": "02", "id": 4766}}
+one mapping per listed SIS course, kind section (or "kind"), the course found
+by shortname (and id) in the warehouse's copy of the site unless the entry
+gives "idnumber"; "year", "course_year", "roles", "min_reg_status",
+"group_sync", "active" and "instance" may be given per entry.
+Every row is checked first and every problem reported with its line (or
+entry) and field; the file is imported all or nothing, in one transaction.
+Re-importing the same file changes nothing. 'mim mappings list --format csv'
+writes the import format.
+
+derive applies mappings.rules from the configuration to the Moodle courses
+now in staging (every transform does this too, after staging).
+
+deactivate --all is the rollover's global deactivation: enrolments of an
+inactive mapping are frozen as they are.`,
+		Setup: func(fs *flag.FlagSet) Runner {
+			var o mappingOpts
+			fs.StringVar(&o.instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
+			fs.StringVar(&o.course, "course", "", "only the mappings of the course with this `IDNUMBER`")
+			fs.StringVar(&o.kind, "kind", "", "import: kind for JSON entries without one (default section); list: a filter")
+			fs.StringVar(&o.year, "year", "", "import: academic year for rows without one; others: a filter (start year, e.g. 2025)")
+			fs.StringVar(&o.origin, "origin", "", "list: only mappings of this origin (manual, import:FILE, rule:NAME, or import: / rule:)")
+			fs.StringVar(&o.state, "state", "all", "list: active, inactive or all")
+			fs.StringVar(&o.format, "format", "table", "list: table or csv (the import format)")
+			fs.Int64Var(&o.id, "id", 0, "activate/deactivate: only the mapping with this id")
+			fs.BoolVar(&o.all, "all", false, "activate/deactivate: every mapping (with the other filters, if any)")
+			fs.StringVar(&o.reason, "reason", "", "why (kept with each change)")
+			fs.BoolVar(&o.dryRun, "dry-run", false, "import/derive: check and show what would change, change nothing")
+			fs.IntVar(&o.limit, "limit", 50, "history: how many changes to show")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) == 0 {
+					return Usagef("say import, derive, list, activate, deactivate or history")
+				}
+				action, rest := args[0], args[1:]
+				switch action {
+				case "import":
+					if len(rest) != 1 {
+						return Usagef("import needs exactly one FILE")
+					}
+					return mappingsImport(ctx, e, rest[0], o)
+				case "derive", "list", "activate", "deactivate", "history":
+					if len(rest) != 0 {
+						return Usagef("%s takes no arguments", action)
+					}
+				default:
+					return Usagef("unknown action %q (use import, derive, list, activate, deactivate or history)", action)
+				}
+				switch action {
+				case "derive":
+					return mappingsDerive(ctx, e, o)
+				case "list":
+					return mappingsList(ctx, e, o)
+				case "history":
+					return mappingsHistory(ctx, e, o)
+				}
+				return mappingsSetActive(ctx, e, action == "activate", o)
+			}
+		},
+	})
+}
+
+type mappingOpts struct {
+	instance, course, kind, year, origin, state, format, reason string
+	id                                                          int64
+	all, dryRun                                                 bool
+	limit                                                       int
+}
+
+func (o mappingOpts) filter() (mapping.Filter, error) {
+	f := mapping.Filter{Instance: o.instance, Course: o.course, Kind: o.kind, Origin: o.origin, ID: o.id}
+	if o.year != "" {
+		y, ok := mapping.StartYear(o.year)
+		if !ok {
+			return f, Usagef("--year %q is not an academic year such as 2025", o.year)
+		}
+		f.AcademicYear = strconv.Itoa(y)
+	}
+	return f, nil
+}
+
+// mappingsBegin opens the warehouse and records a changing run under the run lock.
+func mappingsBegin(ctx context.Context, e *Env) (*config.Config, *pgxpool.Pool, *ledger.Run, error) {
+	cfg, err := e.Config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	run, err := ledger.Begin(ctx, pool, "mappings", cfg.Environment, VersionString(), e.Args)
+	return cfg, pool, run, err
+}
+
+func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (err error) {
+	data, rerr := os.ReadFile(file)
+	if rerr != nil {
+		return Usagef("reading %s: %v", file, rerr)
+	}
+	cfg, pool, run, err := mappingsBegin(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
+	d := mapping.Defaults{Instance: o.instance, AcademicYear: o.year, Kind: o.kind, Origin: "import:" + filepath.Base(file)}
+	rows, probs := mapping.ParseFile(data, d, mapping.KnowledgeOf(cfg))
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", file, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	probs = append(probs, mapping.Resolve(ctx, tx, rows)...)
+	if len(probs) > 0 {
+		return &mapping.FileError{File: file, Problems: probs}
+	}
+	res, err := mapping.Import(ctx, tx, rows, Who())
+	if err != nil {
+		return err
+	}
+	verb := "imported"
+	if o.dryRun {
+		verb = "dry run, nothing imported; would have"
+	} else if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("importing %s: %w", file, err)
+	}
+	fmt.Fprintf(e.Stdout, "%s %s: %d mappings read; %s %d created, %d updated, %d unchanged\n",
+		file, map[bool]string{true: "(JSON)", false: "(CSV)"}[strings.HasPrefix(strings.TrimSpace(string(data)), "{")],
+		len(rows), verb, res.Created, res.Updated, res.Unchanged)
+	return nil
+}
+
+func mappingsDerive(ctx context.Context, e *Env, o mappingOpts) (err error) {
+	cfg, pool, run, err := mappingsBegin(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
+	if len(cfg.Mappings.Rules) == 0 {
+		return Usagef("the configuration has no mappings.rules (see mim.example.yaml)")
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	res, err := mapping.Derive(ctx, tx, cfg.Mappings.Rules, Who())
+	if err != nil {
+		return err
+	}
+	if !o.dryRun {
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("deriving course mappings: %w", err)
+		}
+	}
+	fmt.Fprintf(e.Stdout, "%s\n", res)
+	for _, k := range res.Sample {
+		fmt.Fprintf(e.Stdout, "  + %s\n", k)
+	}
+	if res.Created > len(res.Sample) {
+		fmt.Fprintf(e.Stdout, "  ... and %d more\n", res.Created-len(res.Sample))
+	}
+	if o.dryRun {
+		fmt.Fprintln(e.Stdout, "dry run: nothing was changed")
+	}
+	return nil
+}
+
+func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
+	f, err := o.filter()
+	if err != nil {
+		return err
+	}
+	switch o.state {
+	case "all":
+	case "active", "inactive":
+		on := o.state == "active"
+		f.Active = &on
+	default:
+		return Usagef("--state must be active, inactive or all")
+	}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		return err
+	}
+	ms, err := mapping.List(ctx, pool, f)
+	if err != nil {
+		return err
+	}
+	switch o.format {
+	case "csv":
+		w := csv.NewWriter(e.Stdout)
+		_ = w.Write(mapping.CSVHeader)
+		for _, m := range ms {
+			_ = w.Write([]string{m.Instance, m.CourseIDNumber, m.SISKind, m.SISKey, m.AcademicYear, m.Section, m.CourseYear,
+				m.MinRegStatus, strings.Join(m.Roles, ";"), strconv.FormatBool(m.GroupSync), strconv.FormatBool(m.Active)})
+		}
+		w.Flush()
+		return w.Error()
+	case "table":
+	default:
+		return Usagef("--format must be table or csv")
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSITE\tCOURSE\tKIND\tSIS KEY\tYEAR\tFILTER\tSTATUS\tROLES\tGROUPS\tACTIVE\tORIGIN\tCHANGED")
+	for _, m := range ms {
+		filter := "-"
+		if m.Section != "" {
+			filter = "section " + m.Section
+		} else if m.CourseYear != "" {
+			filter = "year " + m.CourseYear
+		}
+		year := m.AcademicYear
+		if year == "" {
+			year = "any"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%s\t%s %s\n", m.ID, m.Instance, m.CourseIDNumber, m.SISKind, m.SISKey,
+			year, filter, m.MinRegStatus+"+", strings.Join(m.Roles, ","), m.GroupSync, m.Active, m.Origin,
+			m.UpdatedAt.Local().Format("2006-01-02 15:04"), m.UpdatedBy)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	active := 0
+	for _, m := range ms {
+		if m.Active {
+			active++
+		}
+	}
+	fmt.Fprintf(e.Stdout, "%d mappings, %d active\n", len(ms), active)
+	return nil
+}
+
+func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) (err error) {
+	f, err := o.filter()
+	if err != nil {
+		return err
+	}
+	if o.origin != "" || o.kind != "" {
+		return Usagef("activate/deactivate select by --all, --course, --id, --instance and --year")
+	}
+	if !o.all && o.course == "" && o.id == 0 {
+		return Usagef("say which mappings: --all, --course IDNUMBER or --id N")
+	}
+	if o.all && (o.course != "" || o.id != 0) {
+		return Usagef("--all cannot be combined with --course or --id")
+	}
+	_, pool, run, err := mappingsBegin(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	n, err := mapping.SetActive(ctx, tx, f, active, Who(), o.reason)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	all, err := mapping.List(ctx, pool, f)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		return errors.New("no mapping matches")
+	}
+	verb := "deactivated"
+	if active {
+		verb = "activated"
+	}
+	fmt.Fprintf(e.Stdout, "%s %d of %d matching mappings (the others already were)\n", verb, n, len(all))
+	if !active && n > 0 {
+		fmt.Fprintln(e.Stdout, "note: an inactive mapping freezes its course: its enrolments stay exactly as they are.")
+	}
+	return nil
+}
+
+func mappingsHistory(ctx context.Context, e *Env, o mappingOpts) error {
+	if o.limit < 1 {
+		return Usagef("--limit must be at least 1")
+	}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		return err
+	}
+	evs, err := mapping.Events(ctx, pool, o.instance, o.course, o.limit)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHEN\tBY\tACTION\tMAPPING\tSITE\tCOURSE\tDETAIL")
+	for _, ev := range evs {
+		id := "-"
+		if ev.MappingID != nil {
+			id = strconv.FormatInt(*ev.MappingID, 10)
+		}
+		var detail []string
+		for _, k := range []string{"reason", "origin"} {
+			if v, ok := ev.Detail[k]; ok {
+				detail = append(detail, fmt.Sprintf("%s=%v", k, v))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.At.Local().Format("2006-01-02 15:04:05"), ev.By, ev.Action, id,
+			ev.Instance, ev.CourseIDNumber, strings.Join(detail, " "))
+	}
+	return tw.Flush()
+}

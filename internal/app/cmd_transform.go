@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/transform"
+)
+
+func init() {
+	Register(Command{
+		Name:    "transform",
+		Group:   "Pipeline",
+		Summary: "build staging and marts from raw in one checked transaction",
+		Usage:   "mim transform [--select MODEL[+]]... [--rollback] [--list] [--samples N] [--models DIR]",
+		Help: `Runs the SQL models under sql/staging, sql/intermediate and sql/marts in
+dependency order inside ONE transaction (with warehouse.statement_timeout and
+warehouse.lock_timeout), then every model's checks and every sql/tests test.
+It commits only if all of them pass; otherwise it rolls back, so every table
+keeps what the last good night left, and prints each failed check with
+sample rows. Each model's time and rows go to the ledger (ctl.run_step).
+
+--select takes model names or globs (stg.sits_*), with dbt's '+': MODEL+ adds
+everything downstream of MODEL, +MODEL everything upstream. Unselected
+models keep their rows even if they read a selected one (they are listed as
+stale); checks and tests always run over the whole warehouse. Repeat
+--select or separate with commas.
+
+Course mapping rules (mappings.rules in the configuration) are applied
+inside the same transaction, after staging and before the marts.
+
+The model format is in 'go doc github.com/mimwarehouse/mim/transform'.`,
+		Setup: func(fs *flag.FlagSet) Runner {
+			var sel []string
+			fs.Func("select", "build only these `MODEL`s (name or glob; MODEL+ adds descendants, +MODEL ancestors); repeatable", func(s string) error {
+				for _, p := range strings.Split(s, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						sel = append(sel, p)
+					}
+				}
+				return nil
+			})
+			rollback := fs.Bool("rollback", false, "build and check everything, then roll back: a rehearsal that changes nothing")
+			list := fs.Bool("list", false, "list the models in run order with their dependencies and checks, and exit")
+			samples := fs.Int("samples", transform.DefaultSampleRows, "failing rows to show per `N` check")
+			dir := fs.String("models", "", "read models from `DIR` (holding staging/, intermediate/, marts/, tests/) instead of the built-in ones")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) != 0 {
+					return Usagef("transform takes no arguments (did you mean --select %s?)", args[0])
+				}
+				if *samples < 1 || *samples > 1000 {
+					return Usagef("--samples must be between 1 and 1000")
+				}
+				p, err := transformProject(*dir)
+				if err != nil {
+					return err
+				}
+				if *list {
+					return transformList(e.Stdout, p, sel)
+				}
+				return runTransform(ctx, e, p, transform.Options{Select: sel, Rollback: *rollback, SampleRows: *samples})
+			}
+		},
+	})
+}
+
+func transformProject(dir string) (*transform.Project, error) {
+	if dir == "" {
+		return transform.LoadEmbedded()
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, Usagef("--models %s is not a directory", dir)
+	}
+	return transform.Load(os.DirFS(dir))
+}
+
+func transformList(w io.Writer, p *transform.Project, sel []string) error {
+	models, err := p.Select(sel)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tMODEL\tAS\tDEPENDS ON\tCHECKS")
+	for i, m := range models {
+		var checks []string
+		for _, c := range m.Checks {
+			checks = append(checks, c.Text)
+		}
+		deps := strings.Join(m.Depends, ", ")
+		if deps == "" {
+			deps = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i+1, m.Name, m.Materialized, deps, strings.Join(checks, ", "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(p.Tests()) > 0 {
+		fmt.Fprintf(w, "\n%d singular tests:\n", len(p.Tests()))
+		for _, t := range p.Tests() {
+			fmt.Fprintf(w, "  %s (sql/%s)\n", t.Name, t.Path)
+		}
+	}
+	return nil
+}
+
+// transformHooks are the Go steps a transform runs between layers.
+func transformHooks(cfg *config.Config, by string) []transform.Hook {
+	if len(cfg.Mappings.Rules) == 0 {
+		return nil
+	}
+	return []transform.Hook{{
+		Name:  "derive course mappings",
+		After: "staging",
+		Run: func(ctx context.Context, tx pgx.Tx) (string, error) {
+			res, err := mapping.Derive(ctx, tx, cfg.Mappings.Rules, by)
+			return res.String(), err
+		},
+	}}
+}
+
+func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transform.Options) error {
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		return err
+	}
+	run, err := ledger.Begin(ctx, pool, "transform", cfg.Environment, VersionString(), e.Args)
+	if err != nil {
+		return err
+	}
+	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
+	opts.Run = run
+	opts.StatementTimeout, opts.LockTimeout = cfg.Warehouse.StatementTimeout, cfg.Warehouse.LockTimeout
+	opts.Logger = e.Logger
+	opts.Hooks = transformHooks(cfg, Who())
+	selected, err := p.Select(opts.Select)
+	if err != nil {
+		_ = run.Finish(ctx, ledger.Failed, ExitUsage, err)
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "transform (run %d): %d of %d models, one transaction\n", run.ID, len(selected), len(p.Models()))
+	opts.OnModel = func(m transform.ModelResult) {
+		rows := "-"
+		if m.Rows >= 0 {
+			rows = transformCount(m.Rows) + " rows"
+		}
+		fmt.Fprintf(e.Stdout, "  %-36s %-5s %-9s %14s %8s\n", m.Model, m.Materialized, m.Action, rows, m.Duration.Round(time.Millisecond))
+	}
+	res, err := transform.Run(ctx, pool, p, opts)
+	if res != nil {
+		for _, h := range res.Hooks {
+			fmt.Fprintf(e.Stdout, "  hook %s: %s (%s)\n", h.Name, h.Summary, h.Duration.Round(time.Millisecond))
+		}
+		if len(res.Skipped) > 0 {
+			fmt.Fprintf(e.Stdout, "skipped %d checks/tests of models never built: %s\n", len(res.Skipped), strings.Join(res.Skipped, "; "))
+		}
+		if len(res.Stale) > 0 {
+			fmt.Fprintf(e.Stdout, "not selected, keeping their previous rows (select MODEL+ to rebuild them): %s\n", strings.Join(res.Stale, ", "))
+		}
+	}
+	switch {
+	case err != nil:
+	case res.Committed:
+		fmt.Fprintf(e.Stdout, "committed: %d models built, %d checks and tests passed, %s\n", len(res.Models), res.Checked, res.Duration.Round(time.Millisecond))
+	default:
+		fmt.Fprintf(e.Stdout, "rehearsal: %d models built, %d checks and tests passed, everything rolled back (%s)\n",
+			len(res.Models), res.Checked, res.Duration.Round(time.Millisecond))
+	}
+	if ferr := run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err); ferr != nil && err == nil {
+		return ferr
+	}
+	return err
+}
+
+// transformCount writes n with transformCount separators.
+func transformCount(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}

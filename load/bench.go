@@ -1,0 +1,315 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mimwarehouse/mim/extract"
+	"github.com/mimwarehouse/mim/internal/ledger"
+)
+
+// BenchConfig sizes Bench.
+type BenchConfig struct {
+	Records  int    // records per phase (default 100,000)
+	PerScope int    // records per scope, as enrolments per course (default 500)
+	Writers  int    // goroutines writing at once, as a Moodle extractor does (default 1)
+	Psql     string // the psql binary (default "psql" on PATH)
+	TempDir  string // for the reference COPY file and spills (default the system's)
+	Log      io.Writer
+}
+
+// BenchPhase is one timed load.
+type BenchPhase struct {
+	Name    string
+	Write   time.Duration // Write calls: canonical JSON, hashing, spooling
+	Commit  time.Duration // the transaction
+	Result  extract.Result
+	Ratio   float64 // (Write+Commit) / the reference COPY
+	Path    string
+	Records int
+	Timings string // the commit's phases in ms, from the step's detail
+}
+
+// Total is the phase's wall time.
+func (p BenchPhase) Total() time.Duration { return p.Write + p.Commit }
+
+// BenchResult compares the loader with psql's \copy of the same rows.
+type BenchResult struct {
+	Records int
+	// Copy is psql `\copy` of the same rows (same columns, canonical
+	// payloads, hashes) into an empty table indexed like raw.record: the
+	// physical floor. It is measured before and after the loader's phases
+	// and the faster of the two is the reference.
+	Copy       time.Duration
+	CopyRuns   []time.Duration
+	Phases     []BenchPhase
+	CopyTarget string
+}
+
+// Bench measures the loader against PostgreSQL's COPY on the warehouse pool
+// points at: a first load of cfg.Records enrolment-shaped records (about 600
+// bytes of JSON each), an unchanged re-run, and a re-run with every tenth
+// record changed. It writes into raw.record under source "bench" and removes
+// those rows (and its reference table) afterwards; its ledger runs stay, as
+// command "bench". Run it on a scratch warehouse, not production's: it
+// takes the run lock and loads a million rows.
+//
+// connString is given to psql (its password through PGPASSWORD, never on the
+// command line).
+func Bench(ctx context.Context, pool *pgxpool.Pool, connString string, cfg BenchConfig) (*BenchResult, error) {
+	if cfg.Records <= 0 {
+		cfg.Records = 100_000
+	}
+	if cfg.PerScope <= 0 {
+		cfg.PerScope = 500
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 1
+	}
+	if cfg.Psql == "" {
+		cfg.Psql = "psql"
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	res := &BenchResult{Records: cfg.Records, CopyTarget: "mim_bench.record"}
+	if err := benchCleanup(ctx, pool); err != nil {
+		return nil, err
+	}
+	defer benchCleanup(context.WithoutCancel(ctx), pool)
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA mim_bench;
+		CREATE TABLE mim_bench.record (LIKE raw.record INCLUDING ALL)`); err != nil {
+		return nil, fmt.Errorf("creating the reference table: %w", err)
+	}
+
+	file, err := writeCopyFile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(file)
+	copyOnce := func() error {
+		if _, err := pool.Exec(ctx, `TRUNCATE mim_bench.record`); err != nil {
+			return fmt.Errorf("emptying the reference table: %w", err)
+		}
+		d, err := psqlCopy(ctx, cfg.Psql, connString, file)
+		if err != nil {
+			return err
+		}
+		res.CopyRuns = append(res.CopyRuns, d)
+		fmt.Fprintf(cfg.Log, "psql \\copy of %d rows: %s (%.0f rows/s)\n", cfg.Records, d.Round(time.Millisecond), float64(cfg.Records)/d.Seconds())
+		return nil
+	}
+	if err := copyOnce(); err != nil {
+		return nil, err
+	}
+
+	phases := []struct {
+		name    string
+		version func(i int) int
+	}{
+		{"first load", func(int) int { return 0 }},
+		{"unchanged re-run", func(int) int { return 0 }},
+		{"10% changed", func(i int) int {
+			if i%10 == 0 {
+				return 1
+			}
+			return 0
+		}},
+	}
+	for _, ph := range phases {
+		p, err := benchPhase(ctx, pool, cfg, ph.name, ph.version)
+		if err != nil {
+			return nil, err
+		}
+		res.Phases = append(res.Phases, p)
+		fmt.Fprintf(cfg.Log, "%s: write %s, commit %s, total %s (%s %s; %+v)\n", p.Name, p.Write.Round(time.Millisecond),
+			p.Commit.Round(time.Millisecond), p.Total().Round(time.Millisecond), p.Path, p.Timings, p.Result)
+	}
+	if err := copyOnce(); err != nil {
+		return nil, err
+	}
+	res.Copy = min(res.CopyRuns[0], res.CopyRuns[1])
+	for i := range res.Phases {
+		res.Phases[i].Ratio = res.Phases[i].Total().Seconds() / res.Copy.Seconds()
+	}
+	return res, nil
+}
+
+// Report prints the figures as a small table.
+func (r *BenchResult) Report(w io.Writer) {
+	fmt.Fprintf(w, "%d enrolment-shaped records; reference: psql \\copy into %s = %s (runs: %v)\n",
+		r.Records, r.CopyTarget, r.Copy.Round(time.Millisecond), roundAll(r.CopyRuns))
+	fmt.Fprintf(w, "%-18s %10s %10s %10s %8s  %s\n", "phase", "write", "commit", "total", "x COPY", "result")
+	for _, p := range r.Phases {
+		fmt.Fprintf(w, "%-18s %10s %10s %10s %8.2f  new %d, changed %d, unchanged %d, deleted %d (%s)\n", p.Name,
+			p.Write.Round(time.Millisecond), p.Commit.Round(time.Millisecond), p.Total().Round(time.Millisecond), p.Ratio,
+			p.Result.New, p.Result.Changed, p.Result.Unchanged, p.Result.Deleted, p.Path)
+	}
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
+
+var benchEntity = extract.EntityID{Source: "bench", Instance: "bench", Entity: "enrolments"}
+
+func benchCleanup(ctx context.Context, pool *pgxpool.Pool) error {
+	_, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS mim_bench CASCADE;
+		DELETE FROM raw.record WHERE source = 'bench';
+		DELETE FROM raw.record_history WHERE source = 'bench';
+		DELETE FROM raw.scope_read WHERE source = 'bench'`)
+	if err != nil {
+		return fmt.Errorf("removing earlier benchmark rows: %w", err)
+	}
+	return nil
+}
+
+func benchKey(i, perScope int) (user, course int) {
+	return 100000 + i%perScope + (i/perScope/50)*perScope, 1000 + i/perScope
+}
+
+func benchPhase(ctx context.Context, pool *pgxpool.Pool, cfg BenchConfig, name string, version func(int) int) (BenchPhase, error) {
+	p := BenchPhase{Name: name, Records: cfg.Records}
+	run, err := ledger.Begin(ctx, pool, "bench", "bench", "bench", []string{"load", name})
+	if err != nil {
+		return p, err
+	}
+	defer run.Finish(ctx, ledger.Succeeded, 0, nil)
+	l := New(pool, run, WithTempDir(cfg.TempDir))
+	w, err := l.Entity(ctx, benchEntity)
+	if err != nil {
+		return p, err
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, cfg.Writers)
+	for g := 0; g < cfg.Writers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for i := g; i < cfg.Records; i += cfg.Writers {
+				user, course := benchKey(i, cfg.PerScope)
+				buf = appendBenchPayload(buf[:0], user, course, version(i))
+				r := extract.Record{Key: strconv.Itoa(course) + ":" + strconv.Itoa(user), Scope: strconv.Itoa(course), Payload: buf}
+				if err := w.Write(ctx, r); err != nil {
+					errs[g] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			w.Abort()
+			return p, err
+		}
+	}
+	for c := 0; c*cfg.PerScope < cfg.Records; c++ {
+		w.ScopeComplete(strconv.Itoa(1000 + c))
+	}
+	p.Write = time.Since(start)
+	start = time.Now()
+	p.Result, err = w.Commit(ctx)
+	p.Commit = time.Since(start)
+	if err != nil {
+		return p, err
+	}
+	_ = pool.QueryRow(ctx, `SELECT detail->>'path', detail->>'timings_ms' FROM ctl.run_step WHERE run_id = $1`, run.ID).
+		Scan(&p.Path, &p.Timings)
+	return p, nil
+}
+
+// writeCopyFile writes the first-load rows in COPY text format, exactly as
+// the loader stores them (canonical payload, its hash, run ids).
+func writeCopyFile(cfg BenchConfig) (string, error) {
+	f, err := os.CreateTemp(cfg.TempDir, "mim-bench-*.copy")
+	if err != nil {
+		return "", fmt.Errorf("creating the reference COPY file: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	var canon, line []byte
+	for i := 0; i < cfg.Records; i++ {
+		user, course := benchKey(i, cfg.PerScope)
+		if canon, err = Canonical(canon[:0], benchPayload(user, course, 0)); err != nil {
+			f.Close()
+			return "", err
+		}
+		sum := sha256.Sum256(canon)
+		line = append(line[:0], "bench\tbench\tenrolments\t"...)
+		line = strconv.AppendInt(line, int64(course), 10)
+		line = append(line, ':')
+		line = strconv.AppendInt(line, int64(user), 10)
+		line = append(line, '\t')
+		line = strconv.AppendInt(line, int64(course), 10)
+		line = append(line, '\t')
+		line = appendCopyText(line, canon)
+		line = append(line, "\t\\\\x"...)
+		line = hex.AppendEncode(line, sum[:])
+		line = append(line, "\t1\t1\t1\n"...)
+		if _, err := bw.Write(line); err != nil {
+			f.Close()
+			return "", fmt.Errorf("writing the reference COPY file: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("writing the reference COPY file: %w", err)
+	}
+	return f.Name(), f.Close()
+}
+
+// appendCopyText escapes b for COPY's text format.
+func appendCopyText(dst, b []byte) []byte {
+	for _, c := range b {
+		switch c {
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// psqlCopy runs psql's \copy of file into the reference table and times it.
+func psqlCopy(ctx context.Context, psql, connString, file string) (time.Duration, error) {
+	cc, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return 0, fmt.Errorf("reading the benchmark's connection string: not a valid PostgreSQL connection string")
+	}
+	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1",
+		"-h", cc.Host, "-p", strconv.Itoa(int(cc.Port)), "-U", cc.User, "-d", cc.Database,
+		"-c", `\copy mim_bench.record (source, instance, entity, key, scope, payload, hash, first_run, changed_run, seen_run) FROM '`+file+`'`)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+cc.Password, "PGSSLMODE=prefer")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("running psql \\copy: %v: %s", err, out)
+	}
+	return d, nil
+}

@@ -1,0 +1,24 @@
+-- core_course_get_courses: one row per course per site, the site's front
+-- page (format 'site') included and flagged. idnumber is NULL when empty:
+-- such a course cannot be fed by IMS Enterprise.
+-- description: Moodle courses (raw moodle/courses).
+-- checks: unique(instance, course_id), not_null(instance, course_id)
+-- indexes: (instance, idnumber), (instance, course_id)
+SELECT
+    r.instance,
+    ref.jint(r.payload -> 'id')                 AS course_id,
+    ref.jtext(r.payload -> 'shortname')         AS shortname,
+    ref.jtext(r.payload -> 'fullname')          AS fullname,
+    ref.jtext(r.payload -> 'idnumber')          AS idnumber,
+    ref.jint(r.payload -> 'categoryid')         AS category_id,
+    ref.jbool(r.payload -> 'visible')           AS visible,
+    ref.jtext(r.payload -> 'format')            AS format,
+    coalesce(r.payload ->> 'format' = 'site', false) AS is_site,
+    ref.jepoch(r.payload -> 'startdate')        AS start_at,
+    ref.jepoch(r.payload -> 'enddate')          AS end_at,
+    ref.jbool(r.payload -> 'enablecompletion')  AS completion_enabled,
+    ref.jint(r.payload -> 'groupmode')          AS group_mode,
+    ref.jepoch(r.payload -> 'timecreated')      AS created_at,
+    ref.jepoch(r.payload -> 'timemodified')     AS modified_at
+FROM raw.record r
+WHERE r.source = 'moodle' AND r.entity = 'courses' AND r.deleted_run IS NULL

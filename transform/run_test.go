@@ -1,0 +1,447 @@
+package transform_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/transform"
+)
+
+func project(t *testing.T, files map[string]string) *transform.Project {
+	t.Helper()
+	fs := fstest.MapFS{}
+	for name, body := range files {
+		fs[name] = &fstest.MapFile{Data: []byte(body)}
+	}
+	p, err := transform.Load(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// raw writes records into raw.record for one entity.
+type raw struct {
+	t    testing.TB
+	pool *pgxpool.Pool
+}
+
+func (r raw) put(source, instance, entity, key, scope string, payload any) {
+	r.t.Helper()
+	b, err := json.Marshal(payload)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	_, err = r.pool.Exec(context.Background(), `INSERT INTO raw.record (source, instance, entity, key, scope, payload, hash, first_run, changed_run, seen_run)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, 1)
+		ON CONFLICT (source, instance, entity, key) DO UPDATE SET payload = EXCLUDED.payload, hash = EXCLUDED.hash, deleted_run = NULL`,
+		source, instance, entity, key, scope, b, h[:])
+	if err != nil {
+		r.t.Fatalf("inserting raw %s/%s/%s %s: %v", source, instance, entity, key, err)
+	}
+}
+
+func (r raw) delete(source, instance, entity, key string) {
+	r.t.Helper()
+	if _, err := r.pool.Exec(context.Background(), `UPDATE raw.record SET deleted_run = 2 WHERE (source, instance, entity, key) = ($1, $2, $3, $4)`,
+		source, instance, entity, key); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func strings2(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+// A small project over raw SITS students: a staging table, a mart that
+// counts enrolling students per status, and a check on the mart.
+var martFiles = map[string]string{
+	"staging/sits/sits_student.sql": `-- checks: unique(student_code), not_null(student_code)
+-- indexes: (student_code)
+SELECT ref.jtext(payload -> 'student_code') AS student_code,
+       ref.jtext(payload -> 'enrolment_status') AS enrolment_status
+FROM raw.record WHERE source = 'sits' AND entity = 'student' AND deleted_run IS NULL`,
+	"marts/people/active_students.sql": `-- depends: stg.sits_student
+-- checks: unique(student_code), accepted_values(enrolment_status, 'E', 'XE')
+SELECT s.student_code, s.enrolment_status
+FROM stg.sits_student s JOIN ref.sits_enrolment_status e ON e.code = s.enrolment_status
+WHERE e.enrol`,
+	"marts/people/status_view.sql": `-- depends: mart.active_students
+-- materialized: view
+SELECT enrolment_status, count(*) AS students FROM mart.active_students GROUP BY 1`,
+}
+
+func opts() transform.Options {
+	return transform.Options{StatementTimeout: time.Minute, LockTimeout: 10 * time.Second}
+}
+
+func TestFailingCheckLeavesPreviousMartsUntouched(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	r := raw{t, db.Pool}
+	r.put("sits", "sits", "student", "1", "", map[string]any{"student_code": "1", "enrolment_status": "E"})
+	r.put("sits", "sits", "student", "2", "", map[string]any{"student_code": "2", "enrolment_status": "XE"})
+	r.put("sits", "sits", "student", "3", "", map[string]any{"student_code": "3", "enrolment_status": "L"})
+	p := project(t, martFiles)
+
+	res, err := transform.Run(ctx, db.Pool, p, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Committed || len(res.Models) != 3 || res.Checked != 4 {
+		t.Fatalf("first run: committed %v, %d models, %d checks", res.Committed, len(res.Models), res.Checked)
+	}
+	before := strings2(t, db.Pool, `SELECT student_code || ':' || enrolment_status FROM mart.active_students ORDER BY 1`)
+	if !reflect.DeepEqual(before, []string{"1:E", "2:XE"}) {
+		t.Fatalf("mart after first run: %v", before)
+	}
+
+	// Tonight SITS sends a status the mart's check does not accept, and a
+	// student drops out: the new mart would differ, but its check fails.
+	r.put("sits", "sits", "student", "4", "", map[string]any{"student_code": "4", "enrolment_status": "ED"})
+	r.put("sits", "sits", "student", "5", "", map[string]any{"student_code": "5", "enrolment_status": "ED"})
+	r.delete("sits", "sits", "student", "1")
+	res, err = transform.Run(ctx, db.Pool, p, transform.Options{StatementTimeout: time.Minute, LockTimeout: 10 * time.Second, SampleRows: 1})
+	var ce *transform.CheckError
+	if !errors.As(err, &ce) {
+		t.Fatalf("second run: %v, want a *CheckError", err)
+	}
+	if res.Committed {
+		t.Fatal("a run with a failed check committed")
+	}
+	if len(ce.Failures) != 1 {
+		t.Fatalf("failures: %+v", ce.Failures)
+	}
+	f := ce.Failures[0]
+	if f.Model != "mart.active_students" || f.Check != "accepted_values(enrolment_status, 'E', 'XE')" ||
+		f.Path != "marts/people/active_students.sql" || f.Line != 2 || f.Failures != 1 ||
+		!reflect.DeepEqual(f.Columns, []string{"value", "rows"}) || !reflect.DeepEqual(f.Sample, [][]string{{"ED", "2"}}) {
+		t.Errorf("failure %+v", f)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "1 of 4 checks and tests failed") || !strings.Contains(msg, "ED") ||
+		!strings.Contains(msg, "marts/people/active_students.sql:2") {
+		t.Errorf("report:\n%s", msg)
+	}
+	after := strings2(t, db.Pool, `SELECT student_code || ':' || enrolment_status FROM mart.active_students ORDER BY 1`)
+	if !reflect.DeepEqual(after, before) {
+		t.Errorf("the mart changed although the run failed: %v, was %v", after, before)
+	}
+	staged := strings2(t, db.Pool, `SELECT student_code FROM stg.sits_student ORDER BY 1`)
+	if !reflect.DeepEqual(staged, []string{"1", "2", "3"}) {
+		t.Errorf("staging changed although the run failed: %v", staged)
+	}
+	view := strings2(t, db.Pool, `SELECT enrolment_status || '=' || students FROM mart.status_view ORDER BY 1`)
+	if !reflect.DeepEqual(view, []string{"E=1", "XE=1"}) {
+		t.Errorf("view: %v", view)
+	}
+}
+
+func TestRefillRebuildAndOwnership(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	r := raw{t, db.Pool}
+	r.put("sits", "sits", "student", "1", "", map[string]any{"student_code": "1", "enrolment_status": "E"})
+	p := project(t, martFiles)
+	if _, err := transform.Run(ctx, db.Pool, p, opts()); err != nil {
+		t.Fatal(err)
+	}
+	// Someone builds a view on the mart and grants on it; a refill keeps both.
+	if _, err := db.Pool.Exec(ctx, `CREATE VIEW public.analyst_view AS SELECT * FROM mart.active_students`); err != nil {
+		t.Fatal(err)
+	}
+	r.put("sits", "sits", "student", "2", "", map[string]any{"student_code": "2", "enrolment_status": "E"})
+	res, err := transform.Run(ctx, db.Pool, p, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]string{}
+	for _, m := range res.Models {
+		actions[m.Model] = m.Action
+	}
+	if actions["mart.active_students"] != "refilled" || actions["stg.sits_student"] != "refilled" || actions["mart.status_view"] != "replaced" {
+		t.Errorf("actions %v", actions)
+	}
+	if got := strings2(t, db.Pool, `SELECT student_code FROM public.analyst_view ORDER BY 1`); !reflect.DeepEqual(got, []string{"1", "2"}) {
+		t.Errorf("analyst view sees %v", got)
+	}
+	if got := strings2(t, db.Pool, `SELECT indexname::text FROM pg_indexes WHERE schemaname = 'stg' AND tablename = 'sits_student'`); !reflect.DeepEqual(got, []string{"sits_student__student_code"}) {
+		t.Errorf("indexes after refill: %v", got)
+	}
+
+	// The staging model gains a column: the table is rebuilt, and the view
+	// over the mart is untouched because the mart's columns did not change.
+	changed := map[string]string{}
+	for k, v := range martFiles {
+		changed[k] = v
+	}
+	changed["staging/sits/sits_student.sql"] = strings.Replace(martFiles["staging/sits/sits_student.sql"],
+		"AS enrolment_status", "AS enrolment_status, 1 AS version", 1)
+	res, err = transform.Run(ctx, db.Pool, project(t, changed), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Models[0].Action != "rebuilt" {
+		t.Errorf("changed columns: %+v", res.Models[0])
+	}
+	// The mart's columns change while the analyst's view depends on it:
+	// refused, naming the dependant, and nothing is committed.
+	changed["marts/people/active_students.sql"] = strings.Replace(martFiles["marts/people/active_students.sql"],
+		"s.enrolment_status\n", "s.enrolment_status, 'x' AS extra\n", 1)
+	_, err = transform.Run(ctx, db.Pool, project(t, changed), opts())
+	var me *transform.ModelError
+	if !errors.As(err, &me) || me.Model != "mart.active_students" || !strings.Contains(err.Error(), "analyst_view") {
+		t.Errorf("dropping a table with dependants: %v", err)
+	}
+
+	// A table a migration owns (no "mim model" comment) is refilled when
+	// its columns match and never dropped when they do not.
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE mart.owned (student_code text PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	owned := map[string]string{
+		"staging/sits/sits_student.sql": martFiles["staging/sits/sits_student.sql"],
+		"marts/x/owned.sql":             "-- depends: stg.sits_student\nSELECT student_code FROM stg.sits_student",
+	}
+	if _, err := transform.Run(ctx, db.Pool, project(t, owned), opts()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings2(t, db.Pool, `SELECT student_code FROM mart.owned ORDER BY 1`); !reflect.DeepEqual(got, []string{"1", "2"}) {
+		t.Errorf("owned table: %v", got)
+	}
+	owned["marts/x/owned.sql"] = "-- depends: stg.sits_student\nSELECT student_code, enrolment_status FROM stg.sits_student"
+	_, err = transform.Run(ctx, db.Pool, project(t, owned), opts())
+	if !errors.As(err, &me) || !strings.Contains(err.Error(), "was not built by mim transform") {
+		t.Errorf("changed owned table: %v", err)
+	}
+}
+
+func TestModelErrorsPointAtTheLine(t *testing.T) {
+	db := pgtest.New(t)
+	p := project(t, map[string]string{
+		"staging/s/ok.sql": "SELECT 1 AS x",
+		"marts/m/bad.sql": `-- depends: stg.ok
+-- description: a model with a typo on line 5
+SELECT
+    o.x,
+    o.y
+FROM stg.ok o`,
+	})
+	res, err := transform.Run(context.Background(), db.Pool, p, opts())
+	var me *transform.ModelError
+	if !errors.As(err, &me) {
+		t.Fatalf("%v, want a *ModelError", err)
+	}
+	if me.Model != "mart.bad" || me.Line != 5 || !strings.Contains(err.Error(), "marts/m/bad.sql:5") || !strings.Contains(err.Error(), `column o.y does not exist`) {
+		t.Errorf("error %q (line %d)", err, me.Line)
+	}
+	if res.Committed {
+		t.Error("committed")
+	}
+	var n int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'stg' AND tablename = 'ok'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("stg.ok exists after a failed run (%d, %v)", n, err)
+	}
+
+	for _, c := range []struct{ sql, want string }{
+		{"SELECT 1", "column 1 has no name"},
+		{"SELECT 1 AS x, 2 AS x", `column "x" appears twice`},
+	} {
+		p := project(t, map[string]string{"staging/s/m.sql": c.sql})
+		if _, err := transform.Run(context.Background(), db.Pool, p, opts()); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.sql, err)
+		}
+	}
+	p = project(t, map[string]string{"staging/s/m.sql": "-- checks: unique(nope)\nSELECT 1 AS x"})
+	if _, err := transform.Run(context.Background(), db.Pool, p, opts()); err == nil || !strings.Contains(err.Error(), `names column "nope", which the model does not have (it has x)`) {
+		t.Errorf("check on a missing column: %v", err)
+	}
+}
+
+func TestSelectionInsideOneTransaction(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	r := raw{t, db.Pool}
+	r.put("sits", "sits", "student", "1", "", map[string]any{"student_code": "1", "enrolment_status": "E"})
+	p := project(t, martFiles)
+
+	_, err := transform.Run(ctx, db.Pool, p, transform.Options{Select: []string{"mart.active_students"}})
+	var nb *transform.NotBuiltError
+	if !errors.As(err, &nb) || nb.Dependency != "stg.sits_student" {
+		t.Fatalf("selecting a model whose dependency was never built: %v", err)
+	}
+	res, err := transform.Run(ctx, db.Pool, p, transform.Options{Select: []string{"+mart.active_students"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(res.Models); got != 2 || !reflect.DeepEqual(res.Stale, []string{"mart.status_view"}) {
+		t.Errorf("built %d models, stale %v", got, res.Stale)
+	}
+	if len(res.Skipped) != 0 {
+		t.Errorf("skipped %v", res.Skipped)
+	}
+	r.put("sits", "sits", "student", "2", "", map[string]any{"student_code": "2", "enrolment_status": "E"})
+	res, err = transform.Run(ctx, db.Pool, p, transform.Options{Select: []string{"stg.sits_student"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings2(t, db.Pool, `SELECT student_code FROM mart.active_students`); !reflect.DeepEqual(got, []string{"1"}) {
+		t.Errorf("an unselected mart was rebuilt: %v", got)
+	}
+	if !reflect.DeepEqual(res.Stale, []string{"mart.active_students", "mart.status_view"}) {
+		t.Errorf("stale %v", res.Stale)
+	}
+}
+
+func TestRollbackRehearsalAndLedgerSteps(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	r := raw{t, db.Pool}
+	r.put("sits", "sits", "student", "1", "", map[string]any{"student_code": "1", "enrolment_status": "E"})
+	p := project(t, martFiles)
+
+	run, err := ledger.Begin(ctx, db.Pool, "transform", "test", "dev", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := opts()
+	o.Run, o.Rollback = run, true
+	res, err := transform.Run(ctx, db.Pool, p, o)
+	if err != nil || res.Committed {
+		t.Fatalf("rehearsal: committed %v, %v", res.Committed, err)
+	}
+	if err := run.Finish(ctx, ledger.Succeeded, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname IN ('stg', 'mart')`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("a rehearsal left %d tables (%v)", n, err)
+	}
+	steps, err := ledger.Steps(ctx, db.Pool, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range steps {
+		got = append(got, s.Key.Entity+"="+s.Status)
+		if s.Key.Stage != transform.Stage {
+			t.Errorf("step stage %q", s.Key.Stage)
+		}
+	}
+	want := []string{"stg.sits_student=failed", "mart.active_students=failed", "mart.status_view=failed", "checks=failed"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("steps %v, want %v", got, want)
+	}
+
+	run, err = ledger.Begin(ctx, db.Pool, "transform", "test", "dev", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Rollback = false
+	if _, err := transform.Run(ctx, db.Pool, p, o); err != nil {
+		t.Fatal(err)
+	}
+	_ = run.Finish(ctx, ledger.Succeeded, 0, nil)
+	steps, _ = ledger.Steps(ctx, db.Pool, run.ID)
+	for _, s := range steps {
+		if s.Status != ledger.Succeeded {
+			t.Errorf("committed run: step %s is %s", s.Key.Entity, s.Status)
+		}
+		if s.Key.Entity == "stg.sits_student" && s.Counts.In != 1 {
+			t.Errorf("stg.sits_student rows_in = %d", s.Counts.In)
+		}
+		if s.Key.Entity == "checks" && s.Counts.In != 4 {
+			t.Errorf("checks rows_in = %d", s.Counts.In)
+		}
+	}
+}
+
+func TestTimeoutsEndTheTransform(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	p := project(t, map[string]string{"staging/s/slow.sql": "SELECT pg_sleep(5) IS NULL AS slept"})
+	_, err := transform.Run(ctx, db.Pool, p, transform.Options{StatementTimeout: 200 * time.Millisecond, LockTimeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "warehouse.statement_timeout (200ms)") {
+		t.Errorf("statement timeout: %v", err)
+	}
+
+	p = project(t, martFiles)
+	raw{t, db.Pool}.put("sits", "sits", "student", "1", "", map[string]any{"student_code": "1", "enrolment_status": "E"})
+	if _, err := transform.Run(ctx, db.Pool, p, opts()); err != nil {
+		t.Fatal(err)
+	}
+	// A long dashboard query holds the mart: the transform gives up after
+	// lock_timeout instead of hanging the night.
+	holder, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `LOCK TABLE mart.active_students IN ACCESS SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = transform.Run(ctx, db.Pool, p, transform.Options{StatementTimeout: time.Minute, LockTimeout: 200 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "warehouse.lock_timeout (200ms)") {
+		t.Errorf("lock timeout: %v", err)
+	}
+}
+
+func TestHooksRunInsideTheTransaction(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	p := project(t, map[string]string{
+		"staging/s/a.sql": "SELECT 1 AS x",
+		"marts/m/b.sql":   "-- depends: stg.a\nSELECT x, (SELECT count(*) FROM ctl.course_mapping) AS mappings FROM stg.a",
+	})
+	var sawStaging bool
+	hook := transform.Hook{Name: "insert", After: "staging", Run: func(ctx context.Context, tx pgx.Tx) (string, error) {
+		var n int
+		_ = tx.QueryRow(ctx, `SELECT count(*) FROM stg.a`).Scan(&n)
+		sawStaging = n == 1
+		_, err := tx.Exec(ctx, `INSERT INTO ctl.course_mapping (instance, course_idnumber, sis_kind, sis_key, created_by, updated_by)
+			VALUES ('main', 'C1', 'programme', 'P1', 'hook', 'hook')`)
+		return "1 mapping", err
+	}}
+	o := opts()
+	o.Hooks = []transform.Hook{hook}
+	o.Rollback = true
+	res, err := transform.Run(ctx, db.Pool, p, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sawStaging || len(res.Hooks) != 1 || res.Hooks[0].Summary != "1 mapping" {
+		t.Errorf("hook saw staging %v, results %+v", sawStaging, res.Hooks)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.course_mapping`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the hook's write outlived the rolled-back transaction: %d %v", n, err)
+	}
+	o.Rollback = false
+	if _, err := transform.Run(ctx, db.Pool, p, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings2(t, db.Pool, `SELECT mappings::text FROM mart.b`); !reflect.DeepEqual(got, []string{"1"}) {
+		t.Errorf("the mart did not see the hook's mapping: %v", got)
+	}
+}
