@@ -78,6 +78,7 @@ var (
 type member struct {
 	prefix     uint64 // the name's first 8 bytes, big-endian: most comparisons stop here
 	start, end int32  // the member's bytes in the output
+	idx        int32  // its position in the source
 	name       nameRef
 }
 
@@ -142,6 +143,20 @@ type canonicalizer struct {
 	members [][]member // a member list per nesting level, reused
 	names   []byte     // decoded names that contained escapes
 	scratch []byte     // for reordering members
+	// layouts remembers the sorted order of the last few lists of member
+	// names: records of one entity repeat the same few object shapes, so
+	// most objects are put in order without sorting.
+	layouts   [8]layout
+	nextSlot  int
+	layoutKey []byte
+	sortedMs  []member
+}
+
+// layout is one list of member names (each followed by a 0 byte, which a
+// name cannot hold) and the order that sorts it.
+type layout struct {
+	key   []byte
+	order []int32
 }
 
 func (c *canonicalizer) canonical(dst, src []byte) ([]byte, error) {
@@ -374,6 +389,16 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 	}
 	c.members[level] = ms // keep the grown slice for the next object
 	c.depth--
+	key := c.layoutKey[:0]
+	for i := range ms {
+		key = append(append(key, c.name(ms[i].name)...), 0)
+	}
+	c.layoutKey = key
+	for i := range c.layouts {
+		if l := &c.layouts[i]; len(l.key) == len(key) && len(l.order) == len(ms) && bytes.Equal(l.key, key) {
+			return c.reorder(dst, ms, l.order), nil
+		}
+	}
 	sorted := true
 	for i := 1; i < len(ms); i++ {
 		switch cmp := c.compare(&ms[i-1], &ms[i]); {
@@ -383,6 +408,9 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 			sorted = false
 		}
 	}
+	for i := range ms {
+		ms[i].idx = int32(i)
+	}
 	if !sorted {
 		c.sortMembers(ms)
 		for i := 1; i < len(ms); i++ {
@@ -390,24 +418,57 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 				return dst, &CanonicalError{Offset: c.pos, Msg: "member name " + quoteName(c.name(ms[i].name)) + " appears twice in one object"}
 			}
 		}
-		// Rewrite the members' region in sorted order, commas between.
-		first := ms[0].start
-		for _, m := range ms {
-			if m.start < first {
-				first = m.start
-			}
-		}
-		c.scratch = append(c.scratch[:0], dst[first:]...)
-		out := dst[:first]
-		for i, m := range ms {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			out = append(out, c.scratch[m.start-first:m.end-first]...)
-		}
-		dst = out
+		c.remember(ms)
+		return c.write(dst, ms), nil
 	}
+	c.remember(ms)
 	return append(dst, '}'), nil
+}
+
+// remember keeps the layout in c.layoutKey and the order of the sorted ms.
+func (c *canonicalizer) remember(ms []member) {
+	l := &c.layouts[c.nextSlot]
+	c.nextSlot = (c.nextSlot + 1) % len(c.layouts)
+	l.key = append(l.key[:0], c.layoutKey...)
+	l.order = l.order[:0]
+	for i := range ms {
+		l.order = append(l.order, ms[i].idx)
+	}
+}
+
+// reorder puts ms (in source order) into order and closes the object.
+func (c *canonicalizer) reorder(dst []byte, ms []member, order []int32) []byte {
+	identity := true
+	for i, o := range order {
+		identity = identity && int(o) == i
+	}
+	if identity {
+		return append(dst, '}')
+	}
+	sorted := c.sortedMs[:0]
+	for _, o := range order {
+		sorted = append(sorted, ms[o])
+	}
+	c.sortedMs = sorted
+	return c.write(dst, sorted)
+}
+
+// write rewrites the members' region of dst in the order of ms, commas
+// between, and closes the object.
+func (c *canonicalizer) write(dst []byte, ms []member) []byte {
+	first := ms[0].start
+	for _, m := range ms {
+		first = min(first, m.start)
+	}
+	c.scratch = append(c.scratch[:0], dst[first:]...)
+	out := dst[:first]
+	for i, m := range ms {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, c.scratch[m.start-first:m.end-first]...)
+	}
+	return append(out, '}')
 }
 
 func quoteName(name []byte) string {

@@ -172,3 +172,22 @@ func BenchmarkCanonical(b *testing.B) {
 		}
 	}
 }
+
+// The layout cache must give exactly what sorting gives, whatever came before.
+func TestCanonicalLayoutCacheMatchesSorting(t *testing.T) {
+	inputs := []string{
+		`{"b":1,"a":{"y":1,"x":2}}`, `{"b":2,"a":{"x":3,"y":4}}`, `{"a":{"y":5,"x":6},"b":3}`,
+		`{"b":1,"a":{"y":1,"x":2},"c":0}`, `{"b":1,"a":{"y":1,"x":2}}`, `{"b":1,"b":2}`, `{"b":1,"a":[{"y":1,"x":2}]}`,
+	}
+	var shared canonicalizer
+	for round := 0; round < 3; round++ {
+		for _, in := range inputs {
+			var fresh canonicalizer
+			want, werr := fresh.canonical(nil, []byte(in))
+			got, gerr := shared.canonical(nil, []byte(in))
+			if string(got) != string(want) || (werr == nil) != (gerr == nil) {
+				t.Errorf("round %d, %s: cached %s %v, fresh %s %v", round, in, got, gerr, want, werr)
+			}
+		}
+	}
+}

@@ -65,7 +65,7 @@ func WithTempDir(dir string) Option { return func(l *Loader) { l.tempDir = dir }
 func WithMemoryLimit(n int) Option { return func(l *Loader) { l.memLimit = n } }
 
 // WithWorkMem sets PostgreSQL's work_mem for the merge transaction (default
-// "64MB"), so the hash join of a million keys stays in memory.
+// "128MB"), so the hash join of a million keys stays in memory.
 func WithWorkMem(s string) Option { return func(l *Loader) { l.workMem = s } }
 
 // WithOnFinish calls f when an entity commits or aborts (from the goroutine
@@ -76,7 +76,7 @@ func WithOnFinish(f func(Report)) Option { return func(l *Loader) { l.onFinish =
 // changed_run, seen_run and deleted_run take run.ID, and each entity gets a
 // ctl.run_step of stage "extract".
 func New(pool *pgxpool.Pool, run *ledger.Run, opts ...Option) *Loader {
-	l := &Loader{pool: pool, run: run, memLimit: 8 << 20, workMem: "64MB", open: map[extract.EntityID]*writer{}}
+	l := &Loader{pool: pool, run: run, memLimit: 8 << 20, workMem: "128MB", open: map[extract.EntityID]*writer{}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -230,7 +230,13 @@ type writer struct {
 
 var canonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
+// maxKeyBytes keeps keys and scopes well inside a btree index entry.
+const maxKeyBytes = 1024
+
 func checkText(s string) error {
+	if len(s) > maxKeyBytes {
+		return fmt.Errorf("longer than %d bytes", maxKeyBytes)
+	}
 	if !utf8.ValidString(s) {
 		return errors.New("not valid UTF-8")
 	}

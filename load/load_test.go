@@ -520,6 +520,7 @@ func TestBadRecordsAreRefusedAndBadRowsCounted(t *testing.T) {
 		{Key: "1:2", Scope: "1", Payload: json.RawMessage(`{"a":"\u0000"}`)},
 		{Key: "1:\x00", Scope: "1", Payload: json.RawMessage(`{}`)},
 		{Key: "1:3", Scope: "\xff", Payload: json.RawMessage(`{}`)},
+		{Key: strings.Repeat("k", 1025), Scope: "1", Payload: json.RawMessage(`{}`)},
 	} {
 		var re *load.RecordError
 		if err := w.Write(ctx, r); !errors.As(err, &re) || re.Key != r.Key {

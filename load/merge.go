@@ -303,10 +303,9 @@ func (w *writer) mergeExisting(ctx context.Context, tx pgx.Tx, p *scopePlan, out
 		out.lap("insert")
 	}
 	if out.changed > 0 {
-		if err := w.applyChanged(ctx, tx, chgSet, out.changed); err != nil {
+		if err := w.applyChanged(ctx, tx, chgSet, out); err != nil {
 			return err
 		}
-		out.lap("update")
 	}
 	if len(rescopeKeys) > 0 {
 		tag, err := tx.Exec(ctx, `UPDATE raw.record r SET scope = u.scope, seen_run = $4
@@ -337,7 +336,8 @@ func (w *writer) mergeExisting(ctx context.Context, tx pgx.Tx, p *scopePlan, out
 
 // applyChanged sends the changed records' payloads, moves the versions they
 // replace to raw.record_history, and updates raw.record.
-func (w *writer) applyChanged(ctx context.Context, tx pgx.Tx, chgSet bitset, want int64) error {
+func (w *writer) applyChanged(ctx context.Context, tx pgx.Tx, chgSet bitset, out *mergeOutcome) error {
+	want := out.changed
 	src, inst, ent, run := w.id.Source, w.id.Instance, w.id.Entity, w.l.run.ID
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_load_changed (key text NOT NULL, scope text NOT NULL,
 		hash bytea NOT NULL, payload jsonb NOT NULL) ON COMMIT DROP`); err != nil {
@@ -372,13 +372,22 @@ func (w *writer) applyChanged(ctx context.Context, tx pgx.Tx, chgSet bitset, wan
 	if n != want {
 		return fmt.Errorf("copying changed records: copied %d, expected %d", n, want)
 	}
-	// With its statistics the planner looks up a few changed keys by index
-	// and hashes many.
-	if _, err := tx.Exec(ctx, `ANALYZE mim_load_changed`); err != nil {
-		return fmt.Errorf("analysing the changed records: %w", err)
+	// A few changed keys are looked up by index; past a twentieth of the
+	// entity, one hashed pass over its rows is cheaper than that many
+	// random lookups. Decided here because raw.record's statistics may be
+	// stale or missing (autovacuum off) and the planner would guess.
+	nestloop := "on"
+	if want*20 > w.n {
+		nestloop = "off"
 	}
-	// A key changed twice in one run (an entity committed twice) keeps the
-	// version that was current before the run.
+	if _, err := tx.Exec(ctx, `SELECT set_config('enable_nestloop', $1, true)`, nestloop); err != nil {
+		return fmt.Errorf("choosing the join for changed records: %w", err)
+	}
+	out.lap("copy_changed")
+	// A key changed twice in one run (an entity committed twice) keeps in
+	// history the version that was current before the run. (One statement
+	// doing both, UPDATE ... FROM the old row RETURNING it into history,
+	// was measured slower than these two.)
 	if _, err := tx.Exec(ctx, `INSERT INTO raw.record_history
 			(source, instance, entity, key, scope, payload, hash, valid_from_run, valid_to_run, deleted_run)
 		SELECT r.source, r.instance, r.entity, r.key, r.scope, r.payload, r.hash, r.changed_run, $4, r.deleted_run
@@ -387,6 +396,7 @@ func (w *writer) applyChanged(ctx context.Context, tx pgx.Tx, chgSet bitset, wan
 		ON CONFLICT DO NOTHING`, src, inst, ent, run); err != nil {
 		return fmt.Errorf("keeping replaced versions in raw.record_history: %w", err)
 	}
+	out.lap("history")
 	tag, err := tx.Exec(ctx, `UPDATE raw.record r
 		SET scope = c.scope, payload = c.payload, hash = c.hash, changed_run = $4, seen_run = $4, deleted_run = NULL
 		FROM mim_load_changed c
@@ -397,6 +407,7 @@ func (w *writer) applyChanged(ctx context.Context, tx pgx.Tx, chgSet bitset, wan
 	if tag.RowsAffected() != want {
 		return fmt.Errorf("updating changed records: updated %d, expected %d", tag.RowsAffected(), want)
 	}
+	out.lap("update")
 	return nil
 }
 

@@ -69,20 +69,6 @@ func (s *spool) flush() error {
 	return nil
 }
 
-func (s *spool) readAt(p []byte, off int64) (int, error) {
-	if s.f == nil {
-		if off >= int64(len(s.mem)) {
-			return 0, io.EOF
-		}
-		n := copy(p, s.mem[off:])
-		if n < len(p) {
-			return n, io.EOF
-		}
-		return n, nil
-	}
-	return s.f.ReadAt(p, off)
-}
-
 func (s *spool) close() {
 	s.mem = nil
 	if s.f != nil {

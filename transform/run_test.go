@@ -80,8 +80,8 @@ func strings2(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []strin
 var martFiles = map[string]string{
 	"staging/sits/sits_student.sql": `-- checks: unique(student_code), not_null(student_code)
 -- indexes: (student_code)
-SELECT ref.jtext(payload -> 'student_code') AS student_code,
-       ref.jtext(payload -> 'enrolment_status') AS enrolment_status
+SELECT ref.to_text(payload ->> 'student_code') AS student_code,
+       ref.to_text(payload ->> 'enrolment_status') AS enrolment_status
 FROM raw.record WHERE source = 'sits' AND entity = 'student' AND deleted_run IS NULL`,
 	"marts/people/active_students.sql": `-- depends: stg.sits_student
 -- checks: unique(student_code), accepted_values(enrolment_status, 'E', 'XE')

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -68,6 +69,8 @@ type Source struct {
 	entities []Entity
 	progress extract.Progress
 }
+
+var _ extract.Source = (*Source)(nil)
 
 // New builds a source over the given entities, restricted to opts.Entities
 // when that is not empty (an unknown name is an error listing the known ones).
@@ -173,7 +176,10 @@ func (s *Source) extractEntity(ctx context.Context, db *DB, sink extract.Sink, e
 	}
 	if s.progress != nil {
 		var n int64
-		if err := db.QueryRowContext(qctx, "SELECT COUNT(*) FROM ("+query+") q", args...).Scan(&n); err != nil {
+		// The count needs no order: drop the final ORDER BY so the source
+		// does not sort the view twice.
+		counting := trailingOrderBy.ReplaceAllString(query, "")
+		if err := db.QueryRowContext(qctx, "SELECT COUNT(*) FROM ("+counting+") q", args...).Scan(&n); err != nil {
 			return fmt.Errorf("counting rows: %w", scrub(err, db.password))
 		}
 		s.progress.Expect(e.Name, n)
@@ -228,6 +234,9 @@ func (s *Source) extractEntity(ctx context.Context, db *DB, sink extract.Sink, e
 	}
 	return nil
 }
+
+// trailingOrderBy is a final ORDER BY clause (one that no parenthesis closes).
+var trailingOrderBy = regexp.MustCompile(`(?is)\s+ORDER\s+BY\s+[^()]*$`)
 
 // reader turns the rows of one query into records.
 type reader struct {

@@ -138,3 +138,16 @@ func TestPrepareRendersEachDialect(t *testing.T) {
 		}
 	}
 }
+
+func TestTrailingOrderByIsDroppedForCounting(t *testing.T) {
+	for in, want := range map[string]string{
+		"SELECT A FROM V\nORDER BY A, B":                            "SELECT A FROM V",
+		"SELECT A FROM V WHERE X IN (SELECT Y FROM W ORDER BY Y)":   "SELECT A FROM V WHERE X IN (SELECT Y FROM W ORDER BY Y)",
+		"SELECT A FROM V WHERE X IN (SELECT Y FROM W)\n order by A": "SELECT A FROM V WHERE X IN (SELECT Y FROM W)",
+		"SELECT A FROM V": "SELECT A FROM V",
+	} {
+		if got := trailingOrderBy.ReplaceAllString(in, ""); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}

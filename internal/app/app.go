@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -107,6 +108,9 @@ type Env struct {
 	// LoadConfig is how Config obtains the configuration; tests and `mim demo`
 	// replace it with one built in memory.
 	LoadConfig func() (*config.Config, error)
+	// Metrics, when set (mim serve, mim demo), is what the stages report to;
+	// the Moodle clients built by MoodleClient count their requests in it.
+	Metrics *observe.Metrics
 }
 
 // Config loads the configuration once; a configuration with problems is an

@@ -29,6 +29,9 @@ func MoodleClient(e *Env, site *config.MoodleSite, opts ...moodle.Option) (*mood
 	if e.Logger != nil {
 		base = append(base, moodle.WithLogger(e.Logger))
 	}
+	if e.Metrics != nil {
+		base = append(base, moodle.WithObserver(e.Metrics))
+	}
 	return moodle.New(site.Name, site.URL, site.Token.Reveal(), append(base, opts...)...)
 }
 

@@ -135,6 +135,11 @@ func PrepareExtract(ctx context.Context, e *Env, opts ExtractOptions) (*Extracti
 		if errors.As(p.openErr, &ue) {
 			return nil, Usagef("%s: %s", s.Name, ue.Msg)
 		}
+		// Opening dials nothing, so with entities asked for, a refusal is
+		// almost surely about them ("sits has no entity ..."): a usage error.
+		if p.openErr != nil && len(s.Entities) > 0 {
+			return nil, Usagef("%s: %v", s.Name, p.openErr)
+		}
 		x.sources = append(x.sources, p)
 	}
 	return x, nil
@@ -244,7 +249,7 @@ func SelectSources(cfg *config.Config, sources, entities []string) ([]SourceSele
 		}
 		if len(kinds) > 1 {
 			return nil, Usagef("--entity %s applies to every selected source, but they are of different kinds (%s): "+
-				"add --source, or write SOURCE/ENTITY (e.g. moodle:main/%s)", plain[0], strings.Join(selected, ", "), plain[0])
+				"add --source, or write SOURCE/ENTITY (e.g. %s/%s)", plain[0], strings.Join(selected, ", "), selected[0], plain[0])
 		}
 	}
 	out := make([]SourceSelection, 0, len(selected))

@@ -137,7 +137,7 @@ func newExtractEnv(t *testing.T) *extractEnv {
 	restore := app.SwapSource("moodle", func(_ context.Context, _ *app.Env, cfg *config.Config, name string, opts extract.Options) (extract.Source, error) {
 		for _, en := range opts.Entities {
 			if en != "courses" && en != "enrolments" {
-				return nil, app.Usagef("the fixture has no entity %q", en)
+				return nil, fmt.Errorf("the fixture has no entity %q", en)
 			}
 		}
 		_, inst, _ := strings.Cut(name, ":")

@@ -16,6 +16,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/martconfig"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -54,7 +55,7 @@ The model format is in 'go doc github.com/mimwarehouse/mim/transform'.`,
 			})
 			rollback := fs.Bool("rollback", false, "build and check everything, then roll back: a rehearsal that changes nothing")
 			list := fs.Bool("list", false, "list the models in run order with their dependencies and checks, and exit")
-			samples := fs.Int("samples", transform.DefaultSampleRows, "failing rows to show per `N` check")
+			samples := fs.Int("samples", transform.DefaultSampleRows, "show up to `N` failing rows per check")
 			dir := fs.String("models", "", "read models from `DIR` (holding staging/, intermediate/, marts/, tests/) instead of the built-in ones")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) != 0 {
@@ -116,19 +117,22 @@ func transformList(w io.Writer, p *transform.Project, sel []string) error {
 	return nil
 }
 
-// transformHooks are the Go steps a transform runs between layers.
+// transformHooks are the Go steps a transform runs between layers: the
+// configuration the marts read (group prefixes, IMS roletypes), then the
+// course mappings derived by rule.
 func transformHooks(cfg *config.Config, by string) []transform.Hook {
+	hooks := []transform.Hook{martconfig.Hook(cfg)}
 	if len(cfg.Mappings.Rules) == 0 {
-		return nil
+		return hooks
 	}
-	return []transform.Hook{{
+	return append(hooks, transform.Hook{
 		Name:  "derive course mappings",
 		After: "staging",
 		Run: func(ctx context.Context, tx pgx.Tx) (string, error) {
 			res, err := mapping.Derive(ctx, tx, cfg.Mappings.Rules, by)
 			return res.String(), err
 		},
-	}}
+	})
 }
 
 func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transform.Options) error {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mimwarehouse/mim/internal/schedule"
 )
 
 // Config is the whole of one deployment's configuration.
@@ -96,6 +98,9 @@ type MoodleSite struct {
 	IMSTarget string `yaml:"ims_target"`
 	// GroupPrefix marks the idnumbers of groups and groupings MIM owns.
 	GroupPrefix string `yaml:"group_prefix"`
+	// IMSPersons puts a <person> for every row of mart.exp_ims_person of
+	// the site in its IMS file (off: accounts come from LDAP/SSO).
+	IMSPersons bool `yaml:"ims_persons"`
 }
 
 // Criterion is one key/value of core_user_get_users.
@@ -166,6 +171,11 @@ type Catalog struct {
 	URL          string `yaml:"url"`
 	APIKey       Secret `yaml:"api_key"`
 	Organization string `yaml:"organization"`
+	// Marts are the relations published, as names or globs over the mart
+	// schema (default: every mart except the exp_* feed tables).
+	Marts []string `yaml:"marts"`
+	// DatasetPrefix starts every CKAN dataset name (default "mim-").
+	DatasetPrefix string `yaml:"dataset_prefix"`
 }
 
 // Log configures MIM's own logging.
@@ -298,6 +308,12 @@ func (c *Config) applyDefaults() {
 	if c.Serve.Listen == "" {
 		c.Serve.Listen = "127.0.0.1:9464"
 	}
+	if len(c.Catalog.Marts) == 0 {
+		c.Catalog.Marts = []string{"mart.*", "!mart.exp_*"}
+	}
+	if c.Catalog.DatasetPrefix == "" {
+		c.Catalog.DatasetPrefix = "mim-"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -305,6 +321,12 @@ func (c *Config) applyDefaults() {
 		c.Log.Format = "text"
 	}
 }
+
+// catalog.marts entries and catalog.dataset_prefix.
+var (
+	catalogMart   = regexp.MustCompile(`^!?mart\.[a-z0-9_*?]+$`)
+	catalogPrefix = regexp.MustCompile(`^[a-z0-9_-]{0,40}$`)
+)
 
 var (
 	envName  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -378,6 +400,22 @@ func (c *Config) validate(ps *problems) {
 	if c.Catalog.URL != "" {
 		if u, err := url.Parse(c.Catalog.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			ps.add("catalog.url", 0, "not an http(s) URL")
+		}
+	}
+	for i, m := range c.Catalog.Marts {
+		if !catalogMart.MatchString(m) {
+			ps.add(fmt.Sprintf("catalog.marts[%d]", i), 0, "%q is not mart.NAME or a glob such as mart.dim_* (prefix ! to exclude)", m)
+		}
+	}
+	if !catalogPrefix.MatchString(c.Catalog.DatasetPrefix) {
+		ps.add("catalog.dataset_prefix", 0, "%q is not the start of a CKAN name (lower case letters, digits, - and _, at most 40)", c.Catalog.DatasetPrefix)
+	}
+	for key, expr := range map[string]string{"schedule.nightly": c.Schedule.Nightly, "schedule.groups": c.Schedule.Groups} {
+		if expr == "" {
+			continue
+		}
+		if _, err := schedule.Parse(expr, time.Local); err != nil {
+			ps.add(key, 0, "%v", err)
 		}
 	}
 	if _, _, err := net.SplitHostPort(c.Serve.Listen); err != nil {

@@ -117,12 +117,14 @@ func (g *gen) cmis() {
 		}
 	}
 	// Members whose code matches no SITS student at all.
+	strangers := map[string]bool{}
 	for q := 0; q < g.sz.quirks && len(in.Groups) > 0; q++ {
 		grp := &in.Groups[r.IntN(len(in.Groups))]
 		code := fmt.Sprintf("09%07d", r.IntN(10000000))
-		if _, known := g.studentByCode[SITSStudentCode(code)]; known {
+		if _, known := g.studentByCode[SITSStudentCode(code)]; known || strangers[code] {
 			continue
 		}
+		strangers[code] = true
 		in.GroupMembers = append(in.GroupMembers, GroupMember{GroupBDOID: grp.BDOID, StudentCode: code, OccBDOID: grp.OccBDOID, SetID: setID})
 	}
 	// Tutors: usually one member of the module's department, sometimes two.

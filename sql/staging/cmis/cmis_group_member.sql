@@ -15,10 +15,10 @@ SELECT
     m.setid
 FROM (
     SELECT
-        ref.jtext(r.payload -> 'group_bdo_id')    AS group_bdo_id,
-        ref.jtext(r.payload -> 'student_code')    AS cmis_student_code,
-        ref.jtext(r.payload -> 'mod_occ_bdo_id')  AS mod_occ_bdo_id,
-        ref.jtext(r.payload -> 'setid')           AS setid
+        ref.to_text(r.payload ->> 'group_bdo_id')    AS group_bdo_id,
+        ref.to_text(r.payload ->> 'student_code')    AS cmis_student_code,
+        ref.to_text(r.payload ->> 'mod_occ_bdo_id')  AS mod_occ_bdo_id,
+        ref.to_text(r.payload ->> 'setid')           AS setid
     FROM raw.record r
     WHERE r.source = 'cmis' AND r.instance = 'cmis' AND r.entity = 'group_member'
       AND r.deleted_run IS NULL

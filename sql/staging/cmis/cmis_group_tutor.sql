@@ -2,9 +2,9 @@
 -- description: CMIS group tutors (current rows of raw cmis/group_tutor).
 -- checks: unique(group_bdo_id, staff_upi), not_null(group_bdo_id)
 SELECT
-    ref.jtext(r.payload -> 'group_bdo_id')  AS group_bdo_id,
-    ref.jtext(r.payload -> 'staff_upi')     AS staff_upi,
-    ref.jtext(r.payload -> 'lecturer_id')   AS lecturer_id
+    ref.to_text(r.payload ->> 'group_bdo_id')  AS group_bdo_id,
+    ref.to_text(r.payload ->> 'staff_upi')     AS staff_upi,
+    ref.to_text(r.payload ->> 'lecturer_id')   AS lecturer_id
 FROM raw.record r
 WHERE r.source = 'cmis' AND r.instance = 'cmis' AND r.entity = 'group_tutor'
   AND r.deleted_run IS NULL

@@ -4,16 +4,16 @@
 -- checks: unique(group_bdo_id), not_null(group_bdo_id)
 -- indexes: (mod_occ_bdo_id)
 SELECT
-    ref.jtext(r.payload -> 'group_bdo_id')    AS group_bdo_id,
-    ref.jtext(r.payload -> 'mod_occ_bdo_id')  AS mod_occ_bdo_id,
-    ref.jtext(r.payload -> 'group_id')        AS group_id,
-    ref.jtext(r.payload -> 'group_code')      AS group_code,
-    ref.jtext(r.payload -> 'group_name')      AS group_name,
-    ref.jtext(r.payload -> 'mod_code')        AS mod_code,
-    ref.jtext(r.payload -> 'inst_code')       AS inst_code,
-    ref.jtext(r.payload -> 'setid')           AS setid,
-    ref.jint(r.payload -> 'group_num')        AS group_num,
-    ref.jint(r.payload -> 'capacity')         AS capacity
+    ref.to_text(r.payload ->> 'group_bdo_id')    AS group_bdo_id,
+    ref.to_text(r.payload ->> 'mod_occ_bdo_id')  AS mod_occ_bdo_id,
+    ref.to_text(r.payload ->> 'group_id')        AS group_id,
+    ref.to_text(r.payload ->> 'group_code')      AS group_code,
+    ref.to_text(r.payload ->> 'group_name')      AS group_name,
+    ref.to_text(r.payload ->> 'mod_code')        AS mod_code,
+    ref.to_text(r.payload ->> 'inst_code')       AS inst_code,
+    ref.to_text(r.payload ->> 'setid')           AS setid,
+    ref.to_int(r.payload ->> 'group_num')        AS group_num,
+    ref.to_int(r.payload ->> 'capacity')         AS capacity
 FROM raw.record r
 WHERE r.source = 'cmis' AND r.instance = 'cmis' AND r.entity = 'module_group'
   AND r.deleted_run IS NULL

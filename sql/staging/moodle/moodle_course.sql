@@ -6,19 +6,19 @@
 -- indexes: (instance, idnumber), (instance, course_id)
 SELECT
     r.instance,
-    ref.jint(r.payload -> 'id')                 AS course_id,
-    ref.jtext(r.payload -> 'shortname')         AS shortname,
-    ref.jtext(r.payload -> 'fullname')          AS fullname,
-    ref.jtext(r.payload -> 'idnumber')          AS idnumber,
-    ref.jint(r.payload -> 'categoryid')         AS category_id,
-    ref.jbool(r.payload -> 'visible')           AS visible,
-    ref.jtext(r.payload -> 'format')            AS format,
+    ref.to_int(r.payload ->> 'id')                 AS course_id,
+    ref.to_text(r.payload ->> 'shortname')         AS shortname,
+    ref.to_text(r.payload ->> 'fullname')          AS fullname,
+    ref.to_text(r.payload ->> 'idnumber')          AS idnumber,
+    ref.to_int(r.payload ->> 'categoryid')         AS category_id,
+    ref.to_bool(r.payload ->> 'visible')           AS visible,
+    ref.to_text(r.payload ->> 'format')            AS format,
     coalesce(r.payload ->> 'format' = 'site', false) AS is_site,
-    ref.jepoch(r.payload -> 'startdate')        AS start_at,
-    ref.jepoch(r.payload -> 'enddate')          AS end_at,
-    ref.jbool(r.payload -> 'enablecompletion')  AS completion_enabled,
-    ref.jint(r.payload -> 'groupmode')          AS group_mode,
-    ref.jepoch(r.payload -> 'timecreated')      AS created_at,
-    ref.jepoch(r.payload -> 'timemodified')     AS modified_at
+    ref.to_time(r.payload ->> 'startdate')        AS start_at,
+    ref.to_time(r.payload ->> 'enddate')          AS end_at,
+    ref.to_bool(r.payload ->> 'enablecompletion')  AS completion_enabled,
+    ref.to_int(r.payload ->> 'groupmode')          AS group_mode,
+    ref.to_time(r.payload ->> 'timecreated')      AS created_at,
+    ref.to_time(r.payload ->> 'timemodified')     AS modified_at
 FROM raw.record r
 WHERE r.source = 'moodle' AND r.entity = 'courses' AND r.deleted_run IS NULL

@@ -1,15 +1,14 @@
 -- The roles of each enrolled user in a course, unnested from the
 -- enrolments' roles (a user may hold several).
 -- description: Moodle role assignments in courses (raw moodle/enrolments, roles).
+-- depends: stg.moodle_enrolment
 -- checks: unique(instance, course_id, user_id, role_id), not_null(instance, course_id, user_id, role_id)
 -- indexes: (instance, course_id, user_id)
 SELECT
-    r.instance,
-    coalesce(ref.jint(r.payload -> 'mim_courseid'), ref.jint(to_jsonb(split_part(r.key, ':', 1)))) AS course_id,
-    ref.jint(r.payload -> 'id')        AS user_id,
-    ref.jint(x -> 'roleid')            AS role_id,
-    ref.jtext(x -> 'shortname')        AS role_shortname
-FROM raw.record r
-CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(r.payload -> 'roles') = 'array' THEN r.payload -> 'roles' ELSE '[]' END) x
-WHERE r.source = 'moodle' AND r.entity = 'enrolments' AND r.deleted_run IS NULL
+    e.instance,
+    e.course_id,
+    e.user_id,
+    ref.to_int(x ->> 'roleid')       AS role_id,
+    ref.to_text(x ->> 'shortname')   AS role_shortname
+FROM stg.moodle_enrolment e
+CROSS JOIN LATERAL jsonb_array_elements(e.roles_json) x

@@ -5,14 +5,14 @@
 -- indexes: (instance, course_id)
 SELECT
     r.instance,
-    ref.jint(to_jsonb(split_part(r.key, ':', 1)))  AS course_id,
-    ref.jint(to_jsonb(split_part(r.key, ':', 2)))  AS item_id,
-    ref.jint(to_jsonb(split_part(r.key, ':', 3)))  AS user_id,
-    ref.jnum(r.payload -> 'graderaw')              AS grade_raw,
-    ref.jnum(r.payload -> 'grademin')              AS grade_min,
-    ref.jnum(r.payload -> 'grademax')              AS grade_max,
-    ref.jepoch(r.payload -> 'gradedategraded')     AS graded_at,
-    ref.jepoch(r.payload -> 'gradedatesubmitted')  AS submitted_at,
-    ref.jbool(r.payload -> 'gradeishidden')        AS hidden
+    ref.to_int(split_part(r.key, ':', 1))  AS course_id,
+    ref.to_int(split_part(r.key, ':', 2))  AS item_id,
+    ref.to_int(split_part(r.key, ':', 3))  AS user_id,
+    ref.to_num(r.payload ->> 'graderaw')              AS grade_raw,
+    ref.to_num(r.payload ->> 'grademin')              AS grade_min,
+    ref.to_num(r.payload ->> 'grademax')              AS grade_max,
+    ref.to_time(r.payload ->> 'gradedategraded')     AS graded_at,
+    ref.to_time(r.payload ->> 'gradedatesubmitted')  AS submitted_at,
+    ref.to_bool(r.payload ->> 'gradeishidden')        AS hidden
 FROM raw.record r
 WHERE r.source = 'moodle' AND r.entity = 'grades' AND r.deleted_run IS NULL

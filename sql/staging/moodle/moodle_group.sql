@@ -5,11 +5,11 @@
 -- indexes: (instance, course_id)
 SELECT
     r.instance,
-    ref.jint(r.payload -> 'id')             AS group_id,
-    ref.jint(r.payload -> 'courseid')       AS course_id,
-    ref.jtext(r.payload -> 'name')          AS name,
-    ref.jtext(r.payload -> 'idnumber')      AS idnumber,
-    ref.jint(r.payload -> 'visibility')     AS visibility,
-    ref.jbool(r.payload -> 'participation') AS participation
+    ref.to_int(r.payload ->> 'id')             AS group_id,
+    ref.to_int(r.payload ->> 'courseid')       AS course_id,
+    ref.to_text(r.payload ->> 'name')          AS name,
+    ref.to_text(r.payload ->> 'idnumber')      AS idnumber,
+    ref.to_int(r.payload ->> 'visibility')     AS visibility,
+    ref.to_bool(r.payload ->> 'participation') AS participation
 FROM raw.record r
 WHERE r.source = 'moodle' AND r.entity = 'groups' AND r.deleted_run IS NULL

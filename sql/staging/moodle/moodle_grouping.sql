@@ -5,9 +5,9 @@
 -- indexes: (instance, course_id)
 SELECT
     r.instance,
-    ref.jint(r.payload -> 'id')         AS grouping_id,
-    ref.jint(r.payload -> 'courseid')   AS course_id,
-    ref.jtext(r.payload -> 'name')      AS name,
-    ref.jtext(r.payload -> 'idnumber')  AS idnumber
+    ref.to_int(r.payload ->> 'id')         AS grouping_id,
+    ref.to_int(r.payload ->> 'courseid')   AS course_id,
+    ref.to_text(r.payload ->> 'name')      AS name,
+    ref.to_text(r.payload ->> 'idnumber')  AS idnumber
 FROM raw.record r
 WHERE r.source = 'moodle' AND r.entity = 'groupings' AND r.deleted_run IS NULL

@@ -4,8 +4,8 @@
 -- checks: unique(instance, grouping_id, group_id), not_null(instance, grouping_id, group_id)
 SELECT
     r.instance,
-    ref.jint(r.payload -> 'id')  AS grouping_id,
-    ref.jint(g)                  AS group_id
+    ref.to_int(r.payload ->> 'id')  AS grouping_id,
+    ref.to_int(g #>> '{}')                  AS group_id
 FROM raw.record r
 CROSS JOIN LATERAL jsonb_array_elements(
     CASE WHEN jsonb_typeof(r.payload -> 'mim_groupids') = 'array' THEN r.payload -> 'mim_groupids' ELSE '[]' END) g

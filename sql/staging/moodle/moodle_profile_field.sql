@@ -3,8 +3,8 @@
 -- checks: unique(instance, shortname), not_null(instance, shortname)
 SELECT
     r.instance,
-    coalesce(ref.jtext(r.payload -> 'shortname'), r.key) AS shortname,
-    ref.jtext(r.payload -> 'name')                       AS name,
-    ref.jtext(r.payload -> 'type')                       AS type
+    coalesce(ref.to_text(r.payload ->> 'shortname'), r.key) AS shortname,
+    ref.to_text(r.payload ->> 'name')                       AS name,
+    ref.to_text(r.payload ->> 'type')                       AS type
 FROM raw.record r
 WHERE r.source = 'moodle' AND r.entity = 'profile_fields' AND r.deleted_run IS NULL

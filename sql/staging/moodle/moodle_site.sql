@@ -4,12 +4,12 @@
 -- checks: unique(instance), not_null(instance)
 SELECT
     r.instance,
-    ref.jtext(r.payload -> 'siteurl')   AS siteurl,
-    ref.jtext(r.payload -> 'sitename')  AS sitename,
-    ref.jtext(r.payload -> 'release')   AS release,
-    ref.jtext(r.payload -> 'version')   AS version,
-    ref.jint(r.payload -> 'siteid')     AS site_course_id,
-    ref.jtext(r.payload -> 'username')  AS ws_username,
+    ref.to_text(r.payload ->> 'siteurl')   AS siteurl,
+    ref.to_text(r.payload ->> 'sitename')  AS sitename,
+    ref.to_text(r.payload ->> 'release')   AS release,
+    ref.to_text(r.payload ->> 'version')   AS version,
+    ref.to_int(r.payload ->> 'siteid')     AS site_course_id,
+    ref.to_text(r.payload ->> 'username')  AS ws_username,
     ARRAY(SELECT f ->> 'name'
           FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.payload -> 'functions') = 'array'
                                          THEN r.payload -> 'functions' ELSE '[]' END) f

@@ -6,18 +6,18 @@
 -- indexes: (instance, idnumber), (instance, username), (instance, user_id)
 SELECT
     r.instance,
-    ref.jint(r.payload -> 'id')            AS user_id,
-    ref.jtext(r.payload -> 'username')     AS username,
-    ref.jtext(r.payload -> 'idnumber')     AS idnumber,
-    ref.jtext(r.payload -> 'email')        AS email,
-    ref.jtext(r.payload -> 'firstname')    AS firstname,
-    ref.jtext(r.payload -> 'lastname')     AS lastname,
-    ref.jtext(r.payload -> 'auth')         AS auth,
-    ref.jbool(r.payload -> 'suspended')    AS suspended,
-    ref.jbool(r.payload -> 'confirmed')    AS confirmed,
-    ref.jtext(r.payload -> 'department')   AS department,
-    ref.jtext(r.payload -> 'institution')  AS institution,
-    ref.jepoch(r.payload -> 'firstaccess') AS first_access_at,
-    ref.jepoch(r.payload -> 'lastaccess')  AS last_access_at
+    ref.to_int(r.payload ->> 'id')            AS user_id,
+    ref.to_text(r.payload ->> 'username')     AS username,
+    ref.to_text(r.payload ->> 'idnumber')     AS idnumber,
+    ref.to_text(r.payload ->> 'email')        AS email,
+    ref.to_text(r.payload ->> 'firstname')    AS firstname,
+    ref.to_text(r.payload ->> 'lastname')     AS lastname,
+    ref.to_text(r.payload ->> 'auth')         AS auth,
+    ref.to_bool(r.payload ->> 'suspended')    AS suspended,
+    ref.to_bool(r.payload ->> 'confirmed')    AS confirmed,
+    ref.to_text(r.payload ->> 'department')   AS department,
+    ref.to_text(r.payload ->> 'institution')  AS institution,
+    ref.to_time(r.payload ->> 'firstaccess') AS first_access_at,
+    ref.to_time(r.payload ->> 'lastaccess')  AS last_access_at
 FROM raw.record r
 WHERE r.source = 'moodle' AND r.entity = 'users' AND r.deleted_run IS NULL

@@ -6,10 +6,10 @@
 -- indexes: (instance, shortname, value)
 SELECT
     r.instance,
-    ref.jint(r.payload -> 'id')     AS user_id,
-    ref.jtext(f -> 'shortname')     AS shortname,
-    ref.jtext(f -> 'value')         AS value,
-    ref.jtext(f -> 'type')          AS type
+    ref.to_int(r.payload ->> 'id')     AS user_id,
+    ref.to_text(f ->> 'shortname')     AS shortname,
+    ref.to_text(f ->> 'value')         AS value,
+    ref.to_text(f ->> 'type')          AS type
 FROM raw.record r
 CROSS JOIN LATERAL jsonb_array_elements(
     CASE WHEN jsonb_typeof(r.payload -> 'customfields') = 'array' THEN r.payload -> 'customfields' ELSE '[]' END) f

@@ -7,15 +7,15 @@
 -- indexes: (student_code)
 SELECT
     r.key                                      AS assignment_key,
-    ref.jtext(r.payload -> 'student_code')     AS student_code,
-    ref.jtext(r.payload -> 'route_code')       AS route_code,
-    ref.jtext(r.payload -> 'prog_code')        AS prog_code,
-    ref.jtext(r.payload -> 'dpt_bdo_id')       AS dpt_bdo_id,
-    ref.jtext(r.payload -> 'dpt_fac_code')     AS faculty_code,
-    ref.jtext(r.payload -> 'post_undergrad')   AS post_undergrad,
-    ref.jtext(r.payload -> 'course_year')      AS course_year,
-    CASE WHEN ref.jtext(r.payload -> 'course_year') ~ '^[0-9]{1,3}'
-         THEN substring(ref.jtext(r.payload -> 'course_year') FROM '^[0-9]{1,3}')::int END AS year_of_study
+    ref.to_text(r.payload ->> 'student_code')     AS student_code,
+    ref.to_text(r.payload ->> 'route_code')       AS route_code,
+    ref.to_text(r.payload ->> 'prog_code')        AS prog_code,
+    ref.to_text(r.payload ->> 'dpt_bdo_id')       AS dpt_bdo_id,
+    ref.to_text(r.payload ->> 'dpt_fac_code')     AS faculty_code,
+    ref.to_text(r.payload ->> 'post_undergrad')   AS post_undergrad,
+    ref.to_text(r.payload ->> 'course_year')      AS course_year,
+    CASE WHEN ref.to_text(r.payload ->> 'course_year') ~ '^[0-9]{1,3}'
+         THEN substring(ref.to_text(r.payload ->> 'course_year') FROM '^[0-9]{1,3}')::int END AS year_of_study
 FROM raw.record r
 WHERE r.source = 'sits' AND r.instance = 'sits' AND r.entity = 'assignment'
   AND r.deleted_run IS NULL

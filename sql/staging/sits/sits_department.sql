@@ -5,10 +5,10 @@
 -- checks: unique(department_key), not_null(department_key)
 SELECT
     r.key                                   AS department_key,
-    ref.jtext(r.payload -> 'dpt_bdo_id')    AS dpt_bdo_id,
-    ref.jtext(r.payload -> 'dpt_code')      AS dpt_code,
-    ref.jtext(r.payload -> 'dpt_name')      AS dpt_name,
-    ref.jtext(r.payload -> 'dpt_fac_code')  AS faculty_code
+    ref.to_text(r.payload ->> 'dpt_bdo_id')    AS dpt_bdo_id,
+    ref.to_text(r.payload ->> 'dpt_code')      AS dpt_code,
+    ref.to_text(r.payload ->> 'dpt_name')      AS dpt_name,
+    ref.to_text(r.payload ->> 'dpt_fac_code')  AS faculty_code
 FROM raw.record r
 WHERE r.source = 'sits' AND r.instance = 'sits' AND r.entity = 'department'
   AND r.deleted_run IS NULL

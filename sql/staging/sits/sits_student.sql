@@ -7,17 +7,17 @@
 -- checks: unique(student_code), not_null(student_code)
 -- indexes: (student_code)
 SELECT
-    ref.jtext(r.payload -> 'student_code')        AS student_code,
-    ref.jtext(r.payload -> 'username')            AS username,
-    ref.jtext(r.payload -> 'upi')                 AS upi,
-    ref.jtext(r.payload -> 'firstname')           AS firstname,
-    ref.jtext(r.payload -> 'surname')             AS surname,
-    ref.jtext(r.payload -> 'student_name')        AS student_name,
-    ref.jtext(r.payload -> 'email')               AS email,
-    ref.jtext(r.payload -> 'dpt_bdo_id')          AS dpt_bdo_id,
-    ref.jtext(r.payload -> 'personal_tutor')      AS personal_tutor_upi,
-    ref.jtext(r.payload -> 'enrolment_status')    AS enrolment_status,
-    ref.jtext(r.payload -> 'course_join_status')  AS course_join_status
+    ref.to_text(r.payload ->> 'student_code')        AS student_code,
+    ref.to_text(r.payload ->> 'username')            AS username,
+    ref.to_text(r.payload ->> 'upi')                 AS upi,
+    ref.to_text(r.payload ->> 'firstname')           AS firstname,
+    ref.to_text(r.payload ->> 'surname')             AS surname,
+    ref.to_text(r.payload ->> 'student_name')        AS student_name,
+    ref.to_text(r.payload ->> 'email')               AS email,
+    ref.to_text(r.payload ->> 'dpt_bdo_id')          AS dpt_bdo_id,
+    ref.to_text(r.payload ->> 'personal_tutor')      AS personal_tutor_upi,
+    ref.to_text(r.payload ->> 'enrolment_status')    AS enrolment_status,
+    ref.to_text(r.payload ->> 'course_join_status')  AS course_join_status
 FROM raw.record r
 WHERE r.source = 'sits' AND r.instance = 'sits' AND r.entity = 'student'
   AND r.deleted_run IS NULL

@@ -5,12 +5,12 @@
 -- checks: unique(student_code, mod_occ_bdo_id, mod_dpt_bdo_id), not_null(student_code, mod_occ_bdo_id)
 -- indexes: (mod_occ_bdo_id), (student_code)
 SELECT
-    ref.jtext(r.payload -> 'student_code')    AS student_code,
-    ref.jtext(r.payload -> 'mod_occ_bdo_id')  AS mod_occ_bdo_id,
-    ref.jtext(r.payload -> 'mod_dpt_bdo_id')  AS mod_dpt_bdo_id,
-    ref.jtext(r.payload -> 'reg_status')      AS reg_status,
-    ref.jtext(r.payload -> 'smo_sms')         AS smo_sms,
-    ref.jtext(r.payload -> 'spr_code')        AS spr_code
+    ref.to_text(r.payload ->> 'student_code')    AS student_code,
+    ref.to_text(r.payload ->> 'mod_occ_bdo_id')  AS mod_occ_bdo_id,
+    ref.to_text(r.payload ->> 'mod_dpt_bdo_id')  AS mod_dpt_bdo_id,
+    ref.to_text(r.payload ->> 'reg_status')      AS reg_status,
+    ref.to_text(r.payload ->> 'smo_sms')         AS smo_sms,
+    ref.to_text(r.payload ->> 'spr_code')        AS spr_code
 FROM raw.record r
 WHERE r.source = 'sits' AND r.instance = 'sits' AND r.entity = 'student_enrl'
   AND r.deleted_run IS NULL

@@ -1,0 +1,211 @@
+package feeds
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mimwarehouse/mim/export/csvfeed"
+	"github.com/mimwarehouse/mim/export/deliver"
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
+)
+
+// ProfileMart is the relation the profile CSV comes from.
+const ProfileMart = "mart.exp_profile_fields"
+
+// ProfileFileName is the name of a site's profile CSV, the --file of its
+// tool_uploaduser run.
+func ProfileFileName(site string) string { return "profile-" + site + ".csv" }
+
+// profileQuery builds the SELECT of the rows whose values differ from what
+// was last published (all rows when all is set), and the jsonb object of a
+// row's values. Column names come from config.ProfileColumns and shortnames
+// are validated by the configuration, so both are safe in the text.
+func profileQuery(pf []config.ProfileField, all bool) (query, object string, err error) {
+	var cols, pairs []string
+	for _, f := range pf {
+		if !slices.Contains(config.ProfileColumns, f.Column) {
+			return "", "", fmt.Errorf("exports.profile_fields: %q is not a column of %s", f.Column, ProfileMart)
+		}
+		if strings.ContainsAny(f.Shortname, `'"\`) || f.Shortname == "" {
+			return "", "", fmt.Errorf("exports.profile_fields: %q is not a shortname", f.Shortname)
+		}
+		col := "m." + pgx.Identifier{f.Column}.Sanitize() + "::text"
+		cols = append(cols, col)
+		pairs = append(pairs, "'"+f.Shortname+"', coalesce("+col+", '')")
+	}
+	object = "jsonb_build_object(" + strings.Join(pairs, ", ") + ")"
+	changed := "(p.fields IS NULL OR NOT p.fields @> " + object + ")"
+	if all {
+		changed = "true"
+	}
+	query = `SELECT coalesce(m.username::text, ''), ` + strings.Join(cols, ", ") + `
+		FROM ` + ProfileMart + ` m
+		LEFT JOIN ctl.published_profile p ON p.instance = m.instance AND p.username = m.username
+		WHERE m.instance = $1 AND ` + changed + `
+		ORDER BY m.username, ` + object + `::text`
+	return query, object, nil
+}
+
+// runProfile runs the profile CSV of one site: only the accounts whose
+// values changed since the last published file (all of them with --full).
+func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
+	pf := x.cfg.Exports.ProfileFields
+	if len(pf) == 0 {
+		res.Status = StatusSkipped
+		res.note("exports.profile_fields lists no field: no profile CSV")
+		return nil
+	}
+	tx, err := x.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer rollback(ctx, tx)
+	ok, err := martExists(ctx, tx, ProfileMart)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		res.Status = StatusSkipped
+		res.note("%s has not been built yet (run mim transform)", ProfileMart)
+		return nil
+	}
+	query, object, err := profileQuery(pf, opts.Full)
+	if err != nil {
+		return err
+	}
+	var changed int64
+	if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE p.fields IS NULL OR NOT p.fields @> `+object+`)
+		FROM `+ProfileMart+` m LEFT JOIN ctl.published_profile p ON p.instance = m.instance AND p.username = m.username
+		WHERE m.instance = $1`, site.Name).Scan(&res.Rows, &changed); err != nil {
+		return fmt.Errorf("counting the profile rows of site %s: %w", site.Name, err)
+	}
+	if opts.Full {
+		changed = res.Rows
+	}
+	res.Changes = changed
+	if opts.DryRun {
+		res.Status = StatusDryRun
+		return nil
+	}
+	var skipped []string
+	var file deliver.File
+	status := StatusEmpty
+	if changed > 0 {
+		fields, _ := csvfeed.FromConfig(pf)
+		write := func(w io.Writer) error {
+			cw, err := csvfeed.NewWriter(w, fields)
+			if err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, query, site.Name)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", ProfileMart, err)
+			}
+			defer rows.Close()
+			vals := make([]*string, len(pf))
+			dst := make([]any, len(pf)+1)
+			var username string
+			dst[0] = &username
+			for i := range vals {
+				dst[i+1] = &vals[i]
+			}
+			values := make([]string, len(pf))
+			for rows.Next() {
+				if err := rows.Scan(dst...); err != nil {
+					return fmt.Errorf("reading %s: %w", ProfileMart, err)
+				}
+				for i, v := range vals {
+					values[i] = ""
+					if v != nil {
+						values[i] = *v
+					}
+				}
+				if err := cw.Write(username, values...); err != nil {
+					var re *csvfeed.RowError
+					if !errors.As(err, &re) {
+						return err
+					}
+					skipped = append(skipped, username)
+					if len(skipped) <= 3 {
+						res.note("%v", err)
+					}
+				}
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("reading %s: %w", ProfileMart, err)
+			}
+			return cw.Close()
+		}
+		verify := func(r io.Reader) error { return checkCSV(r, len(pf)+1) }
+		file, err = deliver.WriteFile(ctx, x.siteFile(ProfileFileName(site.Name)), write, deliver.Verify(verify))
+		if err != nil {
+			return fmt.Errorf("writing the profile CSV of site %s: %w", site.Name, err)
+		}
+		if err := x.publishFile(ctx, run.ID, site.Name, Profile, file, res); err != nil {
+			return err
+		}
+		status = StatusPublished
+	} else {
+		res.note("no account's values changed: no file written")
+	}
+	res.Skipped = int64(len(skipped))
+	if len(skipped) > 3 {
+		res.note("%d rows refused in all (usernames %s)", len(skipped), joinShort(skipped, 5))
+	}
+	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: Profile, full: opts.Full,
+		status: status, file: file.Name, archive: res.Archive, sum: file.SHA256, bytes: file.Size,
+		counts: map[string]any{"rows": res.Rows, "changed": changed, "skipped": len(skipped), "delivered": res.Delivered}})
+	if err != nil {
+		return err
+	}
+	if changed > 0 {
+		cond := "(p.fields IS NULL OR NOT p.fields @> " + object + ")"
+		if opts.Full {
+			cond = "true"
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO ctl.published_profile (instance, username, fields, export_id)
+			SELECT DISTINCT ON (m.username) $1, m.username, `+object+`, $2
+			FROM `+ProfileMart+` m LEFT JOIN ctl.published_profile p ON p.instance = m.instance AND p.username = m.username
+			WHERE m.instance = $1 AND m.username IS NOT NULL AND `+cond+` AND NOT m.username = ANY($3)
+			ORDER BY m.username, `+object+`::text
+			ON CONFLICT (instance, username) DO UPDATE
+			SET fields = ctl.published_profile.fields || EXCLUDED.fields, export_id = EXCLUDED.export_id`,
+			site.Name, exportID, nonNil(skipped)); err != nil {
+			return fmt.Errorf("recording the profile CSV of site %s: %w", site.Name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("recording the profile CSV of site %s: %w", site.Name, err)
+	}
+	res.Status, res.ExportID = status, exportID
+	return nil
+}
+
+// checkCSV re-reads a written CSV: every record has the header's width.
+func checkCSV(r io.Reader, width int) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = width
+	n := 0
+	for {
+		_, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("re-reading the CSV: %w", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("re-reading the CSV: no header")
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package groupsync
+
+import (
+	"fmt"
+	"strings"
+)
+
+// TargetError says mart.exp_group_target breaks the contract; nothing is
+// planned from it.
+type TargetError struct {
+	Instance string
+	Problems []string
+}
+
+const maxProblems = 20
+
+func (e *TargetError) add(format string, args ...any) {
+	e.Problems = append(e.Problems, fmt.Sprintf(format, args...))
+}
+
+func (e *TargetError) Error() string {
+	shown := e.Problems
+	more := ""
+	if len(shown) > maxProblems {
+		shown, more = shown[:maxProblems], fmt.Sprintf("; and %d more", len(e.Problems)-maxProblems)
+	}
+	return fmt.Sprintf("mart.exp_group_target for site %s has %d bad rows, so nothing is planned: %s%s",
+		e.Instance, len(e.Problems), strings.Join(shown, "; "), more)
+}
+
+// BudgetError is the delete budget's refusal: the plan would delete more
+// MIM groups and groupings than group_delete_budget or
+// group_delete_budget_percent allow, and group_delete_override was not
+// set. Nothing was written.
+type BudgetError struct {
+	Instance string
+	Budget   Budget
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("group delete budget: refusing to sync site %s, nothing was written: %s. "+
+		"If these deletions are expected, let one sync through with "+
+		"`mim settings set group_delete_override true --reason \"...\"`",
+		e.Instance, strings.Join(e.Budget.Exceeded(), " and "))
+}
+
+// ExitCode makes a budget refusal exit 3.
+func (e *BudgetError) ExitCode() int { return 3 }
+
+// PartialError says a sync did what it could but not everything: some
+// items failed or were not attempted, or some courses could not be read
+// (and were left alone). The Result and the Plan say which; the next sync
+// retries from a fresh read of Moodle.
+type PartialError struct {
+	Instance                    string
+	Failed, NotAttempted, Total int
+	Unreadable                  int // courses whose state could not be read
+}
+
+func (e *PartialError) Error() string {
+	var parts []string
+	if e.Failed > 0 || e.NotAttempted > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d writes failed and %d were not attempted", e.Failed, e.Total, e.NotAttempted))
+	}
+	if e.Unreadable > 0 {
+		parts = append(parts, fmt.Sprintf("%d courses could not be read and were left alone", e.Unreadable))
+	}
+	return fmt.Sprintf("group sync of site %s: %s (see the lists above, or ctl.group_sync_action)", e.Instance, strings.Join(parts, "; "))
+}

@@ -1,0 +1,309 @@
+// Package groupsync puts CMIS timetable groups into Moodle through its web
+// services, guarded: it compares the desired groups (mart.exp_group_target)
+// with what the site has now, read in the same run, and applies the
+// difference in small checked batches. It touches only groups and
+// groupings whose idnumber carries the site's prefix, only in group-sync
+// courses, never without the environment guard's permit, and never deletes
+// beyond the delete budget unless an override is spent.
+package groupsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/envguard"
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/moodle"
+)
+
+// Stage is the ledger stage of group sync.
+const Stage = "groups"
+
+// recordTimeout bounds the writes that record an apply, made even after
+// the apply's own context ended, so an interrupted apply is recorded.
+const recordTimeout = 30 * time.Second
+
+// Options say which site to sync.
+type Options struct {
+	// Site is the configured site: its name, URL, environment, group
+	// prefix, concurrency and page size are used.
+	Site *config.MoodleSite
+	// CourseID limits the sync to one Moodle course (0: every group-sync
+	// course of the site).
+	CourseID int64
+	// Run is the ledger run the sync belongs to; Sync needs one.
+	Run *ledger.Run
+	// By names who spends an override, for the settings history.
+	By string
+	// Logger receives progress (default: discard).
+	Logger *slog.Logger
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// BuildPlan reads the site's desired groups from the warehouse and its
+// actual groups from Moodle now, through c, and compares them. It writes
+// nothing anywhere.
+func BuildPlan(ctx context.Context, q warehouse.Querier, c *moodle.Client, o Options) (*Plan, error) {
+	site := o.Site
+	t, err := LoadTarget(ctx, q, site.Name, site.GroupPrefix, o.CourseID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(t.Courses))
+	for i, ct := range t.Courses {
+		ids[i] = ct.CourseID
+	}
+	start := time.Now()
+	a := ReadActual(ctx, c, ids, ReadOptions{Prefix: site.GroupPrefix, Concurrency: site.Concurrency, PageSize: site.PageSize})
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("reading the groups of site %s: %w", site.Name, err)
+	}
+	o.logger().Info("read the group-sync courses", "stage", Stage, "instance", site.Name,
+		"courses", len(ids), "unreadable", len(a.Unreadable), "duration", time.Since(start).Round(time.Millisecond))
+	p := MakePlan(t, a, site.GroupPrefix)
+	p.CourseFilter = o.CourseID
+	return p, nil
+}
+
+// Report is what a sync of one site did.
+type Report struct {
+	Instance       string
+	Site           *moodle.SiteInfo // who the site said it is; nil if not asked
+	Plan           *Plan            // nil when the sync stopped before planning
+	Budget         Budget
+	BudgetDecision string  // "", passed, overridden or refused
+	Result         *Result // nil when nothing was applied
+}
+
+// Sync runs one site's group sync as a step of o.Run: the environment
+// guard (a refusal is recorded in ctl.guard_event and is an
+// *envguard.RefusedError), the plan, the delete budget (a refusal is a
+// *BudgetError; an override is spent in the transaction that records the
+// apply), then the apply, recorded item by item in ctl.group_sync_action.
+// The error is a *PartialError when some items failed.
+func Sync(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envguard.Guard, o Options) (*Report, error) {
+	if o.Run == nil || o.Site == nil {
+		return nil, errors.New("group sync: a run and a site are required")
+	}
+	rep := &Report{Instance: o.Site.Name}
+	step, err := o.Run.Step(ctx, ledger.StepKey{Stage: Stage, Source: "moodle", Instance: o.Site.Name, Entity: "apply"})
+	if err != nil {
+		return rep, err
+	}
+	err = syncSite(ctx, pool, c, g, o, rep)
+	status := ledger.Outcome(err)
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		status = ledger.Partial
+	}
+	counts, detail := stepSummary(rep)
+	if ferr := step.Finish(ctx, status, counts, detail, err); ferr != nil && err == nil {
+		err = ferr
+	}
+	return rep, err
+}
+
+func syncSite(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envguard.Guard, o Options, rep *Report) error {
+	log := o.logger().With("stage", Stage, "instance", o.Site.Name, "run_id", o.Run.ID)
+	permit, info, err := g.WebServices(ctx, o.Site, c)
+	rep.Site = info
+	if err != nil {
+		if rerr := envguard.Record(ctx, pool, o.Run.ID, err); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	plan, err := BuildPlan(ctx, pool, c, o)
+	if err != nil {
+		return err
+	}
+	rep.Plan = plan
+	if missing := info.Missing(plan.Functions()...); len(missing) > 0 {
+		return fmt.Errorf("group sync of site %s: the token's service lacks %s; nothing was written (add them to the external service)",
+			o.Site.Name, strings.Join(missing, ", "))
+	}
+
+	// One transaction records the apply and settles its deletions: an
+	// override is spent exactly when an apply that needed it is recorded.
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		planned, _ := json.Marshal(plan.Counts())
+		if _, err := tx.Exec(ctx, `INSERT INTO ctl.group_sync_apply (run_id, instance, course_filter, planned, waiting, conflicts, unreadable)
+			VALUES ($1, $2, NULLIF($3, 0), $4, $5, $6, $7)`,
+			o.Run.ID, plan.Instance, plan.CourseFilter, planned, plan.Waiting(), plan.Conflicts(), len(plan.Unreadable)); err != nil {
+			return fmt.Errorf("recording the group sync of site %s: %w", plan.Instance, err)
+		}
+		rep.Budget, rep.BudgetDecision, err = decideBudget(ctx, tx, o.Run.ID, o.By, plan)
+		if err != nil {
+			return err
+		}
+		if rep.BudgetDecision == "" {
+			return nil
+		}
+		status := "running"
+		if rep.BudgetDecision == BudgetRefused {
+			status = "refused"
+		}
+		_, err = tx.Exec(ctx, `UPDATE ctl.group_sync_apply SET budget_decision = $3, status = $4,
+			finished_at = CASE WHEN $4 = 'refused' THEN now() END WHERE run_id = $1 AND instance = $2`,
+			o.Run.ID, plan.Instance, rep.BudgetDecision, status)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	switch rep.BudgetDecision {
+	case BudgetRefused:
+		return &BudgetError{Instance: plan.Instance, Budget: rep.Budget}
+	case BudgetOverridden:
+		log.Warn("group delete budget exceeded; group_delete_override spent", "deletes", rep.Budget.Deletes())
+	}
+
+	record := func(ctx context.Context, acts []Action) error {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		return recordActions(ctx, pool, o.Run.ID, plan.Instance, acts)
+	}
+	res, err := Apply(ctx, c, permit, plan, ApplyOptions{Record: record, Parallel: o.Site.Concurrency})
+	rep.Result = res
+	if n := len(plan.Unreadable); n > 0 {
+		var pe *PartialError
+		switch {
+		case err == nil:
+			err = &PartialError{Instance: plan.Instance, Total: len(res.Actions), Unreadable: n}
+		case errors.As(err, &pe):
+			pe.Unreadable = n
+		}
+	}
+	log.Info("applied the group plan", "writes", len(res.Actions), "applied", res.Total(Applied),
+		"failed", res.Total(Failed), "not_attempted", res.Total(NotAttempted), "requests", res.Requests)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if ferr := finishApply(fctx, pool, o.Run.ID, res, err); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return err
+}
+
+// actionColumns are the columns recordActions fills.
+var actionColumns = []string{"run_id", "instance", "courseid", "course_idnumber", "action", "idnumber", "name",
+	"group_id", "grouping_id", "grouping_idnumber", "userid", "user_idnumber", "outcome", "error", "answer"}
+
+// recordActions appends actions to ctl.group_sync_action in one COPY.
+func recordActions(ctx context.Context, pool *pgxpool.Pool, runID int64, instance string, acts []Action) error {
+	rows := make([][]any, len(acts))
+	for i, a := range acts {
+		var answer any
+		if len(a.Answer) > 0 {
+			answer = string(a.Answer)
+		}
+		var errText any
+		if a.Outcome != Applied {
+			e := a.Error
+			if e == "" {
+				e = string(a.Outcome)
+			}
+			errText = e
+		}
+		idn, name := a.Group.IDNumber, a.Group.Name
+		if a.Kind == CreateGrouping || a.Kind == DeleteGrouping {
+			idn, name = a.Grouping.IDNumber, a.Grouping.Name
+		}
+		rows[i] = []any{runID, instance, a.CourseID, a.CourseIDNumber, string(a.Kind), idn, name,
+			positive(a.Group.ID), positive(a.Grouping.ID), a.Grouping.IDNumber, positive(a.User.UserID), a.User.UserIDNumber,
+			string(a.Outcome), errText, answer}
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"ctl", "group_sync_action"}, actionColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("recording %d group changes of site %s: %w", len(acts), instance, err)
+	}
+	return nil
+}
+
+// positive stores ids: an id that is not a Moodle id is never stored.
+func positive(id int64) *int64 {
+	if id <= 0 {
+		return nil
+	}
+	return &id
+}
+
+// finishApply closes the apply's record with its outcome.
+func finishApply(ctx context.Context, q warehouse.Querier, runID int64, res *Result, applyErr error) error {
+	status := "succeeded"
+	var pe *PartialError
+	switch {
+	case errors.As(applyErr, &pe):
+		status = "partial"
+	case applyErr != nil:
+		status = "failed"
+	}
+	applied := map[string]map[Outcome]int{}
+	for _, a := range res.Actions {
+		if applied[string(a.Kind)] == nil {
+			applied[string(a.Kind)] = map[Outcome]int{}
+		}
+		applied[string(a.Kind)][a.Outcome]++
+	}
+	j, _ := json.Marshal(applied)
+	var errText *string
+	if applyErr != nil {
+		s := applyErr.Error()
+		errText = &s
+	}
+	if _, err := q.Exec(ctx, `UPDATE ctl.group_sync_apply SET status = $3, applied = $4, error = $5, finished_at = now()
+		WHERE run_id = $1 AND instance = $2`, runID, res.Instance, status, j, errText); err != nil {
+		return fmt.Errorf("recording the end of the group sync of site %s: %w", res.Instance, err)
+	}
+	return nil
+}
+
+// stepSummary gives the ledger step's counts and detail.
+func stepSummary(rep *Report) (ledger.Counts, map[string]any) {
+	var c ledger.Counts
+	detail := map[string]any{}
+	if rep.Site != nil {
+		detail["siteurl"] = rep.Site.SiteURL
+	}
+	if p := rep.Plan; p != nil {
+		c.In = int64(p.Writes())
+		detail["courses_changed"] = len(p.Courses)
+		detail["planned"] = p.Counts()
+		detail["waiting"] = p.Waiting()
+		detail["conflicts"] = p.Conflicts()
+		detail["unreadable"] = len(p.Unreadable)
+		detail["owned_groups"] = p.OwnedGroups
+	}
+	if rep.BudgetDecision != "" {
+		detail["budget"] = map[string]any{"decision": rep.BudgetDecision, "deletes": rep.Budget.Deletes(),
+			"limit": rep.Budget.Limit, "share": rep.Budget.Share(), "limit_percent": rep.Budget.LimitPercent}
+	}
+	if r := rep.Result; r != nil {
+		for _, a := range r.Actions {
+			switch {
+			case a.Outcome != Applied:
+				c.Errors++
+			case a.Kind == CreateGroup || a.Kind == CreateGrouping || a.Kind == Assign || a.Kind == AddMember:
+				c.New++
+			default:
+				c.Deleted++
+			}
+		}
+		detail["requests"] = r.Requests
+	}
+	return c, detail
+}

@@ -1,0 +1,221 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mimwarehouse/mim/export/ims"
+	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/statuspage/browsertest"
+	"github.com/mimwarehouse/mim/internal/synth"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from one goroutine while
+// another reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoEndToEnd is the integration test of the whole product: the
+// README's first command, at scale small, on a database of its own.
+func TestDemoEndToEnd(t *testing.T) {
+	db := pgtest.NewEmpty(t)
+	t.Setenv("MIM_DEMO_DATABASE_URL", db.DSN.Reveal())
+	out := filepath.Join(t.TempDir(), "feeds")
+	code, stdout, stderr := mim(t, "demo", "--scale", "small", "--out", out)
+	if code != 0 {
+		t.Fatalf("mim demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	in, err := synth.Generate(synth.Options{Scale: synth.Small, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What it printed: each step, the run's summary, the files, the drift
+	// beside what was planted, the guard decisions, the status page.
+	for _, want := range []string{
+		"== 1. resetting and migrating", "== 2. writing a synthetic university", "== 3. starting the simulated Moodle sites",
+		"== 4. night 1: mim run", "extract:sits started", "extract:moodle:main started",
+		"---------- Execute mim demo (run 1) ----------", "---------- Finished mim demo (run 1): succeeded",
+		"== 5. night 1: each site's IMS Enterprise task applies its file",
+		"== 6. what was produced", "ims-main.xml", "profile-main.csv",
+		"guard decisions of the last run:", "threshold main active_students: passed",
+		"run 1 succeeded", "http://127.0.0.1:9464/",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the demo did not print %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("stdout:\n%s", stdout)
+	}
+	for _, s := range in.Manifest.Sites {
+		// The drift the marts found is the drift the synthetic data planted.
+		row := regexp.MustCompile(fmt.Sprintf(`(?m)^\s+%s\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s*$`,
+			s.Site, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)).FindStringSubmatch(stdout)
+		if row == nil {
+			t.Errorf("no drift row for %s in:\n%s", s.Site, stdout)
+			continue
+		}
+		if got := strings.Join(row[1:], " "); got != fmt.Sprintf("%d %d %d %d", s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows) {
+			t.Errorf("site %s: drift found %s, planted %d %d %d %d", s.Site, got, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)
+		}
+	}
+
+	// What it left in the warehouse.
+	ctx := context.Background()
+	q := func(sql string, args ...any) int64 {
+		t.Helper()
+		var n int64
+		if err := db.Pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return n
+	}
+	if n := q(`SELECT count(*) FROM ctl.run WHERE command = 'run' AND status = 'succeeded' AND exit_code = 0`); n != 1 {
+		t.Errorf("%d successful runs recorded; want 1", n)
+	}
+	if n := q(`SELECT count(DISTINCT stage) FROM ctl.run_step WHERE stage IN ('extract', 'transform', 'export', 'groups')`); n != 4 {
+		t.Errorf("steps of %d stages recorded; want extract, transform, export and groups", n)
+	}
+	for _, s := range in.Manifest.Sites {
+		if s.Archive {
+			continue
+		}
+		if n := q(`SELECT count(*) FROM mart.exp_ims_membership WHERE instance = $1 AND status = 1`, s.Site); n != int64(s.ActiveMemberships) {
+			t.Errorf("%s: %d active IMS memberships; the manifest planted %d", s.Site, n, s.ActiveMemberships)
+		}
+		if n := q(`SELECT count(*) FROM ctl.export_run WHERE instance = $1 AND feed = 'ims' AND status = 'published'`, s.Site); n != 1 {
+			t.Errorf("%s: %d IMS files published", s.Site, n)
+		}
+		if s.GroupSyncCourses > 0 {
+			if n := q(`SELECT count(*) FROM ctl.group_sync_apply WHERE instance = $1 AND status = 'succeeded'`, s.Site); n != 1 {
+				t.Errorf("%s: group sync applied %d times", s.Site, n)
+			}
+		}
+	}
+	// The IMS file on disk is a valid feed for the site.
+	b, err := os.ReadFile(filepath.Join(out, "ims-main.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ims.ValidateBytes(b); err != nil {
+		t.Errorf("ims-main.xml: %v", err)
+	}
+	// No token of a simulated site reaches the output.
+	if m := regexp.MustCompile(`\b[0-9a-f]{32}\b`).FindString(stdout + stderr); m != "" {
+		t.Errorf("the output holds something shaped like a token: %s", m)
+	}
+
+	// Rerunnable: a second demo on the same database starts from scratch.
+	code, stdout, stderr = mim(t, "demo", "--scale", "small", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "run 1 succeeded") {
+		t.Fatalf("the second demo: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestDemoRefusesAnotherWarehouse(t *testing.T) {
+	db := pgtest.New(t) // labelled environment "test"
+	t.Setenv("MIM_DEMO_DATABASE_URL", db.DSN.Reveal())
+	code, _, stderr := mim(t, "demo", "--out", t.TempDir())
+	if code != 1 || !strings.Contains(stderr, `the warehouse of environment "test", not a demo`) {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	var n int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM ctl.settings`).Scan(&n); err != nil || n == 0 {
+		t.Errorf("the warehouse was touched: %d settings (%v)", n, err)
+	}
+}
+
+// TestDemoServes runs the demo with --serve: the status page renders in
+// chromium, /metrics has the stages' metrics, /healthz answers.
+func TestDemoServes(t *testing.T) {
+	browser := browsertest.Chromium(t)
+	db := pgtest.NewEmpty(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	var stdout syncBuffer
+	e := &app.Env{Stdout: &stdout, Stderr: io.Discard}
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunDemo(ctx, e, app.DemoOptions{Scale: synth.Small, Nights: 1, Serve: true, Listen: "127.0.0.1:0",
+			Out: t.TempDir(), Seed: 1, DSN: db.DSN.Reveal(), Ready: func(url string) { ready <- url }})
+	}()
+	var url string
+	select {
+	case url = <-ready:
+	case err := <-done:
+		t.Fatalf("the demo ended before serving: %v\n%s", err, stdout.String())
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("the demo never served\n%s", stdout.String())
+	}
+
+	metrics := fetch(t, url+"metrics")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`mim_stage_seconds\{stage="transform"\} \d`),
+		regexp.MustCompile(`mim_last_success_timestamp_seconds\{stage="run"\} \d`),
+		regexp.MustCompile(`mim_extract_records_total\{entity="student",instance="sits",source="sits"\} [1-9]`),
+		regexp.MustCompile(`mim_moodle_requests_total\{function="core_enrol_get_enrolled_users",instance="main",outcome="ok"\} [1-9]`),
+		regexp.MustCompile(`mim_guard_events_total\{decision="passed",guard="threshold"\} [1-9]`),
+		regexp.MustCompile(`mim_stage_runs_total\{outcome="succeeded",stage="extract"\} [1-9]`),
+	} {
+		if !want.MatchString(metrics) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if h := fetch(t, url+"healthz"); !strings.Contains(h, `"status":"ok"`) || !strings.Contains(h, `"environment":"demo"`) {
+		t.Errorf("/healthz: %s", h)
+	}
+	dom := string(browsertest.Headless(t, browser, url, "--dump-dom"))
+	for _, want := range []string{`id="run-1"`, `<span class="status succeeded">succeeded</span>`, "Enrolment drift per site",
+		`<table class="drift">`, "<circle", "extract/moodle/main/enrolments"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the status page in chromium lacks %q", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("the demo ended with %v", err)
+	}
+}
+
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d\n%s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}

@@ -1,0 +1,144 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+
+	"github.com/mimwarehouse/mim/export/feeds"
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/notify"
+)
+
+func init() {
+	Register(Command{
+		Name:    "export",
+		Group:   "Feeds and Moodle",
+		Summary: "write the feeds for Moodle (IMS Enterprise, profile CSV, tutor table, merge list), guarded",
+		Usage:   "mim export [--dry-run] [--full] [--instance NAME]... [--feed ims|profile|tutor|merge]...",
+		Help: `For every configured Moodle site (or those named with --instance), reads the
+marts and writes the feeds Moodle picks up:
+
+  ims      ims-<site>.xml for enrol_imsenterprise: by default the delta against
+           what Moodle was last told (ctl.published_membership): adds, date
+           changes and explicit drops carrying the roletype the user was
+           enrolled with; --full re-asserts every membership. Courses whose
+           mappings are all inactive are frozen: nothing added or dropped.
+  profile  profile-<site>.csv for tool_uploaduser (--uutype=3 --uuupdatetype=1):
+           username and the exports.profile_fields columns, only accounts
+           whose values changed since the last published file (all with --full).
+  tutor    the site's rows of mim_export.personal_tutor, replaced in one
+           transaction, read by enrol_dbuserrel through the view
+           mim_export.personal_tutor_<site>.
+  merge    merge-<site>-<run>.csv: pairs of accounts for tool_mergeusers, in an
+           order the plugin can run, with the evidence, for review.
+
+Guards, before anything is written:
+  - Environment: the site's configured environment, this deployment's and the
+    warehouse's (ctl.deployment) must agree, or nothing is written for the site.
+  - Threshold (the incumbent's rule): the new IMS target's active students and
+    active memberships (the tutor table's rows and kept pairs) are compared
+    with the last successful export of the site; below threshold_percent the
+    feed is refused, a guard_event is recorded and, with threshold_send_email,
+    mail goes to threshold_email (or notify.to). threshold_override lets one
+    export through and is reset in the same transaction as that publish.
+  - Per course: a course that would lose more than course_drop_percent of its
+    students has its drops held back (listed, mailed, kept in
+    ctl.published_membership) while the rest of the feed goes out.
+
+Every file is written to a temporary name, checked (the IMS file is re-parsed
+with an XML parser and checked line by line as Moodle reads it), renamed,
+archived under exports.dir/archive with its SHA-256 and run id, delivered
+(exports.deliver: a directory or sftp://, host key checked), and only then is
+what Moodle was told recorded. A failure anywhere leaves the last file and the
+recorded state as they were.
+
+A site or feed that is refused or fails does not stop the others: they still
+go out. --dry-run prints per site and feed the counts (adds, drops, changes,
+held), the guards' decisions and the first drops, and writes nothing: no file,
+no state, no guard event, no override spent.
+
+Exit status: 0 every feed went out (or had nothing to send), 1 a feed failed,
+3 a guard refused a feed (the others went out).`,
+		Setup: func(fs *flag.FlagSet) Runner {
+			dry := fs.Bool("dry-run", false, "compute and print what would be sent; write nothing")
+			full := fs.Bool("full", false, "re-assert every membership (and every profile row) instead of the delta")
+			var instances, feedNames []string
+			fs.Func("instance", "only the Moodle site `NAME` (repeatable)", listFlag(&instances))
+			fs.Func("feed", "only this `feed`: ims, profile, tutor or merge (repeatable)", listFlag(&feedNames))
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) != 0 {
+					return Usagef("export takes no arguments")
+				}
+				opts := feeds.Options{DryRun: *dry, Full: *full, Instances: instances}
+				for _, n := range feedNames {
+					f, err := feeds.ParseFeed(n)
+					if err != nil {
+						return Usagef("--feed: %v", err)
+					}
+					opts.Feeds = append(opts.Feeds, f)
+				}
+				return runExport(ctx, e, opts)
+			}
+		},
+	})
+	RegisterExportPreviewer(func(ctx context.Context, e *Env) (mapping.ExportPreviewer, error) {
+		cfg, err := e.Config()
+		if err != nil {
+			return nil, err
+		}
+		return feeds.NewPreviewer(cfg), nil
+	})
+}
+
+func runExport(ctx context.Context, e *Env, opts feeds.Options) (err error) {
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		return err
+	}
+	mailer, err := notify.New(cfg.Notify)
+	if err != nil {
+		return err
+	}
+	x := feeds.New(pool, cfg, feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(Who()))
+	var run *ledger.Run
+	var sum *feeds.Summary
+	if !opts.DryRun {
+		run, err = ledger.Begin(ctx, pool, "export", cfg.Environment, VersionString(), e.Args)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = run.Finish(ctx, exportOutcome(sum, err), ExitCode(err), err) }()
+	}
+	sum, err = x.Run(ctx, run, opts)
+	if sum != nil {
+		sum.Write(e.Stdout)
+	}
+	if err != nil {
+		var ue *feeds.UnknownSiteError
+		if errors.As(err, &ue) {
+			return Usagef("--instance: %v", ue)
+		}
+		return err
+	}
+	return sum.Err()
+}
+
+// exportOutcome is the run's ledger status: partial when some feeds failed
+// while others went out.
+func exportOutcome(sum *feeds.Summary, err error) string {
+	var fe *feeds.Error
+	if sum != nil && errors.As(err, &fe) && len(fe.Refused) == 0 {
+		for _, r := range sum.Results {
+			if r.Status == feeds.StatusPublished || r.Status == feeds.StatusEmpty {
+				return ledger.Partial
+			}
+		}
+	}
+	return ledger.Outcome(err)
+}

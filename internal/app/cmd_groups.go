@@ -1,0 +1,260 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mimwarehouse/mim/export/groupsync"
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/envguard"
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/moodle"
+)
+
+func init() {
+	Register(Command{
+		Name:    "groups",
+		Group:   "Feeds and Moodle",
+		Summary: "put CMIS timetable groups into Moodle: plan shows what would change, apply writes it (guarded)",
+		Usage:   "mim groups plan|apply [--instance NAME] [--course ID] [--verbose]",
+		Help: `plan reads the desired groups (mart.exp_group_target: the CMIS groups of the
+courses whose mapping has group_sync) and what each Moodle site has NOW, read
+through its web services in this run, never from remembered state. It prints
+per course the groups and groupings to create, the assignments, the members to
+add and remove, the MIM groups and groupings to delete, the members waiting for
+their enrolment and the conflicts, and says whether apply would be refused and
+why. It writes nothing, anywhere.
+
+apply builds the same plan and sends it:
+  - Environment guard, before any write: the site's configured environment
+    must equal this deployment's, the warehouse (ctl.deployment) must say the
+    same, and the siteurl the site reports must equal its configured URL.
+    Otherwise nothing is written there, the refusal names the check that
+    failed (exit 3). A production warehouse restored into staging is
+    relabelled deliberately with 'mim migrate --claim staging'.
+  - MIM touches only groups and groupings whose idnumber starts with the
+    site's group_prefix (default "mim:"), and only in group-sync courses. A
+    group MIM does not own with the name of a desired one is a conflict:
+    reported, never touched.
+  - Delete budget: a plan deleting more than group_delete_budget groups plus
+    groupings, or a larger share of the MIM groups read than
+    group_delete_budget_percent, is refused (exit 3) unless
+    group_delete_override is true; one apply spends the override.
+  - Writes go in batches of 25 that are split on failure until the bad item
+    stands alone, so one bad item fails alone and the others are applied.
+    Every answer is decoded and checked (Moodle reports errors with HTTP
+    200); an id of 0 is a failure. Members not enrolled yet are reported as
+    waiting, not retried; a later sync adds them once they are enrolled.
+Everything sent is recorded in ctl.group_sync_action with Moodle's answer,
+and the run in the ledger (stage "groups"). A second apply right after the
+first changes nothing.
+
+Without --instance, every configured site that has group-sync courses is
+synced. --course takes a Moodle course id (with --instance when several sites
+sync groups).
+
+Exit status: 0 done (waiting members and conflicts are not failures), 1 some
+writes failed (the others were applied; the next sync retries from a fresh
+read), 3 refused by a guard (nothing was written to that site).`,
+		Setup: func(fs *flag.FlagSet) Runner {
+			instance := fs.String("instance", "", "only the Moodle site `NAME`")
+			course := fs.Int64("course", 0, "only the Moodle course with id `ID`")
+			verbose := fs.Bool("verbose", false, "list every write and every waiting member")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) != 1 || (args[0] != "plan" && args[0] != "apply") {
+					return Usagef("say plan or apply")
+				}
+				if *course < 0 {
+					return Usagef("--course takes a Moodle course id")
+				}
+				return runGroups(ctx, e, args[0] == "apply", *instance, *course, *verbose)
+			}
+		},
+	})
+}
+
+func runGroups(ctx context.Context, e *Env, apply bool, instance string, course int64, verbose bool) error {
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		return err
+	}
+	sites, err := groupSites(ctx, e, cfg, pool, instance)
+	if err != nil {
+		return err
+	}
+	if course != 0 && len(sites) > 1 {
+		return Usagef("--course %d: say which site with --instance (%d sites sync groups)", course, len(sites))
+	}
+	if len(sites) == 0 {
+		fmt.Fprintln(e.Stdout, "no configured site has group-sync courses in mart.exp_group_target; nothing to do")
+		return nil
+	}
+	if !apply {
+		for i, site := range sites {
+			if i > 0 {
+				fmt.Fprintln(e.Stdout)
+			}
+			if err := groupsPlan(ctx, e, cfg, pool, site, course, verbose); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return groupsApply(ctx, e, cfg, pool, sites, course, verbose)
+}
+
+// groupSites are the sites to sync: the one named, or every configured site
+// the target lists.
+func groupSites(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, instance string) ([]*config.MoodleSite, error) {
+	if instance != "" {
+		site, ok := cfg.Site(instance)
+		if !ok {
+			var names []string
+			for _, m := range cfg.Moodle {
+				names = append(names, m.Name)
+			}
+			return nil, Usagef("--instance %s: no such site in the configuration (sites: %s)", instance, strings.Join(names, ", "))
+		}
+		return []*config.MoodleSite{site}, nil
+	}
+	counts, err := groupsync.TargetSites(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	var out []*config.MoodleSite
+	for i := range cfg.Moodle {
+		if counts[cfg.Moodle[i].Name] > 0 {
+			out = append(out, &cfg.Moodle[i])
+		}
+	}
+	var unknown []string
+	for name := range counts {
+		if _, ok := cfg.Site(name); !ok {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		fmt.Fprintf(e.Stderr, "warning: mart.exp_group_target lists site %s, which the configuration does not name; skipped\n", name)
+	}
+	return out, nil
+}
+
+func groupsClient(e *Env, site *config.MoodleSite) (*moodle.Client, error) {
+	return MoodleClient(e, site, moodle.WithBatchSize(groupsync.BatchSize))
+}
+
+func groupsPlan(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, site *config.MoodleSite, course int64, verbose bool) error {
+	c, err := groupsClient(e, site)
+	if err != nil {
+		return err
+	}
+	// Asked but not recorded: a plan decides nothing.
+	_, _, guardErr := envguard.New(cfg.Environment, pool).WebServices(ctx, site, c)
+	p, err := groupsync.BuildPlan(ctx, pool, c, groupsync.Options{Site: site, CourseID: course, Logger: e.Logger})
+	if err != nil {
+		return err
+	}
+	if err := p.WriteText(e.Stdout, verbose); err != nil {
+		return err
+	}
+	var re *envguard.RefusedError
+	switch {
+	case errors.As(guardErr, &re):
+		fmt.Fprintf(e.Stdout, "apply would be REFUSED: %v\n", re)
+	case guardErr != nil:
+		fmt.Fprintf(e.Stdout, "apply could not check the site: %v\n", guardErr)
+	}
+	b, err := groupsync.ReadBudget(ctx, pool, p)
+	if err != nil {
+		return err
+	}
+	if b.Deletes() > 0 {
+		over := b.Exceeded()
+		override, err := settings.Bool(ctx, pool, groupsync.SettingBudgetOverride)
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(over) == 0:
+			fmt.Fprintf(e.Stdout, "deletions within the budget: %s\n", budgetText(b))
+		case override:
+			fmt.Fprintf(e.Stdout, "over the delete budget (%s), but group_delete_override is set: the next apply goes ahead and spends it\n", strings.Join(over, " and "))
+		default:
+			fmt.Fprintf(e.Stdout, "apply would be REFUSED by the delete budget: %s\n", strings.Join(over, " and "))
+		}
+	}
+	return nil
+}
+
+func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, sites []*config.MoodleSite, course int64, verbose bool) error {
+	run, err := ledger.Begin(ctx, pool, "groups", cfg.Environment, VersionString(), e.Args)
+	if err != nil {
+		return err
+	}
+	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
+	guard := envguard.New(cfg.Environment, pool)
+	var errs []error
+	partialOnly := true
+	for i, site := range sites {
+		if i > 0 {
+			fmt.Fprintln(e.Stdout)
+		}
+		c, err := groupsClient(e, site)
+		if err == nil {
+			var rep *groupsync.Report
+			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: site, CourseID: course, Run: run, By: Who(), Logger: e.Logger})
+			if rep.Plan != nil {
+				if werr := rep.Plan.WriteText(e.Stdout, verbose); werr != nil {
+					return werr
+				}
+				fmt.Fprintf(e.Stdout, "environment guard passed: environment %s, siteurl %s\n", cfg.Environment, rep.Site.SiteURL)
+			}
+			if b := rep.Budget; rep.BudgetDecision != "" && rep.BudgetDecision != groupsync.BudgetRefused {
+				fmt.Fprintf(e.Stdout, "delete budget %s: %s\n", rep.BudgetDecision, budgetText(b))
+			}
+			if rep.Result != nil {
+				if werr := rep.Result.WriteText(e.Stdout); werr != nil {
+					return werr
+				}
+			}
+		}
+		if err != nil {
+			var pe *groupsync.PartialError
+			if !errors.As(err, &pe) {
+				partialOnly = false
+			}
+			errs = append(errs, err)
+		}
+	}
+	// A refusal (exit 3) outranks a failure: errors.Join keeps every error
+	// and ExitCode finds the refusal among them.
+	err = errors.Join(errs...)
+	status := ledger.Outcome(err)
+	if status == ledger.Failed && partialOnly {
+		status = ledger.Partial
+	}
+	if ferr := run.Finish(ctx, status, ExitCode(err), err); ferr != nil && err == nil {
+		return ferr
+	}
+	if err != nil && len(errs) > 1 {
+		return fmt.Errorf("%d of %d sites did not sync completely:\n%w", len(errs), len(sites), err)
+	}
+	return err
+}
+
+func budgetText(b groupsync.Budget) string {
+	return fmt.Sprintf("%d groups and groupings deleted (limit %d), %.1f%% of the %d MIM groups read (limit %d%%)",
+		b.Deletes(), b.Limit, b.Share(), b.OwnedGroups, b.LimitPercent)
+}

@@ -1,0 +1,196 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/observe"
+	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/pipeline"
+	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/moodle/moodletest"
+)
+
+// world is a synthetic university in a migrated warehouse labelled env,
+// with its Moodle sites running as simulators.
+type world struct {
+	db    *pgtest.DB
+	in    *synth.Institution
+	sites []app.DemoSite
+}
+
+func newWorld(t *testing.T, env string) *world {
+	t.Helper()
+	ctx := context.Background()
+	db := pgtest.NewEmpty(t)
+	if _, err := warehouse.Migrate(ctx, db.Pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := warehouse.EnsureDeployment(ctx, db.Pool, env, "test"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := synth.Generate(synth.Options{Scale: synth.Small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Write(ctx, db.Pool, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := synth.InsertMappings(ctx, db.Pool, in.Mappings, "test"); err != nil {
+		t.Fatal(err)
+	}
+	w := &world{db: db, in: in}
+	for _, s := range in.Sites {
+		site, err := moodletest.New(*s.State, moodletest.WithToken("tok-"+s.Name+"-0123456789"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := site.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { site.Close() })
+		w.sites = append(w.sites, app.DemoSite{Name: s.Name, URL: site.URL(), Token: site.Token()})
+	}
+	return w
+}
+
+func (w *world) env(t *testing.T, sites []app.DemoSite) (*app.Env, *syncBuffer) {
+	t.Helper()
+	cfg, err := app.DemoConfig(w.db.DSN.Reveal(), t.TempDir(), w.in.Year, sites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	e := &app.Env{Stdout: out, Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler)}
+	e.SetConfig(cfg)
+	t.Cleanup(e.Close)
+	return e, out
+}
+
+func stepStatus(t *testing.T, db *pgtest.DB, runID int64, stage, instance string) string {
+	t.Helper()
+	var s string
+	err := db.Pool.QueryRow(context.Background(), `SELECT string_agg(DISTINCT status, ',') FROM ctl.run_step
+		WHERE run_id = $1 AND stage = $2 AND instance = $3`, runID, stage, instance).Scan(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A site whose token is wrong fails its extract: its group sync is skipped
+// and the export leaves it out, while SITS, CMIS, the transform and the
+// other site go ahead.
+func TestRunLeavesOutAFailedSite(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	sites := append([]app.DemoSite(nil), w.sites...)
+	bad := sites[1].Name
+	sites[1].Token = "not-the-token-of-this-site"
+	e, out := w.env(t, sites)
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off",
+		Metrics: pipeline.NewMetrics(observe.NewMetrics())})
+	if res == nil {
+		t.Fatalf("the run did not start: %v", err)
+	}
+	var re *pipeline.RunError
+	if !errors.As(err, &re) || re.ExitCode() != 1 || res.Status() != ledger.Partial {
+		t.Fatalf("run: %v (status %s)\n%s", err, res.Status(), out.String())
+	}
+	want := map[string]string{
+		"extract:sits": "succeeded", "extract:cmis": "succeeded", "extract:moodle:main": "succeeded",
+		"extract:moodle:" + bad: "failed", "transform": "succeeded", "export": "succeeded",
+		"groups:main": "succeeded", "groups:" + bad: "skipped",
+	}
+	for task, status := range want {
+		if o, ok := res.Outcome(task); !ok || o.Status != status {
+			t.Errorf("%s: %s, want %s", task, o.Status, status)
+		}
+	}
+	if o, _ := res.Outcome("export"); !strings.Contains(strings.Join(o.Lines, "\n"), "left out, their extract failed tonight: "+bad) {
+		t.Errorf("the export does not say it left %s out: %v", bad, o.Lines)
+	}
+	if s := stepStatus(t, w.db, res.RunID, "groups", bad); s != "skipped" {
+		t.Errorf("ledger: groups/%s %q", bad, s)
+	}
+	var n int
+	if err := w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM ctl.export_run WHERE instance = $1`, bad).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d exports of the failed site (%v)", n, err)
+	}
+	if err := w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM ctl.export_run WHERE instance = 'main' AND status = 'published'`).Scan(&n); err != nil || n == 0 {
+		t.Errorf("main was not exported (%v)", err)
+	}
+	var status string
+	var code int
+	if err := w.db.Pool.QueryRow(context.Background(), `SELECT status, exit_code FROM ctl.run WHERE run_id = $1`, res.RunID).Scan(&status, &code); err != nil ||
+		status != "partial" || code != 1 {
+		t.Errorf("ctl.run: %s %d (%v)", status, code, err)
+	}
+	text := out.String()
+	for _, want := range []string{"groups:" + bad + " skipped: not run: extract:moodle:" + bad + " failed", "---------- Finished test run"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "not-the-token-of-this-site") {
+		t.Error("the output shows a token")
+	}
+}
+
+// A warehouse labelled with another environment than the configuration's
+// is refused by the environment guard before group sync writes anything:
+// the run exits 3.
+func TestRunRefusedByTheEnvironmentGuard(t *testing.T) {
+	w := newWorld(t, "production")
+	e, out := w.env(t, w.sites)
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Progress: "off", Stages: []string{"extract", "transform", "groups"}})
+	if res == nil {
+		t.Fatalf("the run did not start: %v", err)
+	}
+	if app.ExitCode(err) != 3 || res.Status() != ledger.Refused {
+		t.Fatalf("exit %d, status %s: %v\n%s", app.ExitCode(err), res.Status(), err, out.String())
+	}
+	if o, _ := res.Outcome("groups:main"); o.Status != ledger.Refused {
+		t.Errorf("groups:main %s", o.Status)
+	}
+	var n int
+	if err := w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND guard = 'environment' AND decision = 'refused'`,
+		res.RunID).Scan(&n); err != nil || n == 0 {
+		t.Errorf("no environment refusal recorded (%v)", err)
+	}
+	if !strings.Contains(out.String(), "environment main") {
+		t.Errorf("the summary does not show the refusal:\n%s", out.String())
+	}
+}
+
+func TestRunRefusesToOverlap(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	lock, err := warehouse.AcquireRunLock(context.Background(), w.db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	e, _ := w.env(t, w.sites)
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Progress: "off"})
+	var le *warehouse.LockedError
+	if res != nil || !errors.As(err, &le) {
+		t.Errorf("a second run started (%v, %v)", res, err)
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	code, out, _ := mim(t, "help", "run")
+	if code != 0 || !strings.Contains(out, "A stage's failure stops what depends on it") || !strings.Contains(out, "--stages") {
+		t.Errorf("help run: %d\n%s", code, out)
+	}
+	cfg := writeConfig(t, "environment: test\n")
+	if code, _, errOut := mim(t, "--config", cfg, "run", "--stages", "extract,publish"); code != 2 || !strings.Contains(errOut, `"publish" is not a stage`) {
+		t.Errorf("--stages publish: %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,166 @@
+package envguard_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/envguard"
+	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/moodle"
+	"github.com/mimwarehouse/mim/moodle/moodletest"
+)
+
+func siteConfig(name, url, env string) *config.MoodleSite {
+	return &config.MoodleSite{Name: name, URL: url, Token: "t", Environment: env, GroupPrefix: "mim:"}
+}
+
+func client(t *testing.T, name, url string) *moodle.Client {
+	t.Helper()
+	c, err := moodle.New(name, url, moodletest.DefaultToken, moodle.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func refusal(t *testing.T, err error, want ...envguard.Check) *envguard.RefusedError {
+	t.Helper()
+	var re *envguard.RefusedError
+	if !errors.As(err, &re) {
+		t.Fatalf("want a refusal of %v, got %v", want, err)
+	}
+	if len(re.Failures) != len(want) {
+		t.Fatalf("failures %v, want checks %v", re.Failures, want)
+	}
+	for _, c := range want {
+		if !re.Failed(c) {
+			t.Errorf("check (%d) %s did not fail: %v", c, c, re)
+		}
+		if !strings.Contains(re.Error(), c.String()) {
+			t.Errorf("the message does not name %s: %v", c, re)
+		}
+	}
+	if re.ExitCode() != 3 {
+		t.Errorf("exit code %d", re.ExitCode())
+	}
+	return re
+}
+
+func TestFeedChecksSiteEnvironmentAndWarehouseLabel(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t) // labelled "test"
+	site := siteConfig("main", "https://moodle.example.ac.uk", "test")
+
+	p, err := envguard.New("test", db.Pool).Feed(ctx, site)
+	if err != nil || p.Instance() != "main" || p.WebServices() || p.Environment() != "test" {
+		t.Fatalf("a consistent deployment: %v %+v", err, p)
+	}
+	if p.Covers("main", site.URL) {
+		t.Error("a feed permit must not cover web-service writes")
+	}
+
+	_, err = envguard.New("staging", db.Pool).Feed(ctx, siteConfig("main", site.URL, "production"))
+	re := refusal(t, err, envguard.SiteEnvironment, envguard.WarehouseLabel)
+	if !strings.Contains(re.Error(), `configured as environment "production" but this deployment is "staging"`) ||
+		!strings.Contains(re.Error(), `belongs to environment "test"`) {
+		t.Errorf("message: %v", re)
+	}
+
+	// A production backup restored into staging: only the label is wrong.
+	if _, err := warehouse.Claim(ctx, db.Pool, "production", "restore"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = envguard.New("staging", db.Pool).Feed(ctx, siteConfig("main", site.URL, "staging"))
+	re = refusal(t, err, envguard.WarehouseLabel)
+	if !strings.Contains(re.Error(), "mim migrate --claim staging") {
+		t.Errorf("the refusal should say how to claim: %v", re)
+	}
+
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM ctl.deployment`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = envguard.New("staging", db.Pool).Feed(ctx, siteConfig("main", site.URL, "staging"))
+	if re := refusal(t, err, envguard.WarehouseLabel); !strings.Contains(re.Error(), "no environment label") {
+		t.Errorf("unlabelled: %v", re)
+	}
+}
+
+func TestWebServicesChecksTheLiveSiteURL(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	sim := moodletest.NewServer(t, moodletest.State{})
+	g := envguard.New("test", db.Pool)
+	site := siteConfig("main", sim.URL(), "test")
+
+	p, info, err := g.WebServices(ctx, site, client(t, "main", sim.URL()))
+	if err != nil || !p.WebServices() || !p.Covers("main", sim.URL()+"/") || info == nil {
+		t.Fatalf("consistent: %v %+v", err, p)
+	}
+	if p.Covers("other", sim.URL()) || p.Covers("main", "https://moodle.example.ac.uk") {
+		t.Error("a permit covers only its own site")
+	}
+
+	// Another Moodle answers at the configured URL.
+	sim.SetSiteURL("https://moodle.ucl.ac.uk")
+	_, info, err = g.WebServices(ctx, site, client(t, "main", sim.URL()))
+	re := refusal(t, err, envguard.LiveSiteURL)
+	if re.LiveSiteURL != "https://moodle.ucl.ac.uk" || info == nil || !strings.Contains(re.Error(), "reports siteurl https://moodle.ucl.ac.uk") {
+		t.Errorf("refusal: %v", re)
+	}
+
+	// All three at once: every failure is named.
+	if _, err := warehouse.Claim(ctx, db.Pool, "production", "restore"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = envguard.New("staging", db.Pool).WebServices(ctx, siteConfig("main", sim.URL(), "production"), client(t, "main", sim.URL()))
+	re = refusal(t, err, envguard.SiteEnvironment, envguard.WarehouseLabel, envguard.LiveSiteURL)
+	if n := sim.Calls(""); n != 3 || sim.Calls("core_webservice_get_site_info") != n {
+		t.Errorf("the guard may only read site info, once per check: %d calls", n)
+	}
+
+	// Recorded with every failure.
+	run := int64(0)
+	if err := envguard.Record(ctx, db.Pool, run, err); err != nil {
+		t.Fatal(err)
+	}
+	if err := envguard.Record(ctx, db.Pool, run, errors.New("not a refusal")); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var subject, live string
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) OVER (), subject, detail->>'live_siteurl' FROM ctl.guard_event
+		WHERE guard = 'environment' AND decision = 'refused' AND instance = 'main' AND run_id IS NULL`).Scan(&n, &subject, &live); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || subject != "site environment, warehouse label, live siteurl" || live != "https://moodle.ucl.ac.uk" {
+		t.Errorf("guard_event: %d %q %q", n, subject, live)
+	}
+}
+
+func TestWebServicesWhenTheSiteCannotBeAsked(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	sim := moodletest.NewServer(t, moodletest.State{})
+	url := sim.URL()
+	sim.Close()
+
+	// Nothing else wrong: an ordinary failure (exit 1), not a guard's refusal.
+	_, _, err := envguard.New("test", db.Pool).WebServices(ctx, siteConfig("main", url, "test"), client(t, "main", url))
+	var re *envguard.RefusedError
+	if err == nil || errors.As(err, &re) || !strings.Contains(err.Error(), "nothing was written") {
+		t.Errorf("unreachable site: %v", err)
+	}
+	// Something else wrong too: a refusal that says (3) could not be checked.
+	_, _, err = envguard.New("test", db.Pool).WebServices(ctx, siteConfig("main", url, "production"), client(t, "main", url))
+	re = refusal(t, err, envguard.SiteEnvironment, envguard.LiveSiteURL)
+	if !strings.Contains(re.Error(), "could not be checked") {
+		t.Errorf("message: %v", re)
+	}
+	// A client for another URL than the configured one is refused without a request.
+	_, _, err = envguard.New("test", db.Pool).WebServices(ctx, siteConfig("main", "https://moodle.example.ac.uk", "test"), client(t, "main", url))
+	refusal(t, err, envguard.LiveSiteURL)
+}

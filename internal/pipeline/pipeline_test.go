@@ -1,0 +1,330 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/observe"
+	"github.com/mimwarehouse/mim/internal/pgtest"
+)
+
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) ExitCode() int { return 3 }
+
+// recorder is a fake stage that writes one ledger step, as real stages do,
+// and notes that it ran.
+type recorder struct {
+	mu  sync.Mutex
+	ran []string
+}
+
+func (r *recorder) stage(name, stage, source, instance string, err error) RunnerFunc {
+	return func(ctx context.Context, run *ledger.Run, prior Outcomes) Report {
+		r.mu.Lock()
+		r.ran = append(r.ran, name)
+		r.mu.Unlock()
+		step, serr := run.Step(ctx, ledger.StepKey{Stage: stage, Source: source, Instance: instance, Entity: "things"})
+		if serr != nil {
+			return Report{Err: serr}
+		}
+		_ = step.Finish(ctx, ledger.Outcome(err), ledger.Counts{In: 10, New: 3, Changed: 2, Unchanged: 5}, nil, err)
+		return Report{Err: err, Lines: []string{name + " did its work"}}
+	}
+}
+
+func (r *recorder) did(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.ran {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// nightly builds the shape of `mim run`: three sources, a transform that
+// needs SITS and waits for the sites, an export, and one group sync per site.
+func nightly(r *recorder, fail map[string]error) []Task {
+	task := func(name, stage, source, instance string, needs, after []string) Task {
+		return Task{Name: name, Stage: stage, Source: source, Instance: instance, Needs: needs, After: after,
+			Runner: r.stage(name, stage, source, instance, fail[name])}
+	}
+	return []Task{
+		task("extract:sits", "extract", "sits", "sits", nil, nil),
+		task("extract:moodle:a", "extract", "moodle", "a", nil, nil),
+		task("extract:moodle:b", "extract", "moodle", "b", nil, nil),
+		task("transform", "transform", "", "", []string{"extract:sits"}, []string{"extract:moodle:a", "extract:moodle:b"}),
+		task("export", "export", "", "", []string{"transform"}, nil),
+		task("groups:a", "groups", "moodle", "a", []string{"transform", "extract:moodle:a"}, nil),
+		task("groups:b", "groups", "moodle", "b", []string{"transform", "extract:moodle:b"}, nil),
+	}
+}
+
+func begin(t *testing.T, db *pgtest.DB) *ledger.Run {
+	t.Helper()
+	run, err := ledger.Begin(context.Background(), db.Pool, "run", "test", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = run.Finish(context.Background(), ledger.Failed, 1, errors.New("test ended")) })
+	return run
+}
+
+func statuses(res *Result) map[string]string {
+	out := map[string]string{}
+	for _, o := range res.Outcomes {
+		out[o.Task] = o.Status
+	}
+	return out
+}
+
+func TestFailedSiteStopsOnlyWhatNeedsIt(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	r := &recorder{}
+	m := NewMetrics(observe.NewMetrics())
+	p, err := New(nightly(r, map[string]error{"extract:moodle:a": errors.New("site a answered 503")}), WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := begin(t, db)
+	res := p.Run(ctx, run)
+	got := statuses(res)
+	want := map[string]string{
+		"extract:sits": "succeeded", "extract:moodle:a": "failed", "extract:moodle:b": "succeeded",
+		"transform": "succeeded", "export": "succeeded", "groups:a": "skipped", "groups:b": "succeeded",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	if r.did("groups:a") {
+		t.Error("groups:a ran although its site's extract failed")
+	}
+	if res.Status() != ledger.Partial || res.ExitCode() != 1 {
+		t.Errorf("run %s exit %d; want partial exit 1", res.Status(), res.ExitCode())
+	}
+	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "extract:moodle:a: site a answered 503") {
+		t.Errorf("Err() = %v", err)
+	}
+	// The skip is in the ledger, with its reason.
+	var status, reason string
+	if err := db.Pool.QueryRow(ctx, `SELECT status, detail->>'reason' FROM ctl.run_step WHERE run_id = $1 AND stage = 'groups' AND instance = 'a'`,
+		run.ID).Scan(&status, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if status != "skipped" || !strings.Contains(reason, "extract:moodle:a failed") {
+		t.Errorf("ledger: groups/a %s (%s)", status, reason)
+	}
+	if n := testutil.ToFloat64(m.StageRuns.WithLabelValues("extract", "failed")); n != 1 {
+		t.Errorf("mim_stage_runs_total{extract,failed} = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.StageRuns.WithLabelValues("groups", "skipped")); n != 1 {
+		t.Errorf("mim_stage_runs_total{groups,skipped} = %v, want 1", n)
+	}
+	// The transform succeeded, the extract stage as a whole did not.
+	if v := testutil.ToFloat64(m.LastSuccess.WithLabelValues("transform")); v == 0 {
+		t.Error("mim_last_success_timestamp_seconds{transform} was not set")
+	}
+	if v := testutil.ToFloat64(m.LastSuccess.WithLabelValues("extract")); v != 0 {
+		t.Error("mim_last_success_timestamp_seconds{extract} was set although a source failed")
+	}
+	if v := testutil.ToFloat64(m.LastSuccess.WithLabelValues("run")); v != 0 {
+		t.Error("a partial run counted as a success")
+	}
+}
+
+func TestFailedSITSStopsEverythingDownstream(t *testing.T) {
+	db := pgtest.New(t)
+	r := &recorder{}
+	p, err := New(nightly(r, map[string]error{"extract:sits": errors.New("ORA-12541: no listener")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Run(context.Background(), begin(t, db))
+	got := statuses(res)
+	for _, name := range []string{"transform", "export", "groups:a", "groups:b"} {
+		if got[name] != ledger.Skipped || r.did(name) {
+			t.Errorf("%s: %s (ran: %v); want skipped", name, got[name], r.did(name))
+		}
+	}
+	if got["extract:moodle:a"] != ledger.Succeeded {
+		t.Errorf("a Moodle extract was stopped by SITS: %s", got["extract:moodle:a"])
+	}
+	if o, _ := res.Outcome("export"); len(o.Lines) == 0 || !strings.Contains(o.Lines[0], "transform skipped") {
+		t.Errorf("the export's skip does not say why: %v", o.Lines)
+	}
+}
+
+func TestRefusalOutranksFailure(t *testing.T) {
+	db := pgtest.New(t)
+	r := &recorder{}
+	p, err := New(nightly(r, map[string]error{
+		"export":   &refusal{"threshold: active students fell to 40% of the last export"},
+		"groups:b": errors.New("2 writes failed"),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Run(context.Background(), begin(t, db))
+	if res.Status() != ledger.Refused || res.ExitCode() != 3 {
+		t.Errorf("status %s exit %d; want refused, 3", res.Status(), res.ExitCode())
+	}
+	var re *RunError
+	if err := res.AsError(); !errors.As(err, &re) || re.ExitCode() != 3 {
+		t.Errorf("AsError() = %v", err)
+	}
+	if !r.did("groups:a") {
+		t.Error("a refused export stopped group sync, which does not need it")
+	}
+}
+
+func TestSourcesRunAtOnce(t *testing.T) {
+	db := pgtest.New(t)
+	// Each extract waits until all three are running: run one at a time,
+	// they would wait for ever (bounded here by the context).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var arrived sync.WaitGroup
+	arrived.Add(3)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	barrier := RunnerFunc(func(ctx context.Context, _ *ledger.Run, _ Outcomes) Report {
+		arrived.Done()
+		select {
+		case <-all:
+			return Report{}
+		case <-ctx.Done():
+			return Report{Err: errors.New("the other sources never started")}
+		}
+	})
+	var tasks []Task
+	for _, n := range []string{"extract:sits", "extract:cmis", "extract:moodle:a"} {
+		tasks = append(tasks, Task{Name: n, Stage: "extract", Runner: barrier})
+	}
+	p, err := New(tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := p.Run(ctx, begin(t, db)); res.Status() != ledger.Succeeded {
+		t.Fatalf("status %s: %v", res.Status(), res.Err())
+	}
+}
+
+func TestInterruptedRunSkipsWhatHasNotStarted(t *testing.T) {
+	db := pgtest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	tasks := []Task{
+		{Name: "extract:sits", Stage: "extract", Runner: RunnerFunc(func(context.Context, *ledger.Run, Outcomes) Report {
+			cancel() // Ctrl-C while extracting
+			return Report{Status: ledger.Partial}
+		})},
+		{Name: "transform", Stage: "transform", Needs: []string{"extract:sits"}, Runner: RunnerFunc(func(context.Context, *ledger.Run, Outcomes) Report {
+			t.Error("the transform started after the run was interrupted")
+			return Report{}
+		})},
+	}
+	p, err := New(tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Run(ctx, begin(t, db))
+	if o, _ := res.Outcome("transform"); o.Status != ledger.Skipped || !strings.Contains(o.Lines[0], "interrupted") {
+		t.Errorf("transform: %+v", o)
+	}
+}
+
+func TestNewRefusesBadPlans(t *testing.T) {
+	noop := RunnerFunc(func(context.Context, *ledger.Run, Outcomes) Report { return Report{} })
+	if _, err := New([]Task{{Name: "a", Runner: noop}, {Name: "a", Runner: noop}}); err == nil {
+		t.Error("two tasks with one name were accepted")
+	}
+	_, err := New([]Task{{Name: "a", Needs: []string{"b"}, Runner: noop}, {Name: "b", After: []string{"a"}, Runner: noop}})
+	if err == nil || !strings.Contains(err.Error(), "a → b → a") && !strings.Contains(err.Error(), "b → a → b") {
+		t.Errorf("a cycle: %v", err)
+	}
+	// A need outside the run is dropped: a run of only some stages works.
+	p, err := New([]Task{{Name: "groups:a", Needs: []string{"transform", "extract:moodle:a"}, Runner: noop}})
+	if err != nil || len(p.Tasks()[0].Needs) != 0 {
+		t.Errorf("needs outside the run: %v, %+v", err, p.Tasks())
+	}
+}
+
+func TestSummaryShapedLikeTheJobMail(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	r := &recorder{}
+	run := begin(t, db)
+	tasks := nightly(r, map[string]error{"extract:moodle:b": errors.New("site b: invalid token")})
+	// The export records its guard decisions, as export/guard does.
+	tasks[4].Runner = RunnerFunc(func(ctx context.Context, run *ledger.Run, prior Outcomes) Report {
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO ctl.guard_event (run_id, instance, guard, decision, subject, previous, current, percent, limit_value)
+			VALUES ($1, 'a', 'threshold', 'passed', 'active_students', 1000, 990, 99.0, 75),
+			       ($1, 'a', 'course_drop', 'held', 'ABCD1234-A6U-T1_2-2025', 40, 2, 5.0, 50)`, run.ID); err != nil {
+			return Report{Err: err}
+		}
+		return Report{Lines: []string{"wrote the IMS file for a"}}
+	})
+	p, err := New(tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Run(ctx, run)
+	var b strings.Builder
+	if err := WriteSummary(ctx, db.Pool, &b, res, RunInfo{Job: "nightly", Host: "mim-host", Environment: "test", Version: "v9", Location: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	t.Log(text)
+	for _, want := range []string{
+		"mim-host: MIM nightly has completed: run ",
+		"---------- Execute nightly (run ",
+		"Run commenced at ",
+		"Start: ",
+		"extract:sits: ",
+		"things", // the step's entity with its counts
+		"extract:moodle:b: ",
+		"error: site b: invalid token",
+		"groups:b: skipped",
+		"not run: extract:moodle:b failed",
+		"wrote the IMS file for a",
+		"threshold a active_students: passed (1,000 → 990, 99.0%, limit 75%)",
+		"Held courses (drops not sent; check their mappings): a ABCD1234-A6U-T1_2-2025",
+		"End: ",
+		"---------- Finished nightly (run ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, text)
+		}
+	}
+	if s := Subject(res, RunInfo{Job: "nightly", Environment: "test"}); !strings.HasPrefix(s, "[PARTIAL] MIM nightly on test: run ") {
+		t.Errorf("subject %q", s)
+	}
+	m := NewMetrics(observe.NewMetrics())
+	if err := CountGuardEvents(ctx, db.Pool, m, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(m.GuardEvents.WithLabelValues("course_drop", "held")); v != 1 {
+		t.Errorf("mim_guard_events_total{course_drop,held} = %v", v)
+	}
+}
+
+func TestMetricsShareTheRegistry(t *testing.T) {
+	o := observe.NewMetrics()
+	a, b := NewMetrics(o), NewMetrics(o)
+	a.TaskDone("extract", "failed")
+	if v := testutil.ToFloat64(b.StageRuns.WithLabelValues("extract", "failed")); v != 1 {
+		t.Errorf("a second NewMetrics on one registry does not share the counter: %v", v)
+	}
+}

@@ -1,0 +1,248 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/warehouse"
+)
+
+// RunInfo names a run for its summary.
+type RunInfo struct {
+	Job         string // "mim run", or the schedule's job name: "nightly"
+	Host        string
+	Environment string
+	Version     string
+	// Location is the zone times are written in (default time.Local).
+	Location *time.Location
+}
+
+// GuardEvent is one row of ctl.guard_event.
+type GuardEvent struct {
+	Instance, Guard, Decision, Subject string
+	Previous, Current                  *int64
+	Percent, Limit                     *float64
+	At                                 time.Time
+}
+
+// String writes the decision the way the mail and the terminal show it.
+func (g GuardEvent) String() string {
+	var b strings.Builder
+	b.WriteString(g.Guard)
+	for _, s := range []string{g.Instance, g.Subject} {
+		if s != "" {
+			b.WriteString(" " + s)
+		}
+	}
+	b.WriteString(": " + g.Decision)
+	if g.Previous != nil && g.Current != nil {
+		fmt.Fprintf(&b, " (%s → %s", progress.Count(*g.Previous), progress.Count(*g.Current))
+		if g.Percent != nil {
+			fmt.Fprintf(&b, ", %.1f%%", *g.Percent)
+		}
+		if g.Limit != nil {
+			fmt.Fprintf(&b, ", limit %.0f%%", *g.Limit)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// GuardEvents reads the guard decisions recorded under a run.
+func GuardEvents(ctx context.Context, q warehouse.Querier, runID int64) ([]GuardEvent, error) {
+	rows, err := q.Query(ctx, `SELECT instance, guard, decision, subject, previous, current, percent::float8, limit_value::float8, created_at
+		FROM ctl.guard_event WHERE run_id = $1 ORDER BY event_id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the guard events of run %d: %w", runID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (GuardEvent, error) {
+		var g GuardEvent
+		err := r.Scan(&g.Instance, &g.Guard, &g.Decision, &g.Subject, &g.Previous, &g.Current, &g.Percent, &g.Limit, &g.At)
+		return g, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the guard events of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// Subject is the summary mail's subject line.
+func Subject(res *Result, info RunInfo) string {
+	status := res.Status()
+	mark := ""
+	switch status {
+	case ledger.Refused:
+		mark = "[REFUSED] "
+	case ledger.Failed, ledger.Partial:
+		mark = "[" + strings.ToUpper(status) + "] "
+	}
+	return fmt.Sprintf("%sMIM %s on %s: run %d %s", mark, info.Job, info.Environment, res.RunID, status)
+}
+
+// bigTask is the number of steps above which a task's steps are summed up
+// instead of listed (a transform records one step per model).
+const bigTask = 12
+
+// WriteSummary writes the run's report, shaped like the incumbent's job
+// mail: a header, one section per task with its times, status and the
+// counts its ledger steps recorded, the guard decisions, and the end.
+func WriteSummary(ctx context.Context, q warehouse.Querier, w io.Writer, res *Result, info RunInfo) error {
+	loc := info.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	steps, err := ledger.Steps(ctx, q, res.RunID)
+	if err != nil {
+		return err
+	}
+	guards, err := GuardEvents(ctx, q, res.RunID)
+	if err != nil {
+		return err
+	}
+	clock := func(t time.Time) string { return t.In(loc).Format("15:04:05.000") }
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: MIM %s has completed: run %d %s.\n\n", info.Host, info.Job, res.RunID, res.Status())
+	fmt.Fprintf(&b, "---------- Execute %s (run %d) ----------\n\n", info.Job, res.RunID)
+	fmt.Fprintf(&b, "Run commenced at %s\n\n", res.Started.In(loc).Format("15:04:05 02-01-2006 MST"))
+	fmt.Fprintf(&b, "Start: %s\n", clock(res.Started))
+	fmt.Fprintf(&b, "Environment: %s; mim %s\n", info.Environment, info.Version)
+
+	claimed := make([]bool, len(steps))
+	for _, o := range res.Outcomes {
+		b.WriteString("\n----------------------\n")
+		if o.Status == ledger.Skipped {
+			fmt.Fprintf(&b, "%s: skipped\n", o.Task)
+		} else {
+			fmt.Fprintf(&b, "%s: %s - %s (%s) %s\n", o.Task, clock(o.Started), clock(o.Finished),
+				o.Elapsed().Round(time.Millisecond), o.Status)
+		}
+		var mine []ledger.StepSummary
+		for i, s := range steps {
+			if !claimed[i] && matches(o, s.Key) {
+				claimed[i] = true
+				if s.Status != ledger.Skipped {
+					mine = append(mine, s)
+				}
+			}
+		}
+		writeSteps(&b, mine, o.Instance == "")
+		for _, l := range o.Lines {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+		if o.Err != nil {
+			fmt.Fprintf(&b, "  error: %s\n", strings.ReplaceAll(o.Err.Error(), "\n", "\n    "))
+		}
+	}
+	var other []ledger.StepSummary
+	for i, s := range steps {
+		if !claimed[i] {
+			other = append(other, s)
+		}
+	}
+	if len(other) > 0 {
+		b.WriteString("\n----------------------\nother steps:\n")
+		writeSteps(&b, other, true)
+	}
+
+	b.WriteString("\n----------------------\nGuard decisions:\n")
+	if len(guards) == 0 {
+		b.WriteString("  none recorded in this run\n")
+	}
+	var held []string
+	for _, g := range guards {
+		fmt.Fprintf(&b, "  %s\n", g)
+		if g.Guard == "course_drop" && g.Decision == "held" {
+			held = append(held, g.Instance+" "+g.Subject)
+		}
+	}
+	if len(held) > 0 {
+		fmt.Fprintf(&b, "Held courses (drops not sent; check their mappings): %s\n", strings.Join(held, ", "))
+	}
+	fmt.Fprintf(&b, "\nEnd: %s\n\n", clock(res.Finished))
+	fmt.Fprintf(&b, "---------- Finished %s (run %d): %s in %s ----------\n", info.Job, res.RunID, res.Status(),
+		res.Finished.Sub(res.Started).Round(time.Millisecond))
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+func matches(o Outcome, k ledger.StepKey) bool {
+	return k.Stage == o.Stage && (o.Source == "" || k.Source == o.Source) && (o.Instance == "" || k.Instance == o.Instance)
+}
+
+// writeSteps lists steps with their counts, or sums them up when there are
+// many, listing only those that did not succeed. withInstance names each
+// step's site too (for a task over every site, such as the export).
+func writeSteps(b *strings.Builder, steps []ledger.StepSummary, withInstance bool) {
+	var listed []ledger.StepSummary
+	for _, s := range steps {
+		// A source's own step carries no counts; its entities do.
+		if s.Key.Entity == "" && s.Counts == (ledger.Counts{}) && s.Status == ledger.Succeeded {
+			continue
+		}
+		listed = append(listed, s)
+	}
+	if len(listed) == 0 {
+		return
+	}
+	if len(listed) > bigTask {
+		var rows, errs int64
+		byStatus := map[string]int{}
+		var bad []ledger.StepSummary
+		for _, s := range listed {
+			rows += s.Counts.In
+			errs += s.Counts.Errors
+			byStatus[s.Status]++
+			if s.Status != ledger.Succeeded {
+				bad = append(bad, s)
+			}
+		}
+		var parts []string
+		for _, st := range []string{ledger.Succeeded, ledger.Partial, ledger.Failed, ledger.Refused, ledger.Running} {
+			if byStatus[st] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", byStatus[st], st))
+			}
+		}
+		fmt.Fprintf(b, "  %d steps (%s), %s rows, %s errors\n", len(listed), strings.Join(parts, ", "), progress.Count(rows), progress.Count(errs))
+		listed = bad
+		if len(listed) == 0 {
+			return
+		}
+	}
+	t := progress.NewTable(progress.Column{Name: "STEP"}, progress.Column{Name: "IN", Right: true},
+		progress.Column{Name: "NEW", Right: true}, progress.Column{Name: "CHANGED", Right: true},
+		progress.Column{Name: "DELETED", Right: true}, progress.Column{Name: "UNCHANGED", Right: true},
+		progress.Column{Name: "ERRORS", Right: true}, progress.Column{Name: "SECONDS", Right: true}, progress.Column{Name: "STATUS"})
+	for _, s := range listed {
+		name := s.Key.Entity
+		switch {
+		case name == "":
+			name = s.Key.String()
+		case withInstance && s.Key.Instance != "":
+			name = s.Key.Instance + "/" + name
+		}
+		secs := "-"
+		if s.Finished != nil {
+			secs = fmt.Sprintf("%.1f", s.Finished.Sub(s.Started).Seconds())
+		}
+		c := s.Counts
+		t.Add(name, progress.Count(c.In), progress.Count(c.New), progress.Count(c.Changed), progress.Count(c.Deleted),
+			progress.Count(c.Unchanged), progress.Count(c.Errors), secs, s.Status)
+	}
+	var tb strings.Builder
+	_ = t.Write(&tb)
+	for _, line := range strings.Split(strings.TrimRight(tb.String(), "\n"), "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	for _, s := range listed {
+		if s.Error != nil {
+			fmt.Fprintf(b, "  %s: %s\n", s.Key, strings.TrimSpace(*s.Error))
+		}
+	}
+}

@@ -1,0 +1,318 @@
+package statuspage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/schedule"
+	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/internal/warehouse"
+)
+
+// Section is one part of the page whose data could not be read: the rest
+// of the page still renders, and the section says why it is empty.
+type Section[T any] struct {
+	Data T
+	Err  string
+}
+
+func section[T any](data T, err error) Section[T] {
+	if err != nil {
+		return Section[T]{Data: data, Err: err.Error()}
+	}
+	return Section[T]{Data: data}
+}
+
+// view is everything the page shows.
+type view struct {
+	Title       string
+	Now         time.Time
+	Environment string // configured
+	Version     string
+	Deployment  Section[*warehouse.Deployment]
+	Settings    Section[[]settingRow]
+	Upcoming    []schedule.Upcoming
+	Schedule    Section[[]scheduleEvent]
+	Runs        Section[[]runRow]
+	Guards      Section[[]guardRow]
+	Held        Section[[]guardRow]
+	Drift       Section[driftTable]
+	Sites       Section[[]siteRow]
+	Charts      []chart
+}
+
+type settingRow struct {
+	Key, Value, UpdatedBy string
+	UpdatedAt             time.Time
+	Armed                 bool // a one-shot override that is set
+}
+
+type scheduleEvent struct {
+	Job, Kind string
+	Due, At   time.Time
+	RunID     *int64
+	Status    *string
+	Note      *string
+}
+
+type runRow struct {
+	ledger.RunSummary
+	StepList []ledger.StepSummary // only for the runs shown expanded
+}
+
+type guardRow struct {
+	RunID                              *int64
+	Instance, Guard, Decision, Subject string
+	Previous, Current                  *int64
+	Percent, Limit                     *float64
+	At                                 time.Time
+}
+
+type driftTable struct {
+	Built bool     // mart.enrolment_drift exists
+	Kinds []string // columns, in a fixed order
+	Rows  []driftRow
+}
+
+type driftRow struct {
+	Instance string
+	Counts   []int64 // by Kinds
+	Total    int64
+}
+
+type siteRow struct {
+	Instance, ConfiguredURL, Environment string
+	SiteURL, Release                     *string
+	LastSeen                             time.Time
+}
+
+// driftKinds are the kinds of mart.enrolment_drift in the order shown;
+// kinds the mart adds later are appended.
+var driftKinds = []string{"missing", "suspended", "extra", "unknown_user", "ambiguous_user", "unknown_course", "ambiguous_course"}
+
+// pageSettings are the settings shown, one-shot overrides first.
+var pageSettings = []string{"threshold_override", "group_delete_override", "threshold_percent", "course_drop_percent",
+	"group_delete_budget", "group_delete_budget_percent", "min_mod_occ_year", "academic_year"}
+
+var oneShot = map[string]bool{"threshold_override": true, "group_delete_override": true}
+
+func (h *Handler) load(ctx context.Context) *view {
+	q := h.pool
+	v := &view{Title: "MIM status", Now: h.now(), Environment: h.opts.Environment, Version: h.opts.Version}
+	if h.opts.Upcoming != nil {
+		v.Upcoming = h.opts.Upcoming()
+	}
+	v.Deployment = section(warehouse.GetDeployment(ctx, q))
+	v.Settings = section(readSettings(ctx, q))
+	v.Schedule = section(readScheduleEvents(ctx, q, 12))
+	v.Runs = section(readRuns(ctx, q, h.opts.Runs, h.opts.ExpandedRuns))
+	v.Guards = section(readGuards(ctx, q, `TRUE`, 30))
+	v.Held = section(readGuards(ctx, q, `guard = 'course_drop' AND decision = 'held'
+		AND run_id = (SELECT max(run_id) FROM ctl.guard_event WHERE guard = 'course_drop')`, 500))
+	v.Drift = section(readDrift(ctx, q))
+	v.Sites = section(readSites(ctx, q))
+	v.Charts = readCharts(ctx, q)
+	return v
+}
+
+func readSettings(ctx context.Context, q warehouse.Querier) ([]settingRow, error) {
+	var out []settingRow
+	for _, key := range pageSettings {
+		s, err := settings.Get(ctx, q, key)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, settingRow{Key: s.Key, Value: s.Value, UpdatedBy: s.UpdatedBy, UpdatedAt: s.UpdatedAt,
+			Armed: oneShot[key] && s.Value == "true"})
+	}
+	return out, nil
+}
+
+func readScheduleEvents(ctx context.Context, q warehouse.Querier, n int) ([]scheduleEvent, error) {
+	rows, err := q.Query(ctx, `SELECT job, kind, due_at, at, run_id, status, note FROM ctl.schedule_event
+		WHERE kind <> 'started' ORDER BY event_id DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("reading the schedule events: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (scheduleEvent, error) {
+		var e scheduleEvent
+		err := r.Scan(&e.Job, &e.Kind, &e.Due, &e.At, &e.RunID, &e.Status, &e.Note)
+		return e, err
+	})
+}
+
+func readRuns(ctx context.Context, q warehouse.Querier, n, expanded int) ([]runRow, error) {
+	runs, err := ledger.Recent(ctx, q, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runRow, len(runs))
+	for i, r := range runs {
+		out[i].RunSummary = r
+		if i < expanded {
+			if out[i].StepList, err = ledger.Steps(ctx, q, r.ID); err != nil {
+				return out, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func readGuards(ctx context.Context, q warehouse.Querier, where string, n int) ([]guardRow, error) {
+	rows, err := q.Query(ctx, `SELECT run_id, instance, guard, decision, subject, previous, current,
+		percent::float8, limit_value::float8, created_at FROM ctl.guard_event WHERE `+where+` ORDER BY event_id DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("reading the guard events: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (guardRow, error) {
+		var g guardRow
+		err := r.Scan(&g.RunID, &g.Instance, &g.Guard, &g.Decision, &g.Subject, &g.Previous, &g.Current, &g.Percent, &g.Limit, &g.At)
+		return g, err
+	})
+}
+
+func readDrift(ctx context.Context, q warehouse.Querier) (driftTable, error) {
+	var t driftTable
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('mart.enrolment_drift') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return t, err
+	}
+	t.Built = true
+	rows, err := q.Query(ctx, `SELECT instance, kind, count(*) FROM mart.enrolment_drift GROUP BY 1, 2 ORDER BY 1, 2`)
+	if err != nil {
+		return t, fmt.Errorf("reading mart.enrolment_drift: %w", err)
+	}
+	defer rows.Close()
+	t.Kinds = append(t.Kinds, driftKinds...)
+	col := map[string]int{}
+	for i, k := range t.Kinds {
+		col[k] = i
+	}
+	byInstance := map[string]*driftRow{}
+	var order []string
+	for rows.Next() {
+		var inst, kind string
+		var n int64
+		if err := rows.Scan(&inst, &kind, &n); err != nil {
+			return t, fmt.Errorf("reading mart.enrolment_drift: %w", err)
+		}
+		if _, ok := col[kind]; !ok {
+			col[kind] = len(t.Kinds)
+			t.Kinds = append(t.Kinds, kind)
+		}
+		r := byInstance[inst]
+		if r == nil {
+			r = &driftRow{Instance: inst}
+			byInstance[inst] = r
+			order = append(order, inst)
+		}
+		for len(r.Counts) <= col[kind] {
+			r.Counts = append(r.Counts, 0)
+		}
+		r.Counts[col[kind]] += n
+		r.Total += n
+	}
+	if err := rows.Err(); err != nil {
+		return t, fmt.Errorf("reading mart.enrolment_drift: %w", err)
+	}
+	for _, inst := range order {
+		r := byInstance[inst]
+		for len(r.Counts) < len(t.Kinds) {
+			r.Counts = append(r.Counts, 0)
+		}
+		t.Rows = append(t.Rows, *r)
+	}
+	return t, nil
+}
+
+func readSites(ctx context.Context, q warehouse.Querier) ([]siteRow, error) {
+	rows, err := q.Query(ctx, `SELECT instance, configured_url, environment, siteurl, release, last_seen FROM ctl.moodle_site ORDER BY instance`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Moodle sites: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (siteRow, error) {
+		var s siteRow
+		err := r.Scan(&s.Instance, &s.ConfiguredURL, &s.Environment, &s.SiteURL, &s.Release, &s.LastSeen)
+		return s, err
+	})
+}
+
+// chartRuns is how many runs the charts go back.
+const chartRuns = 30
+
+func readCharts(ctx context.Context, q warehouse.Querier) []chart {
+	var out []chart
+	add := func(c chart, err error) {
+		if err != nil {
+			c.Err = err.Error()
+		}
+		out = append(out, c)
+	}
+	add(seriesChart(ctx, q, "Records read per run", "records", `
+		SELECT r.run_id::text, s.source, sum(s.rows_in)::float8
+		FROM ctl.run r JOIN ctl.run_step s ON s.run_id = r.run_id
+		WHERE s.stage = 'extract' AND s.entity <> ''
+		  AND r.run_id IN (SELECT DISTINCT run_id FROM ctl.run_step WHERE stage = 'extract' ORDER BY run_id DESC LIMIT $1)
+		GROUP BY 1, 2, r.run_id ORDER BY r.run_id`))
+	add(seriesChart(ctx, q, "Active memberships published, by site", "memberships", `
+		SELECT to_char(created_at, 'YYYY-MM-DD HH24:MI'), instance, active_memberships::float8
+		FROM (SELECT * FROM ctl.export_run WHERE feed = 'ims' AND status = 'published' AND active_memberships IS NOT NULL
+		      ORDER BY export_id DESC LIMIT $1 * 8) e
+		ORDER BY export_id`))
+	add(seriesChart(ctx, q, "Records new, changed or deleted per run", "records", `
+		SELECT r.run_id::text, s.source, sum(s.rows_new + s.rows_changed + s.rows_deleted)::float8
+		FROM ctl.run r JOIN ctl.run_step s ON s.run_id = r.run_id
+		WHERE s.stage = 'extract' AND s.entity <> ''
+		  AND r.run_id IN (SELECT DISTINCT run_id FROM ctl.run_step WHERE stage = 'extract' ORDER BY run_id DESC LIMIT $1)
+		GROUP BY 1, 2, r.run_id ORDER BY r.run_id`))
+	add(seriesChart(ctx, q, "Run duration (minutes)", "minutes", `
+		SELECT run_id::text, command, extract(epoch FROM finished_at - started_at)::float8 / 60
+		FROM (SELECT * FROM ctl.run WHERE finished_at IS NOT NULL AND command IN ('run', 'extract', 'transform', 'export', 'groups')
+		      ORDER BY run_id DESC LIMIT $1) r
+		ORDER BY run_id`))
+	add(seriesChart(ctx, q, "Guard decisions per run", "decisions", `
+		SELECT run_id::text, decision, count(*)::float8
+		FROM ctl.guard_event WHERE run_id IN (SELECT DISTINCT run_id FROM ctl.guard_event WHERE run_id IS NOT NULL ORDER BY run_id DESC LIMIT $1)
+		GROUP BY run_id, decision ORDER BY run_id`))
+	return out
+}
+
+// seriesChart reads (x label, series, value) rows in x order.
+func seriesChart(ctx context.Context, q warehouse.Querier, title, unit, sql string) (chart, error) {
+	c := chart{Title: title, Unit: unit}
+	rows, err := q.Query(ctx, sql, chartRuns)
+	if err != nil {
+		return c, fmt.Errorf("reading %q: %w", title, err)
+	}
+	defer rows.Close()
+	xIndex := map[string]int{}
+	sIndex := map[string]int{}
+	for rows.Next() {
+		var x, s string
+		var v float64
+		if err := rows.Scan(&x, &s, &v); err != nil {
+			return c, fmt.Errorf("reading %q: %w", title, err)
+		}
+		xi, ok := xIndex[x]
+		if !ok {
+			xi = len(c.X)
+			xIndex[x] = xi
+			c.X = append(c.X, x)
+			for i := range c.Series {
+				c.Series[i].Values = append(c.Series[i].Values, nil)
+			}
+		}
+		si, ok := sIndex[s]
+		if !ok {
+			si = len(c.Series)
+			sIndex[s] = si
+			c.Series = append(c.Series, series{Name: s, Values: make([]*float64, len(c.X))})
+		}
+		c.Series[si].Values[xi] = &v
+	}
+	return c, rows.Err()
+}

@@ -1,0 +1,65 @@
+-- The groups group sync should make (docs/contracts.md §2): for every
+-- active mapping with group_sync whose course exists exactly once on the
+-- site, the CMIS teaching groups of its occurrences (int.mapping_occurrence,
+-- so the year filters apply), each a group and a grouping of the same
+-- idnumber and name, as the incumbent made them. One row per desired member
+-- (CMIS members, SITS form of the code, whose code is the idnumber of
+-- exactly one account), or one row with userid NULL for a group without
+-- such a member. Members are not filtered by enrolment: group sync reports
+-- those not enrolled yet. cmis_members counts the group's CMIS member
+-- rows, matched or not (0: an empty group).
+--
+-- idnumber: the site's group prefix (moodle[].group_prefix) and
+-- GROUP_BDO_ID. Name: GROUP_CODE (the incumbent's); when two groups of the
+-- course share it (several mapped modules), "<MOD_CODE> <GROUP_CODE>"; when
+-- that is still shared (several occurrences of one module),
+-- "<GROUP_CODE> <INST_CODE>" (INST_CODE is MAV-PSL).
+-- description: desired groups, groupings and members of group-sync courses per site.
+-- depends: int.mapping_occurrence, int.moodle_course_idnumber, int.moodle_account, int.site, stg.cmis_module_group, stg.cmis_group_member
+-- checks: unique(instance, courseid, group_idnumber, userid), not_null(instance, courseid, course_idnumber, group_idnumber, group_name)
+-- indexes: (instance, courseid)
+WITH sync_occurrence AS (
+    SELECT DISTINCT mo.instance, mo.course_idnumber, c.course_id, mo.mod_occ_bdo_id
+    FROM int.mapping_occurrence mo
+    JOIN int.moodle_course_idnumber c ON c.instance = mo.instance AND c.idnumber = mo.course_idnumber AND c.courses = 1
+    WHERE mo.group_sync
+),
+grp AS (
+    SELECT DISTINCT so.instance, so.course_id, so.course_idnumber, g.group_bdo_id,
+        coalesce(g.group_code, g.group_name, g.group_id, g.group_bdo_id) AS code,
+        g.mod_code, coalesce(g.inst_code, g.group_id, g.group_bdo_id) AS inst_code
+    FROM sync_occurrence so
+    JOIN stg.cmis_module_group g ON g.mod_occ_bdo_id = so.mod_occ_bdo_id
+),
+named AS (
+    SELECT grp.*,
+        count(*) OVER (PARTITION BY instance, course_id, code) AS same_code,
+        count(*) OVER (PARTITION BY instance, course_id, mod_code, code) AS same_module_code
+    FROM grp
+),
+desired AS (
+    SELECT n.instance, n.course_id, n.course_idnumber, n.group_bdo_id,
+        s.group_prefix || n.group_bdo_id AS group_idnumber,
+        CASE WHEN n.same_code = 1 THEN n.code
+             WHEN n.same_module_code = 1 AND n.mod_code IS NOT NULL THEN n.mod_code || ' ' || n.code
+             ELSE n.code || ' ' || n.inst_code END AS group_name
+    FROM named n
+    JOIN int.site s ON s.instance = n.instance
+),
+member AS (
+    SELECT DISTINCT g.instance, g.group_bdo_id, a.user_id, a.idnumber
+    FROM (SELECT DISTINCT instance, group_bdo_id FROM desired) g
+    JOIN stg.cmis_group_member m ON m.group_bdo_id = g.group_bdo_id
+    JOIN int.moodle_account a ON a.instance = g.instance AND a.idnumber = m.sits_student_code AND a.accounts = 1
+)
+SELECT
+    d.instance, d.course_id AS courseid, d.course_idnumber,
+    d.group_idnumber, d.group_name,
+    d.group_idnumber AS grouping_idnumber, d.group_name AS grouping_name,
+    mb.user_id AS userid, mb.idnumber AS user_idnumber,
+    d.group_bdo_id,
+    coalesce(cm.members, 0) AS cmis_members
+FROM desired d
+LEFT JOIN member mb ON mb.group_bdo_id = d.group_bdo_id AND mb.instance = d.instance
+LEFT JOIN (SELECT group_bdo_id, count(*)::int AS members FROM stg.cmis_group_member GROUP BY group_bdo_id) cm
+       ON cm.group_bdo_id = d.group_bdo_id
