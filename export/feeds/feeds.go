@@ -259,6 +259,11 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 			}
 			res := &Result{Instance: site.Name, Feed: f}
 			sum.Results = append(sum.Results, res)
+			if refused != nil && opts.DryRun {
+				res.Status = StatusDryRun
+				res.Decisions = append(res.Decisions, "would be refused: "+refused.Error())
+				continue
+			}
 			if refused != nil {
 				res.Status, res.Err = StatusRefused, refused
 				res.Decisions = append(res.Decisions, refused.Error())

@@ -168,7 +168,7 @@ func TestTutorPublishIsAtomicForReaders(t *testing.T) {
 func TestMergeListWithEvidence(t *testing.T) {
 	e := newEnv(t)
 	feedstest.FillMerges(t, e.pool, []feedstest.MergeCandidate{
-		{Instance: "main", Seq: 2, FromUserID: 12, ToUserID: 13, FromUsername: "b", ToUsername: "c", ToIDNumber: "21000002",
+		{Instance: "main", Seq: 2, FromUserID: 12, ToUserID: 13, FromUsername: "b", ToUsername: "c", FromIDNumber: "21000002", ToIDNumber: "21000002",
 			Reason: "same SITS student code", Evidence: "idnumber 21000002 on both"},
 		{Instance: "main", Seq: 1, FromUserID: 11, ToUserID: 12, FromUsername: "a", ToUsername: "b", ToIDNumber: "21000002",
 			Reason: "same SITS student code"},
@@ -242,7 +242,7 @@ func TestPreviewForRollover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ps) != 1 || ps[0].Feed != "ims" || ps[0].Drops != 0 || !strings.Contains(ps[0].Decision, "would be refused") {
+	if len(ps) != 2 || ps[0].Feed != "ims" || ps[1].Feed != "tutor" || ps[0].Drops != 0 || !strings.Contains(ps[0].Decision, "would be refused") {
 		t.Fatalf("preview: %+v", ps)
 	}
 	// Every course's whole cohort going: held, not dropped.
@@ -251,5 +251,32 @@ func TestPreviewForRollover(t *testing.T) {
 	}
 	if _, err := tx.Exec(ctx, `SELECT 1`); err != nil {
 		t.Errorf("the caller's transaction must still be usable: %v", err)
+	}
+}
+
+func TestIMSPersonsWhenTheSiteOptsIn(t *testing.T) {
+	e := newEnv(t)
+	feedstest.FillMemberships(t, e.pool, students("main", "C1", "a", 2))
+	feedstest.FillPersons(t, e.pool, []feedstest.Person{
+		{Instance: "main", UserIDNumber: "25000001", Username: "mokaf25", Auth: "saml2", Given: "Mia", Family: "O'Kafor", Email: "m@example.ac.uk"},
+		{Instance: "main", UserIDNumber: "25000002", Username: "UPPER", Auth: "saml2", Given: "A", Family: "B"},
+	})
+	r := e.result(e.export(e.exporter(), imsOnly()), "main", IMS)
+	data := stat(t, e.imsPath("main")).data
+	if strings.Contains(string(data), "<person") {
+		t.Fatal("persons are written only for a site that opts in")
+	}
+	e.cfg.Moodle[0].IMSPersons = true
+	feedstest.FillMemberships(t, e.pool, students("main", "C1", "a", 3))
+	r = e.result(e.export(e.exporter(), imsOnly()), "main", IMS)
+	if r.Status != StatusPublished || !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "1 person refused") }) {
+		t.Fatalf("%s %v", r.Status, r.Notes)
+	}
+	data = stat(t, e.imsPath("main")).data
+	if n := strings.Count(string(data), "<person recstatus=\"1\">"); n != 1 || !strings.Contains(string(data), "<family>O'Kafor</family>") {
+		t.Errorf("persons in the file: %d\n%s", n, data)
+	}
+	if members(t, data) == nil {
+		t.Error("no members")
 	}
 }

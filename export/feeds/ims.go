@@ -616,7 +616,7 @@ func (x *Exporter) writeIMS(ctx context.Context, tx pgx.Tx, runID int64, p *imsP
 // streamMembers writes the memberships from the delta, one course at a
 // time, as the rows arrive.
 func streamMembers(ctx context.Context, tx pgx.Tx, iw *ims.Writer, held []string, skipped *skipSet, after func(int) error) error {
-	rows, err := tx.Query(ctx, streamSQL, held)
+	rows, err := tx.Query(ctx, streamSQL, nonNil(held))
 	if err != nil {
 		return fmt.Errorf("reading the IMS delta: %w", err)
 	}

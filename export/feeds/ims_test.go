@@ -26,7 +26,7 @@ func TestIMSFirstExportThenDelta(t *testing.T) {
 		{Instance: "main", CourseIDNumber: "GEOG0012-A6U-T1-2025", UserIDNumber: "S004211", RoleType: "editingteacher", Status: 1},
 		{Instance: "main", CourseIDNumber: "ECON0001-A6U-T1-2025", UserIDNumber: "21004567", RoleType: "01", Status: 1},
 		{Instance: "main", CourseIDNumber: "ECON0001-A6U-T1-2025", UserIDNumber: "21000001", RoleType: "student", Status: 0}, // kept suspended: never sent
-		{Instance: "other", CourseIDNumber: "X", UserIDNumber: "21004567", RoleType: "student", Status: 1},               // not a configured site
+		{Instance: "other", CourseIDNumber: "X", UserIDNumber: "21004567", RoleType: "student", Status: 1},                   // not a configured site
 	}
 	feedstest.FillMemberships(t, e.pool, target)
 	x := e.exporter()

@@ -48,7 +48,8 @@ func (x *Exporter) mailPublished(ctx context.Context, p *imsPlan, decision strin
 	if len(p.held) > 0 {
 		fmt.Fprintf(&b, "These courses would have lost more than course_drop_percent (%d%%) of their students, so their drops\n"+
 			"were held back (Moodle keeps those enrolments; the rest of the feed went out). A wrong or changed\n"+
-			"mapping is the usual cause; once it is checked, the drops go out with the next export that does not breach.\n\n",
+			"mapping is the usual cause. They are held again at every export until the mapping is fixed, or until\n"+
+			"course_drop_percent is raised for an export whose drops are confirmed (mim settings set course_drop_percent 100).\n\n",
 			p.settings.CourseDropPercent)
 		for _, h := range p.held {
 			fmt.Fprintf(&b, "  %s: %d of %d students (%.0f%%)\n", h.Course, h.Drops, h.Students, h.Percent())

@@ -151,8 +151,17 @@ func (p *Plan) Publish(ctx context.Context, tx pgx.Tx, exportID int64) error {
 		p.Instance, exportID); err != nil {
 		return fmt.Errorf("publishing the tutor table of site %s: %w", p.Instance, err)
 	}
-	// The site name is checked in Prepare and quoted here as a literal.
-	view := fmt.Sprintf(`CREATE OR REPLACE VIEW %s AS
+	// The view is created once: replacing it would lock it against
+	// Moodle's reads until the transaction ends. The site name is checked
+	// in Prepare and quoted here as a literal.
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, p.View).Scan(&exists); err != nil {
+		return fmt.Errorf("publishing the tutor table of site %s: %w", p.Instance, err)
+	}
+	if exists {
+		return nil
+	}
+	view := fmt.Sprintf(`CREATE VIEW %s AS
 		SELECT role_shortname, tutor_idnumber, student_idnumber, student_code, tutor_upi, source
 		FROM %s WHERE instance = '%s'`, p.View, Table, strings.ReplaceAll(p.Instance, "'", "''"))
 	if _, err := tx.Exec(ctx, view); err != nil {

@@ -3,11 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/moodle"
 )
@@ -33,42 +33,6 @@ func MoodleClient(e *Env, site *config.MoodleSite, opts ...moodle.Option) (*mood
 		base = append(base, moodle.WithObserver(e.Metrics))
 	}
 	return moodle.New(site.Name, site.URL, site.Token.Reveal(), append(base, opts...)...)
-}
-
-// moodleEntityFunctions are the functions extracting each entity calls
-// (docs/contracts.md §1).
-var moodleEntityFunctions = map[string][]string{
-	"site_info":      {"core_webservice_get_site_info"},
-	"categories":     {"core_course_get_categories"},
-	"courses":        {"core_course_get_courses"},
-	"users":          {"core_user_get_users"},
-	"enrolments":     {"core_enrol_get_enrolled_users"},
-	"roles":          {"core_enrol_get_enrolled_users"},
-	"groups":         {"core_group_get_course_groups"},
-	"groupings":      {"core_group_get_course_groupings", "core_group_get_groupings"},
-	"profile_fields": {"core_user_get_users"},
-	"grades":         {"gradereport_user_get_grade_items"},
-	"completion":     {"core_enrol_get_users_courses"},
-}
-
-// neededFunctions are the functions reading a site's configured entities
-// needs, site info always included.
-func neededFunctions(site *config.MoodleSite) []string {
-	need := []string{"core_webservice_get_site_info"}
-	for _, e := range site.Entities {
-		for _, f := range moodleEntityFunctions[e] {
-			if !slices.Contains(need, f) {
-				need = append(need, f)
-			}
-		}
-	}
-	if site.Grades.Enabled && !slices.Contains(need, "gradereport_user_get_grade_items") {
-		need = append(need, "gradereport_user_get_grade_items")
-	}
-	if site.Completion.Enabled && !slices.Contains(need, "core_enrol_get_users_courses") {
-		need = append(need, "core_enrol_get_users_courses")
-	}
-	return need
 }
 
 // checkMoodle asks every configured site who it is, at once: the live
@@ -116,7 +80,7 @@ func checkMoodleSite(ctx context.Context, e *Env, environment string, site *conf
 		problems = append(problems, fmt.Sprintf("its siteurl is %s, not the configured %s: a different site answers, so MIM reads and writes nothing there",
 			info.SiteURL, site.URL))
 	}
-	if missing := info.Missing(neededFunctions(site)...); len(missing) > 0 {
+	if missing := info.Missing(moodlex.Functions(site)...); len(missing) > 0 {
 		problems = append(problems, "the token's service lacks "+strings.Join(missing, ", ")+" (add them to the external service)")
 	}
 	about := fmt.Sprintf("Moodle %s, %q, web-service user %s", info.Release, info.SiteName, info.Username)
@@ -125,7 +89,7 @@ func checkMoodleSite(ctx context.Context, e *Env, environment string, site *conf
 	} else {
 		read.OK = true
 		read.Detail = fmt.Sprintf("%s at %s; the %d functions reading it needs are in the token's service",
-			about, info.SiteURL, len(neededFunctions(site)))
+			about, info.SiteURL, len(moodlex.Functions(site)))
 	}
 	write := CheckResult{Target: "moodle:" + site.Name + " group sync"}
 	missing := info.Missing(moodle.GroupWriteFunctions...)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -278,7 +279,7 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 	}
 	fmt.Fprintf(w, "\ndemo finished in %s: run %d %s\n", time.Since(started).Round(time.Millisecond), last.RunID, last.Status())
 	if !o.Serve {
-		fmt.Fprintf(w, "status page: run `mim demo --serve` (or `mim serve` with this warehouse) and open http://%s/\n", o.Listen)
+		fmt.Fprintf(w, "status page: run `mim demo --serve` and open http://%s/\n", o.Listen)
 		return runErr
 	}
 	return serveDemo(ctx, e, cfg, pool, metrics, o, runErr)
@@ -327,22 +328,13 @@ func migrationSchemas() ([]string, error) {
 		}
 		up, _, _ := strings.Cut(string(b), "-- +goose Down")
 		for _, m := range createSchema.FindAllStringSubmatch(up, -1) {
-			if !contains(out, m[1]) {
+			if !slices.Contains(out, m[1]) {
 				out = append(out, m[1])
 			}
 		}
 		return nil
 	})
 	return out, err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func randomToken() string {

@@ -192,7 +192,7 @@ func TestDemoServes(t *testing.T) {
 	}
 	dom := string(browsertest.Headless(t, browser, url, "--dump-dom"))
 	for _, want := range []string{`id="run-1"`, `<span class="status succeeded">succeeded</span>`, "Enrolment drift per site",
-		`<table class="drift">`, "<circle", "extract/moodle/main/enrolments"} {
+		`<table class="drift">`, "<circle", `class="stage-summary"`, "groups/moodle/main/apply"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the status page in chromium lacks %q", want)
 		}

@@ -45,7 +45,9 @@ Guards, before anything is written:
     export through and is reset in the same transaction as that publish.
   - Per course: a course that would lose more than course_drop_percent of its
     students has its drops held back (listed, mailed, kept in
-    ctl.published_membership) while the rest of the feed goes out.
+    ctl.published_membership) while the rest of the feed goes out; they are
+    held at every export until the mapping is fixed or course_drop_percent
+    is raised.
 
 Every file is written to a temporary name, checked (the IMS file is re-parsed
 with an XML parser and checked line by line as Moodle reads it), renamed,

@@ -56,7 +56,11 @@ run refuses to start):
              behind the environment guard and the delete budget
   catalog    the marts' descriptions to CKAN (only when catalog.url is set)
 
-A stage's failure stops what depends on it and nothing else:
+A stage's failure stops what depends on it and nothing else. A source's
+extract fails when any of its entities could not be landed (raw keeps that
+entity's last good state); bad rows within max_bad_rows_percent, or Moodle
+courses that could not be read (kept as they were), make it partial, which
+does not stop anything.
   - the transform needs SITS and CMIS to have been read (a failed SIS
     extract leaves yesterday's marts and everything downstream alone); a
     Moodle site whose extract failed does not stop it (raw keeps that site's
@@ -256,9 +260,16 @@ func runTasks(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Poo
 				Runner: pipeline.RunnerFunc(func(ctx context.Context, run *ledger.Run, _ pipeline.Outcomes) pipeline.Report {
 					out, err := x.Run(ctx, run)
 					rep := pipeline.Report{Err: err}
-					if out != nil {
+					switch {
+					case err != nil:
+						// An entity that did not land keeps yesterday's rows:
+						// the source was not read tonight, whatever else landed.
+						rep.Status = ledger.Failed
+					case out != nil:
+						// Partial: every entity landed, with bad rows or Moodle
+						// courses that could not be read (kept as they were).
 						rep.Status = out.Status()
-						if err == nil && rep.Status == ledger.Failed {
+						if rep.Status == ledger.Failed {
 							rep.Err = errors.New("nothing landed")
 						}
 					}

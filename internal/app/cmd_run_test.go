@@ -3,13 +3,16 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/notify/smtptest"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
@@ -192,5 +195,71 @@ func TestRunUsage(t *testing.T) {
 	cfg := writeConfig(t, "environment: test\n")
 	if code, _, errOut := mim(t, "--config", cfg, "run", "--stages", "extract,publish"); code != 2 || !strings.Contains(errOut, `"publish" is not a stage`) {
 		t.Errorf("--stages publish: %d %s", code, errOut)
+	}
+}
+
+// The summary goes by mail to notify.to, shaped like the old job mail.
+func TestRunMailsTheSummary(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	srv := smtptest.Start(t)
+	e, _ := w.env(t, w.sites)
+	cfg, _ := e.Config()
+	cfg.Notify = config.Notify{SMTP: config.SMTP{Host: srv.Host, Port: srv.Port, From: "mim@example.ac.uk"}, To: []string{"lama@example.ac.uk"}}
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "nightly", Stages: []string{"transform"}, Mail: true, Progress: "off"})
+	if err != nil || res == nil {
+		t.Fatalf("run: %v", err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages sent", len(msgs))
+	}
+	m, err := msgs[0].Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	subject := m.Header.Get("Subject")
+	if subject != fmt.Sprintf("MIM nightly on demo: run %d succeeded", res.RunID) || msgs[0].To[0] != "lama@example.ac.uk" {
+		t.Errorf("subject %q to %v", subject, msgs[0].To)
+	}
+	for _, want := range []string{": MIM nightly has completed: run ", "---------- Execute nightly (run ", "transform: ", "---------- Finished nightly (run "} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the mail lacks %q:\n%s", want, body)
+		}
+	}
+	if s := stepStatus(t, w.db, res.RunID, "notify", ""); s != "succeeded" {
+		t.Errorf("ledger: notify step %q", s)
+	}
+}
+
+// A SITS view that cannot be read fails the SITS extract (the other views
+// land): the transform and everything after it are skipped, so yesterday's
+// marts and feeds stand.
+func TestRunStopsAtAFailedSITSExtract(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	if _, err := w.db.Pool.Exec(context.Background(), `ALTER TABLE sismgr.ucl_bdo_v_moodle_student_enrl RENAME TO gone`); err != nil {
+		t.Fatal(err)
+	}
+	e, out := w.env(t, w.sites)
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Progress: "off"})
+	if res == nil {
+		t.Fatalf("the run did not start: %v", err)
+	}
+	if app.ExitCode(err) != 1 || res.Status() != ledger.Partial {
+		t.Fatalf("exit %d, status %s: %v", app.ExitCode(err), res.Status(), err)
+	}
+	for task, want := range map[string]string{"extract:sits": "failed", "extract:cmis": "succeeded", "extract:moodle:main": "succeeded",
+		"transform": "skipped", "export": "skipped", "groups:main": "skipped"} {
+		if o, _ := res.Outcome(task); o.Status != want {
+			t.Errorf("%s: %s, want %s", task, o.Status, want)
+		}
+	}
+	// The views that could be read landed.
+	var n int
+	if err := w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM raw.record WHERE source = 'sits' AND entity = 'student'`).Scan(&n); err != nil || n == 0 {
+		t.Errorf("%d SITS students landed (%v)", n, err)
+	}
+	if !strings.Contains(out.String(), "transform skipped: not run: extract:sits failed") {
+		t.Errorf("the output does not say why the transform was skipped:\n%s", out.String())
 	}
 }

@@ -14,7 +14,7 @@ import (
 // checkDetails compares whole sets of mart rows with the oracle: the
 // target's pairs and timeframes, the IMS rows, the merge list, the tutor
 // table and the profile fields of every site.
-func checkDetails(t *testing.T, w *world) {
+func checkDetails(t testing.TB, w *world) {
 	t.Helper()
 	o := newOracle(w.in)
 	pool := w.db.Pool
@@ -149,7 +149,7 @@ func checkDetails(t *testing.T, w *world) {
 }
 
 // diff reports the keys of want and got that differ, a few of each.
-func diff[V comparable](t *testing.T, what string, want, got map[string]V) {
+func diff[V comparable](t testing.TB, what string, want, got map[string]V) {
 	t.Helper()
 	var missing, extra, changed []string
 	for k, v := range want {

@@ -27,7 +27,7 @@ func TestMartsReproduceThePlantedInstitution(t *testing.T) {
 }
 
 // assertManifest compares the marts with the Manifest, site by site.
-func assertManifest(t *testing.T, w *world) {
+func assertManifest(t testing.TB, w *world) {
 	t.Helper()
 	m := w.in.Manifest
 	pool := w.db.Pool
@@ -143,7 +143,7 @@ func assertManifest(t *testing.T, w *world) {
 // dupExtraAccounts counts, from the simulated site's own state, the
 // accounts beyond the first of every SITS student whose code several
 // accounts carry: each is one merge pair.
-func dupExtraAccounts(t *testing.T, w *world, site string) int {
+func dupExtraAccounts(t testing.TB, w *world, site string) int {
 	t.Helper()
 	students := map[string]bool{}
 	for _, s := range w.in.Students {

@@ -204,8 +204,7 @@ func (w *world) setting(tb testing.TB, key, value string) {
 	}
 }
 
-// project loads the embedded models, optionally with extra files (a path
-// under sql/ -> its SQL) added, e.g. a deliberately failing test.
+// project loads the embedded models (projectWith adds files to them).
 func project(tb testing.TB) *transform.Project {
 	tb.Helper()
 	p, err := transform.LoadEmbedded()

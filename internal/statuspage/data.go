@@ -3,11 +3,13 @@ package statuspage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -62,6 +64,62 @@ type scheduleEvent struct {
 type runRow struct {
 	ledger.RunSummary
 	StepList []ledger.StepSummary // only for the runs shown expanded
+	Groups   []stepGroup          // StepList by stage, long stages summed up
+}
+
+// stepGroup is the steps of one stage of a run. A stage with many steps
+// (the transform: one per model) is summed up in Summary, and only its
+// steps that did not succeed are listed.
+type stepGroup struct {
+	Stage   string
+	Summary string
+	Steps   []ledger.StepSummary
+}
+
+// longStage is the number of steps above which a stage is summed up.
+const longStage = 12
+
+func groupSteps(steps []ledger.StepSummary) []stepGroup {
+	var out []stepGroup
+	index := map[string]int{}
+	for _, st := range steps {
+		// A source's own step carries no counts; its entities do.
+		if st.Key.Entity == "" && st.Counts == (ledger.Counts{}) && st.Status == ledger.Succeeded {
+			continue
+		}
+		i, ok := index[st.Key.Stage]
+		if !ok {
+			i = len(out)
+			index[st.Key.Stage] = i
+			out = append(out, stepGroup{Stage: st.Key.Stage})
+		}
+		out[i].Steps = append(out[i].Steps, st)
+	}
+	for i := range out {
+		g := &out[i]
+		if len(g.Steps) <= longStage {
+			continue
+		}
+		var rows int64
+		byStatus := map[string]int{}
+		var kept []ledger.StepSummary
+		for _, st := range g.Steps {
+			rows += st.Counts.In
+			byStatus[st.Status]++
+			if st.Status != ledger.Succeeded {
+				kept = append(kept, st)
+			}
+		}
+		var parts []string
+		for _, status := range []string{ledger.Succeeded, ledger.Partial, ledger.Failed, ledger.Refused, ledger.Skipped, ledger.Running} {
+			if byStatus[status] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", byStatus[status], status))
+			}
+		}
+		g.Summary = fmt.Sprintf("%d steps (%s), %s rows", len(g.Steps), strings.Join(parts, ", "), progress.Count(rows))
+		g.Steps = kept
+	}
+	return out
 }
 
 type guardRow struct {
@@ -157,6 +215,7 @@ func readRuns(ctx context.Context, q warehouse.Querier, n, expanded int) ([]runR
 			if out[i].StepList, err = ledger.Steps(ctx, q, r.ID); err != nil {
 				return out, err
 			}
+			out[i].Groups = groupSteps(out[i].StepList)
 		}
 	}
 	return out, nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,63 @@ func TestPageRendersInChromium(t *testing.T) {
 	}
 	if len(colours) < 8 {
 		t.Errorf("the screenshot has %d colours: the page did not render", len(colours))
+	}
+}
+
+// BenchmarkPage renders the page over a ledger of many nights: 60 runs of
+// 120 steps, guard events and exports (MIM_BENCH_RUNS changes the count).
+func BenchmarkPage(b *testing.B) {
+	db := pgtest.New(b)
+	ctx := context.Background()
+	runs := 60
+	if n, err := strconv.Atoi(os.Getenv("MIM_BENCH_RUNS")); err == nil && n > 0 {
+		runs = n
+	}
+	for _, sql := range []string{
+		`INSERT INTO ctl.run (command, status, environment, host, pid, version, started_at, finished_at, exit_code)
+		 SELECT 'run', 'succeeded', 'test', 'h', 1, 'v', now() - make_interval(days => g), now() - make_interval(days => g) + interval '7 minutes', 0
+		 FROM generate_series(1, $1::int) g`,
+		`INSERT INTO ctl.run_step (run_id, stage, source, instance, entity, status, started_at, finished_at, rows_in, rows_new)
+		 SELECT r.run_id, CASE WHEN s % 3 = 0 THEN 'extract' ELSE 'transform' END, 'moodle', 'main', 'e' || s, 'succeeded',
+		        r.started_at, r.started_at + interval '1 second', 1000 + s, s
+		 FROM ctl.run r, generate_series(1, 120 + 0 * $1::int) s`,
+		`INSERT INTO ctl.guard_event (run_id, instance, guard, decision, subject, previous, current, percent, limit_value)
+		 SELECT run_id, 'main', 'threshold', 'passed', 'active_students', 1000, 990, 99, 75 FROM ctl.run WHERE $1::int > 0`,
+		`INSERT INTO ctl.export_run (run_id, instance, feed, status, active_students, active_memberships, created_at)
+		 SELECT run_id, 'main', 'ims', 'published', 1000, 5000 + run_id, started_at FROM ctl.run WHERE $1::int > 0`,
+	} {
+		if _, err := db.Pool.Exec(ctx, sql, runs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := New(db.Pool, Options{Environment: "test", Version: "bench"})
+	req := httptest.NewRequest("GET", "/", nil)
+	b.ResetTimer()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
+
+func TestLongStagesAreSummedUp(t *testing.T) {
+	var steps []ledger.StepSummary
+	steps = append(steps, ledger.StepSummary{Key: ledger.StepKey{Stage: "extract", Source: "sits", Instance: "sits"}, Status: ledger.Succeeded})
+	steps = append(steps, ledger.StepSummary{Key: ledger.StepKey{Stage: "extract", Source: "sits", Instance: "sits", Entity: "student"}, Status: ledger.Succeeded, Counts: ledger.Counts{In: 5}})
+	for i := range 20 {
+		st := ledger.StepSummary{Key: ledger.StepKey{Stage: "transform", Entity: fmt.Sprintf("stg.m%02d", i)}, Status: ledger.Succeeded, Counts: ledger.Counts{In: 10}}
+		if i == 7 {
+			st.Status = ledger.Failed
+		}
+		steps = append(steps, st)
+	}
+	g := groupSteps(steps)
+	if len(g) != 2 || g[0].Stage != "extract" || len(g[0].Steps) != 1 || g[0].Summary != "" {
+		t.Fatalf("extract group: %+v", g)
+	}
+	if g[1].Summary != "20 steps (19 succeeded, 1 failed), 200 rows" || len(g[1].Steps) != 1 || g[1].Steps[0].Key.Entity != "stg.m07" {
+		t.Errorf("transform group: %q %+v", g[1].Summary, g[1].Steps)
 	}
 }

@@ -15,42 +15,39 @@
 --                     re-activate it, someone must).
 -- From Moodle (mart.fct_enrolment_actual):
 --   extra             an enrolment with role R in a course that has an
---                     active mapping listing R, whose user's idnumber is
+--                     active mapping listing R (a role that brings a
+--                     population in: int.mapping_role), whose user's idnumber is
 --                     not a person of that course and role in the target
 --                     (users without an idnumber included), suspended or not;
 --                     person_kind says whether the idnumber is a SITS
 --                     student code (student), another one (other) or none.
 -- Roles compare by name: a MIM role is the Moodle role shortname.
 -- description: differences between the target and Moodle's enrolments.
--- depends: mart.fct_enrolment_target, mart.fct_enrolment_actual, int.mapping, int.student
+-- depends: mart.fct_enrolment_target, mart.fct_enrolment_actual, int.mapping_role, int.student
 -- checks: unique(instance, kind, course_idnumber, course_id, role, person_kind, person_code, user_id)
 -- checks: not_null(instance, kind, course_idnumber, role)
 -- checks: accepted_values(kind, 'unknown_course', 'ambiguous_course', 'unknown_user', 'ambiguous_user', 'missing', 'suspended', 'extra')
 -- indexes: (instance, kind)
-WITH held AS (
-    SELECT instance, course_id, user_id, role_shortname, bool_and(suspended) AS suspended
-    FROM mart.fct_enrolment_actual
-    WHERE role_shortname IS NOT NULL
-    GROUP BY instance, course_id, user_id, role_shortname
-),
-from_target AS (
+WITH from_target AS (
     SELECT
         t.instance,
         CASE WHEN t.course_status = 'none' THEN 'unknown_course'
              WHEN t.course_status = 'several' THEN 'ambiguous_course'
              WHEN t.user_status IN ('none', 'no_idnumber') THEN 'unknown_user'
              WHEN t.user_status = 'several' THEN 'ambiguous_user'
-             WHEN h.user_id IS NULL THEN 'missing'
-             WHEN h.suspended THEN 'suspended'
+             WHEN a.user_id IS NULL THEN 'missing'
+             WHEN a.suspended THEN 'suspended'
         END AS kind,
         t.course_idnumber, t.course_id, t.role, t.person_kind, t.person_code, t.user_id, t.user_idnumber, t.username,
-        h.suspended, t.mapping_id
+        a.suspended, t.mapping_id
     FROM mart.fct_enrolment_target t
-    LEFT JOIN held h ON h.instance = t.instance AND h.course_id = t.course_id AND h.user_id = t.user_id AND h.role_shortname = t.role
+    LEFT JOIN mart.fct_enrolment_actual a
+           ON a.instance = t.instance AND a.course_id = t.course_id AND a.user_id = t.user_id AND a.role_shortname = t.role
 ),
 mapped_role AS (
-    SELECT DISTINCT m.instance, m.course_idnumber, r.role, min(m.mapping_id) OVER (PARTITION BY m.instance, m.course_idnumber, r.role) AS mapping_id
-    FROM int.mapping m CROSS JOIN LATERAL unnest(m.roles) AS r(role)
+    SELECT instance, course_idnumber, role, min(mapping_id) AS mapping_id
+    FROM int.mapping_role
+    GROUP BY instance, course_idnumber, role
 ),
 extra AS (
     SELECT
@@ -61,10 +58,10 @@ extra AS (
     FROM mart.fct_enrolment_actual a
     JOIN mapped_role mr ON mr.instance = a.instance AND mr.course_idnumber = a.course_idnumber AND mr.role = a.role_shortname
     LEFT JOIN int.student s ON s.student_code = a.user_idnumber
-    WHERE NOT EXISTS (
-        SELECT 1 FROM mart.fct_enrolment_target t
-        WHERE t.instance = a.instance AND t.course_idnumber = a.course_idnumber AND t.role = a.role_shortname
-          AND t.user_idnumber = a.user_idnumber)
+    LEFT JOIN mart.fct_enrolment_target t
+           ON t.instance = a.instance AND t.course_idnumber = a.course_idnumber AND t.role = a.role_shortname
+          AND t.user_idnumber = a.user_idnumber
+    WHERE t.instance IS NULL
 )
 SELECT * FROM from_target WHERE kind IS NOT NULL
 UNION ALL

@@ -7,12 +7,16 @@
 -- description: IMS Enterprise persons per site (students of the target).
 -- depends: mart.fct_enrolment_target, int.student, stg.moodle_user
 -- checks: unique(instance, user_idnumber), not_null(instance, user_idnumber, account_exists)
-SELECT DISTINCT ON (t.instance, t.student_code)
-    t.instance, t.student_code AS user_idnumber, lower(s.username) AS username, u.auth,
+WITH person AS (
+    SELECT instance, student_code, max(user_id) AS user_id, bool_or(user_status = 'one') AS account_exists
+    FROM mart.fct_enrolment_target
+    WHERE person_kind = 'student' AND course_status = 'one' AND user_status IN ('none', 'one')
+    GROUP BY instance, student_code
+)
+SELECT
+    p.instance, p.student_code AS user_idnumber, lower(s.username) AS username, u.auth,
     s.firstname AS given, s.surname AS family, s.email,
-    t.user_status = 'one' AS account_exists
-FROM mart.fct_enrolment_target t
-JOIN int.student s ON s.student_code = t.student_code
-LEFT JOIN stg.moodle_user u ON u.instance = t.instance AND u.user_id = t.user_id
-WHERE t.person_kind = 'student' AND t.course_status = 'one' AND t.user_status IN ('none', 'one')
-ORDER BY t.instance, t.student_code
+    p.account_exists
+FROM person p
+JOIN int.student s ON s.student_code = p.student_code
+LEFT JOIN stg.moodle_user u ON u.instance = p.instance AND u.user_id = p.user_id

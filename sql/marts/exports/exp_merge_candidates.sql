@@ -12,28 +12,39 @@
 -- removed one has been cleared. seq numbers a site's pairs in execution
 -- order (there are no chains: every pair keeps the newest account).
 -- description: duplicate accounts of one SITS student per site, newest account kept.
--- depends: stg.moodle_user, int.student
+-- depends: stg.moodle_user, int.student, int.moodle_account
 -- checks: unique(instance, seq), unique(instance, from_userid)
 -- checks: not_null(instance, seq, from_userid, to_userid, from_username, to_username, to_idnumber, reason, evidence)
-WITH coded AS (
-    SELECT u.instance, s.student_code, u.user_id, u.username, u.idnumber, u.email, u.auth, 'same SITS student code' AS reason
-    FROM stg.moodle_user u
-    JOIN int.student s ON s.student_code = u.idnumber
-),
-emailed AS (
-    SELECT DISTINCT ON (o.instance, o.user_id, c.student_code)
-        o.instance, c.student_code, o.user_id, o.username, o.idnumber, o.email, o.auth,
+WITH emailed AS (
+    SELECT DISTINCT ON (o.instance, o.user_id, c.idnumber)
+        o.instance, c.idnumber AS student_code, o.user_id, o.username, o.idnumber, o.email, o.auth,
         CASE WHEN o.email = c.email THEN 'same e-mail' ELSE 'case-variant e-mail' END AS reason
     FROM stg.moodle_user o
-    JOIN coded c ON c.instance = o.instance AND lower(c.email) = lower(o.email)
+    JOIN stg.moodle_user c ON c.instance = o.instance AND lower(c.email) = lower(o.email) AND c.idnumber IS NOT NULL
+    JOIN int.student s ON s.student_code = c.idnumber
     WHERE o.idnumber IS NULL AND o.email IS NOT NULL
-    ORDER BY o.instance, o.user_id, c.student_code, (o.email = c.email) DESC
+    ORDER BY o.instance, o.user_id, c.idnumber, (o.email = c.email) DESC
 ),
-account AS (
-    SELECT * FROM coded
-    UNION ALL
+-- An account without idnumber claimed by two students is nobody's here.
+claimed AS (
     SELECT e.* FROM emailed e
     WHERE NOT EXISTS (SELECT 1 FROM emailed x WHERE x.instance = e.instance AND x.user_id = e.user_id AND x.student_code <> e.student_code)
+),
+-- The students with several accounts on a site, found before their
+-- accounts are gathered so that only those are.
+person AS (
+    SELECT a.instance, a.idnumber AS student_code
+    FROM int.moodle_account a JOIN int.student s ON s.student_code = a.idnumber
+    WHERE a.accounts > 1
+    UNION
+    SELECT instance, student_code FROM claimed
+),
+account AS (
+    SELECT u.instance, p.student_code, u.user_id, u.username, u.idnumber, u.email, u.auth, 'same SITS student code' AS reason
+    FROM person p
+    JOIN stg.moodle_user u ON u.instance = p.instance AND u.idnumber = p.student_code
+    UNION ALL
+    SELECT * FROM claimed
 ),
 grouped AS (
     SELECT a.*,
