@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -238,6 +239,13 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 		sum.RunID = run.ID
 	}
 	defer x.closeTarget()
+	if !opts.DryRun {
+		// The first export on a new host: make the output directory (not
+		// world-readable: the files carry personal data) rather than fail.
+		if err := os.MkdirAll(x.cfg.Exports.Dir, 0o750); err != nil {
+			return sum, fmt.Errorf("creating the export directory (exports.dir): %w", err)
+		}
+	}
 	env := envguard.New(x.cfg.Environment, x.pool)
 	for _, site := range sites {
 		// The environment guard, rules (1) and (2): the IMS <target> names

@@ -614,3 +614,31 @@ func TestIMSDuplicateTargetRowsFail(t *testing.T) {
 		t.Error("no file from a broken mart")
 	}
 }
+
+// TestExportCreatesAMissingDirectory: the first export on a new host makes
+// exports.dir (not world-readable) instead of failing; a dry run makes
+// nothing.
+func TestExportCreatesAMissingDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Exports.Dir = filepath.Join(e.dir, "new", "out")
+	feedstest.FillMemberships(t, e.pool, []feedstest.Membership{
+		{Instance: "main", CourseIDNumber: "GEOG0012-A6U-T1-2025", UserIDNumber: "21004567", RoleType: "student", Status: 1},
+	})
+	if sum, err := e.exporter().Run(context.Background(), nil, Options{DryRun: true, Feeds: []Feed{IMS}}); err != nil || sum.Err() != nil {
+		t.Fatalf("dry run: %v %v", err, sum.Err())
+	}
+	if _, err := os.Stat(e.cfg.Exports.Dir); !os.IsNotExist(err) {
+		t.Fatalf("a dry run made the export directory: %v", err)
+	}
+	r := e.result(e.export(e.exporter(), imsOnly()), "main", IMS)
+	if r.Status != StatusPublished {
+		t.Fatalf("export into a missing directory: %s %v", r.Status, r.Err)
+	}
+	fi, err := os.Stat(e.cfg.Exports.Dir)
+	if err != nil || fi.Mode().Perm() != 0o750 {
+		t.Fatalf("export directory: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.Exports.Dir, IMSFileName("main"))); err != nil {
+		t.Errorf("the IMS file is not in the new directory: %v", err)
+	}
+}

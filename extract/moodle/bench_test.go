@@ -2,7 +2,6 @@ package moodle_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -63,7 +62,6 @@ func BenchmarkExtractSite(b *testing.B) {
 		b.Fatal(err)
 	}
 	st := in.Sites[0].State
-	uniqueNames(st)
 	b.Logf("site %s (%s): %d courses, %d users, %d enrolments, %d groups, %d groupings", in.Sites[0].Name, scale,
 		len(st.Courses), len(st.Users), len(st.Enrolments), len(st.Groups), len(st.Groupings))
 	site := moodletest.NewServer(b, *st, moodletest.WithLatency(latency))
@@ -127,31 +125,6 @@ func BenchmarkExtractSite(b *testing.B) {
 			}
 		}
 	})
-}
-
-// uniqueNames renames groups and groupings whose name is taken in their
-// course (synth can plant two "TUT1" in one course, which Moodle refuses).
-func uniqueNames(st *moodletest.State) {
-	type k struct {
-		course int64
-		name   string
-	}
-	seen := map[k]bool{}
-	for i := range st.Groups {
-		g := &st.Groups[i]
-		if seen[k{g.CourseID, g.Name}] {
-			g.Name = fmt.Sprintf("%s #%d", g.Name, g.ID)
-		}
-		seen[k{g.CourseID, g.Name}] = true
-	}
-	seen = map[k]bool{}
-	for i := range st.Groupings {
-		g := &st.Groupings[i]
-		if seen[k{g.CourseID, g.Name}] {
-			g.Name = fmt.Sprintf("%s #%d", g.Name, g.ID)
-		}
-		seen[k{g.CourseID, g.Name}] = true
-	}
 }
 
 // heapPeak samples the live heap (as the last garbage collection marked

@@ -17,8 +17,11 @@ import (
 // who the user is and their place in the course. The rest of the account
 // is in the users entity; leaving it out keeps enrolments from changing
 // whenever a user's name or last login does, and spares Moodle the
-// enrolledcourses list it would otherwise build for every user.
-var enrolFields = []string{"id", "username", "idnumber", "lastcourseaccess", "roles", "groups"}
+// enrolledcourses list it would otherwise build for every user. Nor is
+// lastcourseaccess asked for: it changes with every visit, so in term time
+// a large share of the enrolments would be rewritten (and their previous
+// versions kept in raw.record_history) every night for a value no feed uses.
+var enrolFields = []string{"id", "username", "idnumber", "roles", "groups"}
 
 // maxRereads is how many times a course whose enrolments change while they
 // are being paged through is read again before its scope is failed.

@@ -78,6 +78,7 @@ Ctrl-C. Running the demo again starts from scratch.`,
 			out := fs.String("out", filepath.Join("out", "demo"), "`DIR` the feeds are written to")
 			seed := fs.Uint64("seed", 1, "random `seed` of the synthetic university")
 			latency := fs.Duration("latency", 0, "answer every web-service call after `D` (e.g. 20ms, as a real site)")
+			year := fs.Int("year", 0, "academic start `YEAR` of the synthetic university (default: the current one, switching in August)")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) != 0 {
 					return Usagef("demo takes no arguments (did you mean --scale %s?)", args[0])
@@ -93,7 +94,7 @@ Ctrl-C. Running the demo again starts from scratch.`,
 					return Usagef("--listen %q is not host:port", *listen)
 				}
 				return RunDemo(ctx, e, DemoOptions{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
-					Seed: *seed, Latency: *latency})
+					Seed: *seed, Latency: *latency, Year: *year})
 			}
 		},
 	})
@@ -108,6 +109,9 @@ type DemoOptions struct {
 	Out     string
 	Seed    uint64
 	Latency time.Duration
+	// Year is the synthetic university's academic start year; 0 means the
+	// current one (CurrentAcademicYear), so the demo's term dates are real.
+	Year int
 	// DSN overrides MIM_DEMO_DATABASE_URL and DemoDSN (tests).
 	DSN string
 	// Ready, if set, is told the status page's URL once it serves (tests).
@@ -198,7 +202,10 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 	}
 
 	fmt.Fprintln(w, "\n== 2. writing a synthetic university's SITS and CMIS")
-	in, err := synth.Generate(synth.Options{Scale: o.Scale, Seed: o.Seed})
+	if o.Year == 0 {
+		o.Year = CurrentAcademicYear(time.Now())
+	}
+	in, err := synth.Generate(synth.Options{Scale: o.Scale, Seed: o.Seed, Year: o.Year})
 	if err != nil {
 		return err
 	}
@@ -499,4 +506,14 @@ func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Po
 		return err
 	}
 	return runErr
+}
+
+// CurrentAcademicYear is the start year of the academic year that t falls
+// in, switching on 1 August as UK universities' years do (2026 for
+// November 2026 and for March 2027).
+func CurrentAcademicYear(t time.Time) int {
+	if t.Month() >= time.August {
+		return t.Year()
+	}
+	return t.Year() - 1
 }

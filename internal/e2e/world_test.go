@@ -78,7 +78,7 @@ moodle:
 `)
 	urls := map[string]string{}
 	for _, s := range w.in.Sites {
-		sim := moodletest.NewServer(tb, uniqueGroupNames(*s.State), moodletest.WithToken(token))
+		sim := moodletest.NewServer(tb, *s.State, moodletest.WithToken(token))
 		w.sites[s.Name] = sim
 		urls["URL_"+s.Name] = sim.URL()
 		fmt.Fprintf(&yaml, "  - {name: %s, url: \"${URL_%s}\", token: \"${TOKEN}\", environment: test, concurrency: 4, page_size: 500}\n", s.Name, s.Name)
@@ -97,37 +97,6 @@ moodle:
 		tb.Fatal(err)
 	}
 	return w
-}
-
-// uniqueGroupNames returns st with the groups and groupings that share a
-// name in their course renamed "<name> (<n>)". synth names the MIM groups it
-// plants by GROUP_CODE, which two occurrences of one module in one course
-// share from scale medium on, and the simulator (like Moodle) refuses two
-// groups of one name in a course. No planted count depends on the names.
-func uniqueGroupNames(st moodletest.State) moodletest.State {
-	type key struct {
-		course int64
-		name   string
-	}
-	seen := map[key]int{}
-	st.Groups = append([]moodletest.Group(nil), st.Groups...)
-	for i := range st.Groups {
-		g := &st.Groups[i]
-		k := key{g.CourseID, g.Name}
-		if seen[k]++; seen[k] > 1 {
-			g.Name = fmt.Sprintf("%s (%d)", g.Name, seen[k])
-		}
-	}
-	seen = map[key]int{}
-	st.Groupings = append([]moodletest.Grouping(nil), st.Groupings...)
-	for i := range st.Groupings {
-		g := &st.Groupings[i]
-		k := key{g.CourseID, g.Name}
-		if seen[k]++; seen[k] > 1 {
-			g.Name = fmt.Sprintf("%s (%d)", g.Name, seen[k])
-		}
-	}
-	return st
 }
 
 // extract reads SITS, CMIS and every Moodle site into raw with the real

@@ -362,6 +362,10 @@ func facultyName(in *Institution, code string) string {
 	return "No faculty"
 }
 
+// enrol adds an enrolment. The incumbent's enrolments carry no dates
+// (start 0): whether Moodle reports one as active then depends only on its
+// status, never on the day the synthetic site is read, so the planted drift
+// holds whatever the date.
 func (b *site) enrol(course, user int64, role int64, method string, suspended bool, start int64) {
 	if _, dup := b.enrolled[[2]int64{course, user}]; dup {
 		return
@@ -448,7 +452,7 @@ func (g *gen) mappedCourse(b *site, pc *plannedCourse, regsByOcc map[int][]int, 
 		for k := 10 + r.IntN(21); k > 0; k-- {
 			u := b.st.Users[2+r.IntN(len(b.st.Users)-2)]
 			if u.IDNumber != "" && !strings.HasPrefix(u.IDNumber, "S") {
-				b.enrol(id, u.ID, roleStudent, "imsenterprise", chance(r, 0.1), c.StartDate)
+				b.enrol(id, u.ID, roleStudent, "imsenterprise", chance(r, 0.1), 0)
 			}
 		}
 		return
@@ -473,9 +477,9 @@ func (g *gen) mappedCourse(b *site, pc *plannedCourse, regsByOcc map[int][]int, 
 		switch x := r.Float64(); {
 		case x < 0.02: // missing
 		case x < 0.04:
-			b.enrol(id, accts[0], roleStudent, "imsenterprise", true, c.StartDate) // suspended, should be active
+			b.enrol(id, accts[0], roleStudent, "imsenterprise", true, 0) // suspended, should be active
 		default:
-			b.enrol(id, accts[0], roleStudent, "imsenterprise", false, c.StartDate)
+			b.enrol(id, accts[0], roleStudent, "imsenterprise", false, 0)
 		}
 	}
 	// Extra: students SITS no longer puts on the course (rejected, left,
@@ -488,14 +492,14 @@ func (g *gen) mappedCourse(b *site, pc *plannedCourse, regsByOcc map[int][]int, 
 				continue
 			}
 			if accts := b.byIDNumber[rg.StudentCode]; len(accts) > 0 {
-				b.enrol(id, accts[0], roleStudent, "imsenterprise", false, c.StartDate)
+				b.enrol(id, accts[0], roleStudent, "imsenterprise", false, 0)
 			}
 		}
 	}
 	if chance(r, 0.05) {
 		s := in.Students[r.IntN(len(in.Students))]
 		if accts := b.byIDNumber[s.Code]; len(accts) > 0 && !targeted[s.Code] {
-			b.enrol(id, accts[0], roleStudent, "manual", false, c.StartDate)
+			b.enrol(id, accts[0], roleStudent, "manual", false, 0)
 		}
 	}
 	enrolledUser := func(code string) (int64, bool) {
@@ -510,6 +514,11 @@ func (g *gen) mappedCourse(b *site, pc *plannedCourse, regsByOcc map[int][]int, 
 	// drifted a little from CMIS; stale ones whose CMIS group is gone; and
 	// groups teachers made by hand.
 	if pc.groupSync {
+		var courseGroups []int
+		for _, o := range pc.occs {
+			courseGroups = append(courseGroups, groupsByOcc[o]...)
+		}
+		names := groupNames(in.Groups, courseGroups)
 		for _, o := range pc.occs {
 			for _, gi := range groupsByOcc[o] {
 				if !chance(r, 0.6) {
@@ -530,7 +539,7 @@ func (g *gen) mappedCourse(b *site, pc *plannedCourse, regsByOcc map[int][]int, 
 						}
 					}
 				}
-				b.addGroup(id, grp.Code, GroupPrefix+grp.BDOID, members, true)
+				b.addGroup(id, names[gi], GroupPrefix+grp.BDOID, members, true)
 			}
 		}
 		if !b.staleMade || chance(r, 0.1) {
@@ -557,6 +566,34 @@ func (g *gen) mappedCourse(b *site, pc *plannedCourse, regsByOcc map[int][]int, 
 		}
 		b.addGroup(id, "Lab team A", idn, members, false)
 	}
+}
+
+// groupNames names the CMIS groups of one course as mart.exp_group_target
+// does, so the groups MIM made on earlier runs carry the names group sync
+// expects: the group code; "<MOD_CODE> <code>" where several modules of the
+// course share the code; "<code> <INST_CODE>" where occurrences of one
+// module do. Moodle refuses two groups of one name in a course.
+func groupNames(groups []Group, course []int) map[int]string {
+	sameCode := map[string]int{}
+	sameModuleCode := map[[2]string]int{}
+	for _, gi := range course {
+		g := &groups[gi]
+		sameCode[g.Code]++
+		sameModuleCode[[2]string{g.ModCode, g.Code}]++
+	}
+	names := make(map[int]string, len(course))
+	for _, gi := range course {
+		g := &groups[gi]
+		switch {
+		case sameCode[g.Code] == 1:
+			names[gi] = g.Code
+		case sameModuleCode[[2]string{g.ModCode, g.Code}] == 1 && g.ModCode != "":
+			names[gi] = g.ModCode + " " + g.Code
+		default:
+			names[gi] = g.Code + " " + g.InstCode
+		}
+	}
+	return names
 }
 
 func (b *site) addGroup(course int64, name, idnumber string, members []int64, withGrouping bool) {

@@ -10,9 +10,15 @@
 --                     or the staff account's idnumber): left to the merge list;
 --   missing           course and account resolved, but the account holds
 --                     no enrolment with the role in the course;
---   suspended         it has, and its enrolment is suspended
+--   suspended         it has, and Moodle reports the enrolment not active
 --                     (suspended-but-should-be-active: IMS cannot
---                     re-activate it, someone must).
+--                     re-activate it, someone must). Moodle's web services
+--                     also report an enrolment outside its dates as not
+--                     active and cannot tell the two apart, so an
+--                     enrolment whose published IMS timeframe
+--                     (ctl.published_membership) has not begun or has ended
+--                     today is not counted: that is the feed working, not
+--                     drift.
 -- From Moodle (mart.fct_enrolment_actual):
 --   extra             an enrolment with role R in a course that has an
 --                     active mapping listing R (a role that brings a
@@ -36,7 +42,12 @@ WITH from_target AS (
              WHEN t.user_status IN ('none', 'no_idnumber') THEN 'unknown_user'
              WHEN t.user_status = 'several' THEN 'ambiguous_user'
              WHEN a.user_id IS NULL THEN 'missing'
-             WHEN a.suspended THEN 'suspended'
+             WHEN a.suspended AND NOT EXISTS (
+                 SELECT 1 FROM ctl.published_membership p
+                 WHERE p.instance = t.instance AND p.course_idnumber = t.course_idnumber
+                   AND p.user_idnumber = t.user_idnumber AND p.roletype = t.roletype AND p.status = 1
+                   AND (p.timeframe_begin > current_date OR p.timeframe_end < current_date))
+                 THEN 'suspended'
         END AS kind,
         t.course_idnumber, t.course_id, t.role, t.person_kind, t.person_code, t.user_id, t.user_idnumber, t.username,
         a.suspended, t.mapping_id

@@ -13,7 +13,7 @@ SELECT
     e.instance, e.course_id, c.idnumber AS course_idnumber,
     e.user_id, coalesce(u.idnumber, e.user_idnumber) AS user_idnumber, coalesce(u.username, e.username) AS username,
     ref.to_int(r ->> 'roleid') AS role_id, ref.to_text(r ->> 'shortname') AS role_shortname,
-    e.suspended, e.last_course_access_at
+    e.suspended
 FROM stg.moodle_enrolment e
 LEFT JOIN LATERAL jsonb_array_elements(e.roles_json) AS r ON true
 LEFT JOIN stg.moodle_course c ON c.instance = e.instance AND c.course_id = e.course_id

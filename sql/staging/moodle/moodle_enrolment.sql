@@ -14,7 +14,6 @@ SELECT
     ref.to_text(r.payload ->> 'username')            AS username,
     ref.to_text(r.payload ->> 'idnumber')            AS user_idnumber,
     ref.to_bool(r.payload ->> 'mim_suspended')       AS suspended,
-    ref.to_time(r.payload ->> 'lastcourseaccess')   AS last_course_access_at,
     CASE WHEN jsonb_typeof(r.payload -> 'roles') = 'array' THEN r.payload -> 'roles' ELSE '[]' END   AS roles_json,
     CASE WHEN jsonb_typeof(r.payload -> 'groups') = 'array' THEN r.payload -> 'groups' ELSE '[]' END AS groups_json
 FROM raw.record r
