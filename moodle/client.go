@@ -377,33 +377,13 @@ func (c *Client) observe(function, outcome string, d time.Duration) {
 // check turns a response into a body or an error, and names the outcome.
 func (c *Client) check(ctx context.Context, function string, resp *resty.Response, err error) ([]byte, string, error) {
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, OutcomeCanceled, fmt.Errorf("calling %s: %w", function, ctx.Err())
-		}
-		var le limiterError
-		if errors.As(err, &le) {
-			return nil, OutcomeCanceled, fmt.Errorf("calling %s: %w", function, le)
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, OutcomeTimeout, c.transient(function, 0, fmt.Sprintf("no answer within %s", c.timeout), 0, err)
-		}
-		return nil, OutcomeTransient, c.transient(function, 0, "connection failed", 0, err)
+		outcome, err := c.failed(ctx, function, err)
+		return nil, outcome, err
 	}
 	status := resp.StatusCode()
 	body := resp.Body()
-	switch {
-	case status == http.StatusTooManyRequests:
-		return nil, OutcomeThrottled, c.transient(function, status, "HTTP 429 (throttled)", retryAfter(resp.Header()), nil)
-	case status == http.StatusRequestTimeout || status >= 500:
-		return nil, OutcomeTransient, c.transient(function, status, fmt.Sprintf("HTTP %d%s", status, describe(body)), retryAfter(resp.Header()), nil)
-	case status >= 300 && status < 400:
-		loc := c.redact(resp.Header().Get("Location"))
-		return nil, OutcomeHTTPError, &StatusError{Function: function, Status: status, Location: loc,
-			msg: c.redact(fmt.Sprintf("calling %s: HTTP %d redirect to %q: configure the URL Moodle answers at", function, status, loc))}
-	case status < 200 || status >= 300:
-		return nil, OutcomeHTTPError, &StatusError{Function: function, Status: status,
-			msg: c.redact(fmt.Sprintf("calling %s: HTTP %d%s from %s", function, status, describe(body), c.endpoint))}
+	if outcome, err := c.checkStatus(function, status, resp.Header(), body); err != nil {
+		return nil, outcome, err
 	}
 	body = bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")
 	if len(body) == 0 {
@@ -419,6 +399,41 @@ func (c *Client) check(ctx context.Context, function string, resp *resty.Respons
 		return nil, OutcomeTransient, c.transient(function, status, fmt.Sprintf("body is not complete JSON (%d bytes)", len(body)), 0, nil)
 	}
 	return body, OutcomeOK, nil
+}
+
+// failed names a request that got no response.
+func (c *Client) failed(ctx context.Context, function string, err error) (string, error) {
+	if ctx.Err() != nil {
+		return OutcomeCanceled, fmt.Errorf("calling %s: %w", function, ctx.Err())
+	}
+	var le limiterError
+	if errors.As(err, &le) {
+		return OutcomeCanceled, fmt.Errorf("calling %s: %w", function, le)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return OutcomeTimeout, c.transient(function, 0, fmt.Sprintf("no answer within %s", c.timeout), 0, err)
+	}
+	return OutcomeTransient, c.transient(function, 0, "connection failed", 0, err)
+}
+
+// checkStatus turns an HTTP status other than 2xx into an error; body is
+// the answer, or its start, for describing an error page.
+func (c *Client) checkStatus(function string, status int, h http.Header, body []byte) (string, error) {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return OutcomeThrottled, c.transient(function, status, "HTTP 429 (throttled)", retryAfter(h), nil)
+	case status == http.StatusRequestTimeout || status >= 500:
+		return OutcomeTransient, c.transient(function, status, fmt.Sprintf("HTTP %d%s", status, describe(body)), retryAfter(h), nil)
+	case status >= 300 && status < 400:
+		loc := c.redact(h.Get("Location"))
+		return OutcomeHTTPError, &StatusError{Function: function, Status: status, Location: loc,
+			msg: c.redact(fmt.Sprintf("calling %s: HTTP %d redirect to %q: configure the URL Moodle answers at", function, status, loc))}
+	case status < 200 || status >= 300:
+		return OutcomeHTTPError, &StatusError{Function: function, Status: status,
+			msg: c.redact(fmt.Sprintf("calling %s: HTTP %d%s from %s", function, status, describe(body), c.endpoint))}
+	}
+	return OutcomeOK, nil
 }
 
 // exception decodes Moodle's error object, if body is one. Moodle writes

@@ -3,6 +3,7 @@ package moodle
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 )
 
@@ -85,6 +86,70 @@ func (c *Client) GetUsers(ctx context.Context, criteria ...Criterion) ([]User, [
 		}
 	}
 	return out.Users, out.Warnings, nil
+}
+
+// EachUser calls fn with every user GetUsers would return, one at a time
+// as the answer is decoded, so that a site's whole user list is never held
+// in memory at once. A read that fails part way is sent again, as GetUsers'
+// would be, and the users fn has already seen are not passed to it again;
+// an error from fn ends the read and is returned as is.
+//
+// Moodle sends its warnings after the users: when one says a criterion
+// was ignored (invalidfieldparameter), the *Error of kind InvalidParameter
+// comes after fn has seen every user, and the caller must discard them.
+// Other warnings are returned, as by GetUsers, for the caller to decide.
+func (c *Client) EachUser(ctx context.Context, criteria []Criterion, fn func(*User) error) ([]Warning, error) {
+	const function = "core_user_get_users"
+	if len(criteria) == 0 {
+		criteria = []Criterion{{Key: "email", Value: "%"}}
+	}
+	f := newForm(c.token, function)
+	if err := f.params(P("criteria", criteriaParam(criteria))); err != nil {
+		return nil, fmt.Errorf("calling %s: %w", function, err)
+	}
+	seen := map[Int]struct{}{}
+	var warnings []Warning
+	err := c.streamed(ctx, function, f, func(dec *json.Decoder) error {
+		warnings = warnings[:0]
+		return objectMembers(dec, func(name string) error {
+			switch name {
+			case "users":
+				return arrayItems(dec, func() error {
+					var u User
+					if err := dec.Decode(&u); err != nil {
+						return err
+					}
+					if _, dup := seen[u.ID]; dup {
+						return nil
+					}
+					seen[u.ID] = struct{}{}
+					if err := fn(&u); err != nil {
+						return &consumerError{err}
+					}
+					return nil
+				})
+			case "warnings":
+				return arrayItems(dec, func() error {
+					var w Warning
+					if err := dec.Decode(&w); err != nil {
+						return err
+					}
+					warnings = append(warnings, w)
+					return nil
+				})
+			}
+			return skipValue(dec)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		if w.WarningCode == "invalidfieldparameter" {
+			return warnings, &Error{Function: function, Exception: "warning", ErrorCode: w.WarningCode, Message: w.Message, Kind: InvalidParameter}
+		}
+	}
+	return warnings, nil
 }
 
 // GetUsersByField returns the users whose field (id, idnumber, username,

@@ -19,6 +19,9 @@ func (s *Summary) Write(w io.Writer) {
 	default:
 		fmt.Fprintf(w, "mim export (%s), run %d\n", mode, s.RunID)
 	}
+	if len(s.Results) == 0 {
+		fmt.Fprintln(w, "\nno Moodle site selected: the configuration's moodle list is empty (or --instance matched none); nothing to export")
+	}
 	for _, r := range s.Results {
 		fmt.Fprintf(w, "\n%s/%s: %s\n", r.Instance, r.Feed, strings.ToUpper(r.Status))
 		if line := r.counts(); line != "" {

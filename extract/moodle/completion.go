@@ -38,7 +38,7 @@ func (r *courseRun) completion(ctx context.Context) {
 	skip := func(uid int64, cause error) {
 		o.fail(strconv.FormatInt(uid, 10), fmt.Errorf("not read: %w", cause))
 	}
-	forEach(ctx, r.x.workers, r.x.breakerLimit(), users, read, skip)
+	forEach(ctx, r.x.readers, r.x.breakerLimit(), users, read, skip)
 	if ctx.Err() != nil || o.isFatal() {
 		return
 	}

@@ -187,7 +187,7 @@ func (x *extraction) perCourse(ctx context.Context, courses []course, crsErr err
 	x.expect(entGradeItems, gradeCourses)
 	x.expect(entGrades, gradeCourses)
 
-	forEach(ctx, x.workers, x.breakerLimit(), todo, r.course, r.skip)
+	forEach(ctx, x.readers, x.breakerLimit(), todo, r.course, r.skip)
 
 	if ctx.Err() != nil {
 		return // Extract aborts whatever is open

@@ -110,23 +110,18 @@ func (x *extraction) readUsers(ctx context.Context) {
 	for i, c := range x.site.UserCriteria {
 		criteria[i] = moodle.Criterion{Key: c.Key, Value: c.Value}
 	}
-	us, warnings, err := x.client.GetUsers(ctx, criteria...)
-	if err != nil {
-		failed(err)
-		return
-	}
-	x.expect(entUsers, len(us))
 	type field struct {
 		user    int64
 		payload []byte
 	}
 	harvested := map[string]field{}
-	for i := range us {
-		u := &us[i]
+	// The users are landed as they are decoded: a site's whole list is
+	// never held at once (a large university's is tens of megabytes).
+	warnings, err := x.client.EachUser(ctx, criteria, func(u *moodle.User) error {
 		if err := users.write(ctx, strconv.FormatInt(int64(u.ID), 10), "", u.Raw); err != nil {
-			failed(err)
-			return
+			return err
 		}
+		x.done(entUsers, 1)
 		for _, cf := range u.CustomFields {
 			if cf.ShortName == "" {
 				continue
@@ -138,14 +133,16 @@ func (x *extraction) readUsers(ctx context.Context) {
 			}
 			p, err := marshal(profileField{ShortName: cf.ShortName, Name: cf.Name, Type: cf.Type})
 			if err != nil {
-				failed(err)
-				return
+				return err
 			}
 			harvested[cf.ShortName] = field{user: int64(u.ID), payload: p}
 		}
+		return nil
+	})
+	if err != nil {
+		failed(err)
+		return
 	}
-	n := len(us)
-	us = nil // the payloads are in the writer now
 	if len(warnings) > 0 {
 		// Moodle left something out: no user may be taken for deleted.
 		msgs := make([]string, len(warnings))
@@ -160,7 +157,6 @@ func (x *extraction) readUsers(ctx context.Context) {
 		fields.complete("")
 	}
 	users.commit(ctx)
-	x.done(entUsers, n)
 
 	if fields != nil {
 		names := make([]string, 0, len(harvested))

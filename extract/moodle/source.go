@@ -52,7 +52,8 @@ type Source struct {
 	progress extract.Progress
 	db       warehouse.Querier
 	logger   *slog.Logger
-	workers  int
+	workers  int // the site's concurrency: requests in flight at once
+	readers  int // goroutines reading courses (or users) side by side
 	pageSize int
 }
 
@@ -110,6 +111,10 @@ func New(client *moodle.Client, site *config.MoodleSite, opts extract.Options, o
 	}
 	s := &Source{client: client, site: site, land: map[string]bool{}, progress: opts.Progress,
 		workers: max(site.Concurrency, 1), pageSize: max(site.PageSize, 2)}
+	// The client lets only workers requests be in flight at once; twice as
+	// many readers keep it at that number while some of them decode and
+	// land what they were sent, instead of leaving the site a request short.
+	s.readers = 2 * s.workers
 	for _, n := range asked {
 		for _, r := range rawEntities(n) {
 			s.land[r] = true

@@ -287,6 +287,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	e.Logger = logger
 	defer e.Close()
+	defer startProfiles(c.Name)()
 	err = run(ctx, e, positional)
 	code := ExitCode(err)
 	if err != nil {

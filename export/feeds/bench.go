@@ -1,0 +1,120 @@
+package feeds
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mimwarehouse/mim/export/deliver"
+	"github.com/mimwarehouse/mim/export/ims"
+	"github.com/mimwarehouse/mim/internal/config"
+)
+
+// IMSTiming is one site's full IMS export (every active membership
+// re-asserted, as --full) timed three ways, each on its own REPEATABLE READ
+// snapshot that is rolled back: nothing is published, archived or recorded.
+type IMSTiming struct {
+	Site    string
+	Members int64 // memberships in the file
+	Bytes   int64 // the file's size
+	// Plan is building and measuring the delta (temporary tables, counts,
+	// guard figures): the start of every way below.
+	Plan time.Duration
+	// Query is the plan and the file's rows read and dropped: the physical
+	// reference the writing is compared with.
+	Query time.Duration
+	// Write is the plan and the rows written by ims.Writer to a temporary
+	// file, synced and renamed, without the check.
+	Write time.Duration
+	// Export is the plan and the file written and checked by ims.Validate
+	// before the rename, exactly as the export writes it.
+	Export time.Duration
+}
+
+// MeasureIMS times site's full IMS export from the marts as they are
+// (see IMSTiming), writing its files in dir, which it leaves empty. It is
+// the IMS figure of `mim bench`.
+func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, site, dir string) (*IMSTiming, error) {
+	s, ok := cfg.Site(site)
+	if !ok {
+		return nil, fmt.Errorf("measuring the IMS export: no site %q in the configuration", site)
+	}
+	c := *cfg
+	c.Exports.Dir = dir
+	x := New(pool, &c)
+	t := &IMSTiming{Site: site}
+	path := x.siteFile(IMSFileName(site))
+	// Each way runs on a fresh snapshot, with the plan it needs.
+	timed := func(body func(tx pgx.Tx, p *imsPlan) error) (time.Duration, error) {
+		// A file replacing one of the same second would wait for the next
+		// second (Moodle's mtime rule): start from none.
+		_ = os.Remove(path)
+		defer os.Remove(path)
+		start := time.Now()
+		tx, err := x.begin(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer rollback(ctx, tx)
+		p, err := planIMS(ctx, tx, &c, s, true)
+		if err != nil {
+			return 0, err
+		}
+		t.Plan = time.Since(start)
+		err = body(tx, p)
+		return time.Since(start), err
+	}
+	var err error
+	t.Query, err = timed(func(tx pgx.Tx, _ *imsPlan) error {
+		rows, err := tx.Query(ctx, streamSQL, []string{})
+		if err != nil {
+			return fmt.Errorf("reading the IMS delta: %w", err)
+		}
+		defer rows.Close()
+		var course, usr, role, kind, cohort string
+		var tb, te *time.Time
+		for rows.Next() {
+			if err := rows.Scan(&course, &usr, &role, &kind, &tb, &te, &cohort); err != nil {
+				return fmt.Errorf("reading the IMS delta: %w", err)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("measuring the IMS query of site %s: %w", site, err)
+	}
+	t.Write, err = timed(func(tx pgx.Tx, p *imsPlan) error {
+		f, err := deliver.WriteFile(ctx, path, func(w io.Writer) error {
+			iw := ims.NewWriter(w)
+			if err := iw.WriteProperties(ims.Properties{Target: s.IMSTarget, DataSource: "mim bench", Type: "full", DateTime: x.now()}); err != nil {
+				return err
+			}
+			if err := streamMembers(ctx, tx, iw, p.heldCourses(), &skipSet{}, nil); err != nil {
+				return err
+			}
+			if err := iw.Close(); err != nil {
+				return err
+			}
+			t.Members = int64(iw.Stats().Members)
+			return nil
+		})
+		t.Bytes = f.Size
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("measuring the IMS writing of site %s: %w", site, err)
+	}
+	t.Export, err = timed(func(tx pgx.Tx, p *imsPlan) error {
+		_, err := x.writeIMS(ctx, tx, 0, p, true, &skipSet{}, &Result{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("measuring the IMS export of site %s: %w", site, err)
+	}
+	return t, nil
+}
