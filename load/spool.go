@@ -1,24 +1,26 @@
 package load
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // spool is an append-only byte store: it stays in memory up to limit bytes,
 // then moves to a temporary file, so a writer's memory stays flat however
 // many records an entity has. The file is unlinked as soon as it is created
-// where the system allows it, so a crash leaves nothing behind.
+// where the system allows it, so a crash leaves nothing behind. Once in a
+// file, it is written by a goroutine of its own (fileWriter), so the
+// extraction writing records does not wait for the kernel's copies.
 type spool struct {
 	dir   string
 	limit int
 	mem   []byte
 	f     *os.File
-	w     *bufio.Writer
+	w     *fileWriter
 	size  int64
 	// keepName is the file's name when it could not be unlinked while open.
 	keepName string
@@ -51,7 +53,7 @@ func (s *spool) spill() error {
 		s.keepName = f.Name()
 	}
 	s.f = f
-	s.w = bufio.NewWriterSize(f, 256<<10)
+	s.w = newFileWriter(f)
 	if _, err := s.w.Write(s.mem); err != nil {
 		return fmt.Errorf("writing a spool file: %w", err)
 	}
@@ -72,12 +74,109 @@ func (s *spool) flush() error {
 func (s *spool) close() {
 	s.mem = nil
 	if s.f != nil {
+		s.w.stop()
 		s.f.Close()
 		if s.keepName != "" {
 			os.Remove(s.keepName)
 		}
 		s.f, s.w = nil, nil
 	}
+}
+
+// fileWriter writes a spool file in the background: Write copies into a
+// chunk, and a full chunk goes to a goroutine that writes it to the file
+// while the next one fills. flush waits for every chunk to be written and
+// returns the first error; Write returns it too, once it has happened.
+type fileWriter struct {
+	f     *os.File
+	cur   []byte
+	jobs  chan fileJob
+	free  chan []byte
+	done  chan struct{}
+	mu    sync.Mutex
+	err   error
+	ended bool
+}
+
+type fileJob struct {
+	b   []byte
+	ack chan struct{} // closed once b and every chunk before it are written
+}
+
+const (
+	fileChunk   = 256 << 10
+	fileBuffers = 3 // one filling, up to two being written or waiting
+)
+
+func newFileWriter(f *os.File) *fileWriter {
+	w := &fileWriter{f: f, jobs: make(chan fileJob, fileBuffers), free: make(chan []byte, fileBuffers), done: make(chan struct{})}
+	for i := 1; i < fileBuffers; i++ {
+		w.free <- make([]byte, 0, fileChunk)
+	}
+	w.cur = make([]byte, 0, fileChunk)
+	go w.loop()
+	return w
+}
+
+func (w *fileWriter) loop() {
+	defer close(w.done)
+	for j := range w.jobs {
+		if len(j.b) > 0 && w.failed() == nil {
+			if _, err := w.f.Write(j.b); err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+			}
+		}
+		if j.ack != nil {
+			close(j.ack)
+		}
+		w.free <- j.b[:0]
+	}
+}
+
+func (w *fileWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	if err := w.failed(); err != nil {
+		return 0, err
+	}
+	n := len(p)
+	for len(p) > 0 {
+		room := cap(w.cur) - len(w.cur)
+		if room == 0 {
+			w.jobs <- fileJob{b: w.cur}
+			w.cur = <-w.free
+			continue
+		}
+		k := min(room, len(p))
+		w.cur = append(w.cur, p[:k]...)
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// Flush writes what is buffered and waits until all of it is in the file.
+func (w *fileWriter) Flush() error {
+	ack := make(chan struct{})
+	w.jobs <- fileJob{b: w.cur, ack: ack}
+	<-ack
+	w.cur = <-w.free
+	return w.failed()
+}
+
+// stop ends the goroutine; what was not flushed is dropped.
+func (w *fileWriter) stop() {
+	if w.ended {
+		return
+	}
+	w.ended = true
+	close(w.jobs)
+	<-w.done
 }
 
 // spoolReader reads a spool from the start; skip jumps over bytes without

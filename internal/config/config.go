@@ -72,6 +72,12 @@ type SQLSource struct {
 	Timeout           time.Duration `yaml:"timeout"`
 }
 
+// DefaultMaxBadRowsPercent is max_bad_rows_percent when a source leaves it
+// out; 0, given explicitly, lets no unreadable row through.
+const DefaultMaxBadRowsPercent = 1
+
+func (s *SQLSource) preset() { s.MaxBadRowsPercent = DefaultMaxBadRowsPercent }
+
 // MoodleSite is one Moodle the warehouse reads from and feeds.
 type MoodleSite struct {
 	Name  string `yaml:"name"`
@@ -254,9 +260,6 @@ func (c *Config) applyDefaults() {
 	for _, s := range []*SQLSource{c.Sources.SITS, c.Sources.CMIS} {
 		if s == nil {
 			continue
-		}
-		if s.MaxBadRowsPercent == 0 {
-			s.MaxBadRowsPercent = 1
 		}
 		if s.FetchSize == 0 {
 			s.FetchSize = 5000

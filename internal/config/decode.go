@@ -33,6 +33,10 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+// presetter is a section whose defaults are set before its keys are read,
+// so that a key given as zero stays zero rather than taking the default.
+type presetter interface{ preset() }
+
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	for n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
 		if n.Kind == yaml.DocumentNode {
@@ -54,6 +58,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Pointer:
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
+			if p, ok := v.Interface().(presetter); ok {
+				p.preset()
+			}
 		}
 		d.decode(n, v.Elem(), path)
 	case reflect.Struct:

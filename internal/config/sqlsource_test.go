@@ -17,3 +17,20 @@ func TestSQLSourceSchemaMustBeAnIdentifier(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxBadRowsPercentZeroIsKept(t *testing.T) {
+	for yaml, want := range map[string]float64{
+		"{driver: pgx, dsn: x=y}":                             DefaultMaxBadRowsPercent,
+		"{driver: pgx, dsn: x=y, max_bad_rows_percent: 0}":    0,
+		"{driver: pgx, dsn: x=y, max_bad_rows_percent: 2.5}":  2.5,
+		"{driver: pgx, dsn: x=y, max_bad_rows_percent: null}": DefaultMaxBadRowsPercent,
+	} {
+		cfg, err := Parse([]byte("environment: test\nsources:\n  sits: "+yaml+"\n"), envOf(nil))
+		if err != nil {
+			t.Fatalf("%s: %v", yaml, err)
+		}
+		if got := cfg.Sources.SITS.MaxBadRowsPercent; got != want {
+			t.Errorf("%s: max_bad_rows_percent %g, want %g", yaml, got, want)
+		}
+	}
+}
