@@ -34,6 +34,15 @@ type IMSTiming struct {
 	// Export is the plan and the file written and checked by ims.Validate
 	// before the rename, exactly as the export writes it.
 	Export time.Duration
+	// Writer is the writer alone: the rows the query read, held in memory,
+	// written by ims.Writer to a file that is synced and renamed.
+	Writer time.Duration
+}
+
+// benchMember is one row of the IMS query, kept for timing the writer.
+type benchMember struct {
+	course string
+	m      ims.Member
 }
 
 // MeasureIMS times site's full IMS export from the marts as they are
@@ -70,6 +79,7 @@ func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, sit
 		return time.Since(start), err
 	}
 	var err error
+	var held []benchMember
 	t.Query, err = timed(func(tx pgx.Tx, _ *imsPlan) error {
 		rows, err := tx.Query(ctx, streamSQL, []string{})
 		if err != nil {
@@ -82,6 +92,14 @@ func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, sit
 			if err := rows.Scan(&course, &usr, &role, &kind, &tb, &te, &cohort); err != nil {
 				return fmt.Errorf("reading the IMS delta: %w", err)
 			}
+			m := ims.Member{IDNumber: usr, RoleType: role, Active: kind == "add" || kind == "change" || kind == "same", Cohort: cohort}
+			if tb != nil {
+				m.Begin = ims.DateOf(*tb)
+			}
+			if te != nil {
+				m.LastDay = ims.DateOf(*te)
+			}
+			held = append(held, benchMember{course: course, m: m})
 		}
 		return rows.Err()
 	})
@@ -109,6 +127,13 @@ func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, sit
 	if err != nil {
 		return nil, fmt.Errorf("measuring the IMS writing of site %s: %w", site, err)
 	}
+	_ = os.Remove(path)
+	start := time.Now()
+	if _, err := deliver.WriteFile(ctx, path, func(w io.Writer) error { return writeHeld(w, s.IMSTarget, held) }); err != nil {
+		return nil, fmt.Errorf("measuring the IMS writer of site %s: %w", site, err)
+	}
+	t.Writer = time.Since(start)
+	_ = os.Remove(path)
 	t.Export, err = timed(func(tx pgx.Tx, p *imsPlan) error {
 		_, err := x.writeIMS(ctx, tx, 0, p, true, &skipSet{}, &Result{})
 		return err
@@ -117,4 +142,33 @@ func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, sit
 		return nil, fmt.Errorf("measuring the IMS export of site %s: %w", site, err)
 	}
 	return t, nil
+}
+
+// writeHeld writes members already in memory, course by course.
+func writeHeld(w io.Writer, target string, held []benchMember) error {
+	iw := ims.NewWriter(w)
+	if err := iw.WriteProperties(ims.Properties{Target: target, DataSource: "mim bench", Type: "full", DateTime: time.Now()}); err != nil {
+		return err
+	}
+	for i, h := range held {
+		if i == 0 || h.course != held[i-1].course {
+			if i > 0 {
+				if err := iw.EndMembership(); err != nil {
+					return err
+				}
+			}
+			if err := iw.BeginMembership(h.course); err != nil {
+				return err
+			}
+		}
+		if err := iw.WriteMember(h.m); err != nil {
+			return err
+		}
+	}
+	if len(held) > 0 {
+		if err := iw.EndMembership(); err != nil {
+			return err
+		}
+	}
+	return iw.Close()
 }

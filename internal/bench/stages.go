@@ -245,7 +245,7 @@ func (b *bench) ims(ctx context.Context) error {
 	var sum feeds.IMSTiming
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "site\tmembers\tMB\tplan\tquery alone\twrite\twrite+check\twriting MB/s\tcheck MB/s\t")
+	fmt.Fprintln(tw, "site\tmembers\tMB\tplan\tquery alone\twrite\twrite+check\twriter alone\twriter MB/s\tcheck MB/s\t")
 	for _, s := range b.sites {
 		// The best of three: the machine is shared, and each way is
 		// timed on its own snapshot anyway.
@@ -260,21 +260,23 @@ func (b *bench) ims(ctx context.Context) error {
 				continue
 			}
 			t.Plan, t.Query, t.Write, t.Export = min(t.Plan, u.Plan), min(t.Query, u.Query), min(t.Write, u.Write), min(t.Export, u.Export)
+			t.Writer = min(t.Writer, u.Writer)
 		}
 		if t.Members == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t\n", s.name, progress.Count(t.Members), float64(t.Bytes)/mb, secs(t.Plan),
-			secs(t.Query), secs(t.Write), secs(t.Export), writingRate(t.Bytes, t.Write-t.Query), writingRate(t.Bytes, t.Export-t.Write))
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t\n", s.name, progress.Count(t.Members), float64(t.Bytes)/mb, secs(t.Plan),
+			secs(t.Query), secs(t.Write), secs(t.Export), secs(t.Writer), writingRate(t.Bytes, t.Writer), writingRate(t.Bytes, t.Export-t.Write))
 		sum.Members += t.Members
 		sum.Bytes += t.Bytes
 		sum.Plan += t.Plan
 		sum.Query += t.Query
 		sum.Write += t.Write
 		sum.Export += t.Export
+		sum.Writer += t.Writer
 	}
 	tw.Flush()
-	b.section(fmt.Sprintf("ims: full IMS export per site (each way on its own snapshot, rolled back, best of %d; writing MB/s = file ÷ (write − query alone), check MB/s = file ÷ (write+check − write))", imsRepeats), sb.String())
+	b.section(fmt.Sprintf("ims: full IMS export per site (each way on its own snapshot, rolled back, best of %d; write is query and writer together; writer alone writes the rows already read to a synced file; check MB/s = file ÷ (write+check − write))", imsRepeats), sb.String())
 	b.add(Figure{Stage: StageIMS, What: fmt.Sprintf("IMS export, %s memberships, %.1f MB (all sites)", progress.Count(sum.Members), float64(sum.Bytes)/mb),
 		Measured: fmt.Sprintf("%s (write alone %s)", secs(sum.Export), secs(sum.Write)), Reference: "query alone " + secs(sum.Query),
 		Ratio: sum.Export.Seconds() / sum.Query.Seconds(), Unit: "× query"})
@@ -282,9 +284,9 @@ func (b *bench) ims(ctx context.Context) error {
 	// (ims.Validate re-reads the file with encoding/xml, an independent
 	// parser, before it may replace the published one) is reported beside
 	// it: it is kept on purpose, whatever it costs.
-	rate := writingRate(sum.Bytes, sum.Write-sum.Query)
-	b.add(Figure{Stage: StageIMS, What: "IMS writing (ims.Writer), beyond the query", Measured: fmt.Sprintf("%.0f MB/s", rate),
-		Reference: fmt.Sprintf("%.1f MB in %s", float64(sum.Bytes)/mb, secs(sum.Write-sum.Query)),
+	rate := writingRate(sum.Bytes, sum.Writer)
+	b.add(Figure{Stage: StageIMS, What: "IMS writing (ims.Writer, rows in memory to a synced file)", Measured: fmt.Sprintf("%.0f MB/s", rate),
+		Reference: fmt.Sprintf("%.1f MB in %s", float64(sum.Bytes)/mb, secs(sum.Writer)),
 		Target:    fmt.Sprintf("≥ %d MB/s", targetIMS), Met: met(rate >= targetIMS)})
 	check := writingRate(sum.Bytes, sum.Export-sum.Write)
 	b.add(Figure{Stage: StageIMS, What: "IMS check before publishing (ims.Validate)", Measured: fmt.Sprintf("%.0f MB/s", check),
@@ -292,7 +294,7 @@ func (b *bench) ims(ctx context.Context) error {
 	return nil
 }
 
-// writingRate is MB/s of a file written in d beyond the query; a writing
+// writingRate is MB/s of a file written (or checked) in d; a writing
 // that costs nothing measurable is reported as the file in a millisecond.
 func writingRate(bytes int64, d time.Duration) float64 {
 	return float64(bytes) / mb / max(d, time.Millisecond).Seconds()
