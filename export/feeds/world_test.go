@@ -2,148 +2,43 @@ package feeds
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/cmis"
-	moodlex "github.com/mimwarehouse/mim/extract/moodle"
-	"github.com/mimwarehouse/mim/extract/sits"
-	"github.com/mimwarehouse/mim/internal/config"
-	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/martconfig"
-	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
-	"github.com/mimwarehouse/mim/load"
-	"github.com/mimwarehouse/mim/moodle"
+	"github.com/mimwarehouse/mim/internal/synth/synthworld"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
-	"github.com/mimwarehouse/mim/transform"
 )
 
-// world is the synthetic institution run through the real pipeline: SITS
-// and CMIS written into the warehouse database, its Moodle sites in the
-// simulator, the real extractors, loader and transform building the marts.
+// world is the synthetic institution run through the real pipeline
+// (synthworld), with the feeds tests' env over its warehouse.
 type world struct {
-	e     *env
-	in    *synth.Institution
-	sites map[string]*moodletest.Site
+	*synthworld.World
+	e *env
 }
 
 func newWorld(t *testing.T, scale synth.Scale) *world {
 	t.Helper()
-	ctx := context.Background()
-	db := pgtest.New(t)
-	in, err := synth.Generate(synth.Options{Scale: scale})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.Write(ctx, db.Pool, "", nil); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{in: in, sites: map[string]*moodletest.Site{}}
-	var yaml strings.Builder
-	yaml.WriteString(`environment: test
-warehouse: {dsn: "${DSN}"}
-sources:
-  sits: {driver: pgx, dsn: "${DSN}", schema: SISMGR}
-  cmis: {driver: pgx, dsn: "${DSN}", schema: MOODLEMGR}
-moodle:
-`)
-	urls := map[string]string{}
-	for _, s := range in.Sites {
-		sim := moodletest.NewServer(t, *s.State, moodletest.WithToken(simToken))
-		w.sites[s.Name] = sim
-		urls["URL_"+s.Name] = sim.URL()
-		fmt.Fprintf(&yaml, "  - {name: %s, url: \"${URL_%s}\", token: \"${TOKEN}\", environment: test, concurrency: 4, page_size: 500,"+
-			" entities: [site_info, categories, courses, users, enrolments, roles, profile_fields]}\n", s.Name, s.Name)
-	}
-	yaml.WriteString(`exports:
+	sw := synthworld.New(t, synthworld.Options{Synth: synth.Options{Scale: scale},
+		Entities: []string{"site_info", "categories", "courses", "users", "enrolments", "roles", "profile_fields"},
+		Config: `exports:
   profile_fields:
     - {column: student_number, shortname: studentno, required: true}
     - {column: programme_code, shortname: progcode}
     - {column: ug_pg, shortname: ugpg}
     - {column: year_level, shortname: yearlevel}
-`)
-	cfg, err := config.Parse([]byte(yaml.String()), func(k string) (string, bool) {
-		switch k {
-		case "DSN":
-			return db.DSN.Reveal(), true
-		case "TOKEN":
-			return simToken, true
-		}
-		u, ok := urls[k]
-		return u, ok
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Exports.Dir = t.TempDir()
-	w.e = &env{t: t, db: db, pool: db.Pool, cfg: cfg, dir: cfg.Exports.Dir}
-	if _, err := synth.InsertMappings(ctx, db.Pool, in.Mappings, "test"); err != nil {
-		t.Fatal(err)
-	}
-	w.e.set("min_mod_occ_year", fmt.Sprint(in.Year))
+`})
+	sw.Cfg.Exports.Dir = t.TempDir()
+	w := &world{World: sw, e: &env{t: t, db: sw.DB, pool: sw.DB.Pool, cfg: sw.Cfg, dir: sw.Cfg.Exports.Dir}}
+	sw.MapAndSet(t, "test")
 	return w
 }
 
-// extract reads SITS and CMIS (when sis) and every site with the real
-// extractors and loader, then runs the whole transform.
+// extractAndTransform reads SITS and CMIS (when sis) and every site with
+// the real extractors and loader, then runs the whole transform.
 func (w *world) extractAndTransform(t *testing.T, sis bool) {
 	t.Helper()
-	ctx := context.Background()
-	cfg := w.e.cfg
-	run, err := ledger.Begin(ctx, w.e.pool, "extract", pgtest.Environment, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loader := load.New(w.e.pool, run)
-	var srcs []extract.Source
-	if sis {
-		s, err := sits.New(cfg.Sources.SITS, extract.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := cmis.New(cfg.Sources.CMIS, extract.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srcs = append(srcs, s, c)
-	}
-	for i := range cfg.Moodle {
-		site := &cfg.Moodle[i]
-		client, err := moodle.New(site.Name, site.URL, site.Token.Reveal(), moodle.WithRate(0),
-			moodle.WithConcurrency(site.Concurrency), moodle.WithRetries(1), moodle.WithBackoff(time.Millisecond, 10*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := moodlex.New(client, site, extract.Options{}, moodlex.WithWarehouse(w.e.pool))
-		if err != nil {
-			t.Fatal(err)
-		}
-		srcs = append(srcs, src)
-	}
-	errs := make([]error, len(srcs))
-	var wg sync.WaitGroup
-	for i, src := range srcs {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = src.Extract(ctx, loader) }()
-	}
-	wg.Wait()
-	err = errors.Join(errs...)
-	_ = run.Finish(ctx, ledger.Outcome(err), 0, err)
-	if err != nil {
-		t.Fatalf("extracting: %v", err)
-	}
-	p, err := transform.LoadEmbedded()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := transform.Run(ctx, w.e.pool, p, transform.Options{StatementTimeout: 10 * time.Minute, LockTimeout: time.Minute,
-		Hooks: []transform.Hook{martconfig.Hook(cfg)}}); err != nil {
+	w.Extract(t, sis)
+	if _, err := w.Transform(t, nil); err != nil {
 		t.Fatalf("transforming: %v", err)
 	}
 }
@@ -176,7 +71,7 @@ func TestRealMartsExportApplyExtractDrift(t *testing.T) {
 	}
 	w := newWorld(t, synth.Small)
 	w.extractAndTransform(t, true)
-	man, _ := w.in.Manifest.Site("main")
+	man, _ := w.In.Manifest.Site("main")
 	before := w.drift("main")
 	if before["missing"] != int64(man.DriftMissing) {
 		t.Logf("drift before (mart): %v; manifest missing %d, suspended %d", before, man.DriftMissing, man.DriftSuspended)
@@ -203,7 +98,7 @@ func TestRealMartsExportApplyExtractDrift(t *testing.T) {
 	if r := w.e.result(sum, "main", Profile); r.Status != StatusPublished || r.Rows != int64(man.ProfileFieldRows) || r.Skipped != 0 {
 		t.Errorf("profile: %s %d rows (%d refused), the manifest's %d", r.Status, r.Rows, r.Skipped, man.ProfileFieldRows)
 	}
-	rep, err := w.sites["main"].IMSCron(moodletest.IMSSettings{RestrictTarget: "main", Unenrol: true}).Run(w.e.imsPath("main"))
+	rep, err := w.Sites["main"].IMSCron(moodletest.IMSSettings{RestrictTarget: "main", Unenrol: true}).Run(w.e.imsPath("main"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,14 +42,14 @@ func BenchmarkPipelineTransform(b *testing.B) {
 	p := project(b)
 	var first *transform.Result
 	var err error
-	w.timed("first transform (creates every table)", func() { first, err = w.transform(b, p) })
+	w.Timed("first transform (creates every table)", func() { first, err = w.Transform(b, p) })
 	if err != nil {
 		b.Fatal(err)
 	}
 	_ = first
 	var last *transform.Result
 	for b.Loop() {
-		res, err := w.transform(b, p)
+		res, err := w.Transform(b, p)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -71,10 +71,10 @@ func BenchmarkPipelineTransform(b *testing.B) {
 // layer and model by model, slowest first.
 func report(scale synth.Scale, w *world, res *transform.Result) string {
 	var sb strings.Builder
-	m := w.in.Manifest
+	m := w.In.Manifest
 	fmt.Fprintf(&sb, "scale %s: %d students, %d registrations, %d CMIS groups, %d sites\n", scale, m.Students, m.Registrations, m.CMISGroups, len(m.Sites))
-	for _, s := range w.timings {
-		fmt.Fprintf(&sb, "  %-52s %10s\n", s.name, s.d.Round(time.Millisecond))
+	for _, s := range w.Timings {
+		fmt.Fprintf(&sb, "  %-52s %10s\n", s.Name, s.D.Round(time.Millisecond))
 	}
 	ms := append([]transform.ModelResult(nil), res.Models...)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Duration > ms[j].Duration })

@@ -16,16 +16,16 @@ import (
 // table and the profile fields of every site.
 func checkDetails(t testing.TB, w *world) {
 	t.Helper()
-	o := newOracle(w.in)
-	pool := w.db.Pool
-	for _, sm := range w.in.Manifest.Sites {
+	o := newOracle(w.In)
+	pool := w.DB.Pool
+	for _, sm := range w.In.Manifest.Sites {
 		site := sm.Site
 		st := o.site(site)
 		byIDNumber, byUPI := accounts(st)
 
 		// The target, pair by pair, with its timeframe.
 		want := map[string]frame{}
-		for course, per := range o.moduleTarget(site, w.in.Mappings, w.in.Year) {
+		for course, per := range o.moduleTarget(site, w.In.Mappings, w.In.Year) {
 			for code, f := range per {
 				want[course+" "+code] = f
 			}
@@ -73,7 +73,7 @@ func checkDetails(t testing.TB, w *world) {
 		// The tutor table: active students with one account, whose tutor's
 		// UPI one account carries, with an idnumber no other holds.
 		wantTutor := map[string]bool{}
-		for _, s := range w.in.Students {
+		for _, s := range w.In.Students {
 			if !s.Active() || s.PersonalTutor == "" || len(byIDNumber[s.Code]) != 1 {
 				continue
 			}
@@ -92,16 +92,16 @@ func checkDetails(t testing.TB, w *world) {
 
 		// Profile fields of accounts of students with one assignment.
 		single := map[string]int{}
-		for _, a := range w.in.Assignments {
+		for _, a := range w.In.Assignments {
 			single[a.StudentCode]++
 		}
 		progName := map[string]string{}
-		for _, p := range w.in.Programmes {
+		for _, p := range w.In.Programmes {
 			progName[p.Code+"|"+p.DptBDOID] = p.Name
 		}
-		year := strconv.Itoa(w.in.Year)
+		year := strconv.Itoa(w.In.Year)
 		mods := map[string][2][]string{} // code -> approved, pre-approval
-		for _, r := range w.in.Registrations {
+		for _, r := range w.In.Registrations {
 			oc := o.occ[r.OccBDOID]
 			if oc == nil || oc.YearCode != year || regLevel[r.RegStatus] == 0 {
 				continue
@@ -122,7 +122,7 @@ func checkDetails(t testing.TB, w *world) {
 			if s == nil || !s.Active() || single[s.Code] != 1 {
 				continue
 			}
-			a := w.in.Assignments[slices.IndexFunc(w.in.Assignments, func(a synth.Assignment) bool { return a.StudentCode == s.Code })]
+			a := w.In.Assignments[slices.IndexFunc(w.In.Assignments, func(a synth.Assignment) bool { return a.StudentCode == s.Code })]
 			m := mods[s.Code]
 			var pre []string
 			for _, c := range m[1] {

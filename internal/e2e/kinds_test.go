@@ -26,7 +26,7 @@ func (w *world) addMapping(t *testing.T, site string, m mappingRow) {
 	if m.roles == nil {
 		m.roles = []string{"student"}
 	}
-	if _, err := w.db.Pool.Exec(context.Background(), `INSERT INTO ctl.course_mapping (instance, course_idnumber, sis_kind, sis_key,
+	if _, err := w.DB.Pool.Exec(context.Background(), `INSERT INTO ctl.course_mapping (instance, course_idnumber, sis_kind, sis_key,
 		academic_year, section, course_year, min_reg_status, roles, group_sync, origin, created_by, updated_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'manual', 'e2e', 'e2e')`,
 		site, m.course, m.kind, m.key, m.year, m.section, m.courseYear, m.minReg, m.roles, m.groupSync); err != nil {
@@ -36,7 +36,7 @@ func (w *world) addMapping(t *testing.T, site string, m mappingRow) {
 
 func (w *world) deactivate(t *testing.T, site, course string) {
 	t.Helper()
-	if _, err := w.db.Pool.Exec(context.Background(), `UPDATE ctl.course_mapping SET active = false WHERE instance = $1 AND course_idnumber = $2`, site, course); err != nil {
+	if _, err := w.DB.Pool.Exec(context.Background(), `UPDATE ctl.course_mapping SET active = false WHERE instance = $1 AND course_idnumber = $2`, site, course); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -45,7 +45,7 @@ func (w *world) deactivate(t *testing.T, site, course string) {
 func set(t *testing.T, w *world, sql string, args ...any) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	for _, r := range rows(t, w.db.Pool, sql, args...) {
+	for _, r := range rows(t, w.DB.Pool, sql, args...) {
 		out[strings.Join(r, " ")] = true
 	}
 	return out
@@ -63,8 +63,8 @@ func TestMappingKindsAndRoles(t *testing.T) {
 	w := newWorld(t, synth.Options{Scale: synth.Small})
 	w.extract(t)
 	w.mapAndSet(t)
-	o := newOracle(w.in)
-	site := w.in.Sites[0].Name
+	o := newOracle(w.In)
+	site := w.In.Sites[0].Name
 	st := o.site(site)
 	courseID := map[string]int64{}
 	for _, c := range st.Courses {
@@ -75,7 +75,7 @@ func TestMappingKindsAndRoles(t *testing.T) {
 	// Courses synth mapped on the main site that exist there, in order.
 	var courses []string
 	synthMappings := map[string][]synth.Mapping{}
-	for _, m := range w.in.Mappings {
+	for _, m := range w.In.Mappings {
 		if m.Instance != site || !m.Active {
 			continue
 		}
@@ -90,13 +90,13 @@ func TestMappingKindsAndRoles(t *testing.T) {
 	if len(courses) < 9 {
 		t.Fatalf("only %d mapped courses", len(courses))
 	}
-	year := strconv.Itoa(w.in.Year)
+	year := strconv.Itoa(w.In.Year)
 	active := func(code string) bool { return o.active(code) }
 
 	// Programme, year 1: the programme with the most such students.
 	best := func(key func(synth.Assignment) (string, bool)) (string, map[string]bool) {
 		per := map[string]map[string]bool{}
-		for _, a := range w.in.Assignments {
+		for _, a := range w.In.Assignments {
 			if k, ok := key(a); ok && active(a.StudentCode) {
 				if per[k] == nil {
 					per[k] = map[string]bool{}
@@ -111,7 +111,7 @@ func TestMappingKindsAndRoles(t *testing.T) {
 	// Of the programmes that also have students in other years, so that
 	// the year filter has someone to leave out.
 	mixed := map[string]bool{}
-	for _, a := range w.in.Assignments {
+	for _, a := range w.In.Assignments {
 		if active(a.StudentCode) && yearOfStudy(a.CourseYear) != "1" {
 			mixed[a.ProgCode] = true
 		}
@@ -126,13 +126,13 @@ func TestMappingKindsAndRoles(t *testing.T) {
 	// Section: a module code and MAV_OCCUR of this year, minimum status NEW.
 	var secMod, secMAV string
 	wantSection := map[string]bool{}
-	for _, oc := range w.in.Occurrences {
+	for _, oc := range w.In.Occurrences {
 		if oc.YearCode == year && len(o.admitted(oc.BDOID, "NEW")) > 3 {
 			secMod, secMAV = strings.TrimSpace(oc.ModCode), oc.MAV
 			break
 		}
 	}
-	for _, oc := range w.in.Occurrences {
+	for _, oc := range w.In.Occurrences {
 		if oc.YearCode == year && strings.TrimSpace(oc.ModCode) == secMod && oc.MAV == secMAV {
 			for _, code := range o.admitted(oc.BDOID, "NEW") {
 				wantSection[code] = true
@@ -147,13 +147,13 @@ func TestMappingKindsAndRoles(t *testing.T) {
 		return synth.CourseIDNumber(oc.ModCode, oc.MAV, oc.PSL, oc.YearCode)
 	}
 search:
-	for i := range w.in.Occurrences {
-		a := &w.in.Occurrences[i]
+	for i := range w.In.Occurrences {
+		a := &w.In.Occurrences[i]
 		if a.YearCode != year || a.Start.IsZero() {
 			continue
 		}
-		for j := range w.in.Occurrences {
-			b := &w.in.Occurrences[j]
+		for j := range w.In.Occurrences {
+			b := &w.In.Occurrences[j]
 			if b.YearCode != year || b.Start.IsZero() || b.End.IsZero() || !a.Start.Before(b.Start) || !a.End.Before(b.End) {
 				continue
 			}
@@ -180,17 +180,17 @@ search:
 	w.addMapping(t, site, mappingRow{course: courses[2], kind: "faculty", key: fac})
 	w.addMapping(t, site, mappingRow{course: courses[3], kind: "route", key: route})
 	w.addMapping(t, site, mappingRow{course: courses[4], kind: "section", key: secMod, section: secMAV, minReg: "NEW"})
-	if _, err := w.db.Pool.Exec(context.Background(), `UPDATE ctl.course_mapping SET roles = '{student,editingteacher,teacher}'
+	if _, err := w.DB.Pool.Exec(context.Background(), `UPDATE ctl.course_mapping SET roles = '{student,editingteacher,teacher}'
 		WHERE instance = $1 AND course_idnumber = $2`, site, courses[5]); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range pair {
 		w.addMapping(t, site, mappingRow{course: courses[6], kind: "module_occurrence", key: occKey(o.occ[m.SISKey])})
 	}
-	lastYear := strconv.Itoa(w.in.Year - 1)
+	lastYear := strconv.Itoa(w.In.Year - 1)
 	w.addMapping(t, site, mappingRow{course: courses[7], kind: "module_occurrence", key: occKey(o.occ[synthMappings[courses[7]][0].SISKey]), year: lastYear})
 
-	if _, err := w.transform(t, project(t)); err != nil {
+	if _, err := w.Transform(t, project(t)); err != nil {
 		t.Fatal(err)
 	}
 	students := func(course string) map[string]bool {
@@ -214,11 +214,11 @@ search:
 
 	// The pair of occurrences: students of either, the timeframe spanning both.
 	want := map[string]frame{}
-	for code, f := range o.moduleTarget(site, pair, w.in.Year)[courses[6]] {
+	for code, f := range o.moduleTarget(site, pair, w.In.Year)[courses[6]] {
 		want[code] = f
 	}
 	got := map[string]frame{}
-	for _, r := range rows(t, w.db.Pool, `SELECT person_code, coalesce(timeframe_begin::text, 'NULL'), coalesce(timeframe_end::text, 'NULL')
+	for _, r := range rows(t, w.DB.Pool, `SELECT person_code, coalesce(timeframe_begin::text, 'NULL'), coalesce(timeframe_end::text, 'NULL')
 		FROM mart.fct_enrolment_target WHERE instance = $1 AND course_idnumber = $2`, site, courses[6]) {
 		got[r[0]] = frame{r[1], r[2]}
 	}
@@ -247,7 +247,7 @@ search:
 			extra++
 		}
 	}
-	if n := count(t, w.db.Pool, `SELECT count(*) FROM mart.enrolment_drift WHERE instance = $1 AND course_idnumber = $2 AND kind = 'extra'`, site, courses[7]); n != extra || n == 0 {
+	if n := count(t, w.DB.Pool, `SELECT count(*) FROM mart.enrolment_drift WHERE instance = $1 AND course_idnumber = $2 AND kind = 'extra'`, site, courses[7]); n != extra || n == 0 {
 		t.Errorf("%s: %d extra enrolments in the drift, want %d", courses[7], n, extra)
 	}
 
@@ -264,10 +264,10 @@ search:
 		}
 	}
 	groupOcc := map[string]string{}
-	for _, g := range w.in.Groups {
+	for _, g := range w.In.Groups {
 		groupOcc[g.BDOID] = g.OccBDOID
 	}
-	for _, gt := range w.in.GroupTutors {
+	for _, gt := range w.In.GroupTutors {
 		if occs[groupOcc[gt.GroupBDOID]] {
 			tutors[strings.ToUpper(gt.StaffUPI)] = true
 		}
@@ -326,8 +326,8 @@ search:
 
 	// The configuration decides the roletypes: without editingteacher in
 	// exports.ims_roles its rows leave the feed and the mapping is reported.
-	w.cfg.Exports.IMSRoles = map[string]string{"student": "01", "teacher": "06"}
-	if _, err := w.transform(t, project(t)); err != nil {
+	w.Cfg.Exports.IMSRoles = map[string]string{"student": "01", "teacher": "06"}
+	if _, err := w.Transform(t, project(t)); err != nil {
 		t.Fatal(err)
 	}
 	if got := set(t, w, `SELECT DISTINCT roletype FROM mart.exp_ims_membership WHERE instance = $1 AND course_idnumber = $2`, site, courses[5]); !maps.Equal(got, map[string]bool{"01": true, "06": true}) {
@@ -346,11 +346,11 @@ func TestGroupNamesStayUniqueInACourse(t *testing.T) {
 	w := newWorld(t, synth.Options{Scale: synth.Small})
 	w.extract(t)
 	w.mapAndSet(t)
-	site := w.in.Sites[0].Name
-	year := strconv.Itoa(w.in.Year)
-	o := newOracle(w.in)
+	site := w.In.Sites[0].Name
+	year := strconv.Itoa(w.In.Year)
+	o := newOracle(w.In)
 	codes := map[string]map[string]bool{} // occurrence -> group codes
-	for _, g := range w.in.Groups {
+	for _, g := range w.In.Groups {
 		if codes[g.OccBDOID] == nil {
 			codes[g.OccBDOID] = map[string]bool{}
 		}
@@ -385,9 +385,9 @@ find:
 		t.Fatal("the small institution has no two occurrences of a module with shared group codes")
 	}
 	var course string
-	for _, m := range w.in.Mappings {
+	for _, m := range w.In.Mappings {
 		if m.Instance == site && m.Active && !m.GroupSync {
-			if _, ok := w.sites[site].CourseByIDNumber(m.CourseIDNumber); ok {
+			if _, ok := w.Sites[site].CourseByIDNumber(m.CourseIDNumber); ok {
 				course = m.CourseIDNumber
 				break
 			}
@@ -397,12 +397,12 @@ find:
 	for _, occ := range []string{o1, o2, o3} {
 		w.addMapping(t, site, mappingRow{course: course, kind: "module_occurrence", key: occ, groupSync: true})
 	}
-	if _, err := w.transform(t, project(t)); err != nil {
+	if _, err := w.Transform(t, project(t)); err != nil {
 		t.Fatal(err)
 	}
 	type grp struct{ bdo, code, mod, inst string }
 	var gs []grp
-	for _, g := range w.in.Groups {
+	for _, g := range w.In.Groups {
 		if g.OccBDOID == o1 || g.OccBDOID == o2 || g.OccBDOID == o3 {
 			gs = append(gs, grp{g.BDOID, g.Code, g.ModCode, g.InstCode})
 		}
@@ -429,7 +429,7 @@ find:
 		}
 	}
 	got := map[string]string{}
-	for _, r := range rows(t, w.db.Pool, `SELECT DISTINCT group_idnumber, group_name FROM mart.exp_group_target WHERE instance = $1 AND course_idnumber = $2`, site, course) {
+	for _, r := range rows(t, w.DB.Pool, `SELECT DISTINCT group_idnumber, group_name FROM mart.exp_group_target WHERE instance = $1 AND course_idnumber = $2`, site, course) {
 		got[r[0]] = r[1]
 	}
 	diff(t, course+" group names", want, got)

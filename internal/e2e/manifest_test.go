@@ -15,7 +15,7 @@ func TestMartsReproduceThePlantedInstitution(t *testing.T) {
 	w := newWorld(t, synth.Options{Scale: synth.Small})
 	w.extract(t)
 	w.mapAndSet(t)
-	res, err := w.transform(t, project(t))
+	res, err := w.Transform(t, project(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +29,8 @@ func TestMartsReproduceThePlantedInstitution(t *testing.T) {
 // assertManifest compares the marts with the Manifest, site by site.
 func assertManifest(t testing.TB, w *world) {
 	t.Helper()
-	m := w.in.Manifest
-	pool := w.db.Pool
+	m := w.In.Manifest
+	pool := w.DB.Pool
 	q := func(sql string, args ...any) int { t.Helper(); return count(t, pool, sql, args...) }
 	check := func(what string, want, got int) {
 		t.Helper()
@@ -146,10 +146,10 @@ func assertManifest(t testing.TB, w *world) {
 func dupExtraAccounts(t testing.TB, w *world, site string) int {
 	t.Helper()
 	students := map[string]bool{}
-	for _, s := range w.in.Students {
+	for _, s := range w.In.Students {
 		students[s.Code] = true
 	}
-	for _, s := range w.in.Sites {
+	for _, s := range w.In.Sites {
 		if s.Name != site {
 			continue
 		}

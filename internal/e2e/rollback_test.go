@@ -44,12 +44,12 @@ func projectWith(tb testing.TB, extra map[string]string) *transform.Project {
 func fingerprints(t *testing.T, w *world) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, r := range rows(t, w.db.Pool, `SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	for _, r := range rows(t, w.DB.Pool, `SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname IN ('int', 'mart') AND c.relkind = 'r' ORDER BY 1`) {
-		h := rows(t, w.db.Pool, `SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM `+r[0]+` x`)
+		h := rows(t, w.DB.Pool, `SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM `+r[0]+` x`)
 		out[r[0]] = h[0][0]
 	}
-	for _, r := range rows(t, w.db.Pool, `SELECT 'ctl.config_site', string_agg(instance || '=' || group_prefix, ',' ORDER BY instance) FROM ctl.config_site`) {
+	for _, r := range rows(t, w.DB.Pool, `SELECT 'ctl.config_site', string_agg(instance || '=' || group_prefix, ',' ORDER BY instance) FROM ctl.config_site`) {
 		out[r[0]] = r[1]
 	}
 	return out
@@ -63,7 +63,7 @@ func TestFailingCheckKeepsYesterdaysMarts(t *testing.T) {
 	w := newWorld(t, synth.Options{Scale: synth.Small})
 	w.extract(t)
 	w.mapAndSet(t)
-	if _, err := w.transform(t, project(t)); err != nil {
+	if _, err := w.Transform(t, project(t)); err != nil {
 		t.Fatal(err)
 	}
 	before := fingerprints(t, w)
@@ -75,26 +75,26 @@ func TestFailingCheckKeepsYesterdaysMarts(t *testing.T) {
 	// main site's group prefix changed; and a test over the real marts that
 	// fails on the renamed role.
 	ctx := context.Background()
-	main := w.in.Sites[0].Name
+	main := w.In.Sites[0].Name
 	var course string
-	for _, m := range w.in.Mappings {
+	for _, m := range w.In.Mappings {
 		if m.Instance == main && m.Active && m.GroupSync {
 			course = m.CourseIDNumber
 			break
 		}
 	}
-	if n := count(t, w.db.Pool, `SELECT count(*) FROM mart.fct_enrolment_target WHERE instance = $1 AND course_idnumber = $2`, main, course); n == 0 {
+	if n := count(t, w.DB.Pool, `SELECT count(*) FROM mart.fct_enrolment_target WHERE instance = $1 AND course_idnumber = $2`, main, course); n == 0 {
 		t.Fatalf("course %s has no target rows to lose", course)
 	}
-	if _, err := w.db.Pool.Exec(ctx, `UPDATE ctl.course_mapping SET active = false WHERE instance = $1 AND course_idnumber = $2`, main, course); err != nil {
+	if _, err := w.DB.Pool.Exec(ctx, `UPDATE ctl.course_mapping SET active = false WHERE instance = $1 AND course_idnumber = $2`, main, course); err != nil {
 		t.Fatal(err)
 	}
-	w.setting(t, "tutor_role", "ptutor")
-	w.cfg.Moodle[0].GroupPrefix = "cmis:"
+	w.Setting(t, "tutor_role", "ptutor")
+	w.Cfg.Moodle[0].GroupPrefix = "cmis:"
 	failing := projectWith(t, map[string]string{"tests/zz_tutor_role_is_agreed.sql": `-- description: the tutor role is the one agreed with the sites
 -- depends: mart.exp_personal_tutor
 SELECT instance, role_shortname, tutor_idnumber, student_idnumber FROM mart.exp_personal_tutor WHERE role_shortname <> 'personal_tutor'`})
-	res, err := w.transform(t, failing)
+	res, err := w.Transform(t, failing)
 	var ce *transform.CheckError
 	if !errors.As(err, &ce) {
 		t.Fatalf("%v, want a *CheckError", err)
@@ -115,7 +115,7 @@ SELECT instance, role_shortname, tutor_idnumber, student_idnumber FROM mart.exp_
 
 	// The same night without the failing test commits, and the marts the
 	// changes touch do change: the refused night was not a no-op by chance.
-	if _, err := w.transform(t, project(t)); err != nil {
+	if _, err := w.Transform(t, project(t)); err != nil {
 		t.Fatal(err)
 	}
 	committed := fingerprints(t, w)
@@ -124,10 +124,10 @@ SELECT instance, role_shortname, tutor_idnumber, student_idnumber FROM mart.exp_
 			t.Errorf("%s did not change when the night committed", name)
 		}
 	}
-	if n := count(t, w.db.Pool, `SELECT count(*) FROM mart.fct_enrolment_target WHERE instance = $1 AND course_idnumber = $2`, main, course); n != 0 {
+	if n := count(t, w.DB.Pool, `SELECT count(*) FROM mart.fct_enrolment_target WHERE instance = $1 AND course_idnumber = $2`, main, course); n != 0 {
 		t.Errorf("course %s, all of its mappings inactive, still has %d target rows", course, n)
 	}
-	if n := count(t, w.db.Pool, `SELECT count(*) FROM mart.exp_group_target WHERE instance = $1 AND NOT starts_with(group_idnumber, 'cmis:')`, main); n != 0 {
+	if n := count(t, w.DB.Pool, `SELECT count(*) FROM mart.exp_group_target WHERE instance = $1 AND NOT starts_with(group_idnumber, 'cmis:')`, main); n != 0 {
 		t.Errorf("%d group idnumbers of %s do not carry the new prefix", n, main)
 	}
 }
