@@ -15,13 +15,7 @@ import (
 //go:embed sql/*.sql
 var queries embed.FS
 
-func query(name string) string {
-	b, err := queries.ReadFile("sql/" + name + ".sql")
-	if err != nil {
-		panic("cmis: missing embedded query " + name) // a build mistake
-	}
-	return string(b)
-}
+func query(name string) string { return sqlsource.Query(queries, "cmis", name) }
 
 // Entities are the CMIS views in extraction order.
 func Entities() []sqlsource.Entity {
@@ -35,13 +29,5 @@ func Entities() []sqlsource.Entity {
 
 // New builds the CMIS source from its configuration.
 func New(cfg *config.SQLSource, opts extract.Options) (*sqlsource.Source, error) {
-	return sqlsource.New(sqlsource.Config{
-		Source:            "cmis",
-		Driver:            cfg.Driver,
-		DSN:               cfg.DSN,
-		Schema:            cfg.Schema,
-		MaxBadRowsPercent: cfg.MaxBadRowsPercent,
-		FetchSize:         cfg.FetchSize,
-		Timeout:           cfg.Timeout,
-	}, Entities(), opts)
+	return sqlsource.New(sqlsource.Configured("cmis", cfg), Entities(), opts)
 }

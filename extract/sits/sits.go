@@ -16,13 +16,7 @@ import (
 //go:embed sql/*.sql
 var queries embed.FS
 
-func query(name string) string {
-	b, err := queries.ReadFile("sql/" + name + ".sql")
-	if err != nil {
-		panic("sits: missing embedded query " + name) // a build mistake
-	}
-	return string(b)
-}
+func query(name string) string { return sqlsource.Query(queries, "sits", name) }
 
 // Entities are the SITS views in extraction order (reference data first).
 func Entities() []sqlsource.Entity {
@@ -61,14 +55,7 @@ func MinYearParam(year int) string { return fmt.Sprintf("%04d", year) }
 
 // New builds the SITS source from its configuration.
 func New(cfg *config.SQLSource, opts extract.Options) (*sqlsource.Source, error) {
-	return sqlsource.New(sqlsource.Config{
-		Source:            "sits",
-		Driver:            cfg.Driver,
-		DSN:               cfg.DSN,
-		Schema:            cfg.Schema,
-		Params:            map[string]any{"min_year": MinYearParam(cfg.MinYear)},
-		MaxBadRowsPercent: cfg.MaxBadRowsPercent,
-		FetchSize:         cfg.FetchSize,
-		Timeout:           cfg.Timeout,
-	}, Entities(), opts)
+	sc := sqlsource.Configured("sits", cfg)
+	sc.Params = map[string]any{"min_year": MinYearParam(cfg.MinYear)}
+	return sqlsource.New(sc, Entities(), opts)
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"slices"
 	"sort"
@@ -60,6 +61,23 @@ type Config struct {
 	FetchSize         int
 	// Timeout bounds each entity's query (0 = none).
 	Timeout time.Duration
+}
+
+// Configured is the Config of source (sits, cmis) as its section of the
+// configuration (sources.<source>) sets it.
+func Configured(source string, cfg *config.SQLSource) Config {
+	return Config{Source: source, Driver: cfg.Driver, DSN: cfg.DSN, Schema: cfg.Schema,
+		MaxBadRowsPercent: cfg.MaxBadRowsPercent, FetchSize: cfg.FetchSize, Timeout: cfg.Timeout}
+}
+
+// Query returns the SELECT sql/<name>.sql embedded in fsys by source's
+// package; a missing one is a build mistake.
+func Query(fsys fs.FS, source, name string) string {
+	b, err := fs.ReadFile(fsys, "sql/"+name+".sql")
+	if err != nil {
+		panic(source + ": missing embedded query " + name)
+	}
+	return string(b)
 }
 
 // Source is a configured relational source; it implements extract.Source.
