@@ -32,10 +32,7 @@ func (c *call) writeGroup(g *group, full bool) {
 
 func getCourseGroups(c *call) *exception {
 	courseID := c.a.int("courseid")
-	if ex := c.validateCourse(courseID); ex != nil {
-		return ex
-	}
-	if ex := c.require(capManageGroups, courseID); ex != nil {
+	if ex := c.manageGroups(courseID); ex != nil {
 		return ex
 	}
 	c.o.list()
@@ -63,10 +60,7 @@ func (c *call) writeGrouping(g *grouping, withExtras bool) {
 
 func getCourseGroupings(c *call) *exception {
 	courseID := c.a.int("courseid")
-	if ex := c.validateCourse(courseID); ex != nil {
-		return ex
-	}
-	if ex := c.require(capManageGroups, courseID); ex != nil {
+	if ex := c.manageGroups(courseID); ex != nil {
 		return ex
 	}
 	c.o.list()
@@ -85,10 +79,7 @@ func getGroupings(c *call) *exception {
 		if g == nil {
 			return missingRecord("groupings", "SELECT * FROM {groupings} WHERE id = ?", id)
 		}
-		if ex := c.validateCourse(g.CourseID); ex != nil {
-			return ex
-		}
-		if ex := c.require(capManageGroups, g.CourseID); ex != nil {
+		if ex := c.manageGroups(g.CourseID); ex != nil {
 			return ex
 		}
 	}
@@ -125,10 +116,7 @@ func getGroupMembers(c *call) *exception {
 		if g == nil {
 			return missingRecord("groups", "SELECT id, courseid, name, enrolmentkey FROM {groups} WHERE id = ?", id)
 		}
-		if ex := c.validateCourse(g.CourseID); ex != nil {
-			return ex
-		}
-		if ex := c.require(capManageGroups, g.CourseID); ex != nil {
+		if ex := c.manageGroups(g.CourseID); ex != nil {
 			return ex
 		}
 	}
@@ -175,10 +163,7 @@ func createGroups(c *call) *exception {
 		if c.s.groupByName(courseID, name) != 0 {
 			return invalidParam("Group with the same name already exists in the course")
 		}
-		if ex := c.validateCourse(courseID); ex != nil {
-			return ex
-		}
-		if ex := c.require(capManageGroups, courseID); ex != nil {
+		if ex := c.manageGroups(courseID); ex != nil {
 			return ex
 		}
 		idnumber := in.str("idnumber")
@@ -237,10 +222,7 @@ func createGroupings(c *call) *exception {
 		if c.s.groupingByName(courseID, name) != 0 {
 			return invalidParam("Grouping with the same name already exists in the course")
 		}
-		if ex := c.validateCourse(courseID); ex != nil {
-			return ex
-		}
-		if ex := c.require(capManageGroups, courseID); ex != nil {
+		if ex := c.manageGroups(courseID); ex != nil {
 			return ex
 		}
 		idnumber := in.str("idnumber")
@@ -285,10 +267,7 @@ func groupingAssignments(c *call, assign bool) *exception {
 		if g == nil {
 			return missingRecord("groups", "SELECT * FROM {groups} WHERE id = ?", in.int("groupid"))
 		}
-		if ex := c.validateCourse(gg.CourseID); ex != nil {
-			return ex
-		}
-		if ex := c.require(capManageGroups, gg.CourseID); ex != nil {
+		if ex := c.manageGroups(gg.CourseID); ex != nil {
 			return ex
 		}
 		idx := slices.Index(gg.Groups, g.ID)
@@ -314,10 +293,7 @@ func groupMembers(c *call, add bool) *exception {
 		if c.s.users[uid] == nil {
 			return missingRecord("user", "SELECT * FROM {user} WHERE id = ? AND deleted = ? AND mnethostid = ?", uid, 0, "1")
 		}
-		if ex := c.validateCourse(g.CourseID); ex != nil {
-			return ex
-		}
-		if ex := c.require(capManageGroups, g.CourseID); ex != nil {
+		if ex := c.manageGroups(g.CourseID); ex != nil {
 			return ex
 		}
 		_, in := g.members[uid]
@@ -343,10 +319,7 @@ func deleteGroups(c *call) *exception {
 		if g == nil {
 			continue // Moodle silently ignores groups that do not exist.
 		}
-		if ex := c.validateCourse(g.CourseID); ex != nil {
-			return ex
-		}
-		if ex := c.require(capManageGroups, g.CourseID); ex != nil {
+		if ex := c.manageGroups(g.CourseID); ex != nil {
 			return ex
 		}
 		c.onUndo(c.s.deleteGroup(g))
@@ -386,10 +359,7 @@ func deleteGroupings(c *call) *exception {
 		if gg == nil {
 			continue
 		}
-		if ex := c.validateCourse(gg.CourseID); ex != nil {
-			return ex
-		}
-		if ex := c.require(capManageGroups, gg.CourseID); ex != nil {
+		if ex := c.manageGroups(gg.CourseID); ex != nil {
 			return ex
 		}
 		list := slices.Clone(c.s.courseGroupings[gg.CourseID])

@@ -252,6 +252,15 @@ func (c *call) validateCourse(courseID int64) *exception {
 	return nil
 }
 
+// manageGroups is what every group function checks first, as Moodle does:
+// the course context, then the capability to manage groups in it.
+func (c *call) manageGroups(courseID int64) *exception {
+	if ex := c.validateCourse(courseID); ex != nil {
+		return ex
+	}
+	return c.require(capManageGroups, courseID)
+}
+
 func (c *call) require(capability string, courseID int64) *exception {
 	if c.can(capability, courseID) {
 		return nil
