@@ -295,28 +295,40 @@ func decodeInto(function string, body []byte, out any) error {
 // do sends one request, retrying transient failures when retry is set,
 // and returns the checked body.
 func (c *Client) do(ctx context.Context, function string, f *form, retry bool) ([]byte, error) {
+	var body []byte
+	err := c.retrying(ctx, function, retry, func() (err error) {
+		body, err = c.once(ctx, function, f)
+		return err
+	})
+	return body, err
+}
+
+// retrying runs attempt until it succeeds or fails other than with a
+// *TransientError, up to c.retries more times when retry is set, waiting
+// backoffFor between tries.
+func (c *Client) retrying(ctx context.Context, function string, retry bool, attempt func() error) error {
 	attempts := 1
 	if retry {
 		attempts += c.retries
 	}
-	for attempt := 1; ; attempt++ {
-		body, err := c.once(ctx, function, f)
+	for n := 1; ; n++ {
+		err := attempt()
 		if err == nil {
-			return body, nil
+			return nil
 		}
 		var te *TransientError
-		if !errors.As(err, &te) || attempt >= attempts || ctx.Err() != nil {
-			return nil, err
+		if !errors.As(err, &te) || n >= attempts || ctx.Err() != nil {
+			return err
 		}
-		wait := c.backoffFor(attempt, te.RetryAfter)
+		wait := c.backoffFor(n, te.RetryAfter)
 		c.log.LogAttrs(ctx, slog.LevelWarn, "retrying a Moodle request",
 			slog.String("instance", c.name), slog.String("function", function),
-			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
+			slog.Int("attempt", n), slog.Duration("wait", wait), slog.String("error", err.Error()))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("calling %s: %w (after: %v)", function, ctx.Err(), err)
+			return fmt.Errorf("calling %s: %w (after: %v)", function, ctx.Err(), err)
 		case <-t.C:
 		}
 	}
@@ -339,13 +351,10 @@ func (c *Client) backoffFor(attempt int, retryAfter time.Duration) time.Duration
 // once sends one HTTP request under the concurrency cap and checks the
 // answer.
 func (c *Client) once(ctx context.Context, function string, f *form) ([]byte, error) {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		c.observe(function, OutcomeCanceled, 0)
-		return nil, fmt.Errorf("calling %s: %w", function, ctx.Err())
+	if err := c.acquire(ctx, function); err != nil {
+		return nil, err
 	}
-	defer func() { <-c.sem }()
+	defer c.release()
 	start := time.Now()
 	resp, err := c.http.R().
 		SetContext(ctx).
@@ -367,6 +376,20 @@ func (c *Client) once(ctx context.Context, function string, f *form) ([]byte, er
 		slog.Int("status", status), slog.String("outcome", outcome), slog.Duration("duration", d), slog.Int("bytes", len(body)))
 	return body, err
 }
+
+// acquire takes one of the concurrency cap's slots (release gives it
+// back), or fails when ctx ends first.
+func (c *Client) acquire(ctx context.Context, function string) error {
+	select {
+	case c.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		c.observe(function, OutcomeCanceled, 0)
+		return fmt.Errorf("calling %s: %w", function, ctx.Err())
+	}
+}
+
+func (c *Client) release() { <-c.sem }
 
 func (c *Client) observe(function, outcome string, d time.Duration) {
 	if c.obs != nil {

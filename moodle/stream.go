@@ -28,31 +28,12 @@ func (e *consumerError) Unwrap() error { return e.err }
 // same items again). An error consume wraps in consumerError ends the read
 // and is returned as is.
 func (c *Client) streamed(ctx context.Context, function string, f *form, consume func(*json.Decoder) error) error {
-	for attempt := 1; ; attempt++ {
-		err := c.streamOnce(ctx, function, f, consume)
-		if err == nil {
-			return nil
-		}
-		var ce *consumerError
-		if errors.As(err, &ce) {
-			return ce.err
-		}
-		var te *TransientError
-		if !errors.As(err, &te) || attempt > c.retries || ctx.Err() != nil {
-			return err
-		}
-		wait := c.backoffFor(attempt, te.RetryAfter)
-		c.log.LogAttrs(ctx, slog.LevelWarn, "retrying a Moodle request",
-			slog.String("instance", c.name), slog.String("function", function),
-			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("calling %s: %w (after: %v)", function, ctx.Err(), err)
-		case <-t.C:
-		}
+	err := c.retrying(ctx, function, true, func() error { return c.streamOnce(ctx, function, f, consume) })
+	var ce *consumerError
+	if errors.As(err, &ce) {
+		return ce.err
 	}
+	return err
 }
 
 // maxErrorBody bounds what is read of an answer that is not the JSON
@@ -60,13 +41,10 @@ func (c *Client) streamed(ctx context.Context, function string, f *form, consume
 const maxErrorBody = 1 << 20
 
 func (c *Client) streamOnce(ctx context.Context, function string, f *form, consume func(*json.Decoder) error) error {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		c.observe(function, OutcomeCanceled, 0)
-		return fmt.Errorf("calling %s: %w", function, ctx.Err())
+	if err := c.acquire(ctx, function); err != nil {
+		return err
 	}
-	defer func() { <-c.sem }()
+	defer c.release()
 	start := time.Now()
 	outcome, err := c.streamBody(ctx, function, f, consume)
 	c.observe(function, outcome, time.Since(start))

@@ -69,23 +69,36 @@ type CustomField struct {
 // site as if it matched. Other warnings are returned.
 func (c *Client) GetUsers(ctx context.Context, criteria ...Criterion) ([]User, []Warning, error) {
 	const fn = "core_user_get_users"
-	if len(criteria) == 0 {
-		criteria = []Criterion{{Key: "email", Value: "%"}}
-	}
 	var out struct {
 		Users    []User    `json:"users"`
 		Warnings []Warning `json:"warnings"`
 	}
-	if err := c.Call(ctx, fn, P("criteria", criteriaParam(criteria)), &out); err != nil {
+	if err := c.Call(ctx, fn, P("criteria", criteriaParam(usersCriteria(criteria))), &out); err != nil {
 		return nil, nil, err
 	}
-	for _, w := range out.Warnings {
-		if w.WarningCode == "invalidfieldparameter" {
-			return nil, out.Warnings, &Error{Function: fn, Exception: "warning", ErrorCode: w.WarningCode,
-				Message: w.Message, Kind: InvalidParameter}
-		}
+	if err := ignoredCriterion(fn, out.Warnings); err != nil {
+		return nil, out.Warnings, err
 	}
 	return out.Users, out.Warnings, nil
+}
+
+// usersCriteria is criteria, or email LIKE '%' (every user) when empty.
+func usersCriteria(criteria []Criterion) []Criterion {
+	if len(criteria) == 0 {
+		return []Criterion{{Key: "email", Value: "%"}}
+	}
+	return criteria
+}
+
+// ignoredCriterion is the *Error of kind InvalidParameter for Moodle's
+// warning that it ignored a criterion (and so answered with every user).
+func ignoredCriterion(fn string, warnings []Warning) error {
+	for _, w := range warnings {
+		if w.WarningCode == "invalidfieldparameter" {
+			return &Error{Function: fn, Exception: "warning", ErrorCode: w.WarningCode, Message: w.Message, Kind: InvalidParameter}
+		}
+	}
+	return nil
 }
 
 // EachUser calls fn with every user GetUsers would return, one at a time
@@ -100,11 +113,8 @@ func (c *Client) GetUsers(ctx context.Context, criteria ...Criterion) ([]User, [
 // Other warnings are returned, as by GetUsers, for the caller to decide.
 func (c *Client) EachUser(ctx context.Context, criteria []Criterion, fn func(*User) error) ([]Warning, error) {
 	const function = "core_user_get_users"
-	if len(criteria) == 0 {
-		criteria = []Criterion{{Key: "email", Value: "%"}}
-	}
 	f := newForm(c.token, function)
-	if err := f.params(P("criteria", criteriaParam(criteria))); err != nil {
+	if err := f.params(P("criteria", criteriaParam(usersCriteria(criteria)))); err != nil {
 		return nil, fmt.Errorf("calling %s: %w", function, err)
 	}
 	seen := map[Int]struct{}{}
@@ -144,12 +154,7 @@ func (c *Client) EachUser(ctx context.Context, criteria []Criterion, fn func(*Us
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range warnings {
-		if w.WarningCode == "invalidfieldparameter" {
-			return warnings, &Error{Function: function, Exception: "warning", ErrorCode: w.WarningCode, Message: w.Message, Kind: InvalidParameter}
-		}
-	}
-	return warnings, nil
+	return warnings, ignoredCriterion(function, warnings)
 }
 
 // GetUsersByField returns the users whose field (id, idnumber, username,
