@@ -16,7 +16,6 @@ import (
 	"github.com/mimwarehouse/mim/export/ims"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/settings"
 )
 
 // The marts the IMS feed reads (docs/contracts.md §2).
@@ -439,16 +438,9 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 
 	// The threshold, decided inside the transaction: an override is spent
 	// here and the reset commits with the publish, or not at all.
-	decision := guard.Passed
-	if len(p.check.Breaches()) > 0 {
-		used, err := settings.TakeOneShot(ctx, tx, guard.SettingOverride, run.ID, x.by)
-		if err != nil {
-			return err
-		}
-		decision = guard.Refused
-		if used {
-			decision = guard.Overridden
-		}
+	decision, err := p.check.DecideIn(ctx, tx, run.ID, x.by)
+	if err != nil {
+		return err
 	}
 	res.Decisions = append(res.Decisions, p.check.Describe(decision))
 	if decision == guard.Refused {

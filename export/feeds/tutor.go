@@ -11,7 +11,6 @@ import (
 	"github.com/mimwarehouse/mim/export/tutor"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/settings"
 )
 
 // planTutor loads and measures a site's tutor table inside tx.
@@ -70,16 +69,9 @@ func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.M
 		res.Decisions = append(res.Decisions, check.Describe(wouldDecide(check, s.Override)))
 		return nil
 	}
-	decision := guard.Passed
-	if len(check.Breaches()) > 0 {
-		used, err := settings.TakeOneShot(ctx, tx, guard.SettingOverride, run.ID, x.by)
-		if err != nil {
-			return err
-		}
-		decision = guard.Refused
-		if used {
-			decision = guard.Overridden
-		}
+	decision, err := check.DecideIn(ctx, tx, run.ID, x.by)
+	if err != nil {
+		return err
 	}
 	res.Decisions = append(res.Decisions, check.Describe(decision))
 	if decision == guard.Refused {

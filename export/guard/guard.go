@@ -13,6 +13,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
@@ -150,6 +152,23 @@ func (c Check) Decide(override bool) string {
 		return Overridden
 	}
 	return Refused
+}
+
+// DecideIn is Decide in the transaction that publishes: a breach spends the
+// one-shot threshold_override when it is set (its reset commits with the
+// publish, or not at all), and is refused otherwise.
+func (c Check) DecideIn(ctx context.Context, tx pgx.Tx, runID int64, by string) (string, error) {
+	if len(c.Breaches()) == 0 {
+		return Passed, nil
+	}
+	used, err := settings.TakeOneShot(ctx, tx, SettingOverride, runID, by)
+	if err != nil {
+		return "", err
+	}
+	if used {
+		return Overridden, nil
+	}
+	return Refused, nil
 }
 
 // Describe says what the check found, for logs, mail and the dry run.
