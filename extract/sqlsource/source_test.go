@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
 // exec runs statements against a test database through database/sql.
@@ -221,9 +221,7 @@ func TestNonUTF8TextIsABadRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
-	u, _ := url.Parse(pgtest.AdminDSN())
-	u.Path = "/" + name
-	dsn := config.DSN(u.String())
+	dsn := config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
 	exec(t, dsn,
 		`CREATE SCHEMA srcx`,
 		`CREATE TABLE srcx.other (a text, b text)`,

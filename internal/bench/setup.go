@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -35,7 +34,7 @@ func createScratch(ctx context.Context, server, name string) (*scratch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(the bench needs a PostgreSQL server whose role may create databases: run ./scripts/setup, or set MIM_BENCH_DATABASE_URL)", err)
 	}
-	s := &scratch{admin: admin, name: name, dsn: config.DSN(withDatabase(server, name))}
+	s := &scratch{admin: admin, name: name, dsn: config.DSN(warehouse.WithDatabase(server, name))}
 	var exists bool
 	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		admin.Close()
@@ -91,16 +90,6 @@ func (s *scratch) drop(ctx context.Context) error {
 }
 
 func (s *scratch) close() { s.admin.Close() }
-
-// withDatabase returns dsn pointing at database db instead.
-func withDatabase(dsn, db string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		return dsn + " dbname=" + db
-	}
-	u.Path = "/" + db
-	return u.String()
-}
 
 // setup creates the scratch warehouse, writes the synthetic SITS and CMIS
 // with their mappings, starts the simulated sites and writes the

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"sort"
 	"sync"
@@ -112,7 +111,7 @@ func newDB(t testing.TB, migrated bool) *DB {
 	if err := createFrom(ctx, ap, name, template); err != nil {
 		t.Fatalf("creating test database: %v", err)
 	}
-	dsn := config.DSN(withDatabase(AdminDSN(), name))
+	dsn := config.DSN(warehouse.WithDatabase(AdminDSN(), name))
 	pool, err := warehouse.Open(ctx, dsn, 8)
 	if err != nil {
 		dropDatabase(ap, name)
@@ -202,7 +201,7 @@ func ensureTemplate(ctx context.Context, ap *pgxpool.Pool) (string, error) {
 }
 
 func migrateTemplate(ctx context.Context, db string) error {
-	pool, err := warehouse.Open(ctx, config.DSN(withDatabase(AdminDSN(), db)), 2)
+	pool, err := warehouse.Open(ctx, config.DSN(warehouse.WithDatabase(AdminDSN(), db)), 2)
 	if err != nil {
 		return err
 	}
@@ -236,16 +235,6 @@ func templateName() (string, error) {
 		h.Write(b)
 	}
 	return "mim_tpl_" + hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-// withDatabase returns dsn pointing at database db instead.
-func withDatabase(dsn, db string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		return dsn + " dbname=" + db
-	}
-	u.Path = "/" + db
-	return u.String()
 }
 
 func randomHex(n int) string {

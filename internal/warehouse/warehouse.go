@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -31,6 +32,17 @@ type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// WithDatabase returns dsn (a URL or key=value connection string) naming
+// database db instead of its own.
+func WithDatabase(dsn, db string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return dsn + " dbname=" + db
+	}
+	u.Path = "/" + db
+	return u.String()
 }
 
 // Open connects to the warehouse and checks the connection. The DSN's
