@@ -67,44 +67,14 @@ func scanSQL(s string) ([]token, string) {
 			if backslash {
 				i++
 			}
-			j := i + 1
-			closed := false
-			for j < len(s) {
-				if backslash && s[j] == '\\' {
-					j += 2
-					continue
-				}
-				if s[j] == '\'' {
-					if j+1 < len(s) && s[j+1] == '\'' {
-						j += 2
-						continue
-					}
-					closed = true
-					j++
-					break
-				}
-				j++
-			}
+			j, closed := quoted(s, i+1, '\'', backslash)
 			if !closed {
 				return toks, "unterminated string literal"
 			}
 			toks = append(toks, token{kind: tokString, text: s[start:j], pos: start})
 			i = j
 		case c == '"':
-			j := i + 1
-			closed := false
-			for j < len(s) {
-				if s[j] == '"' {
-					if j+1 < len(s) && s[j+1] == '"' {
-						j += 2
-						continue
-					}
-					closed = true
-					j++
-					break
-				}
-				j++
-			}
+			j, closed := quoted(s, i+1, '"', false)
 			if !closed {
 				return toks, "unterminated quoted identifier"
 			}
@@ -213,4 +183,24 @@ func lineAt(s string, pos int) int {
 		pos = len(s)
 	}
 	return strings.Count(s[:pos], "\n") + 1
+}
+
+// quoted finds the end of a run quoted by q that starts at j, just after
+// the opening quote: a doubled q stands for itself, and with backslash (an
+// E'...' string) so does any character after a backslash. It returns the
+// index just past the closing quote, and whether there was one.
+func quoted(s string, j int, q byte, backslash bool) (int, bool) {
+	for j < len(s) {
+		switch {
+		case backslash && s[j] == '\\':
+			j += 2
+		case s[j] != q:
+			j++
+		case j+1 < len(s) && s[j+1] == q:
+			j += 2
+		default:
+			return j + 1, true
+		}
+	}
+	return j, false
 }
