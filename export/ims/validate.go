@@ -363,18 +363,22 @@ func checkStructure(r io.Reader, sum *Summary, ve *ValidationError) {
 		stage    int // 0 nothing, 1 properties, 2 persons, 3 groups, 4 memberships
 		courses  = map[string]int{}
 	)
+	// malformed reports a parse error at its line.
+	malformed := func(err error) {
+		var se *xml.SyntaxError
+		if errors.As(err, &se) {
+			ve.add(se.Line, "not well-formed XML: %s", se.Msg)
+		} else {
+			ve.add(line(), "not well-formed XML: %v", err)
+		}
+	}
 	for {
 		tok, err := d.RawToken()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			var se *xml.SyntaxError
-			if errors.As(err, &se) {
-				ve.add(se.Line, "not well-formed XML: %s", se.Msg)
-			} else {
-				ve.add(line(), "not well-formed XML: %v", err)
-			}
+			malformed(err)
 			return
 		}
 		switch t := tok.(type) {
@@ -392,12 +396,7 @@ func checkStructure(r io.Reader, sum *Summary, ve *ValidationError) {
 			}
 			n, err := readNode(d, t, line())
 			if err != nil {
-				var se *xml.SyntaxError
-				if errors.As(err, &se) {
-					ve.add(se.Line, "not well-formed XML: %s", se.Msg)
-				} else {
-					ve.add(line(), "not well-formed XML: %v", err)
-				}
+				malformed(err)
 				return
 			}
 			want := map[string]int{"properties": 1, "person": 2, "group": 3, "membership": 4}[n.name]
