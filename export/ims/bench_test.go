@@ -100,21 +100,22 @@ type xmlMember struct {
 	ID      string   `xml:"sourcedid>id"`
 	IDType  string   `xml:"idtype"`
 	Role    struct {
-		RoleType  string `xml:"roletype,attr"`
-		Recstatus string `xml:"recstatus,attr,omitempty"`
-		Status    string `xml:"status"`
-		Timeframe *struct {
-			Begin struct {
-				Restrict string `xml:"restrict,attr"`
-				V        string `xml:",chardata"`
-			} `xml:"begin"`
-			End struct {
-				Restrict string `xml:"restrict,attr"`
-				V        string `xml:",chardata"`
-			} `xml:"end"`
-		} `xml:"timeframe"`
-		Cohort string `xml:"extension>cohort,omitempty"`
+		RoleType  string        `xml:"roletype,attr"`
+		Recstatus string        `xml:"recstatus,attr,omitempty"`
+		Status    string        `xml:"status"`
+		Timeframe *xmlTimeframe `xml:"timeframe"`
+		Cohort    string        `xml:"extension>cohort,omitempty"`
 	} `xml:"role"`
+}
+
+type xmlTimeframe struct {
+	Begin xmlDate `xml:"begin"`
+	End   xmlDate `xml:"end"`
+}
+
+type xmlDate struct {
+	Restrict string `xml:"restrict,attr"`
+	V        string `xml:",chardata"`
 }
 
 func BenchmarkEncodingXMLForComparison(b *testing.B) {
@@ -139,16 +140,7 @@ func BenchmarkEncodingXMLForComparison(b *testing.B) {
 					x.Role.Recstatus, x.Role.Status, x.Role.Cohort = "3", "0", ""
 				}
 				if !m.Begin.IsZero() {
-					x.Role.Timeframe = &struct {
-						Begin struct {
-							Restrict string `xml:"restrict,attr"`
-							V        string `xml:",chardata"`
-						} `xml:"begin"`
-						End struct {
-							Restrict string `xml:"restrict,attr"`
-							V        string `xml:",chardata"`
-						} `xml:"end"`
-					}{}
+					x.Role.Timeframe = &xmlTimeframe{}
 					x.Role.Timeframe.Begin.Restrict, x.Role.Timeframe.Begin.V = "1", m.Begin.String()
 					x.Role.Timeframe.End.Restrict, x.Role.Timeframe.End.V = "1", m.LastDay.AddDays(1).String()
 				}
