@@ -25,8 +25,8 @@ type IMSTiming struct {
 	// Plan is building and measuring the delta (temporary tables, counts,
 	// guard figures): the start of every way below.
 	Plan time.Duration
-	// Query is the plan and the file's rows read and dropped: the physical
-	// reference the writing is compared with.
+	// Query is the plan and the file's rows read (and kept in memory for
+	// Writer): the physical reference the writing is compared with.
 	Query time.Duration
 	// Write is the plan and the rows written by ims.Writer to a temporary
 	// file, synced and renamed, without the check.
@@ -37,12 +37,6 @@ type IMSTiming struct {
 	// Writer is the writer alone: the rows the query read, held in memory,
 	// written by ims.Writer to a file that is synced and renamed.
 	Writer time.Duration
-}
-
-// benchMember is one row of the IMS query, kept for timing the writer.
-type benchMember struct {
-	course string
-	m      ims.Member
 }
 
 // MeasureIMS times site's full IMS export from the marts as they are
@@ -79,29 +73,9 @@ func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, sit
 		return time.Since(start), err
 	}
 	var err error
-	var held []benchMember
+	var held []deltaMember
 	t.Query, err = timed(func(tx pgx.Tx, _ *imsPlan) error {
-		rows, err := tx.Query(ctx, streamSQL, []string{})
-		if err != nil {
-			return fmt.Errorf("reading the IMS delta: %w", err)
-		}
-		defer rows.Close()
-		var course, usr, role, kind, cohort string
-		var tb, te *time.Time
-		for rows.Next() {
-			if err := rows.Scan(&course, &usr, &role, &kind, &tb, &te, &cohort); err != nil {
-				return fmt.Errorf("reading the IMS delta: %w", err)
-			}
-			m := ims.Member{IDNumber: usr, RoleType: role, Active: kind == "add" || kind == "change" || kind == "same", Cohort: cohort}
-			if tb != nil {
-				m.Begin = ims.DateOf(*tb)
-			}
-			if te != nil {
-				m.LastDay = ims.DateOf(*te)
-			}
-			held = append(held, benchMember{course: course, m: m})
-		}
-		return rows.Err()
+		return scanDelta(ctx, tx, nil, func(d deltaMember) error { held = append(held, d); return nil })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("measuring the IMS query of site %s: %w", site, err)
@@ -144,31 +118,22 @@ func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, sit
 	return t, nil
 }
 
-// writeHeld writes members already in memory, course by course.
-func writeHeld(w io.Writer, target string, held []benchMember) error {
+// writeHeld writes members already in memory, as the export writes them.
+func writeHeld(w io.Writer, target string, held []deltaMember) error {
 	iw := ims.NewWriter(w)
 	if err := iw.WriteProperties(ims.Properties{Target: target, DataSource: "mim bench", Type: "full", DateTime: time.Now()}); err != nil {
 		return err
 	}
-	for i, h := range held {
-		if i == 0 || h.course != held[i-1].course {
-			if i > 0 {
-				if err := iw.EndMembership(); err != nil {
-					return err
-				}
-			}
-			if err := iw.BeginMembership(h.course); err != nil {
+	each := func(fn func(deltaMember) error) error {
+		for _, d := range held {
+			if err := fn(d); err != nil {
 				return err
 			}
 		}
-		if err := iw.WriteMember(h.m); err != nil {
-			return err
-		}
+		return nil
 	}
-	if len(held) > 0 {
-		if err := iw.EndMembership(); err != nil {
-			return err
-		}
+	if err := writeMembers(iw, each, &skipSet{}, nil); err != nil {
+		return err
 	}
 	return iw.Close()
 }

@@ -605,9 +605,25 @@ func (x *Exporter) writeIMS(ctx context.Context, tx pgx.Tx, runID int64, p *imsP
 	return f, nil
 }
 
+// deltaMember is one membership line of the delta.
+type deltaMember struct {
+	course string
+	m      ims.Member
+}
+
 // streamMembers writes the memberships from the delta, one course at a
 // time, as the rows arrive.
 func streamMembers(ctx context.Context, tx pgx.Tx, iw *ims.Writer, held []string, skipped *skipSet, after func(int) error) error {
+	each := func(fn func(deltaMember) error) error { return scanDelta(ctx, tx, held, fn) }
+	if err := writeMembers(iw, each, skipped, after); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// scanDelta reads the delta's lines to send, ordered by course, and passes
+// each to fn.
+func scanDelta(ctx context.Context, tx pgx.Tx, held []string, fn func(deltaMember) error) error {
 	rows, err := tx.Query(ctx, streamSQL, nonNil(held))
 	if err != nil {
 		return fmt.Errorf("reading the IMS delta: %w", err)
@@ -616,17 +632,42 @@ func streamMembers(ctx context.Context, tx pgx.Tx, iw *ims.Writer, held []string
 	var (
 		course, usr, role, kind, cohort string
 		tb, te                          *time.Time
-		cur                             string
-		open, skipCourse                bool
-		first                           = true
-		courseErr                       error
-		n                               int
 	)
 	for rows.Next() {
 		if err := rows.Scan(&course, &usr, &role, &kind, &tb, &te, &cohort); err != nil {
 			return fmt.Errorf("reading the IMS delta: %w", err)
 		}
-		if first || course != cur {
+		m := ims.Member{IDNumber: usr, RoleType: role, Active: kind == "add" || kind == "change" || kind == "same", Cohort: cohort}
+		if tb != nil {
+			m.Begin = ims.DateOf(*tb)
+		}
+		if te != nil {
+			m.LastDay = ims.DateOf(*te)
+		}
+		if err := fn(deltaMember{course: course, m: m}); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading the IMS delta: %w", err)
+	}
+	return nil
+}
+
+// writeMembers writes the members each passes on (ordered by course) into
+// one <membership> per course. A course or member the writer refuses is
+// added to skipped and left out; after, if set, is called with the number
+// of members written so far.
+func writeMembers(iw *ims.Writer, each func(func(deltaMember) error) error, skipped *skipSet, after func(int) error) error {
+	var (
+		cur              string
+		open, skipCourse bool
+		first            = true
+		courseErr        error
+		n                int
+	)
+	err := each(func(d deltaMember) error {
+		if first || d.course != cur {
 			first = false
 			if open {
 				if err := iw.EndMembership(); err != nil {
@@ -634,8 +675,8 @@ func streamMembers(ctx context.Context, tx pgx.Tx, iw *ims.Writer, held []string
 				}
 				open = false
 			}
-			cur, skipCourse = course, false
-			if err := iw.BeginMembership(course); err != nil {
+			cur, skipCourse = d.course, false
+			if err := iw.BeginMembership(d.course); err != nil {
 				if !ims.IsFieldError(err) {
 					return err
 				}
@@ -645,37 +686,29 @@ func streamMembers(ctx context.Context, tx pgx.Tx, iw *ims.Writer, held []string
 			}
 		}
 		if skipCourse {
-			skipped.add(course, usr, role, courseErr)
-			continue
+			skipped.add(d.course, d.m.IDNumber, d.m.RoleType, courseErr)
+			return nil
 		}
-		m := ims.Member{IDNumber: usr, RoleType: role, Active: kind == "add" || kind == "change" || kind == "same", Cohort: cohort}
-		if tb != nil {
-			m.Begin = ims.DateOf(*tb)
-		}
-		if te != nil {
-			m.LastDay = ims.DateOf(*te)
-		}
-		if err := iw.WriteMember(m); err != nil {
+		if err := iw.WriteMember(d.m); err != nil {
 			if !ims.IsFieldError(err) {
 				return err
 			}
-			skipped.add(course, usr, role, err)
-			continue
+			skipped.add(d.course, d.m.IDNumber, d.m.RoleType, err)
+			return nil
 		}
 		n++
 		if after != nil {
-			if err := after(n); err != nil {
-				return err
-			}
+			return after(n)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading the IMS delta: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if open {
 		return iw.EndMembership()
 	}
-	return ctx.Err()
+	return nil
 }
 
 func countPersons(ctx context.Context, tx pgx.Tx, instance string) (int, error) {
