@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -43,7 +44,7 @@ func TestBenchRunsEveryStage(t *testing.T) {
 	var log strings.Builder
 	rep, err := bench.Run(context.Background(), bench.Options{
 		Scale: synth.Small, Latency: 2 * time.Millisecond, Server: pgtest.AdminDSN(),
-		Database: "mim_bench_test", LoadRecords: 3000, AirflowSample: 3 * time.Second, Log: &log,
+		Database: fmt.Sprintf("mim_bench_test_%d", os.Getpid()), LoadRecords: 3000, AirflowSample: 3 * time.Second, Log: &log,
 		Command: func(ctx context.Context, args ...string) *exec.Cmd {
 			return exec.CommandContext(ctx, exe, append([]string{childArg}, args...)...)
 		},
