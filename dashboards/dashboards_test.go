@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os/exec"
 	"path"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,7 +19,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
-	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -267,16 +266,7 @@ var descRE = regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`
 func knownMetrics(t *testing.T) map[string]metricInfo {
 	t.Helper()
 	m := observe.NewMetrics()
-	pm := pipeline.NewMetrics(m)
-	var collectors []prometheus.Collector
-	for _, owner := range []any{m, pm} {
-		v := reflect.ValueOf(owner).Elem()
-		for i := range v.NumField() {
-			if c, ok := v.Field(i).Interface().(prometheus.Collector); ok && v.Type().Field(i).Type != reflect.TypeOf((*prometheus.Registry)(nil)) {
-				collectors = append(collectors, c)
-			}
-		}
-	}
+	collectors := []prometheus.Collector{m.LiveRequests, m.LiveRequestSeconds, observe.NewLedger(nil)}
 	out := map[string]metricInfo{}
 	for _, c := range collectors {
 		ch := make(chan *prometheus.Desc, 16)
@@ -293,7 +283,7 @@ func knownMetrics(t *testing.T) map[string]metricInfo {
 			}
 		}
 	}
-	if _, ok := out["mim_stage_runs_total"]; !ok || len(out) < 7 {
+	if _, ok := out["mim_stage_runs_total"]; !ok || len(out) < 12 {
 		t.Fatalf("could not read the metrics' descriptors: %v", out)
 	}
 	return out
@@ -303,6 +293,7 @@ var (
 	promMetric   = regexp.MustCompile(`\b(mim_[a-z0-9_]+)\b(\{[^}]*\})?`)
 	promMatcher  = regexp.MustCompile(`([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"`)
 	histSuffixes = []string{"_bucket", "_sum", "_count"}
+	promBy       = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
 )
 
 // checkPromQL checks what can be checked without Prometheus's parser:
@@ -346,12 +337,34 @@ func checkPromQL(t *testing.T, where, expr string, known map[string]metricInfo) 
 			}
 		}
 		if !ok {
-			t.Errorf("%s: metric %s does not exist in internal/observe or internal/pipeline", where, name)
+			t.Errorf("%s: metric %s does not exist in internal/observe", where, name)
 			continue
 		}
 		for _, lm := range promMatcher.FindAllStringSubmatch(m[2], -1) {
 			if !slices.Contains(info.labels, lm[1]) {
 				t.Errorf("%s: %s has no label %q (labels: %v)", where, name, lm[1], info.labels)
+			}
+		}
+	}
+	// Aggregations group by labels some metric of the expression has
+	// (Prometheus would silently group everything into one series).
+	var all []string
+	for _, m := range promMetric.FindAllStringSubmatch(expr, -1) {
+		info := known[m[1]]
+		for _, suf := range histSuffixes {
+			if i, ok := known[strings.TrimSuffix(m[1], suf)]; ok && strings.HasSuffix(m[1], suf) {
+				info = i
+				if suf == "_bucket" {
+					all = append(all, "le")
+				}
+			}
+		}
+		all = append(all, info.labels...)
+	}
+	for _, by := range promBy.FindAllStringSubmatch(expr, -1) {
+		for _, l := range strings.Split(by[1], ",") {
+			if l = strings.TrimSpace(l); l != "" && !slices.Contains(all, l) {
+				t.Errorf("%s: groups by %q, which none of its metrics has (%v)", where, l, all)
 			}
 		}
 	}
@@ -531,6 +544,31 @@ func TestGrafanaProvisioning(t *testing.T) {
 		b, _ := fs.ReadFile(FS, file)
 		if m := regexp.MustCompile(`https?://[a-z]`).Find(b); m != nil {
 			t.Errorf("%s links outside: %s", file, m)
+		}
+	}
+}
+
+// TestPromtool has Prometheus's own tool check the scrape configuration and
+// the rules, and run the rules' unit tests (prometheus/alerts_test.yml):
+// each alert fires on the series mim serve exposes, labelled as written.
+func TestPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatalf("promtool is not installed (./scripts/setup installs Debian's prometheus package, which ships it): %v", err)
+		}
+		t.Skip("no promtool")
+	}
+	for _, args := range [][]string{
+		{"check", "config", "prometheus.yml"},
+		{"check", "rules", "alerts.yml"},
+		{"test", "rules", "alerts_test.yml"},
+	} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = "prometheus"
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
 }

@@ -14,11 +14,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/observe"
 )
 
 // Stage is the ledger stage of every step the loader records.
@@ -34,7 +32,6 @@ const maxDetailRows = 20
 type Loader struct {
 	pool     *pgxpool.Pool
 	run      *ledger.Run
-	metrics  *observe.Metrics
 	logger   *slog.Logger
 	tempDir  string
 	memLimit int
@@ -48,9 +45,6 @@ type Loader struct {
 
 // Option configures a Loader.
 type Option func(*Loader)
-
-// WithMetrics counts records read in m.ExtractRecords{source,instance,entity}.
-func WithMetrics(m *observe.Metrics) Option { return func(l *Loader) { l.metrics = m } }
 
 // WithLogger logs each entity's outcome at debug level (the ledger and the
 // command's summary are where outcomes are reported).
@@ -148,9 +142,6 @@ func (l *Loader) Entity(ctx context.Context, id extract.EntityID) (extract.Entit
 		seen:     map[uint64]struct{}{},
 		scopes:   map[string]*scopeState{},
 	}
-	if l.metrics != nil {
-		w.counter = l.metrics.ExtractRecords.WithLabelValues(id.Source, id.Instance, id.Entity)
-	}
 	l.mu.Lock()
 	l.open[id] = w
 	l.mu.Unlock()
@@ -209,7 +200,6 @@ type writer struct {
 	id      extract.EntityID
 	step    *ledger.Step
 	started time.Time
-	counter prometheus.Counter
 
 	mu       sync.Mutex
 	state    writerState
@@ -299,9 +289,6 @@ func (w *writer) Write(ctx context.Context, r extract.Record) error {
 		w.possibleDup = true
 	} else {
 		w.seen[kh] = struct{}{}
-	}
-	if w.counter != nil {
-		w.counter.Inc()
 	}
 	return nil
 }

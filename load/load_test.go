@@ -10,11 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/load"
 )
@@ -544,15 +541,6 @@ func TestBadRecordsAreRefusedAndBadRowsCounted(t *testing.T) {
 	e.db.Pool.QueryRow(ctx, `SELECT detail::text FROM ctl.run_step WHERE run_id = $1`, run.ID).Scan(&detail)
 	if !strings.Contains(detail, `"key": "S123"`) || !strings.Contains(detail, "BIRTH_DATE") {
 		t.Errorf("detail %s", detail)
-	}
-}
-
-func TestMetricsCountRecordsRead(t *testing.T) {
-	e := newEnv(t)
-	m := observe.NewMetrics()
-	e.mustLoad(enrolments, courses(2, 7), load.WithMetrics(m))
-	if got := testutil.ToFloat64(m.ExtractRecords.WithLabelValues("moodle", "main", "enrolments")); got != 14 {
-		t.Errorf("mim_extract_records_total = %v", got)
 	}
 }
 

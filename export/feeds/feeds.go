@@ -28,7 +28,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -95,14 +94,13 @@ type Options struct {
 
 // Exporter runs exports for one configuration and warehouse.
 type Exporter struct {
-	pool    *pgxpool.Pool
-	cfg     *config.Config
-	mailer  notify.Mailer
-	metrics *observe.Metrics
-	logger  *slog.Logger
-	now     func() time.Time
-	by      string
-	open    func(ctx context.Context) (deliver.Target, error)
+	pool   *pgxpool.Pool
+	cfg    *config.Config
+	mailer notify.Mailer
+	logger *slog.Logger
+	now    func() time.Time
+	by     string
+	open   func(ctx context.Context) (deliver.Target, error)
 
 	targetMu sync.Mutex
 	target   deliver.Target
@@ -119,9 +117,6 @@ type Option func(*Exporter)
 // WithMailer sends guard mail through m (default: none; mail is then
 // reported as not sent).
 func WithMailer(m notify.Mailer) Option { return func(x *Exporter) { x.mailer = m } }
-
-// WithMetrics counts guard decisions in m.
-func WithMetrics(m *observe.Metrics) Option { return func(x *Exporter) { x.metrics = m } }
 
 // WithLogger logs through l (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(x *Exporter) { x.logger = l } }
@@ -259,7 +254,6 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 			if err := envguard.Record(ctx, x.pool, sum.RunID, refused); err != nil {
 				return sum, err
 			}
-			x.count(envguard.Name, guard.Refused)
 		}
 		for _, f := range All {
 			if !slices.Contains(feeds, f) {
@@ -448,12 +442,6 @@ func (x *Exporter) publishFile(ctx context.Context, runID int64, instance string
 }
 
 func (x *Exporter) archiveRoot() string { return filepath.Join(x.cfg.Exports.Dir, "archive") }
-
-func (x *Exporter) count(guardName, decision string) {
-	if x.metrics != nil {
-		x.metrics.GuardEvents.WithLabelValues(guardName, decision).Inc()
-	}
-}
 
 // exportRow is one ctl.export_run row.
 type exportRow struct {

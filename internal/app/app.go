@@ -108,9 +108,13 @@ type Env struct {
 	// LoadConfig is how Config obtains the configuration; tests and `mim demo`
 	// replace it with one built in memory.
 	LoadConfig func() (*config.Config, error)
-	// Metrics, when set (mim serve, mim demo), is what the stages report to;
-	// the Moodle clients built by MoodleClient count their requests in it.
+	// Metrics, when set (mim serve, mim demo), are this process's live
+	// collectors; the Moodle clients built by MoodleClient count their calls
+	// in it as they happen.
 	Metrics *observe.Metrics
+	// Requests adds up every Moodle call this process makes, until a run
+	// records them in the ledger (saveRequests), whichever command it is.
+	Requests *observe.Tally
 }
 
 // Config loads the configuration once; a configuration with problems is an

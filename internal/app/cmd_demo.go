@@ -262,14 +262,13 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 	e.SetConfig(cfg)
 	e.pool = pool // the demo's own pool; Close leaves it to the defer above
 	defer func() { e.pool = nil }()
-	metrics := pipeline.NewMetrics(observe.NewMetrics())
-	e.Metrics = metrics.Metrics
+	metrics := ServeMetrics(e, pool)
 
 	var last *pipeline.Result
 	var runErr error
 	for night := 1; night <= o.Nights; night++ {
 		fmt.Fprintf(w, "\n== 4. night %d: mim run\n", night)
-		last, runErr = RunPipeline(ctx, e, RunOptions{Job: "mim demo", Progress: "off", Metrics: metrics, Out: w})
+		last, runErr = RunPipeline(ctx, e, RunOptions{Job: "mim demo", Progress: "off", Out: w})
 		if last == nil {
 			return runErr
 		}
@@ -487,7 +486,7 @@ func demoDrift(ctx context.Context, w io.Writer, pool *pgxpool.Pool, in *synth.I
 }
 
 // serveDemo keeps the status page and the simulators up until Ctrl-C.
-func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *pipeline.Metrics, o DemoOptions, runErr error) error {
+func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *observe.Metrics, o DemoOptions, runErr error) error {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s for the status page: %w (try --listen 127.0.0.1:0)", o.Listen, err)

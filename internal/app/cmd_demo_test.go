@@ -178,10 +178,15 @@ func TestDemoServes(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`mim_stage_seconds\{stage="transform"\} \d`),
 		regexp.MustCompile(`mim_last_success_timestamp_seconds\{stage="run"\} \d`),
-		regexp.MustCompile(`mim_extract_records_total\{entity="student",instance="sits",source="sits"\} [1-9]`),
-		regexp.MustCompile(`mim_moodle_requests_total\{function="core_enrol_get_enrolled_users",instance="main",outcome="ok"\} [1-9]`),
-		regexp.MustCompile(`mim_guard_events_total\{decision="passed",guard="threshold"\} [1-9]`),
-		regexp.MustCompile(`mim_stage_runs_total\{outcome="succeeded",stage="extract"\} [1-9]`),
+		regexp.MustCompile(`mim_extract_records_total\{entity="student",site="sits",source="sits"\} [1-9]`),
+		regexp.MustCompile(`mim_moodle_requests_total\{function="core_enrol_get_enrolled_users",outcome="ok",site="main"\} [1-9]`),
+		regexp.MustCompile(`mim_live_moodle_requests_total\{function="core_enrol_get_enrolled_users",outcome="ok",site="main"\} [1-9]`),
+		regexp.MustCompile(`mim_moodle_request_seconds_bucket\{function="core_enrol_get_enrolled_users",site="main",le="60"\} [1-9]`),
+		regexp.MustCompile(`mim_guard_events_total\{decision="passed",guard="threshold",site="main"\} [1-9]`),
+		regexp.MustCompile(`mim_stage_runs_total\{outcome="succeeded",site="sits",stage="extract"\} [1-9]`),
+		regexp.MustCompile(`mim_scopes\{entity="enrolments",site="main",source="moodle",state="complete"\} [1-9]`),
+		regexp.MustCompile(`mim_ledger_up 1`),
+		regexp.MustCompile(`mim_schedule_paused 0`),
 	} {
 		if !want.MatchString(metrics) {
 			t.Errorf("/metrics lacks %s", want)

@@ -241,6 +241,7 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	// A refusal (exit 3) outranks a failure: errors.Join keeps every error
 	// and ExitCode finds the refusal among them.
 	err = errors.Join(errs...)
+	saveRequests(ctx, e, pool, run.ID)
 	status := ledger.Outcome(err)
 	if status == ledger.Failed && partialOnly {
 		status = ledger.Partial

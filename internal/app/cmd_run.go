@@ -20,7 +20,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/transform"
@@ -114,9 +113,6 @@ type RunOptions struct {
 	Mail bool
 	// Progress is the extract's progress display: log or off.
 	Progress string
-	// Metrics, if set, gets stage durations, outcomes, guard decisions and
-	// record counts (mim serve, mim demo).
-	Metrics *pipeline.Metrics
 	// Out receives progress lines and the summary (default e.Stdout).
 	Out io.Writer
 }
@@ -153,17 +149,11 @@ func RunPipeline(ctx context.Context, e *Env, o RunOptions) (*pipeline.Result, e
 	} else if n > 0 {
 		return nil, fmt.Errorf("the warehouse schema is behind this mim (%d migration(s) pending): run `mim migrate` first", n)
 	}
-	if o.Metrics != nil && e.Metrics == nil {
-		e.Metrics = o.Metrics.Metrics
-	}
 	tasks, err := runTasks(ctx, e, cfg, pool, o)
 	if err != nil {
 		return nil, err
 	}
 	opts := []pipeline.Option{pipeline.WithLogger(e.Logger), pipeline.WithProgress(o.Out)}
-	if o.Metrics != nil {
-		opts = append(opts, pipeline.WithMetrics(o.Metrics))
-	}
 	p, err := pipeline.New(tasks, opts...)
 	if err != nil {
 		return nil, err
@@ -176,12 +166,9 @@ func RunPipeline(ctx context.Context, e *Env, o RunOptions) (*pipeline.Result, e
 	fmt.Fprintf(o.Out, "run %d: %s\n", run.ID, taskNames(tasks))
 	res := p.Run(ctx, run)
 
-	// Guard decisions are counted from the ledger (every guard writes
-	// ctl.guard_event), so each is counted once whichever stage made it.
+	// /metrics reads the ledger; the Moodle calls go there too.
 	wctx := context.WithoutCancel(ctx)
-	if err := pipeline.CountGuardEvents(wctx, pool, o.Metrics, run.ID); err != nil {
-		e.Logger.Warn("counting guard decisions", "run_id", run.ID, "error", err)
-	}
+	saveRequests(wctx, e, pool, run.ID)
 	var summary bytes.Buffer
 	host, _ := os.Hostname()
 	info := pipeline.RunInfo{Job: o.Job, Host: host, Environment: cfg.Environment, Version: VersionString()}
@@ -240,12 +227,8 @@ func runTasks(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Poo
 		if err != nil {
 			return nil, err
 		}
-		var metrics *observe.Metrics
-		if o.Metrics != nil {
-			metrics = o.Metrics.Metrics
-		}
 		for _, s := range sel {
-			x, err := PrepareExtract(ctx, e, ExtractOptions{Sources: []string{s.Name}, Progress: o.Progress, Metrics: metrics})
+			x, err := PrepareExtract(ctx, e, ExtractOptions{Sources: []string{s.Name}, Progress: o.Progress})
 			if err != nil {
 				return nil, err
 			}
@@ -426,28 +409,6 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		out.Lines = append(out.Lines, fmt.Sprintf("delete budget: %s (%d deletions)", rep.BudgetDecision, rep.Budget.Deletes()))
 	}
 	return out
-}
-
-// lastSuccesses sets mim_last_success_timestamp_seconds from the ledger, so
-// a restarted daemon reports the truth before its first run.
-func lastSuccesses(ctx context.Context, q warehouse.Querier, m *observe.Metrics) error {
-	rows, err := q.Query(ctx, `
-		SELECT stage, extract(epoch FROM max(finished_at))::float8 FROM ctl.run_step WHERE status = 'succeeded' GROUP BY stage
-		UNION ALL
-		SELECT 'run', extract(epoch FROM max(finished_at))::float8 FROM ctl.run WHERE command = 'run' AND status = 'succeeded' HAVING max(finished_at) IS NOT NULL`)
-	if err != nil {
-		return fmt.Errorf("reading the last successes: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var stage string
-		var at float64
-		if err := rows.Scan(&stage, &at); err != nil {
-			return fmt.Errorf("reading the last successes: %w", err)
-		}
-		m.LastSuccess.WithLabelValues(stage).Set(at)
-	}
-	return rows.Err()
 }
 
 // sinceRound formats how long ago t was, for messages.

@@ -13,7 +13,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify/smtptest"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/synth"
@@ -97,8 +96,7 @@ func TestRunLeavesOutAFailedSite(t *testing.T) {
 	bad := sites[1].Name
 	sites[1].Token = "not-the-token-of-this-site"
 	e, out := w.env(t, sites)
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off",
-		Metrics: pipeline.NewMetrics(observe.NewMetrics())})
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off"})
 	if res == nil {
 		t.Fatalf("the run did not start: %v", err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
-	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/statuspage"
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -70,15 +69,25 @@ recorded as failed.`,
 
 // ServeOptions configure the HTTP side of the daemon.
 type ServeOptions struct {
-	Metrics  *pipeline.Metrics
+	Metrics  *observe.Metrics
 	Upcoming func() []schedule.Upcoming
+}
+
+// ServeMetrics are what /metrics serves: this process's live Moodle calls,
+// and everything the warehouse's ledger knows, read at scrape time, so runs
+// made by any process show. They become e's live metrics.
+func ServeMetrics(e *Env, pool *pgxpool.Pool) *observe.Metrics {
+	m := observe.NewMetrics()
+	m.Registry.MustRegister(observe.NewLedger(pool, observe.WithLedgerLogger(e.Logger)))
+	e.Metrics = m
+	return m
 }
 
 // ServeHandler is everything the daemon serves: the status page, /metrics
 // and /healthz. `mim demo --serve` serves it too.
 func ServeHandler(cfg *config.Config, pool *pgxpool.Pool, o ServeOptions) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { healthz(w, r, cfg, pool) })
 	page := statuspage.New(pool, statuspage.Options{Environment: cfg.Environment, Version: VersionString(), Upcoming: o.Upcoming})
 	mux.Handle("/", page)
@@ -113,14 +122,14 @@ type job struct {
 }
 
 // serveJobs are the runs the configuration schedules.
-func serveJobs(cfg *config.Config, m *pipeline.Metrics) []job {
+func serveJobs(cfg *config.Config) []job {
 	var jobs []job
 	if cfg.Schedule.Nightly != "" {
 		jobs = append(jobs, job{name: "nightly", expr: cfg.Schedule.Nightly,
-			opts: RunOptions{Job: "nightly", Mail: true, Progress: "log", Metrics: m}})
+			opts: RunOptions{Job: "nightly", Mail: true, Progress: "log"}})
 	}
 	if cfg.Schedule.Groups != "" {
-		o := RunOptions{Job: "groups", Stages: []string{StageTransform, StageGroups}, Progress: "log", Metrics: m}
+		o := RunOptions{Job: "groups", Stages: []string{StageTransform, StageGroups}, Progress: "log"}
 		if cfg.Sources.CMIS != nil {
 			// Fresh timetable groups; the rest of raw is the night's.
 			o.Stages = []string{StageExtract, StageTransform, StageGroups}
@@ -151,15 +160,11 @@ func runServe(ctx context.Context, e *Env, listen string, scheduled bool) error 
 	} else if n > 0 {
 		e.Logger.Warn("the warehouse schema is behind this mim: scheduled runs will fail until `mim migrate`", "pending", n)
 	}
-	metrics := pipeline.NewMetrics(observe.NewMetrics())
-	e.Metrics = metrics.Metrics
-	if err := lastSuccesses(ctx, pool, metrics.Metrics); err != nil {
-		e.Logger.Warn("reading the last successes from the ledger", "error", err)
-	}
+	metrics := ServeMetrics(e, pool)
 
 	var sched *schedule.Scheduler
 	if scheduled {
-		if sched, err = newScheduler(ctx, e, cfg, pool, metrics); err != nil {
+		if sched, err = newScheduler(ctx, e, cfg, pool); err != nil {
 			return err
 		}
 	}
@@ -208,11 +213,11 @@ func runServe(ctx context.Context, e *Env, listen string, scheduled bool) error 
 // newScheduler builds the scheduler of the configured jobs, recording every
 // event in ctl.schedule_event, and records the times missed while the
 // daemon was down.
-func newScheduler(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *pipeline.Metrics) (*schedule.Scheduler, error) {
+func newScheduler(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool) (*schedule.Scheduler, error) {
 	host, _ := os.Hostname()
 	var jobs []schedule.Job
 	specs := map[string]*schedule.Schedule{}
-	for _, j := range serveJobs(cfg, m) {
+	for _, j := range serveJobs(cfg) {
 		spec, err := schedule.Parse(j.expr, time.Local)
 		if err != nil {
 			return nil, Usagef("schedule.%s: %v", j.name, err)

@@ -31,7 +31,7 @@ func TestScheduledRunSkippedWhileLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
-	jobs := serveJobs(cfg, nil)
+	jobs := serveJobs(cfg)
 	if len(jobs) != 1 || jobs[0].name != "nightly" {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -64,7 +64,7 @@ schedule: {nightly: "15 0 * * *", groups: "*/30 7-19 * * 1-5"}
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := serveJobs(cfg, nil)
+	jobs := serveJobs(cfg)
 	if len(jobs) != 2 {
 		t.Fatalf("jobs %+v", jobs)
 	}
