@@ -360,7 +360,10 @@ func (x *Exporter) recordStep(ctx context.Context, run *ledger.Run, res *Result)
 	case StatusSkipped:
 		status = ledger.Skipped
 	}
-	c := ledger.Counts{In: res.Rows, New: res.Adds, Changed: res.Changes, Deleted: res.Drops, Errors: res.Skipped}
+	// Unchanged: rows of the target that needed nothing sent (drops are
+	// rows no longer in it, so they are not among Rows).
+	c := ledger.Counts{In: res.Rows, New: res.Adds, Changed: res.Changes, Deleted: res.Drops, Errors: res.Skipped,
+		Unchanged: max(res.Rows-res.Adds-res.Changes-res.Skipped, 0)}
 	return st.Finish(ctx, status, c, res, res.Err)
 }
 

@@ -110,8 +110,12 @@ func TestMigrateStatusSettingsAgainstARealWarehouse(t *testing.T) {
 	s.Finish(context.Background(), ledger.Succeeded, ledger.Counts{In: 42, New: 42}, nil, nil)
 	r.Finish(context.Background(), ledger.Succeeded, 0, nil)
 	code, out, _ = mim(t, "--config", cfg, "status")
-	if code != 0 || !strings.Contains(out, "extract") || !strings.Contains(out, "succeeded") || !strings.Contains(out, "extract/sits/student") || !strings.Contains(out, "42") {
+	if code != 0 || !strings.Contains(out, "run 1 by stage") || !strings.Contains(out, "1 succeeded") || strings.Contains(out, "extract/sits/student") || !strings.Contains(out, "42") {
 		t.Errorf("status: %d\n%s", code, out)
+	}
+	code, out, _ = mim(t, "--config", cfg, "status", "--steps")
+	if code != 0 || !strings.Contains(out, "extract/sits/student") || !strings.Contains(out, "42") {
+		t.Errorf("status --steps: %d\n%s", code, out)
 	}
 
 	// The same database used by a production deployment: it says so, and a

@@ -218,14 +218,14 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		rows += t.Rows
 	}
 	m := in.Manifest
-	fmt.Fprintf(w, "%s rows in %d tables: %s students (%s active), %s module registrations, %s CMIS groups\n",
-		progress.Count(rows), len(tables), progress.Count(int64(m.Students)), progress.Count(int64(m.ActiveStudents)),
+	fmt.Fprintf(w, "%s rows in %s tables: %s students (%s active), %s module registrations, %s CMIS groups\n",
+		progress.Count(rows), progress.Count(int64(len(tables))), progress.Count(int64(m.Students)), progress.Count(int64(m.ActiveStudents)),
 		progress.Count(int64(m.Registrations)), progress.Count(int64(m.CMISGroups)))
 	mres, err := synth.InsertMappings(ctx, pool, in.Mappings, "mim demo")
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%d course mappings\n", mres.Created+mres.Updated+mres.Unchanged)
+	fmt.Fprintln(w, progress.Counted(int64(mres.Created+mres.Updated+mres.Unchanged), "course mapping", "course mappings"))
 
 	fmt.Fprintln(w, "\n== 3. starting the simulated Moodle sites")
 	var demoSites []DemoSite

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -161,11 +162,11 @@ func printRolloverPlan(w io.Writer, p *mapping.RolloverPlan) {
 		if y == "" {
 			y = "any year"
 		}
-		fmt.Fprintf(w, "   %-12s %-10s %-18s %s\n", c.Instance, y, c.Kind, transformCount(c.Mappings))
+		fmt.Fprintf(w, "   %-12s %-10s %-18s %s\n", c.Instance, y, c.Kind, progress.Count(c.Mappings))
 	}
 	for _, pc := range p.Published {
 		fmt.Fprintf(w, "   site %s: Moodle holds %s active memberships from MIM in %s of these courses\n",
-			pc.Instance, transformCount(pc.ActiveMemberships), transformCount(pc.Courses))
+			pc.Instance, progress.Count(pc.ActiveMemberships), progress.Count(pc.Courses))
 	}
 	fmt.Fprintf(w, "2. academic_year: %d -> %d\n", p.AcademicYear, p.Year)
 	fmt.Fprintf(w, "3. min_mod_occ_year: %d -> %d; threshold_override: %v -> true (one export; reset when used)\n",
@@ -177,10 +178,10 @@ func printRolloverPlan(w io.Writer, p *mapping.RolloverPlan) {
 	case n == 0:
 		fmt.Fprintf(w, "4. SITS readiness: NO module instances for %d yet: SIW_MRG_AYR has probably not been rolled over; confirm the date with the registry\n", p.Year)
 	default:
-		fmt.Fprintf(w, "4. SITS readiness: %s module instances for %d in staging\n", transformCount(n), p.Year)
+		fmt.Fprintf(w, "4. SITS readiness: %s module instances for %d in staging\n", progress.Count(n), p.Year)
 	}
 	for _, y := range p.SITSYears {
-		fmt.Fprintf(w, "   %d: %s module instances, %s occurrences\n", y.Year, transformCount(y.ModuleInstances), transformCount(y.Occurrences))
+		fmt.Fprintf(w, "   %d: %s module instances, %s occurrences\n", y.Year, progress.Count(y.ModuleInstances), progress.Count(y.Occurrences))
 	}
 }
 
@@ -200,8 +201,8 @@ func previewDrops(ctx context.Context, e *Env, tx pgx.Tx, w io.Writer) error {
 			return fmt.Errorf("previewing the export: %w", err)
 		}
 		for _, p := range previews {
-			fmt.Fprintf(w, "   %s %s: %s adds, %s drops, %s changes; %s\n", p.Instance, p.Feed, transformCount(p.Adds),
-				transformCount(p.Drops), transformCount(p.Changes), p.Decision)
+			fmt.Fprintf(w, "   %s %s: %s adds, %s drops, %s changes; %s\n", p.Instance, p.Feed, progress.Count(p.Adds),
+				progress.Count(p.Drops), progress.Count(p.Changes), p.Decision)
 			for _, d := range p.SampleDrops {
 				fmt.Fprintf(w, "     - drop %s\n", d)
 			}
@@ -242,7 +243,7 @@ func previewDrops(ctx context.Context, e *Env, tx pgx.Tx, w io.Writer) error {
 		}
 		any = true
 		fmt.Fprintf(w, "   site %s: %s active memberships sent so far, %s in the new target; %s sent memberships are not in it\n",
-			inst, transformCount(published), transformCount(target), transformCount(gone))
+			inst, progress.Count(published), progress.Count(target), progress.Count(gone))
 	}
 	if !any {
 		fmt.Fprintln(w, "   nothing has been sent to Moodle and the new target is empty")

@@ -19,8 +19,10 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/notify"
 	"github.com/mimwarehouse/mim/internal/pipeline"
+	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -42,7 +44,7 @@ func init() {
 		Name:    "run",
 		Group:   "Pipeline",
 		Summary: "the nightly run: extract → transform → export and group sync, under one run id",
-		Usage:   "mim run [--stages LIST] [--source NAME]... [--no-mail] [--progress log|off]",
+		Usage:   "mim run [--stages LIST] [--source NAME]... [--no-mail] [--progress log|off] [--if-not-paused]",
 		Help: `Runs every stage under one ledger run, holding the warehouse run lock (a second
 run refuses to start):
 
@@ -87,6 +89,7 @@ budget, environment): a person must look before the next night.`,
 			fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle); repeatable", listFlag(&sources))
 			noMail := fs.Bool("no-mail", false, "do not mail the summary")
 			mode := fs.String("progress", "log", "extract progress: log (a line per entity every 30 seconds) or off")
+			ifNotPaused := fs.Bool("if-not-paused", false, "do nothing (exit 0) while mim pause holds the schedules: for a run started by cron")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) != 0 {
 					return Usagef("run takes no arguments (did you mean --stages %s?)", args[0])
@@ -94,11 +97,49 @@ budget, environment): a person must look before the next night.`,
 				if *mode != "log" && *mode != "off" {
 					return Usagef("--progress %q is not log or off", *mode)
 				}
-				_, err := RunPipeline(ctx, e, RunOptions{Job: "mim run", Stages: stages, Sources: sources, Mail: !*noMail, Progress: *mode})
+				pause := PauseNote
+				if *ifNotPaused {
+					pause = PauseObey
+				}
+				_, err := RunPipeline(ctx, e, RunOptions{Job: "mim run", Stages: stages, Sources: sources, Mail: !*noMail, Progress: *mode, Pause: pause})
+				if errors.Is(err, errHeld) {
+					return nil
+				}
 				return err
 			}
 		},
 	})
+}
+
+// What a run does while mim pause holds the schedules.
+const (
+	// PauseIgnore: nothing (the scheduler asked already; the demo).
+	PauseIgnore = ""
+	// PauseNote: the run goes ahead and says the schedules are paused (a
+	// run started by hand).
+	PauseNote = "note"
+	// PauseObey: the run does not start (mim run --if-not-paused, by cron).
+	PauseObey = "obey"
+)
+
+// errHeld is a run that did not start because the schedules are paused.
+var errHeld = errors.New("held: the schedules are paused")
+
+// checkPause applies o.Pause; errHeld means the run must not start.
+func checkPause(ctx context.Context, pool *pgxpool.Pool, o RunOptions) error {
+	if o.Pause == PauseIgnore {
+		return nil
+	}
+	p, err := schedule.CurrentPause(ctx, pool)
+	if err != nil || p == nil {
+		return err
+	}
+	if o.Pause == PauseObey {
+		fmt.Fprintf(o.Out, "not running: the schedules are %s (mim resume releases them)\n", p)
+		return errHeld
+	}
+	fmt.Fprintf(o.Out, "note: the schedules are %s; this run was started by hand and goes ahead\n", p)
+	return nil
 }
 
 // RunOptions choose what one run does.
@@ -115,6 +156,9 @@ type RunOptions struct {
 	Progress string
 	// Out receives progress lines and the summary (default e.Stdout).
 	Out io.Writer
+	// Pause is what the run does while mim pause holds the schedules:
+	// PauseIgnore, PauseNote or PauseObey.
+	Pause string
 }
 
 // RunPipeline runs the stages under one ledger run and returns what
@@ -148,6 +192,9 @@ func RunPipeline(ctx context.Context, e *Env, o RunOptions) (*pipeline.Result, e
 		return nil, err
 	} else if n > 0 {
 		return nil, fmt.Errorf("the warehouse schema is behind this mim (%d migration(s) pending): run `mim migrate` first", n)
+	}
+	if err := checkPause(ctx, pool, o); err != nil {
+		return nil, err
 	}
 	tasks, err := runTasks(ctx, e, cfg, pool, o)
 	if err != nil {
@@ -295,7 +342,8 @@ func runTasks(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Poo
 						updated++
 					}
 				}
-				rep := pipeline.Report{Err: err, Lines: []string{fmt.Sprintf("%d datasets created, %d updated in %s", created, updated, cfg.Catalog.URL)}}
+				rep := pipeline.Report{Err: err, Lines: []string{fmt.Sprintf("%s created, %d updated in %s",
+					progress.Counted(int64(created), "dataset", "datasets"), updated, cfg.Catalog.URL)}}
 				if err != nil && created+updated > 0 {
 					rep.Status = ledger.Partial
 				}
@@ -327,8 +375,9 @@ func transformStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpo
 		if !res.Committed {
 			verb = "rolled back; every mart keeps what the last good run left"
 		}
-		rep.Lines = append(rep.Lines, fmt.Sprintf("%d models, %s rows, %d checks and tests (%d failed): %s",
-			len(res.Models), transformCount(rows), res.Checked, len(res.Failures), verb))
+		rep.Lines = append(rep.Lines, fmt.Sprintf("%s, %s, %s (%s failed): %s",
+			progress.Counted(int64(len(res.Models)), "model", "models"), progress.Counted(rows, "row", "rows"),
+			progress.Counted(int64(res.Checked), "check or test", "checks and tests"), progress.Count(int64(len(res.Failures))), verb))
 		for _, h := range res.Hooks {
 			rep.Lines = append(rep.Lines, fmt.Sprintf("hook %s: %s", h.Name, h.Summary))
 		}
@@ -406,7 +455,7 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		}
 	}
 	if rep != nil && rep.BudgetDecision != "" {
-		out.Lines = append(out.Lines, fmt.Sprintf("delete budget: %s (%d deletions)", rep.BudgetDecision, rep.Budget.Deletes()))
+		out.Lines = append(out.Lines, fmt.Sprintf("delete budget: %s (%s)", rep.BudgetDecision, budgetText(rep.Budget)))
 	}
 	return out
 }

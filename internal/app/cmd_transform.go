@@ -15,6 +15,7 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/martconfig"
 	"github.com/mimwarehouse/mim/transform"
@@ -162,7 +163,7 @@ func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transf
 	opts.OnModel = func(m transform.ModelResult) {
 		rows := "-"
 		if m.Rows >= 0 {
-			rows = transformCount(m.Rows) + " rows"
+			rows = progress.Count(m.Rows) + " rows"
 		}
 		fmt.Fprintf(e.Stdout, "  %-36s %-5s %-9s %14s %8s\n", m.Model, m.Materialized, m.Action, rows, m.Duration.Round(time.Millisecond))
 	}
@@ -190,18 +191,4 @@ func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transf
 		return ferr
 	}
 	return err
-}
-
-// transformCount writes n with transformCount separators.
-func transformCount(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
 }

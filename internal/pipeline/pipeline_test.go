@@ -365,3 +365,22 @@ func TestSummaryShapedLikeTheJobMail(t *testing.T) {
 		t.Errorf("mim_guard_events_total{a,course_drop,held} = %v", v)
 	}
 }
+
+// Each limit is written in its own unit: a threshold's percentage, the
+// group budget's count of deletions beside its share of owned groups.
+func TestGuardFiguresInTheirUnits(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	f64 := func(v float64) *float64 { return &v }
+	threshold := GuardEvent{Instance: "main", Guard: "threshold", Decision: "passed", Subject: "active_students",
+		Previous: i64(1000), Current: i64(990), Percent: f64(99), Limit: f64(75)}
+	if got, want := threshold.String(), "threshold main active_students: passed (1,000 → 990, 99.0%, limit 75%)"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	budget := GuardEvent{Instance: "main", Guard: "group_delete_budget", Decision: "passed", Subject: "deletions",
+		Previous: i64(16), Current: i64(2), Percent: f64(6.25), Limit: f64(50),
+		Detail: map[string]any{"budget": 50.0, "budget_percent": 10.0, "owned_groups": 16.0, "group_deletes": 1.0, "grouping_deletes": 1.0}}
+	want := "group_delete_budget main deletions: passed (deletes 1 group and 1 grouping, 2 in all, limit 50 deletions; 1 of the 16 groups MIM owns, 6.2%, limit 10%)"
+	if got := budget.String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
