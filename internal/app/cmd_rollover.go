@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/transform"
 )
 

@@ -15,9 +15,9 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/martconfig"
+	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/transform"
 )
 
