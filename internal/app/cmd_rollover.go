@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -43,6 +44,8 @@ func init() {
 		Help: `The incumbent's "Academic Year Rollover" checklist, with what MIM can do
 and check itself:
 
+  0. Before step 1, hold the schedules: mim pause --reason "rollover YYYY"
+     (no night runs half-way through the changes; runs by hand still run).
   1. Global deactivation of every SITS and CMIS course mapping (an inactive
      mapping freezes its course's enrolments as they are).
   2. academic_year := YYYY (the Portico block's academic year).
@@ -51,7 +54,8 @@ and check itself:
   4. SITS readiness: whether the module views already show YYYY (they switch
      when the registry rolls SIW_MRG_AYR over; confirm the date with them).
   5-8. Run 'mim run', check the feeds hold no mass unenrolment, test adding
-     and removing a new-year mapping, then release.
+     and removing a new-year mapping, then release, and mim resume the
+     schedules.
 
 Without --apply it is a dry run: steps 1-3 are made inside a transaction,
 the marts are rebuilt there (unless --no-transform), the export's view of
@@ -105,6 +109,15 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 		mode = "APPLYING"
 	}
 	fmt.Fprintf(w, "Academic year rollover to %d/%02d — %s\n\n", year, (year+1)%100, mode)
+	switch p, err := schedule.CurrentPause(ctx, tx); {
+	case err != nil:
+		return err
+	case p != nil:
+		fmt.Fprintf(w, "0. Schedules: %s. Good: no night runs until `mim resume` (step 8).\n", p)
+	default:
+		fmt.Fprintf(w, "0. Schedules: NOT paused. Before applying, run `mim pause --reason \"rollover %d\"` so that no scheduled night\n"+
+			"   runs half-way through these changes (runs started by hand still run); `mim resume` at step 8.\n", year)
+	}
 	printRolloverPlan(w, plan)
 
 	runID := run.ID
@@ -258,6 +271,6 @@ Then, by hand:
 5. Once SITS shows %d, run 'mim run' (extract, transform, export).
 6. Check the feeds: essentially empty, and no mass unenrolment.
 7. Test adding and removing a %d module occurrence mapping ('mim mappings import', 'mim mappings deactivate --course').
-8. Release: make the mapping tools visible and re-enable the schedules.
+8. Release: make the mapping tools visible, and 'mim resume' the schedules 'mim pause' held.
 `, year, year)
 }
