@@ -176,6 +176,14 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 	if err != nil {
 		return err
 	}
+	// --serve needs its port: find out now, not after the whole demo ran.
+	var ln net.Listener
+	if o.Serve {
+		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+			return &UsageError{Msg: fmt.Sprintf("--serve cannot listen on %s: %v (another mim serve or demo? try --listen 127.0.0.1:0)", o.Listen, err)}
+		}
+		defer ln.Close()
+	}
 	started := time.Now()
 	pool, err := warehouse.Open(ctx, config.DSN(dsn), 12)
 	if err != nil {
@@ -288,7 +296,7 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		fmt.Fprintf(w, "status page: run `mim demo --serve` and open http://%s/\n", o.Listen)
 		return runErr
 	}
-	return serveDemo(ctx, e, cfg, pool, metrics, o, runErr)
+	return serveDemo(ctx, e, cfg, pool, metrics, ln, o, runErr)
 }
 
 // resetDemo empties the demo warehouse: every schema the migrations create.
@@ -486,11 +494,7 @@ func demoDrift(ctx context.Context, w io.Writer, pool *pgxpool.Pool, in *synth.I
 }
 
 // serveDemo keeps the status page and the simulators up until Ctrl-C.
-func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *observe.Metrics, o DemoOptions, runErr error) error {
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s for the status page: %w (try --listen 127.0.0.1:0)", o.Listen, err)
-	}
+func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *observe.Metrics, ln net.Listener, o DemoOptions, runErr error) error {
 	srv := &http.Server{Handler: ServeHandler(cfg, pool, ServeOptions{Metrics: m}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String() + "/"

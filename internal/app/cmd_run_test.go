@@ -220,7 +220,7 @@ func TestRunMailsTheSummary(t *testing.T) {
 	if subject != fmt.Sprintf("MIM nightly on demo: run %d succeeded", res.RunID) || msgs[0].To[0] != "lama@example.ac.uk" {
 		t.Errorf("subject %q to %v", subject, msgs[0].To)
 	}
-	for _, want := range []string{": MIM nightly has completed: run ", "---------- Execute nightly (run ", "transform: ", "---------- Finished nightly (run "} {
+	for _, want := range []string{"MIM nightly has completed: run ", "---------- Execute nightly (run ", "transform: ", "---------- Finished nightly (run "} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the mail lacks %q:\n%s", want, body)
 		}

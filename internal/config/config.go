@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -210,7 +211,14 @@ const DefaultWarehouseDSN = "postgres://mim:mim@127.0.0.1:5432/mim?sslmode=disab
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
+		// A file that cannot be read is a configuration error (exit 2) like
+		// any other, said plainly.
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, &Error{File: path, Problems: []Problem{{Message: "cannot be read: " + msg}}}
 	}
 	cfg, err := Parse(data, os.LookupEnv)
 	var ce *Error

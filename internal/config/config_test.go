@@ -229,3 +229,22 @@ func TestShapeErrors(t *testing.T) {
 		t.Errorf("a repeated key must be an error")
 	}
 }
+
+// The password is redacted where it stands as a password, never as letters
+// of other words: with password "mim" the user and database stay readable.
+func TestScrubPasswordByField(t *testing.T) {
+	for text, want := range map[string]string{
+		"failed to connect to `user=mim database=mim_demo`: password authentication failed": "failed to connect to `user=mim database=mim_demo`: password authentication failed",
+		"cannot parse `host=h user=mim password=mim dbname=mim_demo`: x":                    "cannot parse `host=h user=mim password=xxxxx dbname=mim_demo`: x",
+		"dial postgres://mim:mim@127.0.0.1:5432/mim_demo: refused":                          "dial postgres://mim:xxxxx@127.0.0.1:5432/mim_demo: refused",
+		`ORA-01017 for mim/mim@sits-db:1521/MIM (password='mim')`:                           `ORA-01017 for mim/xxxxx@sits-db:1521/MIM (password=xxxxx)`,
+		"password=mimosa is another one, PASSWORD = mim;":                                   "password=mimosa is another one, PASSWORD = xxxxx;",
+	} {
+		if got := ScrubPassword(text, "mim"); got != want {
+			t.Errorf("ScrubPassword(%q)\n got %q\nwant %q", text, got, want)
+		}
+	}
+	if got := ScrubPassword("postgres://u:p%40ss@h/db", "p@ss"); got != "postgres://u:xxxxx@h/db" {
+		t.Errorf("escaped: %q", got)
+	}
+}

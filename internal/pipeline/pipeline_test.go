@@ -337,8 +337,12 @@ func TestSummaryShapedLikeTheJobMail(t *testing.T) {
 	}
 	text := b.String()
 	t.Log(text)
+	if !strings.HasPrefix(text, "MIM nightly has completed: run ") {
+		t.Errorf("the summary does not open with the outcome: %.80q", text)
+	}
 	for _, want := range []string{
-		"mim-host: MIM nightly has completed: run ",
+		"MIM nightly has completed: run ",
+		" partial (host mim-host).",
 		"---------- Execute nightly (run ",
 		"Run commenced at ",
 		"Start: ",

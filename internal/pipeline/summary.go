@@ -146,7 +146,8 @@ func WriteSummary(ctx context.Context, q warehouse.Querier, w io.Writer, res *Re
 	}
 	clock := func(t time.Time) string { return t.In(loc).Format("15:04:05.000") }
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: MIM %s has completed: run %d %s.\n\n", info.Host, info.Job, res.RunID, res.Status())
+	// The outcome first: a mail list shows the first line.
+	fmt.Fprintf(&b, "MIM %s has completed: run %d %s (host %s).\n\n", info.Job, res.RunID, res.Status(), info.Host)
 	fmt.Fprintf(&b, "---------- Execute %s (run %d) ----------\n\n", info.Job, res.RunID)
 	fmt.Fprintf(&b, "Run commenced at %s\n\n", res.Started.In(loc).Format("15:04:05 02-01-2006 MST"))
 	fmt.Fprintf(&b, "Start: %s\n", clock(res.Started))
