@@ -55,8 +55,8 @@ with any environment other than "bench" is refused, never dropped. Nothing
 else is touched.
 
 Sizes, with the time the whole bench takes on the 2-core development machine
-(the README has the same): small: `+BenchSmallTime+`; medium (5,000
-students, 3 sites); ucl: 50,000 students, 4 sites at 20 ms: `+BenchUCLTime+`.`,
+(the README has the same): small: ` + BenchSmallTime + `; medium (5,000
+students, 3 sites); ucl: 50,000 students, 4 sites at 20 ms: ` + BenchUCLTime + `.`,
 		Setup: func(fs *flag.FlagSet) Runner {
 			scale := fs.String("scale", "small", "`size` of the university: small, medium or ucl")
 			latency := fs.Duration("latency", 20*time.Millisecond, "simulated sites answer every call after `D` (0: at once)")
