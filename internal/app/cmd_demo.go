@@ -136,20 +136,27 @@ type DemoSite struct {
 // DemoConfig is the configuration `mim demo` runs with: the synthetic SITS
 // and CMIS in the demo database, the simulated sites, feeds written to out.
 // It goes through config.Parse like any file, so it is checked the same way;
-// the tokens come in as variables and are never part of the text.
+// the DSN and the tokens come in as variables and are never part of the text.
 func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config, error) {
-	vars := map[string]string{"DSN": dsn}
+	text, secrets := DemoConfigText(dsn, out, minYear, sites)
+	return config.Parse([]byte(text), func(k string) (string, bool) { v, ok := secrets[k]; return v, ok })
+}
+
+// DemoConfigText is the demo's configuration as a file's text, and the
+// values of the ${NAME}s it refers to (the DSN and each site's token).
+func DemoConfigText(dsn, out string, minYear int, sites []DemoSite) (text string, secrets map[string]string) {
+	secrets = map[string]string{"MIM_DEMO_DSN": dsn}
 	var b strings.Builder
-	fmt.Fprintf(&b, "environment: %s\nwarehouse: {dsn: \"${DSN}\", max_conns: 12}\n", DemoEnvironment)
+	fmt.Fprintf(&b, "environment: %s\nwarehouse: {dsn: \"${MIM_DEMO_DSN}\", max_conns: 12}\n", DemoEnvironment)
 	sits, cmis := synth.Schemas("")
-	fmt.Fprintf(&b, "sources:\n  sits: {driver: pgx, dsn: \"${DSN}\", schema: %s, min_year: %d}\n  cmis: {driver: pgx, dsn: \"${DSN}\", schema: %s}\n",
+	fmt.Fprintf(&b, "sources:\n  sits: {driver: pgx, dsn: \"${MIM_DEMO_DSN}\", schema: %s, min_year: %d}\n  cmis: {driver: pgx, dsn: \"${MIM_DEMO_DSN}\", schema: %s}\n",
 		sits, minYear, cmis)
 	if len(sites) > 0 {
 		b.WriteString("moodle:\n")
 	}
-	for i, s := range sites {
-		tok := fmt.Sprintf("TOKEN_%d", i)
-		vars[tok] = s.Token
+	for _, s := range sites {
+		tok := "MIM_DEMO_TOKEN_" + strings.ToUpper(nonWord.ReplaceAllString(s.Name, "_"))
+		secrets[tok] = s.Token
 		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q}\n",
 			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix)
 	}
@@ -159,7 +166,90 @@ func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config,
 		fmt.Fprintf(&b, "    - {column: %s, shortname: %s}\n", f[0], f[1])
 	}
 	b.WriteString("log: {level: warn}\n")
-	return config.Parse([]byte(b.String()), func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	return b.String(), secrets
+}
+
+var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+// Names of the files the demo writes its configuration to, in --out.
+const (
+	DemoConfigFile  = "mim.yaml"
+	DemoSecretsFile = "mim.secrets"
+)
+
+// writeDemoConfig writes the demo's configuration into out, so that every
+// other command can be tried on the demo's warehouse: mim.yaml, which reads
+// the DSN and the tokens from mim.secrets beside it (owner only) unless the
+// environment sets them.
+func writeDemoConfig(out, text string, secrets map[string]string) error {
+	var sb strings.Builder
+	sb.WriteString("# The demo warehouse's DSN and the simulated sites' tokens, for mim.yaml.\n")
+	names := make([]string, 0, len(secrets))
+	for k := range secrets {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(&sb, "%s=%s\n", k, secrets[k])
+	}
+	head := "# Written by mim demo: the configuration the demo ran with. Try the other\n" +
+		"# commands on the demo warehouse with --config " + filepath.Join(out, DemoConfigFile) + ".\n" +
+		"# The simulated Moodle sites live only as long as the demo (mim demo --serve).\n" +
+		"secrets_file: " + DemoSecretsFile + "\n"
+	for _, f := range []struct {
+		name, body string
+		mode       os.FileMode
+	}{{DemoSecretsFile, sb.String(), 0o600}, {DemoConfigFile, head + text, 0o644}} {
+		if err := writeFileAtomic(filepath.Join(out, f.name), []byte(f.body), f.mode); err != nil {
+			return fmt.Errorf("writing the demo's configuration: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes a whole file under a temporary name, then renames it.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// demoNext prints the commands to try next on the demo's configuration.
+func demoNext(w io.Writer, out string, serving bool) {
+	cfg := filepath.Join(out, DemoConfigFile)
+	mim := "mim"
+	if exe := os.Args[0]; strings.Contains(exe, "go-build") {
+		mim = "go run ./cmd/mim"
+	}
+	fmt.Fprintf(w, "\nthe demo's configuration is %s (its DSN and tokens in %s beside it); try next:\n", cfg, DemoSecretsFile)
+	for _, c := range [][2]string{
+		{"status", "the runs, by stage (--steps: every step)"},
+		{"export --dry-run", "what the feeds would send now, and what the guards say"},
+		{"settings list", "thresholds, overrides, academic year"},
+		{"mappings list", "the course mappings"},
+		{"serve --no-schedule --listen 127.0.0.1:0", "the status page and /metrics on this warehouse"},
+	} {
+		fmt.Fprintf(w, "  %s --config %s %-42s # %s\n", mim, cfg, c[0], c[1])
+	}
+	if serving {
+		fmt.Fprintf(w, "  %s --config %s %-42s # %s\n", mim, cfg, "run", "another night, while the simulated sites are up")
+	} else {
+		fmt.Fprintln(w, "the simulated Moodle sites stopped with the demo: with `mim demo --serve` they stay up, and `mim run` works too")
+	}
 }
 
 // RunDemo runs the demo (see `mim help demo`), printing to e.Stdout.
@@ -263,9 +353,13 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 			progress.Count(int64(sm.Users)), progress.Count(int64(sm.Enrolments)), kind)
 	}
 
-	cfg, err := DemoConfig(dsn, out, in.Year, demoSites)
+	cfgText, secrets := DemoConfigText(dsn, out, in.Year, demoSites)
+	cfg, err := config.Parse([]byte(cfgText), func(k string) (string, bool) { v, ok := secrets[k]; return v, ok })
 	if err != nil {
 		return fmt.Errorf("the demo configuration: %w", err) // a programming error, said plainly
+	}
+	if err := writeDemoConfig(out, cfgText, secrets); err != nil {
+		return err
 	}
 	e.SetConfig(cfg)
 	e.pool = pool // the demo's own pool; Close leaves it to the defer above
@@ -292,6 +386,7 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		return err
 	}
 	fmt.Fprintf(w, "\ndemo finished in %s: run %d %s\n", time.Since(started).Round(time.Millisecond), last.RunID, last.Status())
+	demoNext(w, o.Out, o.Serve)
 	if !o.Serve {
 		fmt.Fprintf(w, "status page: run `mim demo --serve` and open http://%s/\n", o.Listen)
 		return runErr

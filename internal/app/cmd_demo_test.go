@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -130,10 +131,53 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("the output holds something shaped like a token: %s", m)
 	}
 
+	// The demo leaves its configuration: every other command works on the
+	// demo's warehouse with it, and it keeps its secrets beside it.
+	cfgPath := filepath.Join(out, "mim.yaml")
+	for _, want := range []string{"the demo's configuration is " + cfgPath, "--config " + cfgPath + " status",
+		"--config " + cfgPath + " export --dry-run"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the demo does not say %q", want)
+		}
+	}
+	cfgText, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`\b[0-9a-f]{32}\b|mim:mim@`).Find(cfgText); m != nil {
+		t.Errorf("mim.yaml holds a secret: %s", m)
+	}
+	if st, err := os.Stat(filepath.Join(out, "mim.secrets")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("mim.secrets: %v %v", st, err)
+	}
+	code, got, errOut := mim(t, "--config", cfgPath, "status")
+	if code != 0 || !strings.Contains(got, `deployment environment "demo"`) || !strings.Contains(got, "run 1 by stage") ||
+		!regexp.MustCompile(`(?m)^transform\s+\d+`).MatchString(got) {
+		t.Errorf("status with the demo's configuration: %d\n%s%s", code, got, errOut)
+	}
+	code, got, errOut = mim(t, "--config", cfgPath, "export", "--dry-run")
+	if code != 0 || !strings.Contains(got, "DRY RUN") || !strings.Contains(got, "main/ims:") {
+		t.Errorf("export --dry-run with the demo's configuration: %d\n%s%s", code, got, errOut)
+	}
+
 	// Rerunnable: a second demo on the same database starts from scratch.
 	code, stdout, stderr = mim(t, "demo", "--scale", "small", "--out", out)
 	if code != 0 || !strings.Contains(stdout, "run 1 succeeded") {
 		t.Fatalf("the second demo: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// --serve on a port that is taken fails at once, before the demo runs.
+func TestDemoServeChecksItsPortFirst(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("MIM_DEMO_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none") // never reached
+	code, stdout, stderr := mim(t, "demo", "--serve", "--listen", ln.Addr().String(), "--out", t.TempDir())
+	if code != app.ExitUsage || !strings.Contains(stderr, "--serve cannot listen on "+ln.Addr().String()) || strings.Contains(stdout, "== 1.") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
 	}
 }
 

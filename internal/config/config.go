@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -28,7 +29,11 @@ type Config struct {
 	// Environment is this deployment's identity (production, staging, ...).
 	// A Moodle site is written to only when its own environment, this value
 	// and the warehouse's ctl.deployment all agree.
-	Environment string       `yaml:"environment"`
+	Environment string `yaml:"environment"`
+	// SecretsFile names a file of NAME=value lines (relative to this
+	// file's directory) that ${NAME} references read when the environment
+	// does not set NAME. It must not be readable by group or others.
+	SecretsFile string       `yaml:"secrets_file"`
 	Warehouse   Warehouse    `yaml:"warehouse"`
 	Sources     Sources      `yaml:"sources"`
 	Moodle      []MoodleSite `yaml:"moodle"`
@@ -220,7 +225,24 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, &Error{File: path, Problems: []Problem{{Message: "cannot be read: " + msg}}}
 	}
-	cfg, err := Parse(data, os.LookupEnv)
+	env := os.LookupEnv
+	if name := secretsFileOf(data); name != "" {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(filepath.Dir(path), name)
+		}
+		secrets, err := readSecrets(name)
+		if err != nil {
+			return nil, &Error{File: path, Problems: []Problem{{Path: "secrets_file", Message: err.Error()}}}
+		}
+		env = func(k string) (string, bool) {
+			if v, ok := os.LookupEnv(k); ok {
+				return v, true
+			}
+			v, ok := secrets[k]
+			return v, ok
+		}
+	}
+	cfg, err := Parse(data, env)
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.File = path

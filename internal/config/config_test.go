@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -247,4 +248,51 @@ func TestScrubPasswordByField(t *testing.T) {
 	if got := ScrubPassword("postgres://u:p%40ss@h/db", "p@ss"); got != "postgres://u:xxxxx@h/db" {
 		t.Errorf("escaped: %q", got)
 	}
+}
+
+// secrets_file supplies the ${NAME}s the environment does not set, from a
+// file only its owner can read.
+func TestSecretsFile(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "mim.yaml")
+	write := func(name, body string, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("mim.yaml", "environment: test\nsecrets_file: mim.secrets\nwarehouse: {dsn: \"${MIM_T_DSN}\"}\n"+
+		"moodle:\n  - {name: main, url: \"https://m.example.ac.uk\", token: \"${MIM_T_TOKEN}\", environment: test}\n", 0o644)
+	write("mim.secrets", "# the demo's\nMIM_T_DSN='postgres://mim:s3cret@h/db'\n\nMIM_T_TOKEN=tok123\n", 0o600)
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Warehouse.DSN.Reveal() != "postgres://mim:s3cret@h/db" || cfg.Moodle[0].Token.Reveal() != "tok123" {
+		t.Errorf("dsn %s token %s", cfg.Warehouse.DSN, cfg.Moodle[0].Token)
+	}
+	t.Setenv("MIM_T_TOKEN", "from-env")
+	if cfg, err = Load(cfgPath); err != nil || cfg.Moodle[0].Token.Reveal() != "from-env" {
+		t.Errorf("the environment does not win: %v", err)
+	}
+	write("mim.secrets", "MIM_T_DSN=x\nMIM_T_TOKEN=tok123\n", 0o644)
+	if _, err = Load(cfgPath); err == nil || !strings.Contains(err.Error(), "chmod 600") || ExitCodeOf(err) != 2 {
+		t.Errorf("a secrets file others can read: %v", err)
+	}
+	write("mim.secrets", "MIM_T_DSN=x\nthis line holds tok123\n", 0o600)
+	if _, err = Load(cfgPath); err == nil || !strings.Contains(err.Error(), "line 2 is not NAME=value") || strings.Contains(err.Error(), "tok123") {
+		t.Errorf("a bad line: %v", err)
+	}
+}
+
+// ExitCodeOf is the exit code an error asks for (0 if none).
+func ExitCodeOf(err error) int {
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 0
 }
