@@ -34,7 +34,7 @@ import (
 // Feed names one feed, as ctl.export_run.feed records it.
 type Feed string
 
-// The feeds, in the order an export writes them (../shared/formats.md §6).
+// The feeds, in the order an export writes them (docs/formats.md §5).
 const (
 	IMS     Feed = "ims"
 	Profile Feed = "profile_csv"

@@ -31,7 +31,7 @@ func planTutor(ctx context.Context, tx pgx.Tx, site *config.MoodleSite) (*tutor.
 	if err != nil {
 		return nil, c, s, err
 	}
-	// Guarded like memberships (formats.md §5.3): the rows, and the pairs
+	// Guarded like memberships (docs/formats.md §4): the rows, and the pairs
 	// kept (a removed pair is an assignment the plugin deletes).
 	c = guard.Check{Guard: guard.TutorThreshold, Instance: site.Name, Limit: s.ThresholdPercent, First: p.Previous == 0,
 		Measures: []guard.Measure{
