@@ -146,7 +146,7 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 		}
 		t0 := time.Now()
 		res, terr := transform.Execute(ctx, tx, p, transform.Options{StatementTimeout: cfg.Warehouse.StatementTimeout,
-			LockTimeout: cfg.Warehouse.LockTimeout, Hooks: transformHooks(cfg, Who())})
+			LockTimeout: cfg.Warehouse.LockTimeout, Hooks: transformHooks(cfg, Who(), run.ID)})
 		var ce *transform.CheckError
 		switch {
 		case errors.As(terr, &ce):

@@ -363,7 +363,7 @@ func transformStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpo
 	}
 	res, err := transform.Run(ctx, pool, p, transform.Options{
 		Run: run, StatementTimeout: cfg.Warehouse.StatementTimeout, LockTimeout: cfg.Warehouse.LockTimeout,
-		Logger: e.Logger, Hooks: transformHooks(cfg, Who()),
+		Logger: e.Logger, Hooks: transformHooks(cfg, Who(), run.ID),
 	})
 	rep := pipeline.Report{Err: err}
 	if res != nil {

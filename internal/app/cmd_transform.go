@@ -17,6 +17,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/martconfig"
+	"github.com/mimwarehouse/mim/internal/martcount"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -121,8 +122,8 @@ func transformList(w io.Writer, p *transform.Project, sel []string) error {
 // transformHooks are the Go steps a transform runs between layers: the
 // configuration the marts read (group prefixes, IMS roletypes), then the
 // course mappings derived by rule.
-func transformHooks(cfg *config.Config, by string) []transform.Hook {
-	hooks := []transform.Hook{martconfig.Hook(cfg)}
+func transformHooks(cfg *config.Config, by string, runID int64) []transform.Hook {
+	hooks := []transform.Hook{martconfig.Hook(cfg), martcount.Hook(runID)}
 	if len(cfg.Mappings.Rules) == 0 {
 		return hooks
 	}
@@ -153,7 +154,7 @@ func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transf
 	opts.Run = run
 	opts.StatementTimeout, opts.LockTimeout = cfg.Warehouse.StatementTimeout, cfg.Warehouse.LockTimeout
 	opts.Logger = e.Logger
-	opts.Hooks = transformHooks(cfg, Who())
+	opts.Hooks = transformHooks(cfg, Who(), run.ID)
 	selected, err := p.Select(opts.Select)
 	if err != nil {
 		_ = run.Finish(ctx, ledger.Failed, ExitUsage, err)
