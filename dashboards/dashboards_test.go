@@ -727,9 +727,9 @@ func TestSupersetDashboardOnTheDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dash struct {
-		Title    string                    `yaml:"dashboard_title"`
-		UUID     string                    `yaml:"uuid"`
-		Version  string                    `yaml:"version"`
+		Title    string         `yaml:"dashboard_title"`
+		UUID     string         `yaml:"uuid"`
+		Version  string         `yaml:"version"`
 		Position map[string]any `yaml:"position"`
 	}
 	if err := yaml.Unmarshal(b, &dash); err != nil {
