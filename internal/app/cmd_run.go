@@ -79,6 +79,10 @@ is printed and mailed to notify.to when notify.smtp is configured.
 --stages limits the run (e.g. --stages transform,export); --source limits
 the extract to some sources (sits, cmis, moodle:NAME, or moodle).
 
+While mim pause holds the schedules, a run started by hand goes ahead and
+says so; with --if-not-paused it does nothing and exits 0 (for a run that
+cron starts, so that the pause holds it as it holds mim serve's).
+
 Exit status: 0 everything succeeded (a partial extract, e.g. a course that
 could not be read, is reported but is not a failure), 1 a stage failed or was
 skipped because one failed, 3 a guard refused something (threshold, delete
