@@ -148,13 +148,17 @@ func (t tableDef) cols() []columnDef {
 }
 
 // ddl returns the statements creating t in dialect d, as Moodle's
-// installer would (InnoDB with utf8mb4_unicode_ci on MySQL).
-func (t tableDef) ddl(d Dialect, prefix string) []string {
+// installer would (InnoDB with utf8mb4_unicode_ci on MySQL); binary makes
+// text sort byte by byte (utf8mb4_bin, or "C" on PostgreSQL).
+func (t tableDef) ddl(d Dialect, prefix string, binary bool) []string {
 	name := prefix + t.name
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE %s (\n", name)
 	for _, c := range t.cols() {
 		fmt.Fprintf(&b, "    %s %s", c.name, c.sqlType(d))
+		if binary && d == Postgres && (c.typ == "C" || c.typ == "X") {
+			b.WriteString(` COLLATE "C"`)
+		}
 		if c.notNull {
 			b.WriteString(" NOT NULL")
 		}
@@ -165,7 +169,11 @@ func (t tableDef) ddl(d Dialect, prefix string) []string {
 	}
 	fmt.Fprintf(&b, "    CONSTRAINT %s_id_pk PRIMARY KEY (id)\n)", name)
 	if d == MySQL {
-		b.WriteString(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci ROW_FORMAT=Dynamic")
+		collation := "utf8mb4_unicode_ci"
+		if binary {
+			collation = "utf8mb4_bin"
+		}
+		b.WriteString(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=" + collation + " ROW_FORMAT=Dynamic")
 	}
 	out := []string{b.String()}
 	for i, ix := range t.indexes {
@@ -201,11 +209,12 @@ func (c columnDef) sqlType(d Dialect) string {
 }
 
 // SchemaDDL returns the statements that create the Moodle tables MIM reads,
-// with prefix (Moodle's $CFG->prefix, e.g. "mdl_"), in dialect d.
-func SchemaDDL(d Dialect, prefix string) []string {
+// with prefix (Moodle's $CFG->prefix, e.g. "mdl_"), in dialect d. With
+// binary, text compares and sorts byte by byte.
+func SchemaDDL(d Dialect, prefix string, binary bool) []string {
 	var out []string
 	for _, t := range moodleTables {
-		out = append(out, t.ddl(d, prefix)...)
+		out = append(out, t.ddl(d, prefix, binary)...)
 	}
 	return out
 }

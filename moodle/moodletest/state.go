@@ -17,17 +17,17 @@ type State struct {
 	// Roles default to Moodle's standard set (manager 1, coursecreator 2,
 	// editingteacher 3, teacher 4, student 5, guest 6, user 7, frontpage 8)
 	// when empty.
-	Roles       []Role
-	Enrolments  []Enrolment
+	Roles      []Role
+	Enrolments []Enrolment
 	// DisabledMethods are enrolment instances (a course's method) whose
 	// status is disabled: their enrolments stay, but give no access, as
 	// when a teacher disables a course's self enrolment.
 	DisabledMethods []CourseMethod
 	Groups          []Group
-	Groupings   []Grouping
-	GradeItems  []GradeItem
-	Grades      []Grade
-	Completions []Completion
+	Groupings       []Grouping
+	GradeItems      []GradeItem
+	Grades          []Grade
+	Completions     []Completion
 }
 
 // Category is a course category.

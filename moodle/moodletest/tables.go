@@ -19,6 +19,12 @@ type TableOptions struct {
 	// what a replica's lag is judged by. Zero: the site's clock, as on a
 	// replica that is up to date.
 	Activity time.Time
+	// BinaryCollation makes text sort byte by byte (MySQL's utf8mb4_bin,
+	// PostgreSQL's "C"), as the simulator sorts names. Without it the
+	// tables take Moodle's utf8mb4_unicode_ci on MySQL and the database's
+	// collation on PostgreSQL, and a site whose group names differ only in
+	// case or spacing lists them in another order than the simulator does.
+	BinaryCollation bool
 }
 
 // Context ids. Course contexts are the ids courseContextID gives the file
@@ -46,7 +52,7 @@ func (s *Site) WriteTables(ctx context.Context, db *sql.DB, d Dialect, o TableOp
 	}
 	// MySQL commits each DDL statement on its own: the tables are created
 	// first, and filled in one transaction.
-	for _, stmt := range SchemaDDL(d, o.Prefix) {
+	for _, stmt := range SchemaDDL(d, o.Prefix, o.BinaryCollation) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("creating the Moodle tables: %w\n%s", err, stmt)
 		}
