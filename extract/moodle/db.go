@@ -95,6 +95,13 @@ func (e *LagError) Error() string {
 // aborts what is still open.
 func (s *DBSource) Extract(ctx context.Context, sink extract.Sink) error {
 	x := &extraction{Source: s.Source, sink: sink, out: map[string]*entityOut{}}
+	// The timeout bounds the site's whole extraction, its entities' commits
+	// (which go on in the background) included.
+	if s.db.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.db.Timeout)
+		defer cancel()
+	}
 	if err := s.read(ctx, x); err != nil {
 		x.abortAll(ctx, err)
 	}
@@ -125,11 +132,6 @@ func (x *extraction) abortAll(ctx context.Context, err error) {
 }
 
 func (s *DBSource) read(ctx context.Context, x *extraction) error {
-	if s.db.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.db.Timeout)
-		defer cancel()
-	}
 	conn, err := OpenDB(ctx, s.db.Driver, s.db.DSN)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package moodle_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -323,4 +324,125 @@ func diff(t *testing.T, what string, web, db []string) {
 	}
 	t.Errorf("%s differs (%d rows over web services, %d from the database)\nonly over web services:\n  %s\nonly from the database:\n  %s",
 		what, len(web), len(db), show(onlyWeb), show(onlyDB))
+}
+
+// siteDB writes st, as of clock, into a fresh Moodle database and returns
+// a moodle-db site configuration reading it.
+func siteDB(t *testing.T, driver string, st moodletest.State, clock time.Time, maxLag time.Duration) *config.MoodleSite {
+	t.Helper()
+	sim, err := moodletest.New(st, moodletest.WithClock(func() time.Time { return clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdb := newMoodleDB(t, driver)
+	if err := sim.WriteTables(context.Background(), mdb.db, mdb.dialect, moodletest.TableOptions{BinaryCollation: true}); err != nil {
+		t.Fatal(err)
+	}
+	return &config.MoodleSite{Name: "main", URL: "https://moodle.example.ac.uk", Environment: "test", Kind: config.KindMoodleDB,
+		Entities: append([]string(nil), config.DefaultMoodleEntities...),
+		Database: &config.MoodleDatabase{Driver: driver, DSN: mdb.dsn, Prefix: "mdl_", MaxLag: maxLag, Timeout: time.Minute}}
+}
+
+func dbSource(t *testing.T, site *config.MoodleSite) *moodlex.DBSource {
+	t.Helper()
+	src, err := moodlex.NewDB(site, extract.Options{}, moodlex.WithClock(func() time.Time { return dbNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// A replica whose newest activity is older than max_lag is not read:
+// every entity fails, raw keeps the last state, and the error says why.
+// The same replica is read once the lag allowed covers it.
+func TestDBReadRefusesALaggingReplica(t *testing.T) {
+	wh := pgtest.New(t)
+	st := testState("main")
+	if _, _, err := extractRun(t, wh, dbSource(t, siteDB(t, "pgx", st, dbNow, time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	before := versions(t, wh.Pool)
+	enrolled := live(t, wh.Pool, "main", "enrolments")
+
+	// Three hours behind, and meanwhile course DA1 lost its enrolments:
+	// taken for today's state, that would unenrol its students.
+	behind := testState("main")
+	behind.Enrolments = slices.DeleteFunc(behind.Enrolments, func(e moodletest.Enrolment) bool { return e.CourseID == courseDA1 })
+	behind.Groups = slices.DeleteFunc(behind.Groups, func(g moodletest.Group) bool { return g.CourseID == courseDA1 })
+	behind.Groupings = nil
+	lagging := siteDB(t, "mysql", behind, dbNow.Add(-3*time.Hour), time.Hour)
+	_, reports, err := extractRun(t, wh, dbSource(t, lagging))
+	var lagErr *moodlex.LagError
+	if !errors.As(err, &lagErr) {
+		t.Fatalf("a replica 3h behind with max_lag 1h: err = %v, want a *LagError", err)
+	}
+	if lagErr.Age < 3*time.Hour || lagErr.MaxLag != time.Hour || !strings.Contains(err.Error(), "max_lag 1h0m0s") {
+		t.Errorf("LagError %+v: %v", lagErr, err)
+	}
+	if got := versions(t, wh.Pool); got != before {
+		t.Error("a refused read changed raw")
+	}
+	for _, e := range []string{"site_info", "users", "enrolments", "groups"} {
+		if r := report(t, reports, "main", e); r.Status != "failed" {
+			t.Errorf("%s: status %s, want failed", e, r.Status)
+		}
+	}
+
+	lagging.Database.MaxLag = 4 * time.Hour
+	if _, _, err := extractRun(t, wh, dbSource(t, lagging)); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(t, wh.Pool, "main", "enrolments"); got >= enrolled {
+		t.Errorf("read within max_lag: %d enrolments, want fewer than %d (DA1's are gone)", got, enrolled)
+	}
+}
+
+// A course deleted from the site leaves no scope to declare: the loader
+// says which scopes hold rows, and the read closes the gone ones, so the
+// course's enrolments, groups and groupings are marked deleted.
+func TestDBReadClosesDeletedCourses(t *testing.T) {
+	wh := pgtest.New(t)
+	if _, _, err := extractRun(t, wh, dbSource(t, siteDB(t, "pgx", testState("main"), dbNow, time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	inB2 := count(t, wh.Pool, `SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND scope = $1 AND deleted_run IS NULL`,
+		fmt.Sprint(courseB2))
+	if inB2 == 0 {
+		t.Fatal("course B2 has no enrolments to lose")
+	}
+	st := testState("main")
+	st.Courses = slices.DeleteFunc(st.Courses, func(c moodletest.Course) bool { return c.ID == courseB2 })
+	st.Enrolments = slices.DeleteFunc(st.Enrolments, func(e moodletest.Enrolment) bool { return e.CourseID == courseB2 })
+	if _, _, err := extractRun(t, wh, dbSource(t, siteDB(t, "pgx", st, dbNow, time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, wh.Pool, `SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND scope = $1 AND deleted_run IS NULL`,
+		fmt.Sprint(courseB2)); n != 0 {
+		t.Errorf("%d enrolments of the deleted course are still current", n)
+	}
+	if n := count(t, wh.Pool, `SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND deleted_run IS NULL`); n == 0 {
+		t.Error("every enrolment was deleted")
+	}
+}
+
+// A database that cannot be reached lands nothing and names the site's
+// database without its password.
+func TestDBReadUnreachable(t *testing.T) {
+	wh := pgtest.New(t)
+	site := &config.MoodleSite{Name: "main", URL: "https://moodle.example.ac.uk", Environment: "test", Kind: config.KindMoodleDB,
+		Entities: []string{"users", "enrolments"},
+		Database: &config.MoodleDatabase{Driver: "mysql", DSN: "reader:s3cret@tcp(127.0.0.1:1)/moodle", Prefix: "mdl_",
+			MaxLag: time.Hour, Timeout: 10 * time.Second}}
+	_, reports, err := extractRun(t, wh, dbSource(t, site))
+	if err == nil || !strings.Contains(err.Error(), "connecting to the Moodle database reader:xxxxx@tcp(127.0.0.1:1)/moodle") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error carries the password: %v", err)
+	}
+	for _, e := range []string{"users", "enrolments"} {
+		if r := report(t, reports, "main", e); r.Status != "failed" {
+			t.Errorf("%s: %s, want failed", e, r.Status)
+		}
+	}
 }
