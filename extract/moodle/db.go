@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -29,8 +30,13 @@ import (
 // It implements extract.Source, and writes nothing to the site.
 type DBSource struct {
 	*Source
-	db *config.MoodleDatabase
+	db      *config.MoodleDatabase
+	queries atomic.Int64
 }
+
+// Queries is how many SQL queries the last Extract ran: what reading the
+// site cost its database.
+func (s *DBSource) Queries() int64 { return s.queries.Load() }
 
 var _ extract.Source = (*DBSource)(nil)
 
@@ -145,6 +151,7 @@ func (s *DBSource) read(ctx context.Context, x *extraction) error {
 	}
 	defer tx.Rollback()
 	r := &dbRead{x: x, q: &querier{tx: tx, d: dialectOf(s.db.Driver), prefix: s.db.Prefix}, now: s.now().Unix()}
+	defer func() { s.queries.Store(int64(r.q.queries)) }()
 	return r.run(ctx)
 }
 

@@ -37,7 +37,7 @@ type moodleDB struct {
 
 // newMoodleDB gives a fresh, empty database of the kind a Moodle site runs
 // on: PostgreSQL (pgx) or MariaDB (mysql).
-func newMoodleDB(t *testing.T, driver string) *moodleDB {
+func newMoodleDB(t testing.TB, driver string) *moodleDB {
 	t.Helper()
 	switch driver {
 	case "pgx":
