@@ -25,6 +25,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("CMIS_DSN", "mim_reader/cmispw@cmis-db:1521/GEN")
 	t.Setenv("MOODLE_MAIN_TOKEN", "tok-main-0123456789")
 	t.Setenv("MOODLE_ARCHIVE_TOKEN", "tok-archive-0123456789")
+	t.Setenv("MOODLE_ARCHIVE_DB_DSN", "postgres://mim_reader:pw@replica.example.ac.uk/moodle")
 	t.Setenv("MIM_DATABASE_URL", "")
 	cfg, err := Load(filepath.Join(repoRoot(t), "mim.example.yaml"))
 	if err != nil {
@@ -42,6 +43,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if a := cfg.Moodle[1]; a.MaxInputVars != 900 || a.IMSTarget != "archive" || a.GroupPrefix != "mim:" {
 		t.Errorf("defaults not applied to site archive: %+v", a)
+	}
+	if main.Kind != KindMoodle || cfg.Moodle[1].Kind != KindMoodleDB || cfg.Moodle[1].Database.MaxLag != 30*time.Minute {
+		t.Errorf("kinds: main %q, archive %q %+v", main.Kind, cfg.Moodle[1].Kind, cfg.Moodle[1].Database)
 	}
 	// MIM_DATABASE_URL is set but empty, so the default in the file applies.
 	if got := cfg.Warehouse.DSN.Reveal(); got != "postgres://mim:mim@127.0.0.1:5432/mim?sslmode=disable" {
