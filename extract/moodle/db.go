@@ -124,17 +124,15 @@ func (s *DBSource) Extract(ctx context.Context, sink extract.Sink) error {
 }
 
 // abortAll aborts every selected entity not yet committed with err, opening
-// those not opened yet so that the ledger shows each one did not run.
+// those not opened yet so that the ledger shows each one did not run, and
+// reports err once.
 func (x *extraction) abortAll(ctx context.Context, err error) {
-	reported := false
 	for _, e := range x.Entities() {
-		if o := x.open(ctx, e); o != nil && o.abort(err, false) {
-			reported = true
+		if o := x.open(ctx, e); o != nil {
+			o.abort(err, false)
 		}
 	}
-	if reported {
-		x.fail(err)
-	}
+	x.fail(err)
 }
 
 func (s *DBSource) read(ctx context.Context, x *extraction) error {

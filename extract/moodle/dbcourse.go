@@ -11,11 +11,8 @@ import (
 
 // dbGroup is what an enrolled user's groups list shows of a group.
 type dbGroup struct {
-	rank        int // position in the course's groups by name, as Moodle's SQL orders them
-	name, desc  string
-	descFormat  int64
-	courseID    int64
-	description []byte // the list entry, built once
+	rank  int    // position in the course's groups by name, as Moodle's SQL orders them
+	entry []byte // the list entry, built once
 }
 
 // perCourse reads the per-course entities of every course but the front
@@ -118,14 +115,12 @@ func (r *dbRead) groups(ctx context.Context, o *entityOut, current map[string]bo
 				lastCourse, rank = courseID, 0
 			}
 			rank++
-			g := &dbGroup{rank: rank, name: name, desc: desc.String, descFormat: descFormat, courseID: courseID}
 			j.reset()
 			j.num("id", id)
 			j.str("name", name)
 			j.str("description", desc.String)
 			j.num("descriptionformat", descFormat)
-			g.description = slices.Clone(j.close())
-			out[id] = g
+			out[id] = &dbGroup{rank: rank, entry: slices.Clone(j.close())}
 			if o == nil {
 				return nil
 			}
@@ -330,7 +325,7 @@ func (r *dbRead) enrolments(ctx context.Context, enrolOut, rolesOut *entityOut, 
 				slices.SortFunc(mine, func(a, b *dbGroup) int { return cmp.Compare(a.rank, b.rank) })
 				grpList.reset()
 				for _, g := range mine {
-					grpList.add(g.description)
+					grpList.add(g.entry)
 				}
 				j.raw("groups", grpList.close())
 			}
