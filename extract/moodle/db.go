@@ -111,16 +111,7 @@ func (s *DBSource) Extract(ctx context.Context, sink extract.Sink) error {
 	if err := s.read(ctx, x); err != nil {
 		x.abortAll(ctx, err)
 	}
-	x.commits.Wait()
-	cause := errors.New("the extraction ended before this entity was complete")
-	if ctx.Err() != nil {
-		cause = fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	x.abortOpen(cause)
-	if len(x.errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("extracting %s from its database: %w", s.Name(), errors.Join(x.errs...))
+	return x.finish(ctx, s.Name()+" from its database")
 }
 
 // abortAll aborts every selected entity not yet committed with err, opening

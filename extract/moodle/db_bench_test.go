@@ -3,7 +3,6 @@ package moodle_test
 import (
 	"context"
 	"database/sql"
-	"os"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
-	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -29,17 +27,7 @@ import (
 // real PostgreSQL through the raw loader, first load then an unchanged
 // re-read, as a night would.
 func BenchmarkDBRead(b *testing.B) {
-	scale := synth.Medium
-	if os.Getenv("MIM_BENCH_FULL") != "" {
-		scale = synth.UCL
-	}
-	in, err := synth.Generate(synth.Options{Scale: scale})
-	if err != nil {
-		b.Fatal(err)
-	}
-	st := in.Sites[0].State
-	b.Logf("site %s (%s): %d courses, %d users, %d enrolments, %d groups, %d groupings", in.Sites[0].Name, scale,
-		len(st.Courses), len(st.Users), len(st.Enrolments), len(st.Groups), len(st.Groupings))
+	st := benchSite(b)
 	sim, err := moodletest.New(*st, moodletest.WithClock(func() time.Time { return dbNow }))
 	if err != nil {
 		b.Fatal(err)

@@ -1,6 +1,10 @@
 package moodle
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/mimwarehouse/mim/extract"
+)
 
 // jsonObj builds one JSON object member by member, in the order Moodle's
 // return description gives, with each value typed as the web service types
@@ -21,11 +25,11 @@ func (o *jsonObj) key(k string) {
 		o.b = append(o.b, ',')
 	}
 	o.n++
-	o.b = appendJSONString(o.b, k)
+	o.b = extract.AppendJSONString(o.b, k)
 	o.b = append(o.b, ':')
 }
 
-func (o *jsonObj) str(k, v string) { o.key(k); o.b = appendJSONString(o.b, v) }
+func (o *jsonObj) str(k, v string) { o.key(k); o.b = extract.AppendJSONString(o.b, v) }
 func (o *jsonObj) num(k string, v int64) {
 	o.key(k)
 	o.b = strconv.AppendInt(o.b, v, 10)
@@ -87,34 +91,4 @@ func (l *jsonList) add(v []byte) {
 func (l *jsonList) close() []byte {
 	l.b = append(l.b, ']')
 	return l.b
-}
-
-// appendJSONString appends s as a JSON string. Text that is not UTF-8 is
-// passed through as it is, for the loader to refuse with the record's key.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

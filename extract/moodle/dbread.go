@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -388,11 +387,7 @@ func (r *dbRead) users(ctx context.Context) error {
 		return err
 	}
 	themeURL := r.siteURL + "/theme/image.php/" + r.theme() + "/core/" + r.cfg["themerev"] + "/u/"
-	type field struct {
-		user    int64
-		payload []byte
-	}
-	harvested := map[string]field{}
+	harvested := map[string]harvestedField{}
 	var (
 		row, u  dbUser
 		fieldID sql.NullInt64
@@ -466,14 +461,8 @@ func (r *dbRead) users(ctx context.Context) error {
 			cf.str("name", def.name)
 			cf.str("shortname", def.shortname)
 			list.add(cf.close())
-			// The definition is the same on every user; the lowest user id
-			// decides, so a re-run writes the same bytes.
-			if _, seen := harvested[def.shortname]; !seen {
-				p, err := marshal(profileField{ShortName: def.shortname, Name: def.name, Type: def.datatype})
-				if err != nil {
-					return err
-				}
-				harvested[def.shortname] = field{user: u.id, payload: p}
+			if err := harvest(harvested, u.id, profileField{ShortName: def.shortname, Name: def.name, Type: def.datatype}); err != nil {
+				return err
 			}
 		}
 		if list.n > 0 {
@@ -517,23 +506,8 @@ func (r *dbRead) users(ctx context.Context) error {
 	}
 	users.complete("")
 	users.commit(ctx)
-	if fields != nil {
-		names := make([]string, 0, len(harvested))
-		for k := range harvested {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		r.x.expect(entProfileFields, len(names))
-		for _, k := range names {
-			if err := fields.write(ctx, k, "", harvested[k].payload); err != nil {
-				return err
-			}
-		}
-		fields.complete("")
-		fields.commit(ctx)
-		r.x.done(entProfileFields, len(names))
-	}
-	return nil
+	fields.complete("")
+	return r.x.landProfileFields(ctx, fields, harvested)
 }
 
 func (r *dbRead) theme() string {

@@ -236,6 +236,12 @@ const (
 func (s *Source) Extract(ctx context.Context, sink extract.Sink) error {
 	x := &extraction{Source: s, sink: sink, out: map[string]*entityOut{}}
 	x.run(ctx)
+	return x.finish(ctx, s.Name())
+}
+
+// finish waits for the entities' commits, aborts what is still open, and
+// returns the extraction's error, naming the source as what.
+func (x *extraction) finish(ctx context.Context, what string) error {
 	x.commits.Wait()
 	// Every path commits or aborts its entities; what is still open here
 	// was cut short, and must not stay half-written.
@@ -247,7 +253,7 @@ func (s *Source) Extract(ctx context.Context, sink extract.Sink) error {
 	if len(x.errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("extracting %s: %w", s.Name(), errors.Join(x.errs...))
+	return fmt.Errorf("extracting %s: %w", what, errors.Join(x.errs...))
 }
 
 // extraction is one run of Extract.
