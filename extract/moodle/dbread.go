@@ -218,11 +218,17 @@ func (r *dbRead) categories(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.x.expect(entCategories, len(r.cats))
+	r.snapshotLanded(ctx, o, entCategories, len(r.cats))
+	return nil
+}
+
+// snapshotLanded declares an entity read whole (scope "") complete, commits
+// it, and counts its n records.
+func (r *dbRead) snapshotLanded(ctx context.Context, o *entityOut, entity string, n int) {
+	r.x.expect(entity, n)
 	o.complete("")
 	o.commit(ctx)
-	r.x.done(entCategories, len(r.cats))
-	return nil
+	r.x.done(entity, n)
 }
 
 // formatOption is one of a course's format options (sectionid 0).
@@ -324,10 +330,7 @@ func (r *dbRead) readCourses(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.x.expect(entCourses, len(r.courses))
-	o.complete("")
-	o.commit(ctx)
-	r.x.done(entCourses, len(r.courses))
+	r.snapshotLanded(ctx, o, entCourses, len(r.courses))
 	return nil
 }
 
