@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/extract"
@@ -325,6 +326,24 @@ func (w *writer) ScopeFailed(scope string, err error) {
 		st.err = err.Error()
 	}
 }
+
+// LiveScopes lists the entity's non-empty scopes that hold live rows
+// (extract.ScopeLister).
+func (w *writer) LiveScopes(ctx context.Context) ([]string, error) {
+	rows, err := w.l.pool.Query(ctx, `SELECT DISTINCT scope FROM raw.record
+		WHERE source = $1 AND instance = $2 AND entity = $3 AND deleted_run IS NULL AND scope <> ''`,
+		w.id.Source, w.id.Instance, w.id.Entity)
+	if err != nil {
+		return nil, fmt.Errorf("listing the live scopes of %s: %w", w.id, err)
+	}
+	scopes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("listing the live scopes of %s: %w", w.id, err)
+	}
+	return scopes, nil
+}
+
+var _ extract.ScopeLister = (*writer)(nil)
 
 // RowError records a source row that could not be read.
 func (w *writer) RowError(key string, err error) {

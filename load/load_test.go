@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -601,5 +602,32 @@ func TestLedgerStepsOfARun(t *testing.T) {
 	sort.Strings(names)
 	if fmt.Sprint(names) != "[extract/moodle/main/courses=succeeded extract/moodle/main/users=succeeded]" {
 		t.Errorf("%v", names)
+	}
+}
+
+// A writer lists the scopes holding live rows (extract.ScopeLister), as
+// they stood before its run: a source closes those it no longer has.
+func TestLiveScopes(t *testing.T) {
+	e := newEnv(t)
+	_, _ = e.mustLoad(enrolments, courses(3, 2))
+	// Course 3 emptied: its scope holds no live row any more.
+	_, _ = e.mustLoad(enrolments, pass{records: courses(2, 2).records, complete: []string{"1", "2", "3"}})
+	ctx := context.Background()
+	run := e.begin()
+	w, err := load.New(e.db.Pool, run).Entity(ctx, enrolments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if err := w.Write(ctx, rec(7, 1, "")); err != nil {
+		t.Fatal(err)
+	}
+	scopes, err := w.(extract.ScopeLister).LiveScopes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(scopes)
+	if fmt.Sprint(scopes) != "[1 2]" {
+		t.Errorf("live scopes %v, want [1 2]", scopes)
 	}
 }

@@ -62,6 +62,35 @@ func checkMoodle(ctx context.Context, e *Env) []CheckResult {
 }
 
 func checkMoodleSite(ctx context.Context, e *Env, environment string, site *config.MoodleSite) []CheckResult {
+	var database []CheckResult
+	if site.Kind == config.KindMoodleDB {
+		database = []CheckResult{checkMoodleDatabase(ctx, site)}
+	}
+	return append(database, checkMoodleWebServices(ctx, e, environment, site)...)
+}
+
+// checkMoodleDatabase dials a moodle-db site's database and checks every
+// table a read needs is there, with the configured prefix, and readable.
+func checkMoodleDatabase(ctx context.Context, site *config.MoodleSite) CheckResult {
+	r := CheckResult{Target: "moodle:" + site.Name + " database"}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	missing, checked, err := moodlex.CheckDB(ctx, site)
+	switch {
+	case err != nil:
+		r.Detail = err.Error()
+	case len(missing) > 0:
+		r.Detail = fmt.Sprintf("%d of the %d tables a read needs are missing or not readable: %s (is the prefix %q right, and SELECT granted?)",
+			len(missing), checked, strings.Join(missing, ", "), site.Database.Prefix)
+	default:
+		r.OK = true
+		r.Detail = fmt.Sprintf("%s via %s: the %d tables a read needs (prefix %s) are readable", site.Database.DSN, site.Database.Driver,
+			checked, site.Database.Prefix)
+	}
+	return r
+}
+
+func checkMoodleWebServices(ctx context.Context, e *Env, environment string, site *config.MoodleSite) []CheckResult {
 	read := CheckResult{Target: "moodle:" + site.Name}
 	// A check should answer quickly: one retry, a short timeout.
 	c, err := MoodleClient(e, site, moodle.WithRetries(min(site.Retries, 1)), moodle.WithTimeout(min(site.Timeout, 20*time.Second)))

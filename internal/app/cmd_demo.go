@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -46,7 +47,7 @@ func init() {
 		Name:     "demo",
 		Group:    "Operations",
 		Summary:  "run MIM end to end on a synthetic university and simulated Moodle sites (no configuration needed)",
-		Usage:    "mim demo [--scale small|medium|ucl] [--nights N] [--serve] [--listen ADDR] [--out DIR]",
+		Usage:    "mim demo [--scale small|medium|ucl] [--nights N] [--moodle-db] [--serve] [--listen ADDR] [--out DIR]",
 		NoConfig: true,
 		Help: `Builds a synthetic university and runs MIM on it, on this machine only:
 
@@ -68,6 +69,11 @@ func init() {
      against what the synthetic data planted, the guard decisions, and where
      the status page is.
 
+--moodle-db reads the sites from their databases instead (kind moodle-db):
+before each night every site's tables are copied, as a replica would hold
+them, into the schema moodle_<site> of the demo database, and MIM reads
+them there; writes (group sync) still go to the sites' web services.
+
 --serve keeps the status page, /metrics and the simulated sites up until
 Ctrl-C. Running the demo again starts from scratch.`,
 		Setup: func(fs *flag.FlagSet) Runner {
@@ -79,6 +85,7 @@ Ctrl-C. Running the demo again starts from scratch.`,
 			seed := fs.Uint64("seed", 1, "random `seed` of the synthetic university")
 			latency := fs.Duration("latency", 0, "answer every web-service call after `D` (e.g. 20ms, as a real site)")
 			year := fs.Int("year", 0, "academic start `YEAR` of the synthetic university (default: the current one, switching in August)")
+			moodleDB := fs.Bool("moodle-db", false, "read the Moodle sites from their databases (a copy in the demo database), not their web services")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) != 0 {
 					return Usagef("demo takes no arguments (did you mean --scale %s?)", args[0])
@@ -94,7 +101,7 @@ Ctrl-C. Running the demo again starts from scratch.`,
 					return Usagef("--listen %q is not host:port", *listen)
 				}
 				return RunDemo(ctx, e, DemoOptions{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
-					Seed: *seed, Latency: *latency, Year: *year})
+					Seed: *seed, Latency: *latency, Year: *year, MoodleDB: *moodleDB})
 			}
 		},
 	})
@@ -112,6 +119,8 @@ type DemoOptions struct {
 	// Year is the synthetic university's academic start year; 0 means the
 	// current one (CurrentAcademicYear), so the demo's term dates are real.
 	Year int
+	// MoodleDB reads the sites from copies of their tables (kind moodle-db).
+	MoodleDB bool
 	// DSN overrides MIM_DEMO_DATABASE_URL and DemoDSN (tests).
 	DSN string
 	// Ready, if set, is told the status page's URL once it serves (tests).
@@ -131,6 +140,9 @@ func demoDSN(o DemoOptions) string {
 // DemoSite is one simulated Moodle site the demo configures.
 type DemoSite struct {
 	Name, URL, Token string
+	// DB, when set, is a PostgreSQL DSN of the site's tables: the site is
+	// read from there (kind moodle-db).
+	DB string
 }
 
 // DemoConfig is the configuration `mim demo` runs with: the synthetic SITS
@@ -157,8 +169,13 @@ func DemoConfigText(dsn, out string, minYear int, sites []DemoSite) (text string
 	for _, s := range sites {
 		tok := "MIM_DEMO_TOKEN_" + strings.ToUpper(nonWord.ReplaceAllString(s.Name, "_"))
 		secrets[tok] = s.Token
-		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q}\n",
-			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix)
+		read := ""
+		if s.DB != "" {
+			secrets[tok+"_DB"] = s.DB
+			read = fmt.Sprintf(", kind: moodle-db, database: {driver: pgx, dsn: \"${%s_DB}\"}", tok)
+		}
+		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q%s}\n",
+			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix, read)
 	}
 	fmt.Fprintf(&b, "exports:\n  dir: %q\n  profile_fields:\n", out)
 	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},
@@ -343,7 +360,11 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 			return fmt.Errorf("starting the simulated site %s: %w", s.Name, err)
 		}
 		sims[s.Name] = site
-		demoSites = append(demoSites, DemoSite{Name: s.Name, URL: site.URL(), Token: tok})
+		ds := DemoSite{Name: s.Name, URL: site.URL(), Token: tok}
+		if o.MoodleDB {
+			ds.DB = withSearchPath(dsn, demoMoodleSchema(s.Name))
+		}
+		demoSites = append(demoSites, ds)
 		sm, _ := m.Site(s.Name)
 		kind := ""
 		if s.Archive {
@@ -369,6 +390,12 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 	var last *pipeline.Result
 	var runErr error
 	for night := 1; night <= o.Nights; night++ {
+		if o.MoodleDB {
+			fmt.Fprintf(w, "\n== 4. night %d: each site's tables copied into the demo database, as its replica holds them\n", night)
+			if err := replicateDemoSites(ctx, pool, demoSites, sims); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(w, "\n== 4. night %d: mim run\n", night)
 		last, runErr = RunPipeline(ctx, e, RunOptions{Job: "mim demo", Progress: "off", Out: w})
 		if last == nil {
@@ -392,6 +419,44 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		return runErr
 	}
 	return serveDemo(ctx, e, cfg, pool, metrics, ln, o, runErr)
+}
+
+// demoMoodleSchema is the schema holding a demo site's Moodle tables.
+func demoMoodleSchema(site string) string { return "moodle_" + strings.ReplaceAll(site, "-", "_") }
+
+// withSearchPath points a PostgreSQL DSN at schema.
+func withSearchPath(dsn, schema string) string {
+	if strings.Contains(dsn, "://") {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		return dsn + sep + "search_path=" + schema
+	}
+	return dsn + " search_path=" + schema
+}
+
+// replicateDemoSites writes each site's current content into its schema of
+// the demo database, replacing what was there, as a replica would hold it.
+func replicateDemoSites(ctx context.Context, pool *pgxpool.Pool, sites []DemoSite, sims map[string]*moodletest.Site) error {
+	for _, s := range sites {
+		schema := pgx.Identifier{demoMoodleSchema(s.Name)}.Sanitize()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE; CREATE SCHEMA "+schema); err != nil {
+			return fmt.Errorf("preparing the tables of %s: %w", s.Name, err)
+		}
+		// The site's read is read-only; its copy is written through a
+		// connection of its own.
+		db, err := sql.Open("pgx", s.DB)
+		if err != nil {
+			return err
+		}
+		err = sims[s.Name].WriteTables(ctx, db, moodletest.Postgres, moodletest.TableOptions{})
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("writing the tables of %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // resetDemo empties the demo warehouse: every schema the migrations create.

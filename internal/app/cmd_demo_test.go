@@ -73,18 +73,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if t.Failed() {
 		t.Logf("stdout:\n%s", stdout)
 	}
-	for _, s := range in.Manifest.Sites {
-		// The drift the marts found is the drift the synthetic data planted.
-		row := regexp.MustCompile(fmt.Sprintf(`(?m)^\s+%s\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s*$`,
-			s.Site, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)).FindStringSubmatch(stdout)
-		if row == nil {
-			t.Errorf("no drift row for %s in:\n%s", s.Site, stdout)
-			continue
-		}
-		if got := strings.Join(row[1:], " "); got != fmt.Sprintf("%d %d %d %d", s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows) {
-			t.Errorf("site %s: drift found %s, planted %d %d %d %d", s.Site, got, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)
-		}
-	}
+	checkDemoDrift(t, in, stdout)
 
 	// What it left in the warehouse.
 	ctx := context.Background()
@@ -178,6 +167,60 @@ func TestDemoServeChecksItsPortFirst(t *testing.T) {
 	code, stdout, stderr := mim(t, "demo", "--serve", "--listen", ln.Addr().String(), "--out", t.TempDir())
 	if code != app.ExitUsage || !strings.Contains(stderr, "--serve cannot listen on "+ln.Addr().String()) || strings.Contains(stdout, "== 1.") {
 		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// checkDemoDrift requires the drift the marts found, as the demo printed
+// it, to be the drift the synthetic data planted.
+func checkDemoDrift(t *testing.T, in *synth.Institution, stdout string) {
+	t.Helper()
+	for _, s := range in.Manifest.Sites {
+		row := regexp.MustCompile(fmt.Sprintf(`(?m)^\s+%s\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s*$`,
+			s.Site, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)).FindStringSubmatch(stdout)
+		if row == nil {
+			t.Errorf("no drift row for %s in:\n%s", s.Site, stdout)
+			continue
+		}
+		if got := strings.Join(row[1:], " "); got != fmt.Sprintf("%d %d %d %d", s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows) {
+			t.Errorf("site %s: drift found %s, planted %d %d %d %d", s.Site, got, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)
+		}
+	}
+}
+
+// The demo with every site read from (a copy of) its database: two nights,
+// the second of which reads the copy taken after Moodle applied the first
+// night's IMS file (no enrolment missing any more), and the sites' raw
+// records say they came from the database.
+func TestDemoReadsMoodleDatabases(t *testing.T) {
+	db := pgtest.NewEmpty(t)
+	t.Setenv("MIM_DEMO_DATABASE_URL", db.DSN.Reveal())
+	code, stdout, stderr := mim(t, "demo", "--scale", "small", "--moodle-db", "--nights", "2", "--out", filepath.Join(t.TempDir(), "feeds"))
+	if code != 0 {
+		t.Fatalf("mim demo --moodle-db exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	in, err := synth.Generate(synth.Options{Scale: synth.Small, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"== 4. night 1: each site's tables copied", "== 4. night 2: each site's tables copied", "run 2 succeeded"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the demo did not print %q", want)
+		}
+	}
+	main, _ := in.Manifest.Site("main")
+	if main.DriftMissing == 0 {
+		t.Fatal("the synthetic main site plants no missing enrolment")
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^\s+main\s+0\s+%d\s+`, main.DriftMissing)).MatchString(stdout) {
+		t.Errorf("after night 2, main should miss no enrolment (planted %d before night 1):\n%s", main.DriftMissing, stdout)
+	}
+	var fromDB int64
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM raw.record
+		WHERE source = 'moodle' AND entity = 'site_info' AND payload->>'mim_read' = 'database'`).Scan(&fromDB); err != nil {
+		t.Fatal(err)
+	}
+	if fromDB != int64(len(in.Sites)) {
+		t.Errorf("%d of %d sites were read from their database", fromDB, len(in.Sites))
 	}
 }
 

@@ -26,6 +26,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("CMIS_DSN", "mim_reader/cmispw@cmis-db:1521/GEN")
 	t.Setenv("MOODLE_MAIN_TOKEN", "tok-main-0123456789")
 	t.Setenv("MOODLE_ARCHIVE_TOKEN", "tok-archive-0123456789")
+	t.Setenv("MOODLE_ARCHIVE_DB_DSN", "postgres://mim_reader:pw@replica.example.ac.uk/moodle")
 	t.Setenv("MIM_DATABASE_URL", "")
 	cfg, err := Load(filepath.Join(repoRoot(t), "mim.example.yaml"))
 	if err != nil {
@@ -43,6 +44,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if a := cfg.Moodle[1]; a.MaxInputVars != 900 || a.IMSTarget != "archive" || a.GroupPrefix != "mim:" {
 		t.Errorf("defaults not applied to site archive: %+v", a)
+	}
+	if main.Kind != KindMoodle || cfg.Moodle[1].Kind != KindMoodleDB || cfg.Moodle[1].Database.MaxLag != 30*time.Minute {
+		t.Errorf("kinds: main %q, archive %q %+v", main.Kind, cfg.Moodle[1].Kind, cfg.Moodle[1].Database)
 	}
 	// MIM_DATABASE_URL is set but empty, so the default in the file applies.
 	if got := cfg.Warehouse.DSN.Reveal(); got != "postgres://mim:mim@127.0.0.1:5432/mim?sslmode=disable" {
@@ -159,6 +163,9 @@ func TestRedactDSN(t *testing.T) {
 		"host=h password='p w' dbname=mim":                           "host=h password=xxxxx dbname=mim",
 		`user="scott" password="ti ger" connectString="db:1521/SIS"`: `user="scott" password=xxxxx connectString="db:1521/SIS"`,
 		"scott/tiger@sits-db:1521/SIS":                               "scott/xxxxx@sits-db:1521/SIS",
+		"reader:s3cr@t@tcp(db:3306)/moodle?parseTime=false":          "reader:xxxxx@tcp(db:3306)/moodle?parseTime=false",
+		"reader@unix(/run/mysqld/mysqld.sock)/moodle":                "reader@unix(/run/mysqld/mysqld.sock)/moodle",
+		"reader:pw@/moodle":                                          "reader:xxxxx@/moodle",
 		"":                                                           "",
 	}
 	for in, want := range cases {
@@ -295,4 +302,43 @@ func ExitCodeOf(err error) int {
 		return ec.ExitCode()
 	}
 	return 0
+}
+// A site read from its database needs the connection, and says what is
+// wrong with it; the defaults are Moodle's prefix and a 30-minute lag.
+func TestMoodleDatabaseSite(t *testing.T) {
+	const site = `
+environment: test
+moodle:
+  - name: main
+    url: https://moodle.example.ac.uk
+    token: t
+    environment: test
+    kind: %s
+`
+	cfg, err := Parse([]byte(fmt.Sprintf(site, "moodle-db")+`    database: {driver: mysql, dsn: "reader:pw@tcp(db:3306)/moodle"}
+`), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Moodle[0].Database
+	if d.Prefix != "mdl_" || d.MaxLag != 30*time.Minute || d.Timeout != 10*time.Minute {
+		t.Errorf("defaults: prefix %q, max_lag %v, timeout %v", d.Prefix, d.MaxLag, d.Timeout)
+	}
+	if s := fmt.Sprint(d.DSN); strings.Contains(s, "pw") {
+		t.Errorf("the DSN prints its password: %s", s)
+	}
+	for _, c := range []struct{ kind, db, want string }{
+		{"moodle-db", "", "moodle[0].database: required with kind: moodle-db"},
+		{"moodle-db", "    database: {driver: oracle, dsn: x, prefix: Mdl-, max_lag: 10s}\n",
+			`moodle[0].database.driver (line 9): "oracle" is not supported`},
+		{"moodle-db", "    database: {driver: pgx, dsn: x, prefix: Mdl-}\n", `moodle[0].database.prefix (line 9): "Mdl-" is not a table prefix`},
+		{"moodle-db", "    database: {driver: pgx, dsn: x, max_lag: 10s}\n", "moodle[0].database.max_lag (line 9): must be at least 1m"},
+		{"moodle", "    database: {driver: pgx, dsn: x}\n", "moodle[0].database (line 9): is read only with kind: moodle-db"},
+		{"soap", "", `moodle[0].kind (line 8): "soap" is not a way to read a site`},
+	} {
+		_, err := Parse([]byte(fmt.Sprintf(site, c.kind)+c.db), envOf(nil))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("kind %s, %q: error %v, want it to mention %q", c.kind, c.db, err, c.want)
+		}
+	}
 }

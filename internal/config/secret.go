@@ -65,6 +65,29 @@ var (
 	oracleEasyAuth = regexp.MustCompile(`^([^/@\s]+)/([^@\s]+)@(.+)$`)
 )
 
+// mysqlAddr starts the part of a go-sql-driver DSN after the credentials:
+// a protocol with its address, or straight the database name.
+var mysqlAddr = regexp.MustCompile(`^(?:[a-z0-9]+\([^)]*\))?/`)
+
+// redactMySQL hides the password of a go-sql-driver/mysql DSN
+// ("user:password@tcp(host:3306)/moodle"), splitting it as the driver does:
+// the credentials end at the last "@" before the last "/".
+func redactMySQL(s string) (string, bool) {
+	slash := strings.LastIndex(s, "/")
+	if slash < 0 {
+		return "", false
+	}
+	at := strings.LastIndex(s[:slash], "@")
+	if at < 0 || !mysqlAddr.MatchString(s[at+1:]) {
+		return "", false
+	}
+	user, _, hasPassword := strings.Cut(s[:at], ":")
+	if !hasPassword {
+		return s, true
+	}
+	return user + ":xxxxx" + s[at:], true
+}
+
 // RedactDSN hides the password in a PostgreSQL URL ("postgres://u:p@h/db"), a
 // key=value DSN ("password=p") or an Oracle easy-connect string ("u/p@host").
 func RedactDSN(s string) string {
@@ -94,6 +117,9 @@ func RedactDSN(s string) string {
 	}
 	if m := oracleEasyAuth.FindStringSubmatch(s); m != nil {
 		return m[1] + "/xxxxx@" + m[3]
+	}
+	if r, ok := redactMySQL(s); ok {
+		return r
 	}
 	return kvPassword.ReplaceAllString(s, "${1}=xxxxx")
 }
