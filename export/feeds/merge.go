@@ -23,14 +23,15 @@ func mergePairs(ctx context.Context, tx pgx.Tx, instance string, res *Result) ([
 	rows, err := tx.Query(ctx, `SELECT coalesce(from_userid, 0)::bigint, coalesce(to_userid, 0)::bigint,
 			coalesce(from_username::text, ''), coalesce(to_username::text, ''),
 			coalesce(from_idnumber::text, ''), coalesce(to_idnumber::text, ''),
-			coalesce(reason::text, ''), coalesce(evidence::text, '')
+			coalesce(reason::text, ''), coalesce(keep_reason::text, ''), coalesce(evidence::text, '')
 		FROM `+MergeMart+` WHERE instance = $1 ORDER BY seq, from_userid, to_userid`, instance)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s for site %s: %w", MergeMart, instance, err)
 	}
 	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (merge.Pair, error) {
 		var p merge.Pair
-		err := r.Scan(&p.FromUserID, &p.ToUserID, &p.FromUsername, &p.ToUsername, &p.FromIDNumber, &p.ToIDNumber, &p.Reason, &p.Evidence)
+		err := r.Scan(&p.FromUserID, &p.ToUserID, &p.FromUsername, &p.ToUsername, &p.FromIDNumber, &p.ToIDNumber, &p.Reason,
+			&p.KeepReason, &p.Evidence)
 		return p, err
 	})
 	if err != nil {
@@ -67,7 +68,11 @@ func mergePairs(ctx context.Context, tx pgx.Tx, instance string, res *Result) ([
 }
 
 // runMerge writes one site's merge list, a new file per run
-// (merge-<site>-<runid>.csv), for review or a site-side gathering.
+// (merge-<site>-<runid>.csv), for review or the site-side gathering
+// (moodle-side/tool_mergeusers), and records every pair it carried in
+// ctl.merge_sent: a pair sent and later seen done in Moodle (the removed
+// account suspended and unenrolled) is never proposed again, and its
+// student code moves to the kept account (mart.exp_idnumber_carry).
 func (x *Exporter) runMerge(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
 	tx, err := x.begin(ctx)
 	if err != nil {
@@ -119,9 +124,29 @@ func (x *Exporter) runMerge(ctx context.Context, run *ledger.Run, site *config.M
 	if err != nil {
 		return err
 	}
+	if err := recordSent(ctx, tx, site.Name, run.ID, exportID, pairs); err != nil {
+		return err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("recording the merge list of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID = status, exportID
+	return nil
+}
+
+// recordSent keeps the pairs a published list carried (ctl.merge_sent).
+func recordSent(ctx context.Context, tx pgx.Tx, instance string, runID, exportID int64, pairs []merge.Pair) error {
+	if len(pairs) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(pairs))
+	for i, p := range pairs {
+		rows[i] = []any{instance, p.FromUserID, p.ToUserID, p.FromUsername, p.ToUsername, p.ToIDNumber, p.Reason, p.KeepReason,
+			exportID, runID}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ctl", "merge_sent"}, []string{"instance", "from_userid", "to_userid",
+		"from_username", "to_username", "student_code", "reason", "keep_reason", "export_id", "run_id"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("recording the pairs of the merge list of site %s in ctl.merge_sent: %w", instance, err)
+	}
 	return nil
 }

@@ -113,6 +113,14 @@ type MoodleSite struct {
 	// IMSPersons puts a <person> for every row of mart.exp_ims_person of
 	// the site in its IMS file (off: accounts come from LDAP/SSO).
 	IMSPersons bool `yaml:"ims_persons"`
+	// MainAuth is the authentication students log in with on the site
+	// (ldap, saml2, ...); the merge list keeps an account of it. Empty: the
+	// one most of the site's accounts carrying an idnumber have.
+	MainAuth string `yaml:"main_auth"`
+	// TutorDBUser is the warehouse login the site's enrol_dbuserrel
+	// connects as (its dbuser); mim check verifies it may read the site's
+	// tutor view and not the table of every site's pairs.
+	TutorDBUser string `yaml:"tutor_db_user"`
 	// Kind is how the site is read: KindMoodle (its web services, the
 	// default) or KindMoodleDB (a read-only connection to its database,
 	// usually a replica). Writes (group sync) always go through the web
@@ -175,6 +183,9 @@ type Exports struct {
 	IMSRoles map[string]string `yaml:"ims_roles"`
 	// ProfileFields are the columns of the profile CSV (none: no profile CSV).
 	ProfileFields []ProfileField `yaml:"profile_fields"`
+	// Merge chooses the kept account of the merge list and whether the
+	// student code follows a merge.
+	Merge Merge `yaml:"merge"`
 }
 
 // SFTP holds the credentials for sftp:// delivery.
@@ -379,6 +390,7 @@ func (c *Config) applyDefaults() {
 	if c.Exports.Dir == "" {
 		c.Exports.Dir = "/var/lib/mim/out"
 	}
+	c.Exports.Merge.applyDefaults()
 	if c.Exports.IMSRoles == nil {
 		c.Exports.IMSRoles = map[string]string{"student": "01", "editingteacher": "02", "teacher": "08"}
 	}
@@ -471,6 +483,7 @@ func (c *Config) validate(ps *problems) {
 		ps.add("notify.smtp.from", 0, "required when notify.smtp.host is set")
 	}
 	c.Exports.validateFeeds(ps)
+	c.Exports.Merge.validate(ps)
 	c.Notify.validateTLS(ps)
 	for i, to := range c.Notify.To {
 		if !strings.Contains(to, "@") {
@@ -588,6 +601,7 @@ func (m *MoodleSite) validate(path string, ps *problems) {
 	if m.GroupPrefix == "" || strings.TrimSpace(m.GroupPrefix) != m.GroupPrefix {
 		ps.add(path+".group_prefix", 0, "must be non-empty without surrounding spaces")
 	}
+	m.validateMerge(path, ps)
 	switch m.Kind {
 	case KindMoodle:
 		if m.Database != nil {

@@ -45,7 +45,8 @@ type MergeCandidate struct {
 	FromUserID, ToUserID     int64
 	FromUsername, ToUsername string
 	FromIDNumber, ToIDNumber string
-	Reason, Evidence         string
+	Reason, KeepReason       string
+	Evidence                 string
 }
 
 // Person is one row of mart.exp_ims_person.
@@ -68,7 +69,7 @@ var DDL = []string{
 		student_code text, tutor_upi text, source text)`,
 	`CREATE TABLE IF NOT EXISTS mart.exp_merge_candidates (
 		instance text NOT NULL, seq integer, from_userid bigint, to_userid bigint, from_username text, to_username text,
-		from_idnumber text, to_idnumber text, reason text, evidence text)`,
+		from_idnumber text, to_idnumber text, reason text, keep_reason text, evidence text)`,
 }
 
 func fill(t testing.TB, pool *pgxpool.Pool, table string, cols []string, rows [][]any) {
@@ -142,10 +143,10 @@ func FillMerges(t testing.TB, pool *pgxpool.Pool, rows []MergeCandidate) {
 	all := make([][]any, len(rows))
 	for i, r := range rows {
 		all[i] = []any{r.Instance, int32(r.Seq), r.FromUserID, r.ToUserID, r.FromUsername, r.ToUsername,
-			nullable(r.FromIDNumber), r.ToIDNumber, r.Reason, nullable(r.Evidence)}
+			nullable(r.FromIDNumber), r.ToIDNumber, r.Reason, nullable(r.KeepReason), nullable(r.Evidence)}
 	}
 	fill(t, pool, "exp_merge_candidates", []string{"instance", "seq", "from_userid", "to_userid", "from_username", "to_username",
-		"from_idnumber", "to_idnumber", "reason", "evidence"}, all)
+		"from_idnumber", "to_idnumber", "reason", "keep_reason", "evidence"}, all)
 }
 
 func nullable(s string) any {
