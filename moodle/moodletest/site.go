@@ -73,6 +73,7 @@ type Site struct {
 	gradeCats         map[int64]int64 // course id -> its grade category id
 	grades            map[int64]map[int64]*Grade
 	completion        map[int64]map[int64]*Completion
+	merges            []MergeLog // tool_mergeusers' log
 	next              struct{ cat, course, user, group, grouping, item, instance, gradeCat int64 }
 
 	cfg config
