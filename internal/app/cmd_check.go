@@ -15,6 +15,9 @@ import (
 type CheckResult struct {
 	Target string // what was dialled: "warehouse", "moodle:main", "sits"
 	OK     bool
+	// Warn marks an OK result that could not be verified: printed "warn",
+	// it does not fail the check.
+	Warn   bool
 	Detail string
 }
 
@@ -43,7 +46,11 @@ func init() {
 		Usage:   "mim check",
 		Help: `Loading a configuration never dials anything; check does: the warehouse
 (connection, pending migrations, environment label) and every other configured
-dependency. Exit 1 if anything failed.`,
+dependency: each Moodle site's web services (and database, for kind moodle-db),
+the SITS and CMIS sources, and each site's personal-tutor table as
+enrol_dbuserrel meets it: its view, the grant of moodle[].tutor_db_user, and
+the role of the setting tutor_role ("warn" when it cannot be seen: Moodle's
+web services list no roles). Exit 1 if anything failed.`,
 		Setup: func(fs *flag.FlagSet) Runner {
 			return func(ctx context.Context, e *Env, args []string) error {
 				if _, err := e.Config(); err != nil {
@@ -61,6 +68,9 @@ dependency. Exit 1 if anything failed.`,
 				for _, n := range names {
 					for _, r := range checks[n](ctx, e) {
 						mark := "ok"
+						if r.Warn {
+							mark = "warn"
+						}
 						if !r.OK {
 							mark = "FAIL"
 							failed++
