@@ -63,7 +63,8 @@ var DDL = []string{
 		instance text NOT NULL, user_idnumber text, username text, auth text, given text, family text, email text)`,
 	`CREATE TABLE IF NOT EXISTS mart.exp_profile_fields (
 		instance text NOT NULL, username text, student_number text, programme_name text, programme_code text,
-		ug_pg text, approved_modules text, preapproval_modules text, year_level text)`,
+		ug_pg text, approved_modules text, preapproval_modules text, year_level text,
+		user_id bigint, idnumber text, carry text)`,
 	`CREATE TABLE IF NOT EXISTS mart.exp_personal_tutor (
 		instance text NOT NULL, role_shortname text, tutor_idnumber text, student_idnumber text,
 		student_code text, tutor_upi text, source text)`,
