@@ -140,6 +140,18 @@ func NewWriter(w io.Writer, fields []Field) (*Writer, error) {
 // refused row returns a *RowError and writes nothing, so the caller may
 // skip it and go on.
 func (w *Writer) Write(username string, values ...string) error {
+	return w.write(username, false, values)
+}
+
+// WriteCurrent writes a row whose values are those the site already has
+// (a row sent for another column, the idnumber): an empty value in a
+// required field is written, since it changes nothing; every other check
+// holds.
+func (w *Writer) WriteCurrent(username string, values ...string) error {
+	return w.write(username, true, values)
+}
+
+func (w *Writer) write(username string, current bool, values []string) error {
 	if w.closed {
 		return fmt.Errorf("profile CSV: write after Close")
 	}
@@ -171,7 +183,7 @@ func (w *Writer) Write(username string, values ...string) error {
 			return bad(f.Column(), "%q %s", clip(v), msg)
 		}
 		if v == "" {
-			if f.Required {
+			if f.Required && !current {
 				return bad(f.Column(), "is empty (an empty cell clears the field on the site)")
 			}
 			w.record[i+1] = ""

@@ -193,15 +193,21 @@ func TestIDNumberColumn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range [][]string{{"uczlspw-old", "21000001", ""}, {"uczlspw", "21000001", "21000001"}} {
-		if err := w.Write(r[0], r[1:]...); err != nil {
-			t.Fatal(err)
-		}
+	if err := w.Write("uczlspw-old", "", ""); err == nil {
+		t.Error("an empty required value was accepted")
+	}
+	// The row of a merged-away account carries what the site has, empty or
+	// not, to clear its idnumber.
+	if err := w.WriteCurrent("uczlspw-old", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write("uczlspw", "21000001", "21000001"); err != nil {
+		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if want := "username,profile_field_studentno,idnumber\nuczlspw-old,21000001,\nuczlspw,21000001,21000001\n"; buf.String() != want {
+	if want := "username,profile_field_studentno,idnumber\nuczlspw-old,,\nuczlspw,21000001,21000001\n"; buf.String() != want {
 		t.Errorf("file:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }

@@ -175,7 +175,11 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 					}
 					values[len(pf)] = idnumber
 				}
-				if err := cw.Write(username, values...); err != nil {
+				write := cw.Write
+				if action == "clear" {
+					write = cw.WriteCurrent // its values are the site's own
+				}
+				if err := write(username, values...); err != nil {
 					var re *csvfeed.RowError
 					if !errors.As(err, &re) {
 						return err
