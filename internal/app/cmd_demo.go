@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/export/feeds"
+	"github.com/mimwarehouse/mim/export/merge"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pipeline"
@@ -62,9 +63,11 @@ func init() {
   4. runs mim run: every source extracted at once, the marts built, the IMS
      Enterprise file, profile CSV, tutor table and merge list written to
      --out, timetable groups synced into the simulated sites, all guarded;
-  5. lets each site's IMS Enterprise task apply its file, as Moodle's cron
+  5. lets each site's IMS Enterprise task apply its file, and its
+     tool_mergeusers (with MIM's gathering) the merge list, as Moodle's cron
      would at night, then (with --nights 2 or more) runs again: the drift
-     falls and the second night sends only what changed;
+     falls, the second night sends only what changed, proposes no merge
+     again and moves the merged students' codes to the kept accounts;
   6. prints what was produced: the files, the counts, the drift per site
      against what the synthetic data planted, the guard decisions, and where
      the status page is.
@@ -401,8 +404,9 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		if last == nil {
 			return runErr
 		}
-		fmt.Fprintf(w, "\n== 5. night %d: each site's IMS Enterprise task applies its file, as Moodle's cron would\n", night)
+		fmt.Fprintf(w, "\n== 5. night %d: each site's IMS Enterprise task applies its file, and tool_mergeusers the merge list, as Moodle's cron would\n", night)
 		applyIMS(w, cfg, out, in, sims)
+		applyMerges(w, out, last.RunID, in, sims)
 		if ctx.Err() != nil {
 			break
 		}
@@ -539,6 +543,26 @@ func applyIMS(w io.Writer, cfg *config.Config, out string, in *synth.Institution
 		}
 		fmt.Fprintf(w, "%-10s enrolled %d, dates changed %d, unenrolled %d, suspended %d; unknown courses %d, unknown users %d\n",
 			s.Name, rep.Enrolled, rep.DatesChanged, rep.Unenrolled, rep.Suspended, rep.UnknownCourses, rep.UnknownUsers)
+	}
+}
+
+// applyMerges runs each site's tool_mergeusers with MIM's gathering on the
+// merge list the night's export wrote, as the site's cron job would
+// (docs/moodle-side.md): the next night sees the merges done, proposes none
+// again and moves the student codes to the kept accounts.
+func applyMerges(w io.Writer, out string, runID int64, in *synth.Institution, sims map[string]*moodletest.Site) {
+	for _, s := range in.Sites {
+		f, err := os.Open(filepath.Join(out, merge.FileName(s.Name, runID)))
+		if err != nil {
+			continue // no merge list for this site tonight
+		}
+		rep, err := sims[s.Name].RunMergeList(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(w, "%-10s tool_mergeusers refused the merge list: %v\n", s.Name, err)
+			continue
+		}
+		fmt.Fprintf(w, "%-10s tool_mergeusers merged %d pairs of the merge list, refused %d\n", s.Name, len(rep.Merged), len(rep.Refused))
 	}
 }
 
