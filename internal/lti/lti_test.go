@@ -411,7 +411,9 @@ func TestForgedLaunchesAreRejected(t *testing.T) {
 		}, "does not verify"},
 		{"signed by an unknown key", nil, func(c map[string]any) string { return ltitest.SignWith(forger, "forged", c) }, "has no key"},
 		{"HS256 with the public key as secret", nil, func(c map[string]any) string { return hs256(t, h, c) }, "accepted algorithm"},
-		{"expired", func(c map[string]any) { c["iat"], c["exp"] = now.Add(-3*time.Minute).Unix(), now.Add(-2*time.Minute).Unix() }, nil, "exp: the id_token has expired"},
+		{"expired", func(c map[string]any) {
+			c["iat"], c["exp"] = now.Add(-3*time.Minute).Unix(), now.Add(-2*time.Minute).Unix()
+		}, nil, "exp: the id_token has expired"},
 		{"issued long ago", set("iat", now.Add(-30*time.Minute).Unix()), nil, "was issued"},
 		{"issued in the future", set("iat", now.Add(10*time.Minute).Unix()), nil, "iat: the id_token is issued in the future"},
 		{"no exp", func(c map[string]any) { delete(c, "exp") }, nil, "no exp"},
