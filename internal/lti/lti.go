@@ -149,7 +149,9 @@ func New(db *pgxpool.Pool, edit Editor, opts Options) (*Tool, error) {
 func (t *Tool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer browsers send "Origin:
+	// null" on the tool's own form posts, which the CSRF check refuses.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	t.mux.ServeHTTP(w, r)
 }

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,7 +71,9 @@ type Tool struct {
 
 // Platform is the simulated site.
 type Platform struct {
-	srv *httptest.Server
+	srv     *httptest.Server // nil when mounted elsewhere
+	handler http.Handler
+	base    string
 
 	mu        sync.Mutex
 	key       *rsa.PrivateKey
@@ -86,8 +89,18 @@ type Platform struct {
 	Registrations []json.RawMessage
 }
 
-// New starts a platform; Close stops it.
+// New starts a platform on its own loopback server; Close stops it.
 func New() *Platform {
+	p := NewUnstarted()
+	p.srv = httptest.NewServer(p.handler)
+	p.base = p.srv.URL
+	return p
+}
+
+// NewUnstarted returns a platform without a server, to be mounted beside
+// something else (a moodletest site, so that one URL is both the site's web
+// services and its LTI platform): serve Handler's paths and call SetURL.
+func NewUnstarted() *Platform {
 	p := &Platform{users: map[string]User{}, courses: map[string]Course{}, regTokens: map[string]bool{}, now: time.Now}
 	p.rotate()
 	mux := http.NewServeMux()
@@ -97,23 +110,41 @@ func New() *Platform {
 	mux.HandleFunc("GET /mod/lti/auth.php", p.auth)
 	mux.HandleFunc("GET /mod/lti/launch.php", p.launchPage)
 	mux.HandleFunc("GET /course/view.php", p.coursePage)
-	p.srv = httptest.NewServer(mux)
+	p.handler = mux
 	return p
 }
 
-// Close stops the platform.
-func (p *Platform) Close() { p.srv.Close() }
+// Handler serves the platform's pages: /mod/lti/... and /course/view.php.
+func (p *Platform) Handler() http.Handler { return p.handler }
+
+// SetURL says where the platform is served (its wwwroot).
+func (p *Platform) SetURL(base string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.base = strings.TrimRight(base, "/")
+}
+
+// Close stops the platform's own server, if it has one.
+func (p *Platform) Close() {
+	if p.srv != nil {
+		p.srv.Close()
+	}
+}
 
 // URL is the site's wwwroot, its LTI issuer.
-func (p *Platform) URL() string { return p.srv.URL }
+func (p *Platform) URL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.base
+}
 
 // OpenIDConfigURL is what Moodle gives a tool to register with.
-func (p *Platform) OpenIDConfigURL() string { return p.srv.URL + "/mod/lti/openid-configuration.php" }
+func (p *Platform) OpenIDConfigURL() string { return p.URL() + "/mod/lti/openid-configuration.php" }
 
 // AuthURL, JWKSURL and TokenURL are the platform's endpoints.
-func (p *Platform) AuthURL() string  { return p.srv.URL + "/mod/lti/auth.php" }
-func (p *Platform) JWKSURL() string  { return p.srv.URL + "/mod/lti/certs.php" }
-func (p *Platform) TokenURL() string { return p.srv.URL + "/mod/lti/token.php" }
+func (p *Platform) AuthURL() string  { return p.URL() + "/mod/lti/auth.php" }
+func (p *Platform) JWKSURL() string  { return p.URL() + "/mod/lti/certs.php" }
+func (p *Platform) TokenURL() string { return p.URL() + "/mod/lti/token.php" }
 
 // SetClock sets the platform's clock (for tokens issued in the past).
 func (p *Platform) SetClock(now func() time.Time) {
@@ -201,7 +232,7 @@ func (p *Platform) certs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Platform) openidConfiguration(w http.ResponseWriter, r *http.Request) {
-	base := p.srv.URL
+	base := p.URL()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"issuer":                                base,
@@ -268,7 +299,7 @@ func (p *Platform) registration(w http.ResponseWriter, r *http.Request) {
 		reg.Tool.Domain == "" || reg.Tool.TargetLinkURI == "":
 		fail(http.StatusBadRequest, "missing required attribute")
 		return
-	case !contains(reg.ResponseTypes, "id_token"):
+	case !slices.Contains(reg.ResponseTypes, "id_token"):
 		fail(http.StatusBadRequest, "invalid_response_types")
 		return
 	case reg.AuthMethod != "private_key_jwt":
@@ -314,7 +345,7 @@ func (p *Platform) Claims(userID, courseID, nonce string) map[string]any {
 		clientID, deployment, target = t.ClientID, t.DeploymentID, t.LaunchURL
 	}
 	claims := map[string]any{
-		"iss":         p.srv.URL,
+		"iss":         p.base,
 		"aud":         clientID,
 		"sub":         u.ID,
 		"iat":         now.Unix(),
@@ -338,7 +369,7 @@ func (p *Platform) Claims(userID, courseID, nonce string) map[string]any {
 			"person_sourcedid": "", "course_section_sourcedid": c.IDNumber},
 		"https://purl.imsglobal.org/spec/lti/claim/ext": map[string]any{"user_username": u.Username, "lms": "moodle-2"},
 		"https://purl.imsglobal.org/spec/lti/claim/launch_presentation": map[string]any{
-			"locale": "en", "document_target": "iframe", "return_url": p.srv.URL + "/mod/lti/return.php?course=" + courseID},
+			"locale": "en", "document_target": "iframe", "return_url": p.base + "/mod/lti/return.php?course=" + courseID},
 		"https://purl.imsglobal.org/spec/lti/claim/tool_platform": map[string]any{
 			"product_family_code": "moodle", "version": "2024100702", "guid": "moodle.example", "name": "Simulated Moodle"},
 	}
@@ -390,7 +421,7 @@ func (p *Platform) Begin(client *http.Client, userID, courseID string, extra url
 	if t == nil {
 		return nil, nil, fmt.Errorf("no tool is registered with the platform")
 	}
-	form := url.Values{"iss": {p.srv.URL}, "login_hint": {userID}, "target_link_uri": {t.LaunchURL},
+	form := url.Values{"iss": {p.URL()}, "login_hint": {userID}, "target_link_uri": {t.LaunchURL},
 		"lti_message_hint": {courseID}, "client_id": {t.ClientID}, "lti_deployment_id": {t.DeploymentID}}
 	for k, v := range extra {
 		form[k] = v
@@ -429,7 +460,7 @@ func (p *Platform) auth(w http.ResponseWriter, r *http.Request) {
 	case t == nil || q.Get("client_id") != t.ClientID:
 		http.Error(w, "invalid_client", http.StatusBadRequest)
 		return
-	case !contains(t.RedirectURIs, q.Get("redirect_uri")):
+	case !slices.Contains(t.RedirectURIs, q.Get("redirect_uri")):
 		http.Error(w, "invalid redirect_uri", http.StatusBadRequest)
 		return
 	case q.Get("scope") != "openid" || q.Get("response_type") != "id_token" || q.Get("response_mode") != "form_post" ||
@@ -457,7 +488,7 @@ func (p *Platform) launchPage(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = loginPage.Execute(w, map[string]string{"Action": t.LoginURL, "Iss": p.srv.URL, "User": q.Get("user"), "Target": t.LaunchURL,
+	_ = loginPage.Execute(w, map[string]string{"Action": t.LoginURL, "Iss": p.URL(), "User": q.Get("user"), "Target": t.LaunchURL,
 		"Course": q.Get("id"), "Client": t.ClientID, "Deployment": t.DeploymentID})
 }
 
@@ -470,12 +501,12 @@ var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html><html>
 
 // LaunchPageURL starts a launch of the tool by user in course, in a window.
 func (p *Platform) LaunchPageURL(userID, courseID string) string {
-	return p.srv.URL + "/mod/lti/launch.php?" + url.Values{"id": {courseID}, "user": {userID}}.Encode()
+	return p.URL() + "/mod/lti/launch.php?" + url.Values{"id": {courseID}, "user": {userID}}.Encode()
 }
 
 // CoursePageURL is the course's page with the tool embedded in a frame.
 func (p *Platform) CoursePageURL(userID, courseID string) string {
-	return p.srv.URL + "/course/view.php?" + url.Values{"id": {courseID}, "user": {userID}}.Encode()
+	return p.URL() + "/course/view.php?" + url.Values{"id": {courseID}, "user": {userID}}.Encode()
 }
 
 func (p *Platform) coursePage(w http.ResponseWriter, r *http.Request) {
@@ -488,14 +519,6 @@ var framePage = template.Must(template.New("frame").Parse(`<!DOCTYPE html><html>
 <h1>Simulated Moodle course</h1>
 <iframe id="contentframe" title="Course enrolments" src="{{.Src}}" width="1100" height="1400"></iframe></body></html>`))
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 func randomString(n int) string {
 	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
