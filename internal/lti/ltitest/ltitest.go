@@ -519,7 +519,6 @@ var framePage = template.Must(template.New("frame").Parse(`<!DOCTYPE html><html>
 <h1>Simulated Moodle course</h1>
 <iframe id="contentframe" title="Course enrolments" src="{{.Src}}" width="1100" height="1400"></iframe></body></html>`))
 
-
 func randomString(n int) string {
 	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
 	b := make([]byte, n)
