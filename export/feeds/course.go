@@ -2,7 +2,6 @@ package feeds
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -33,13 +32,18 @@ type CoursePreview struct {
 	HoldLimit int
 	// HeldDrops are the drops and suspensions held.
 	HeldDrops int64
-	// SampleAdds and SampleDrops are the first users (idnumber, roletype).
-	SampleAdds, SampleDrops []string
-	// Threshold is the site's threshold check with this course's new
-	// target in place of its current one (the rest of the site as the
-	// marts hold it now); Decision what it would decide.
-	Threshold guard.Check
-	Decision  string
+	// SampleAdds and SampleDrops are the first users enrolled and unenrolled.
+	SampleAdds, SampleDrops []Member
+	// The site's threshold with this course's new target in place of its
+	// current one (the rest of the site as the marts hold it now): what it
+	// would decide (guard.Passed, guard.Refused, guard.Overridden when
+	// threshold_override is set), the limit, and the shares of the last
+	// successful export's active students and memberships kept. First: the
+	// site has no successful export to compare with.
+	Threshold                     string
+	ThresholdLimit                int
+	StudentsKept, MembershipsKept float64
+	First                         bool
 	// Causes is true when the threshold would pass without this change and
 	// refuse with it: the change alone would stop the site's export.
 	Causes bool
@@ -109,7 +113,6 @@ func PreviewCourse(ctx context.Context, tx pgx.Tx, cfg *config.Config, site, cou
 	if out.Held {
 		out.Decisions = append(out.Decisions, p.holdDecisions()...)
 	}
-	out.Decisions = append(out.Decisions, out.Threshold.Describe(out.Decision))
 	return out, nil
 }
 
@@ -147,22 +150,28 @@ func (out *CoursePreview) threshold(ctx context.Context, tx pgx.Tx, p *imsPlan, 
 		}
 		return c
 	}
-	out.Threshold = check(with.students, with.members)
-	out.Decision = wouldDecide(out.Threshold, p.settings.Override)
-	before := check(now.students, now.members)
-	out.Causes = len(out.Threshold.Breaches()) > 0 && len(before.Breaches()) == 0
+	after, before := check(with.students, with.members), check(now.students, now.members)
+	out.Threshold, out.ThresholdLimit, out.First = after.Decide(p.settings.Override), after.Limit, after.First
+	out.StudentsKept, out.MembershipsKept = after.Measures[0].Percent(), after.Measures[1].Percent()
+	out.Causes = len(after.Breaches()) > 0 && len(before.Breaches()) == 0
+	out.Decisions = append(out.Decisions, after.Describe(wouldDecide(after, p.settings.Override)))
 	return nil
 }
 
+// Member is one user of a course in a delta.
+type Member struct {
+	User     string // the user idnumber
+	Roletype string // the IMS roletype
+}
+
 // sampleUsers lists the first users of mim_ims_delta rows matching where.
-func sampleUsers(ctx context.Context, tx pgx.Tx, where string) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT usr || ' (roletype ' || roletype || ')' FROM mim_ims_delta WHERE `+where+`
-		ORDER BY roletype, usr LIMIT 10`)
+func sampleUsers(ctx context.Context, tx pgx.Tx, where string) ([]Member, error) {
+	rows, err := tx.Query(ctx, `SELECT usr, roletype FROM mim_ims_delta WHERE `+where+` ORDER BY roletype, usr LIMIT 10`)
 	if err != nil {
 		return nil, fmt.Errorf("listing the course's changes: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Member])
+	if err != nil {
 		return nil, fmt.Errorf("listing the course's changes: %w", err)
 	}
 	return out, nil

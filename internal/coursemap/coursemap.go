@@ -77,6 +77,11 @@ type Preview struct {
 	Change mapping.Change
 	// Mapping is the mapping as the change leaves it (as it was, for a removal).
 	Mapping mapping.Mapping
+	// Entity describes the SIS entity the mapping names (nil when it is not
+	// among this year's, mart.mapping_candidate).
+	Entity *mapping.Candidate
+	// Names are the Moodle names of the sample users, by user idnumber.
+	Names map[string]string
 	// Export is what the next export would send for the course.
 	Export *feeds.CoursePreview
 	// CourseStatus is whether the course's idnumber names one course on
@@ -143,8 +148,8 @@ func (s *Service) run(ctx context.Context, site, course string, ch mapping.Chang
 		return p, nil
 	}
 	if p.Export.Causes {
-		return p, &RefusedError{Msg: fmt.Sprintf("this change alone would make the whole site's next export fall below the threshold (%s); it was not made. The integration team can make it.",
-			p.Export.Threshold.Describe(p.Export.Decision))}
+		return p, &RefusedError{Msg: fmt.Sprintf("this change alone would make the whole site's next export fall below the threshold (it would keep %.1f%% of the active students and %.1f%% of the memberships, the limit is %d%%); it was not made. The integration team can make it.",
+			p.Export.StudentsKept, p.Export.MembershipsKept, p.Export.ThresholdLimit)}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("committing the change of course %s: %w", course, err)
@@ -195,6 +200,27 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, site, course string, 
 	}
 	if p.Export, err = s.opts.Export.PreviewCourse(ctx, tx, site, course, target); err != nil {
 		return fmt.Errorf("previewing the export of course %s: %w", course, err)
+	}
+	cs, err := mapping.Candidates(ctx, tx, []mapping.Key{p.Mapping.Key()})
+	if err != nil {
+		return err
+	}
+	if len(cs) == 1 {
+		p.Entity = &cs[0]
+	}
+	var users []string
+	for _, m := range append(p.Export.SampleAdds, p.Export.SampleDrops...) {
+		users = append(users, m.User)
+	}
+	rows, err = tx.Query(ctx, `SELECT DISTINCT ON (idnumber) idnumber, trim(coalesce(firstname, '') || ' ' || coalesce(lastname, ''))
+		FROM stg.moodle_user WHERE instance = $1 AND idnumber = ANY($2) ORDER BY idnumber, user_id DESC`, site, users)
+	if err != nil {
+		return fmt.Errorf("naming the course's people: %w", err)
+	}
+	p.Names = map[string]string{}
+	var id, name string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error { p.Names[id] = name; return nil }); err != nil {
+		return fmt.Errorf("naming the course's people: %w", err)
 	}
 	return nil
 }

@@ -125,7 +125,7 @@ func (t *Tool) renderCourse(w http.ResponseWriter, r *http.Request, s *session, 
 				t.serverError(w, r, "course page", err)
 				return
 			}
-			d.History = historyRows(evs, ms)
+			d.History = historyRows(evs, ms, t.entityNames(ctx, evs, ms))
 		}
 	}
 	t.render(w, http.StatusOK, "course", d, frameAncestors(s.Issuer), false)
@@ -235,25 +235,54 @@ func describeRoles(roles []string) string {
 	return strings.Join(out, ", ")
 }
 
+// entityNames names the SIS entities of the course's mappings and events
+// as people know them (the occurrence's code, not its BDO id), by kind and
+// key; entities not among this year's keep their key.
+func (t *Tool) entityNames(ctx context.Context, evs []mapping.Event, ms []mapping.Mapping) map[[2]string]string {
+	var keys []mapping.Key
+	for _, m := range ms {
+		keys = append(keys, m.Key())
+	}
+	for _, ev := range evs {
+		if m, ok := ev.Detail["mapping"].(map[string]any); ok {
+			keys = append(keys, mapping.Key{SISKind: fmt.Sprint(m["sis_kind"]), SISKey: fmt.Sprint(m["sis_key"])})
+		}
+	}
+	out := map[[2]string]string{}
+	cs, err := mapping.Candidates(ctx, t.db, keys)
+	if err != nil {
+		return out // the keys will do
+	}
+	for _, c := range cs {
+		out[[2]string{c.Kind, c.Key}] = c.Code
+	}
+	return out
+}
+
 // historyRows words the course's mapping events.
-func historyRows(evs []mapping.Event, ms []mapping.Mapping) []historyRow {
+func historyRows(evs []mapping.Event, ms []mapping.Mapping, names map[[2]string]string) []historyRow {
 	byID := map[int64]mapping.Mapping{}
 	for _, m := range ms {
 		byID[m.ID] = m
+	}
+	name := func(kind, key string) string {
+		if n := names[[2]string{kind, key}]; n != "" {
+			key = n
+		}
+		return strings.ToLower(kindLabel(kind)) + " " + key
 	}
 	out := make([]historyRow, len(evs))
 	for i, ev := range evs {
 		what := ""
 		if m, ok := ev.Detail["mapping"].(map[string]any); ok {
-			what = fmt.Sprintf("%v %v", m["sis_kind"], m["sis_key"])
+			what = name(fmt.Sprint(m["sis_kind"]), fmt.Sprint(m["sis_key"]))
 		} else if ev.MappingID != nil {
 			if m, ok := byID[*ev.MappingID]; ok {
-				what = m.SISKind + " " + m.SISKey
+				what = name(m.SISKind, m.SISKey)
 			} else {
 				what = fmt.Sprintf("mapping %d", *ev.MappingID)
 			}
 		}
-		what = strings.ReplaceAll(what, "_", " ")
 		var verb string
 		switch ev.Action {
 		case "create":

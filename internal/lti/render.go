@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/coursemap"
 	"github.com/mimwarehouse/mim/internal/mapping"
 )
@@ -93,6 +94,9 @@ func viewPreview(id int64, p *coursemap.Preview, roles []string) *previewView {
 	ch, m, e := p.Change, p.Mapping, p.Export
 	v := &previewView{ChangeID: id}
 	what := fmt.Sprintf("%s %s", strings.ToLower(kindLabel(m.SISKind)), m.SISKey)
+	if c := p.Entity; c != nil {
+		what = fmt.Sprintf("%s %s (%s)", strings.ToLower(kindLabel(m.SISKind)), c.Code, c.Title)
+	}
 	switch ch.Action {
 	case mapping.ActionAdd:
 		v.Title = "Add " + what
@@ -142,12 +146,44 @@ func viewPreview(id int64, p *coursemap.Preview, roles []string) *previewView {
 	} else {
 		v.Guards = append(v.Guards, fmt.Sprintf("Per-course guard: passes (it holds unenrolments when a course would lose more than %d%% of its students).", e.HoldLimit))
 	}
-	v.Guards = append(v.Guards, "Site threshold: "+e.Threshold.Describe(e.Decision)+".")
+	v.Guards = append(v.Guards, thresholdLine(e))
 	if e.Causes {
 		v.Blocked = "This change alone would make the whole site's next export fall below the threshold, so it cannot be made here. The integration team can make it."
 	}
-	v.SampleAdds, v.SampleDrops = e.SampleAdds, e.SampleDrops
+	v.SampleAdds, v.SampleDrops = named(e.SampleAdds, p.Names), named(e.SampleDrops, p.Names)
 	return v
+}
+
+// thresholdLine words the site's threshold for staff.
+func thresholdLine(e *feeds.CoursePreview) string {
+	if e.First {
+		return "Site threshold: passes (nothing to compare with: the site's first export)."
+	}
+	verdict := "passes"
+	switch e.Threshold {
+	case "refused":
+		verdict = "the site's whole next export would be refused"
+	case "overridden":
+		verdict = "passes once, because the integration team set the threshold override"
+	}
+	return fmt.Sprintf("Site threshold: %s. With this change the site's next export keeps %.1f%% of its active students and %.1f%% of its memberships (it is refused below %d%%).",
+		verdict, e.StudentsKept, e.MembershipsKept, e.ThresholdLimit)
+}
+
+// named shows sample users by name and idnumber.
+func named(ms []feeds.Member, names map[string]string) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		s := m.User
+		if n := names[m.User]; n != "" {
+			s = n + " (" + m.User + ")"
+		}
+		if m.Roletype != "01" {
+			s += " as roletype " + m.Roletype
+		}
+		out[i] = s
+	}
+	return out
 }
 
 func plural(role string) string {
