@@ -29,15 +29,25 @@ func NewLTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*l
 	return newLTITool(cfg, pool, logger, lti.Options{Key: key})
 }
 
-// newLTITool wires the tool: opts carries what is not in the configuration
-// (the key; tests add a clock).
-func newLTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts lti.Options) (*lti.Tool, error) {
+// NewCourseEditor is what previews and makes staff changes to a course's
+// mappings: the transform's models scoped to the course, and the export's
+// preview of it.
+func NewCourseEditor(cfg *config.Config, pool *pgxpool.Pool) (*coursemap.Service, error) {
 	project, err := transform.LoadEmbedded()
 	if err != nil {
 		return nil, err
 	}
+	return coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(cfg), Project: project, Export: coursePreviewer{cfg}}), nil
+}
+
+// newLTITool wires the tool: opts carries what is not in the configuration
+// (the key; tests add a clock).
+func newLTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts lti.Options) (*lti.Tool, error) {
+	editor, err := NewCourseEditor(cfg, pool)
+	if err != nil {
+		return nil, err
+	}
 	k := mapping.KnowledgeOf(cfg)
-	editor := coursemap.New(pool, coursemap.Options{Knowledge: k, Project: project, Export: coursePreviewer{cfg}})
 	opts.URL, opts.Roles, opts.Session, opts.Logger = cfg.LTI.URL, k.Roles, cfg.LTI.Session, logger
 	for _, m := range cfg.Moodle {
 		if slices.Contains(cfg.LTI.Sites, m.Name) {
