@@ -51,6 +51,12 @@ type CoursePreview struct {
 	Decisions []string
 }
 
+// PreviewCourse is PreviewCourse with the previewer's configuration: the
+// course editor's view of the export (coursemap.ExportPreviewer).
+func (p *Previewer) PreviewCourse(ctx context.Context, tx pgx.Tx, site, course, target string) (*CoursePreview, error) {
+	return PreviewCourse(ctx, tx, p.cfg, site, course, target)
+}
+
 // PreviewCourse computes, inside tx, what the next IMS export of site would
 // do to course if the course's target were the rows of target (a relation
 // with mart.exp_ims_membership's columns, such as transform.Evaluate's

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"context"
 	"log/slog"
 	"slices"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/export/feeds"
@@ -37,7 +35,7 @@ func NewCourseEditor(cfg *config.Config, pool *pgxpool.Pool) (*coursemap.Service
 	if err != nil {
 		return nil, err
 	}
-	return coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(cfg), Project: project, Export: coursePreviewer{cfg}}), nil
+	return coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(cfg), Project: project, Export: feeds.NewPreviewer(cfg)}), nil
 }
 
 // newLTITool wires the tool: opts carries what is not in the configuration
@@ -55,11 +53,4 @@ func newLTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, opt
 		}
 	}
 	return lti.New(pool, editor, opts)
-}
-
-// coursePreviewer binds the configuration to the export's course preview.
-type coursePreviewer struct{ cfg *config.Config }
-
-func (p coursePreviewer) PreviewCourse(ctx context.Context, tx pgx.Tx, site, course, target string) (*feeds.CoursePreview, error) {
-	return feeds.PreviewCourse(ctx, tx, p.cfg, site, course, target)
 }
