@@ -200,11 +200,10 @@ func ApplyRollover(ctx context.Context, tx pgx.Tx, p *RolloverPlan, by, reason s
 	}
 	// The freeze first: a staff change in flight commits before it (and is
 	// deactivated below) or waits and sees it.
-	old, err := FreezeEdits(ctx, tx, true, by, why, runID)
+	frozen, err := FreezeEdits(ctx, tx, true, by, why, runID)
 	if err != nil {
 		return a, err
 	}
-	a.Settings = append(a.Settings, SettingChange{Key: SettingEditsFrozen, Old: old, New: "true"})
 	n, err := SetActive(ctx, tx, Filter{}, false, by, why)
 	if err != nil {
 		return a, err
@@ -220,5 +219,6 @@ func ApplyRollover(ctx context.Context, tx pgx.Tx, p *RolloverPlan, by, reason s
 		}
 		a.Settings = append(a.Settings, SettingChange{Key: s.key, Old: old, New: s.value})
 	}
+	a.Settings = append(a.Settings, SettingChange{Key: SettingEditsFrozen, Old: frozen, New: "true"})
 	return a, nil
 }
