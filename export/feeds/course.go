@@ -131,16 +131,22 @@ func (out *CoursePreview) threshold(ctx context.Context, tx pgx.Tx, p *imsPlan, 
 	}
 	var now, with struct{ students, members int64 }
 	if ok {
+		// One pass over the site's learners: who is a learner elsewhere
+		// than in this course stays one whatever the change does.
 		err = tx.QueryRow(ctx, `
-			WITH site AS (SELECT course_idnumber::text AS course, user_idnumber::text AS usr, roletype::text AS roletype, status::int AS status
-			              FROM `+MembershipMart+` WHERE instance = $1),
-			     after AS (SELECT course, usr, roletype, status FROM site WHERE course <> $2
-			               UNION ALL SELECT course, usr, roletype, status FROM mim_ims_target)
-			SELECT (SELECT count(DISTINCT usr) FILTER (WHERE status = 1 AND roletype = $3) FROM site),
-			       (SELECT count(*) FILTER (WHERE status = 1) FROM site),
-			       (SELECT count(DISTINCT usr) FILTER (WHERE status = 1 AND roletype = $3) FROM after),
-			       (SELECT count(*) FILTER (WHERE status = 1) FROM after)`,
-			p.site.Name, course, learner).Scan(&now.students, &now.members, &with.students, &with.members)
+			WITH learner AS (
+			    SELECT user_idnumber::text AS usr, bool_or(course_idnumber::text <> $2) AS elsewhere
+			    FROM `+MembershipMart+` WHERE instance = $1 AND status = 1 AND roletype::text = $3 GROUP BY 1),
+			     added AS (SELECT DISTINCT usr FROM mim_ims_target WHERE status = 1 AND roletype = $3),
+			     member AS (
+			    SELECT count(*) AS now, count(*) FILTER (WHERE course_idnumber::text <> $2) AS others
+			    FROM `+MembershipMart+` WHERE instance = $1 AND status = 1)
+			SELECT (SELECT count(*) FROM learner),
+			       (SELECT count(*) FROM learner WHERE elsewhere)
+			         + (SELECT count(*) FROM added a WHERE NOT EXISTS (SELECT 1 FROM learner l WHERE l.usr = a.usr AND l.elsewhere)),
+			       (SELECT now FROM member),
+			       (SELECT others FROM member) + (SELECT count(*) FROM mim_ims_target WHERE status = 1)`,
+			p.site.Name, course, learner).Scan(&now.students, &with.students, &now.members, &with.members)
 	} else {
 		err = tx.QueryRow(ctx, `SELECT count(DISTINCT usr) FILTER (WHERE status = 1 AND roletype = $1), count(*) FILTER (WHERE status = 1)
 			FROM mim_ims_target`, learner).Scan(&with.students, &with.members)

@@ -85,22 +85,10 @@ func TestStaffMapACourseFromMoodleInChromium(t *testing.T) {
 	// as a real Moodle is.
 	platform := ltitest.NewUnstarted()
 	main := w.sims["main"]
-	front := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/mod/lti/") || r.URL.Path == "/course/view.php" {
-			platform.Handler().ServeHTTP(rw, r)
-			return
-		}
-		main.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(front.Close)
-	platform.SetURL(front.URL)
-	main.SetSiteURL(front.URL)
-	sites := append([]app.DemoSite(nil), w.sites...)
-	for i := range sites {
-		if sites[i].Name == "main" {
-			sites[i].URL = front.URL
-		}
-	}
+	main.Mount("/mod/lti/", platform.Handler())
+	main.Mount("/course/view.php", platform.Handler())
+	platform.SetURL(main.URL())
+	sites := w.sites
 	e, out := w.env(t, sites)
 	night := func(n int) {
 		t.Helper()
