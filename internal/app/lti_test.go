@@ -300,6 +300,31 @@ func TestStaffMapACourseFromMoodleInChromium(t *testing.T) {
 		t.Errorf("the student's page has %d change forms:\n%s", forms, studentPage)
 	}
 
+	// The instructor again, in a new window, with the keyboard only: type
+	// into the search and press Enter. Every control of the page has a
+	// label, every table its headers, the page its language.
+	do("the instructor's launch in a window", chromedp.Navigate(platform.LaunchPageURL(teacher, courseID)),
+		chromedp.WaitVisible(chromedp.CSS("#q")), chromedp.Focus(chromedp.CSS("#q")),
+		chromedp.SendKeys(chromedp.CSS("#q"), modCode+"\r"), chromedp.WaitVisible(chromedp.CSS("#results")))
+	problems, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+			if (el.labels.length === 0 && !el.getAttribute("aria-label")) out.push("unlabelled " + el.outerHTML);
+		}
+		for (const b of document.querySelectorAll("button")) {
+			if (!b.textContent.trim() && !b.getAttribute("aria-label")) out.push("nameless button");
+		}
+		for (const fs of document.querySelectorAll("fieldset")) if (!fs.querySelector("legend")) out.push("fieldset without legend");
+		for (const t of document.querySelectorAll("table")) if (!t.querySelector("th")) out.push("table without headers: " + t.id);
+		if (!document.documentElement.lang) out.push("no lang");
+		if (document.querySelectorAll("h1").length !== 1) out.push("not one h1");
+		return out;
+	})()`))
+	if err != nil || len(problems) != 0 {
+		t.Errorf("accessibility of the search page: %v %v", err, problems)
+	}
+	shot("5-window")
+
 	// The next night enrols the occurrence's students, and Moodle's IMS
 	// task applies the file.
 	night(2)

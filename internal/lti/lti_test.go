@@ -331,6 +331,12 @@ func TestInstructorLaunchOpensAnEditingSession(t *testing.T) {
 		t.Fatalf("preview: %d\n%s", pv.status, pv.body)
 	}
 	change := hidden(t, pv.body, "change")
+	// A change is applied by the session that previewed it, not another.
+	other := h.open("4")
+	if r := other.post("/lti/apply", url.Values{"change": {change}}, nil); r.status != http.StatusConflict ||
+		!strings.Contains(r.body, "not one previewed in this session") {
+		t.Errorf("another session applying the change: %d %s", r.status, r.body)
+	}
 	ap := pg.post("/lti/apply", url.Values{"change": {change}}, nil)
 	if ap.status != http.StatusOK || !strings.Contains(ap.body, "Done.") {
 		t.Fatalf("apply: %d\n%s", ap.status, ap.body)
