@@ -89,6 +89,8 @@ func (t *Tool) launch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, p, rej := t.verify(r, raw, state)
+	// The state is spent either way: drop its cookie.
+	t.setCookie(w, &http.Cookie{Name: stateCookie(state), Value: "", MaxAge: -1})
 	if rej != nil {
 		t.refuse(w, r, "launch", rej)
 		return

@@ -25,7 +25,7 @@ func hash(s string) []byte {
 // stateCookie names the cookie that binds one login's state to the browser
 // that started it. One cookie per login, so two launches in two tabs (or
 // two frames) do not overwrite each other.
-func stateCookie(state string) string { return "mim_lti_" + state[:16] }
+func stateCookie(state string) string { return "mim_lti_" + state[:min(len(state), 16)] }
 
 // login is the OIDC third-party login initiation: the platform names
 // itself (iss, client_id), the user (login_hint) and where the launch goes
@@ -116,7 +116,7 @@ func (t *Tool) login(w http.ResponseWriter, r *http.Request) {
 // keep a partitioned one inside Moodle's frame); on plain http, which only
 // loopback allows, SameSite=Lax.
 func (t *Tool) setCookie(w http.ResponseWriter, c *http.Cookie) {
-	c.Path = "/lti/"
+	c.Path = t.cookiePath
 	c.HttpOnly = true
 	if t.secure {
 		c.Secure = true

@@ -82,6 +82,8 @@ type Tool struct {
 	base   string // URL without a trailing slash
 	origin string // scheme://host of URL
 	secure bool   // https: cross-site cookies are possible
+	// cookiePath is /lti/ under URL's path, as browsers see it.
+	cookiePath string
 	jwk    jose.JSONWebKey
 	keys   *keySets
 	mux    *http.ServeMux
@@ -126,7 +128,7 @@ func New(db *pgxpool.Pool, edit Editor, opts Options) (*Tool, error) {
 		return nil, err
 	}
 	t := &Tool{db: db, edit: edit, opts: opts, base: strings.TrimRight(opts.URL, "/"),
-		origin: u.Scheme + "://" + u.Host, secure: u.Scheme == "https", jwk: jwk,
+		origin: u.Scheme + "://" + u.Host, secure: u.Scheme == "https", jwk: jwk, cookiePath: strings.TrimRight(u.Path, "/") + "/lti/",
 		keys: &keySets{client: opts.Client, minRefresh: 10 * time.Second, now: opts.Now, sets: map[string]*keySet{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /lti/{$}", t.info)

@@ -683,3 +683,34 @@ func TestCourseWithoutIDNumberIsReadOnly(t *testing.T) {
 		t.Errorf("a change to a course without an ID number: %d", r.status)
 	}
 }
+
+// Over https the state cookie can cross sites (the launch is a POST from
+// the platform) and lives in Moodle's frame partition; its path follows
+// the tool's URL behind a proxy.
+func TestStateCookieOverHTTPS(t *testing.T) {
+	h := newHarness(t)
+	tool, err := lti.New(h.db.Pool, h.edit, lti.Options{URL: "https://mim.example.ac.uk/mim", Key: toolKey,
+		Sites: []lti.Site{{Name: "main", Issuer: h.p.URL()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := h.p.Tool()
+	form := url.Values{"iss": {h.p.URL()}, "login_hint": {"2"}, "client_id": {pl.ClientID}, "lti_message_hint": {course}}
+	req := httptest.NewRequest(http.MethodPost, "/lti/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	tool.ServeHTTP(rec, req)
+	if rec.Code != http.StatusFound {
+		t.Fatalf("login: %d %s", rec.Code, rec.Body)
+	}
+	cookie := rec.Header().Get("Set-Cookie")
+	for _, want := range []string{"mim_lti_", "Path=/mim/lti/", "HttpOnly", "Secure", "SameSite=None", "Partitioned"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("Set-Cookie %q lacks %s", cookie, want)
+		}
+	}
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	if loc.Query().Get("redirect_uri") != "https://mim.example.ac.uk/mim/lti/launch" || !strings.HasPrefix(loc.String(), h.p.AuthURL()) {
+		t.Errorf("redirected to %s", loc)
+	}
+}
