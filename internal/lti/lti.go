@@ -84,10 +84,10 @@ type Tool struct {
 	secure bool   // https: cross-site cookies are possible
 	// cookiePath is /lti/ under URL's path, as browsers see it.
 	cookiePath string
-	jwk    jose.JSONWebKey
-	keys   *keySets
-	mux    *http.ServeMux
-	sweep  atomic.Int64 // unix seconds of the last cleanup
+	jwk        jose.JSONWebKey
+	keys       *keySets
+	mux        *http.ServeMux
+	sweep      atomic.Int64 // unix seconds of the last cleanup
 }
 
 // Timings of the protocol.
