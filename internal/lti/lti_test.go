@@ -714,3 +714,21 @@ func TestStateCookieOverHTTPS(t *testing.T) {
 		t.Errorf("redirected to %s", loc)
 	}
 }
+
+// While the mappings are frozen, an instructor's page says so, with who
+// and why, and offers nothing to change.
+func TestFrozenEditsAreExplained(t *testing.T) {
+	h := newHarness(t)
+	search := `action="` + h.srv.URL + `/lti/search"`
+	if open := h.open("2"); !strings.Contains(open.body, search) {
+		t.Fatalf("an open page has no search form %s:\n%s", search, open.body)
+	}
+	if _, err := mapping.FreezeEdits(context.Background(), h.db.Pool, true, "lama@example.ac.uk", "rollover to 2026", nil); err != nil {
+		t.Fatal(err)
+	}
+	pg := h.open("2")
+	if !strings.Contains(pg.body, "Course mappings are frozen for every course") || !strings.Contains(pg.body, "rollover to 2026") ||
+		strings.Contains(pg.body, search) {
+		t.Errorf("a frozen page:\n%s", pg.body)
+	}
+}
