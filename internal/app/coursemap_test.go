@@ -9,8 +9,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/coursemap"
 	"github.com/mimwarehouse/mim/internal/mapping"
-	"github.com/mimwarehouse/mim/internal/observe"
-	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/settings"
 )
 
@@ -26,7 +24,7 @@ func newStaffWorld(t *testing.T) *staffWorld {
 	t.Helper()
 	w := newWorld(t, app.DemoEnvironment)
 	e, out := w.env(t, w.sites)
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Progress: "off", Metrics: pipeline.NewMetrics(observe.NewMetrics())})
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Progress: "off"})
 	if err != nil || res.Status() != "succeeded" {
 		t.Fatalf("night 1: %v\n%s", err, out.String())
 	}
@@ -105,7 +103,7 @@ func TestStaffRemovalIsHeldByTheCourseGuard(t *testing.T) {
 			AND detail ->> 'via' = 'lti' AND detail -> 'mapping' ->> 'sis_key' = $1`, m.SISKey) != 1 {
 		t.Error("the removal is not recorded with who made it")
 	}
-	res, err := app.RunPipeline(ctx, w.e, app.RunOptions{Progress: "off", Metrics: pipeline.NewMetrics(observe.NewMetrics())})
+	res, err := app.RunPipeline(ctx, w.e, app.RunOptions{Progress: "off"})
 	if res == nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/lti"
 	"github.com/mimwarehouse/mim/internal/lti/ltitest"
 	"github.com/mimwarehouse/mim/internal/observe"
-	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/statuspage/browsertest"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
@@ -92,7 +91,7 @@ func TestStaffMapACourseFromMoodleInChromium(t *testing.T) {
 	e, out := w.env(t, sites)
 	night := func(n int) {
 		t.Helper()
-		res, err := app.RunPipeline(ctx, e, app.RunOptions{Progress: "off", Metrics: pipeline.NewMetrics(observe.NewMetrics())})
+		res, err := app.RunPipeline(ctx, e, app.RunOptions{Progress: "off"})
 		if err != nil || res.Status() != "succeeded" {
 			t.Fatalf("night %d: %v (%v)\n%s", n, err, res.Status(), out.String())
 		}
@@ -122,7 +121,7 @@ func TestStaffMapACourseFromMoodleInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler = app.ServeHandler(cfg, w.db.Pool, app.ServeOptions{Metrics: pipeline.NewMetrics(observe.NewMetrics()), LTI: tool})
+	handler = app.ServeHandler(cfg, w.db.Pool, app.ServeOptions{Metrics: observe.NewMetrics(), LTI: tool})
 
 	const teacher, student = "7001", "7002"
 	platform.AddUser(ltitest.User{ID: teacher, Username: "tlecturer", Name: "Tess Lecturer", Given: "Tess", Email: "t.lecturer@example.ac.uk"})
