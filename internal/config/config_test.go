@@ -303,6 +303,7 @@ func ExitCodeOf(err error) int {
 	}
 	return 0
 }
+
 // A site read from its database needs the connection, and says what is
 // wrong with it; the defaults are Moodle's prefix and a 30-minute lag.
 func TestMoodleDatabaseSite(t *testing.T) {
