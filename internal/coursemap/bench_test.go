@@ -41,7 +41,7 @@ type benchWorld struct {
 	transform time.Duration
 }
 
-func newBenchWorld(b *testing.B) *benchWorld {
+func newBenchWorld(b testing.TB) *benchWorld {
 	b.Helper()
 	w := synthworld.New(b, synthworld.Options{Synth: synth.Options{Scale: benchScale(b)}})
 	w.Extract(b, true)
@@ -62,7 +62,7 @@ func newBenchWorld(b *testing.B) *benchWorld {
 // publish records the target as what Moodle was told (ctl.published_membership,
 // with a published export per site), as the first night's export leaves
 // it, so previews have drops to count.
-func (w *benchWorld) publish(b *testing.B) {
+func (w *benchWorld) publish(b testing.TB) {
 	b.Helper()
 	ctx := context.Background()
 	run, err := ledger.Begin(ctx, w.DB.Pool, "export", pgtest.Environment, "bench", nil)
