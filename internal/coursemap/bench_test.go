@@ -21,17 +21,7 @@ import (
 
 // benchScale is the institution the benchmarks build: MIM_LTI_SCALE=small
 // (the default), medium or ucl.
-func benchScale(tb testing.TB) synth.Scale {
-	s := os.Getenv("MIM_LTI_SCALE")
-	if s == "" {
-		return synth.Small
-	}
-	sc, err := synth.ParseScale(s)
-	if err != nil {
-		tb.Fatalf("MIM_LTI_SCALE: %v", err)
-	}
-	return sc
-}
+func benchScale(tb testing.TB) synth.Scale { return synthworld.ScaleFromEnv(tb, "MIM_LTI_SCALE") }
 
 // benchWorld is the synthetic institution extracted, mapped and
 // transformed, as after a night.
