@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -16,8 +17,8 @@ func TestLTICommands(t *testing.T) {
 	cfg := writeConfig(t, `environment: test
 warehouse: {dsn: "`+db.DSN.Reveal()+`"}
 moodle:
-  - {name: main, url: "https://moodle.example.ac.uk/", token: t, environment: test}
-  - {name: other, url: "https://other.example.ac.uk", token: t, environment: production}
+  - {name: main, url: "http://127.0.0.1:9/moodle/", token: t, environment: test}
+  - {name: other, url: "http://127.0.0.1:9/other", token: t, environment: production}
 lti: {url: "https://mim.example.ac.uk", key_file: "`+key+`", sites: [main]}
 `)
 	if code, out, errOut := mim(t, "lti", "keygen", "--out", key); code != 0 || !strings.Contains(out, "wrote the LTI tool's key") {
@@ -35,7 +36,7 @@ lti: {url: "https://mim.example.ac.uk", key_file: "`+key+`", sites: [main]}
 		t.Fatalf("register: %d %s%s", code, out, errOut)
 	}
 	if got := scalar(t, db.Pool, `SELECT issuer || ' ' || auth_url || ' ' || jwks_url FROM ctl.lti_platform`); got !=
-		"https://moodle.example.ac.uk https://moodle.example.ac.uk/mod/lti/auth.php https://moodle.example.ac.uk/mod/lti/certs.php" {
+		"http://127.0.0.1:9/moodle http://127.0.0.1:9/moodle/mod/lti/auth.php http://127.0.0.1:9/moodle/mod/lti/certs.php" {
 		t.Errorf("registration %s", got)
 	}
 	code, out, _ = mim(t, "--config", cfg, "lti", "platforms")
@@ -51,6 +52,13 @@ lti: {url: "https://mim.example.ac.uk", key_file: "`+key+`", sites: [main]}
 	}
 	if code, out, errOut := mim(t, "--config", cfg, "lti", "changes"); code != 0 || !strings.Contains(out, "STATUS") {
 		t.Errorf("changes: %d %s%s", code, out, errOut)
+	}
+	// mim check (nothing listens on the sites' port): the key loads; main is
+	// registered no more (revoked).
+	_, out, _ = mim(t, "--config", cfg, "check")
+	if !regexp.MustCompile(`ok +lti key +\S+lti-key.pem: RSA 3072 bits`).MatchString(out) ||
+		!regexp.MustCompile(`FAIL +lti:main +not registered`).MatchString(out) {
+		t.Errorf("check:\n%s", out)
 	}
 	if code, _, _ := mim(t, "--config", cfg, "lti", "nonsense"); code != 2 {
 		t.Errorf("an unknown action: %d", code)

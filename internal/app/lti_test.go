@@ -137,6 +137,7 @@ func TestStaffMapACourseFromMoodleInChromium(t *testing.T) {
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
 		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
 		chromedp.WindowSize(1280, 1600))
 	actx, cancel := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancel()

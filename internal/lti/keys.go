@@ -216,3 +216,19 @@ func (c *keySets) fetch(ctx context.Context, url string) (jose.JSONWebKeySet, er
 	}
 	return set, nil
 }
+
+// CheckKeys fetches a platform's key set and says whether it holds a
+// signing key (mim check).
+func CheckKeys(ctx context.Context, url string) error {
+	c := &keySets{client: &http.Client{Timeout: 15 * time.Second}, now: time.Now}
+	set, err := c.fetch(ctx, url)
+	if err != nil {
+		return err
+	}
+	for _, k := range set.Keys {
+		if k.IsPublic() && k.Valid() && (k.Use == "" || k.Use == "sig") {
+			return nil
+		}
+	}
+	return fmt.Errorf("the platform's key set at %s holds no public signing key", url)
+}
