@@ -34,8 +34,7 @@ type platformConfig struct {
 // toolConfigClaim names the LTI part of a client registration.
 const toolConfigClaim = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 
-// registration is the client registration the tool sends, and the part of
-// the answer it reads.
+// registration is the client registration the tool sends.
 type registration struct {
 	ApplicationType         string     `json:"application_type"`
 	ResponseTypes           []string   `json:"response_types"`
@@ -46,8 +45,17 @@ type registration struct {
 	JWKSURI                 string     `json:"jwks_uri"`
 	TokenEndpointAuthMethod string     `json:"token_endpoint_auth_method"`
 	Scope                   string     `json:"scope"`
-	ClientID                string     `json:"client_id,omitempty"`
 	Tool                    toolConfig `json:"https://purl.imsglobal.org/spec/lti-tool-configuration"`
+}
+
+// registered is the part of the platform's answer the tool reads. Only
+// these: Moodle answers with the registration as it stored it, in shapes of
+// its own (application_type as a list).
+type registered struct {
+	ClientID string `json:"client_id"`
+	Tool     struct {
+		DeploymentID string `json:"deployment_id"`
+	} `json:"https://purl.imsglobal.org/spec/lti-tool-configuration"`
 }
 
 type toolConfig struct {
@@ -215,7 +223,7 @@ func (t *Tool) registerWith(ctx context.Context, site Site, cfgURL, regToken str
 	if resp.StatusCode/100 != 2 {
 		return Platform{}, reject(http.StatusBadGateway, "the platform refused the registration: HTTP %s %s", resp.Status, snippet(data))
 	}
-	var got registration
+	var got registered
 	if err := json.Unmarshal(data, &got); err != nil {
 		return Platform{}, reject(http.StatusBadGateway, "the platform's answer to the registration is not JSON: %v", err)
 	}

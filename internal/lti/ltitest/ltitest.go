@@ -316,9 +316,13 @@ func (p *Platform) registration(w http.ResponseWriter, r *http.Request) {
 	p.tool = &t
 	p.Registrations = append(p.Registrations, body)
 	p.mu.Unlock()
+	// Moodle answers with the registration as it stored it
+	// (registration_helper::config_to_registration), application_type a list.
 	var answer map[string]any
 	_ = json.Unmarshal(body, &answer)
 	answer["client_id"] = t.ClientID
+	answer["application_type"] = []string{"web"}
+	answer["scope"] = ""
 	if tc, ok := answer["https://purl.imsglobal.org/spec/lti-tool-configuration"].(map[string]any); ok {
 		tc["deployment_id"] = t.DeploymentID
 	}
