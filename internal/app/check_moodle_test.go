@@ -50,6 +50,9 @@ moodle:
 		if len(f) > 3 && f[2] == "group" {
 			target += " group sync"
 		}
+		if len(f) > 3 && f[2] == "tutor" {
+			target += " tutor " + f[3] // the tutor table's lines (check_tutor_test.go)
+		}
 		lines[target] = l
 	}
 	for target, want := range map[string][]string{
