@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/mimwarehouse/mim/export/merge"
+	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
 // php finds PHP's command line, which ./scripts/setup installs; without it
@@ -126,24 +127,8 @@ func TestGatheringReadsMIMsMergeList(t *testing.T) {
 
 // The refusals, on the cases the simulator's twin is tested on too.
 func TestGatheringCases(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("tests", "cases.json"))
+	cs, err := moodletest.ReadMergeListCases(filepath.Join("tests", "cases.json"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var cs struct {
-		Users []map[string]any `json:"users"`
-		Cases []struct {
-			Name string           `json:"name"`
-			Log  []map[string]any `json:"log"`
-			File string           `json:"file"`
-			Want struct {
-				Merged  [][3]int64 `json:"merged"`
-				Refused [][2]any   `json:"refused"`
-				Error   string     `json:"error"`
-			} `json:"want"`
-		} `json:"cases"`
-	}
-	if err := json.Unmarshal(b, &cs); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cs.Cases {

@@ -1,46 +1,17 @@
 package moodletest
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
 
-// GatheringCase is one case of moodle-side/tool_mergeusers/tests/cases.json,
-// which the PHP gathering is tested on too.
-type gatheringCases struct {
-	Users []struct {
-		ID       int64  `json:"id"`
-		Username string `json:"username"`
-		Deleted  bool   `json:"deleted"`
-	} `json:"users"`
-	Cases []struct {
-		Name string `json:"name"`
-		Log  []struct {
-			From, To int64
-			Success  bool
-		} `json:"log"`
-		File string `json:"file"`
-		Want struct {
-			Merged  [][3]int64 `json:"merged"`
-			Refused [][2]any   `json:"refused"`
-			Error   string     `json:"error"`
-		} `json:"want"`
-	} `json:"cases"`
-}
-
 // The simulator's tool_mergeusers with MIM's gathering hands over and
 // refuses exactly what the PHP gathering does, on the same cases.
 func TestRunMergeListCases(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "moodle-side", "tool_mergeusers", "tests", "cases.json"))
+	cs, err := ReadMergeListCases(filepath.Join("..", "..", "moodle-side", "tool_mergeusers", "tests", "cases.json"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var cs gatheringCases
-	if err := json.Unmarshal(b, &cs); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cs.Cases {
