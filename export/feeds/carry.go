@@ -80,8 +80,8 @@ func planCarry(ctx context.Context, tx pgx.Tx, site *config.MoodleSite, merge co
 			p.decision = guard.Overridden
 		}
 	}
-	text := fmt.Sprintf("%s: %s, %d student codes to move (cleared from merged-away accounts; %d given to kept accounts without one), budget %d",
-		guard.IDNumberCarry, p.decision, p.clears, p.sets, p.budget)
+	text := fmt.Sprintf("%s: %s, %s to move (cleared from merged-away accounts; %d given to kept accounts without one), budget %d",
+		guard.IDNumberCarry, p.decision, plural(p.clears, "student code", "student codes"), p.sets, p.budget)
 	switch p.decision {
 	case guard.Held:
 		text += "; held back this time (the rest of the file goes out); to let them through once: " +
