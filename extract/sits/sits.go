@@ -8,6 +8,7 @@ import (
 	"embed"
 	"fmt"
 
+	"github.com/mimwarehouse/mim/docs"
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/internal/config"
@@ -20,21 +21,29 @@ func query(name string) string { return sqlsource.Query(queries, "sits", name) }
 
 // Entities are the SITS views in extraction order (reference data first).
 func Entities() []sqlsource.Entity {
+	const v = "UCL_BDO_V_MOODLE_"
 	return []sqlsource.Entity{
-		{Name: "faculties", SQL: query("faculties"), Key: []string{"dpt_fac_code"}},
-		{Name: "department", SQL: query("department"), Key: []string{"dpt_bdo_id", "dpt_code"}, KeyFunc: departmentKey},
-		{Name: "programme", SQL: query("programme"), Key: []string{"prog_code", "dpt_bdo_id"}},
-		{Name: "route", SQL: query("route"), Key: []string{"route_code", "prog_code", "dpt_bdo_id"}},
-		{Name: "student", SQL: query("student"), Key: []string{"student_code"}},
+		{Name: "faculties", SQL: query("faculties"), Key: []string{"dpt_fac_code"}, Reads: []string{v + "FACULTIES"}},
+		{Name: "department", SQL: query("department"), Key: []string{"dpt_bdo_id", "dpt_code"}, KeyFunc: departmentKey,
+			Reads: []string{v + "DEPARTMENT"}},
+		{Name: "programme", SQL: query("programme"), Key: []string{"prog_code", "dpt_bdo_id"}, Reads: []string{v + "PROGRAMME"}},
+		{Name: "route", SQL: query("route"), Key: []string{"route_code", "prog_code", "dpt_bdo_id"}, Reads: []string{v + "ROUTE"}},
+		{Name: "student", SQL: query("student"), Key: []string{"student_code"}, Reads: []string{v + "STUDENT"}},
 		{Name: "assignment", SQL: query("assignment"), Key: []string{"student_code", "route_code", "prog_code",
-			"dpt_bdo_id", "dpt_fac_code", "post_undergrad", "course_year"}},
+			"dpt_bdo_id", "dpt_fac_code", "post_undergrad", "course_year"}, Reads: []string{v + "ASSIGNMENT"}},
 		{Name: "module_inst", SQL: query("module_inst"), Key: []string{"mod_inst_bdo_id"},
-			Types: map[string]sqlsource.Type{"mod_credits": sqlsource.Number}},
+			Types: map[string]sqlsource.Type{"mod_credits": sqlsource.Number}, Reads: []string{v + "MODULE_INST"}},
 		{Name: "module_struc", SQL: query("module_struc"), Key: []string{"mod_occ_bdo_id"},
-			Types: map[string]sqlsource.Type{"mod_occ_start_date": sqlsource.Date, "mod_occ_end_date": sqlsource.Date}},
-		{Name: "student_enrl", SQL: query("student_enrl"), Key: []string{"student_code", "mod_occ_bdo_id", "mod_dpt_bdo_id"}},
+			Types: map[string]sqlsource.Type{"mod_occ_start_date": sqlsource.Date, "mod_occ_end_date": sqlsource.Date},
+			Reads: []string{v + "MODULE_STRUC"}},
+		{Name: "student_enrl", SQL: query("student_enrl"), Key: []string{"student_code", "mod_occ_bdo_id", "mod_dpt_bdo_id"},
+			Reads: []string{v + "STUDENT_ENRL", v + "MODULE_STRUC"}},
 	}
 }
+
+// Contract is the source contract (docs/sources.md) the SITS, CMIS and
+// PowerCampus relations are checked against.
+func Contract() sqlsource.Contract { return sqlsource.MustContract(docs.SourceContract) }
 
 // departmentKey is dpt_bdo_id, or "code:<dpt_code>" when the id is empty
 // (UCL's department dump defaults the id to ”).
@@ -57,5 +66,6 @@ func MinYearParam(year int) string { return fmt.Sprintf("%04d", year) }
 func New(cfg *config.SQLSource, opts extract.Options) (*sqlsource.Source, error) {
 	sc := sqlsource.Configured("sits", cfg)
 	sc.Params = map[string]any{"min_year": MinYearParam(cfg.MinYear)}
+	sc.Contract = Contract()
 	return sqlsource.New(sc, Entities(), opts)
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,6 +13,9 @@ import (
 	// The pgx database/sql driver, registered as "pgx": a PostgreSQL-hosted
 	// copy of the views (tests, the demo, a university that replicates SITS).
 	_ "github.com/jackc/pgx/v5/stdlib"
+	// Microsoft's pure-Go SQL Server driver, registered as "sqlserver":
+	// PowerCampus-style student records on SQL Server.
+	_ "github.com/microsoft/go-mssqldb"
 
 	"github.com/mimwarehouse/mim/internal/config"
 )
@@ -30,6 +32,9 @@ type driver struct {
 	queryOptions func(fetchSize int) []any
 	// unavailable, when set, says why the driver is not built in.
 	unavailable string
+	// nullability, when set, tells which columns of a relation may be
+	// NULL, for a driver whose column types do not say (pgx).
+	nullability func(ctx context.Context, db *DB, schema, relation string) (map[string]bool, error)
 }
 
 // drivers are the drivers this binary can use, by their configuration name.
@@ -38,6 +43,14 @@ var drivers = map[string]driver{
 	"pgx": {
 		sqlName:      "pgx",
 		bind:         func(n int, _ string) string { return fmt.Sprintf("$%d", n) },
+		arg:          func(_ string, v any) any { return v },
+		queryOptions: func(int) []any { return nil },
+		nullability:  pgNullability,
+	},
+	"sqlserver": {
+		sqlName: "sqlserver",
+		// go-mssqldb's positional form: @p1, @p2, ...
+		bind:         func(n int, _ string) string { return fmt.Sprintf("@p%d", n) },
 		arg:          func(_ string, v any) any { return v },
 		queryOptions: func(int) []any { return nil },
 	},
@@ -66,8 +79,8 @@ type DB struct {
 // Driver is the configuration name of the driver ("pgx", "godror").
 func (db *DB) Driver() string { return db.driverName }
 
-// Open connects to a source database with the configured driver ("pgx" or
-// "godror") and checks the connection. Neither the returned error nor
+// Open connects to a source database with the configured driver ("pgx",
+// "godror" or "sqlserver") and checks the connection. Neither the returned error nor
 // anything logged carries the DSN's password.
 func Open(ctx context.Context, driverName string, dsn config.DSN) (*DB, error) {
 	drv, ok := drivers[driverName]
@@ -77,7 +90,7 @@ func Open(ctx context.Context, driverName string, dsn config.DSN) (*DB, error) {
 	case drv.unavailable != "":
 		return nil, errors.New(drv.unavailable)
 	}
-	pw := passwordOf(dsn.Reveal())
+	pw := dsn.Password()
 	sdb, err := sql.Open(drv.sqlName, dsn.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("opening %s with driver %s: %w", dsn, driverName, scrub(err, pw))
@@ -108,40 +121,6 @@ func scrub(err error, password string) error {
 		return err
 	}
 	return &scrubbed{msg: strings.ReplaceAll(err.Error(), password, "xxxxx"), err: err}
-}
-
-var (
-	kvPassword = regexp.MustCompile(`(?i)\b(?:password|pwd)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([^\s]*))`)
-	easyAuth   = regexp.MustCompile(`^[^/@\s]+/([^@\s]+)@`)
-)
-
-// passwordOf finds the password in a PostgreSQL URL, a key=value DSN (pgx or
-// godror's logfmt form) or an Oracle easy-connect string ("user/pass@host").
-func passwordOf(dsn string) string {
-	if strings.Contains(dsn, "://") {
-		if u, err := url.Parse(dsn); err == nil {
-			if p, ok := u.User.Password(); ok {
-				return p
-			}
-			for k, v := range u.Query() {
-				if strings.EqualFold(k, "password") && len(v) > 0 {
-					return v[0]
-				}
-			}
-			return ""
-		}
-	}
-	if m := easyAuth.FindStringSubmatch(dsn); m != nil {
-		return m[1]
-	}
-	if m := kvPassword.FindStringSubmatch(dsn); m != nil {
-		for _, g := range m[1:] {
-			if g != "" {
-				return g
-			}
-		}
-	}
-	return ""
 }
 
 var (
@@ -185,4 +164,27 @@ func (db *DB) prepare(query, schema string, params map[string]any) (string, []an
 		return "", nil, fmt.Errorf("the query uses parameters with no value: %s", strings.Join(missing, ", "))
 	}
 	return query, args, nil
+}
+
+// pgNullability reads a PostgreSQL relation's nullability from the
+// catalog (pgx's column types do not carry it); names come back upper case.
+func pgNullability(ctx context.Context, db *DB, schema, relation string) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT upper(a.attname), NOT a.attnotnull
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relname = lower($1)
+		  AND n.nspname = CASE WHEN $2 = '' THEN current_schema() ELSE lower($2) END`, relation, schema)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name string
+		var nullable bool
+		if err := rows.Scan(&name, &nullable); err != nil {
+			return nil, err
+		}
+		out[name] = nullable
+	}
+	return out, rows.Err()
 }

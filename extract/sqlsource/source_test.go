@@ -268,17 +268,17 @@ func TestSchemaMismatchFailsTheEntity(t *testing.T) {
 	if e := sink.Get("thing"); !e.Aborted || e.Committed {
 		t.Errorf("thing: %+v", e)
 	}
-	problems, cerr := src.Check(context.Background())
-	if cerr != nil || problems["thing"] == nil || problems["other"] == nil {
-		t.Errorf("check: %v %v", problems, cerr)
+	rep, cerr := src.Check(context.Background())
+	if cerr != nil || rep.Entities["thing"] == nil || rep.Entities["other"] == nil || rep.OK() {
+		t.Errorf("check: %+v %v", rep, cerr)
 	}
 }
 
 func TestCheckPassesOnAGoodSchema(t *testing.T) {
 	dsn := setupThings(t)
-	problems, err := newSource(t, dsn, "2025", extract.Options{}, things, others).Check(context.Background())
-	if err != nil || problems["thing"] != nil || problems["other"] != nil || len(problems) != 2 {
-		t.Errorf("check: %v %v", problems, err)
+	rep, err := newSource(t, dsn, "2025", extract.Options{}, things, others).Check(context.Background())
+	if err != nil || !rep.OK() || rep.Entities["thing"] != nil || rep.Entities["other"] != nil || len(rep.Entities) != 2 {
+		t.Errorf("check: %+v %v", rep, err)
 	}
 }
 

@@ -51,19 +51,22 @@ const (
 	kindOther
 )
 
-// classify maps a driver's DatabaseTypeName (godror's Oracle names or pgx's
-// PostgreSQL names) to a family.
+// classify maps a driver's DatabaseTypeName (godror's Oracle names, pgx's
+// PostgreSQL names, go-mssqldb's SQL Server names) to a family.
 func classify(dbType string) kind {
 	switch strings.ToUpper(dbType) {
 	case "":
 		return kindUnknown
 	case "VARCHAR2", "NVARCHAR2", "CHAR", "NCHAR", "LONG", "CLOB", "NCLOB", // Oracle
-		"TEXT", "VARCHAR", "BPCHAR", "NAME", "CITEXT", "UNKNOWN": // PostgreSQL
+		"TEXT", "VARCHAR", "BPCHAR", "NAME", "CITEXT", "UNKNOWN", // PostgreSQL
+		"NVARCHAR", "NTEXT": // SQL Server
 		return kindText
 	case "NUMBER", "FLOAT", "DOUBLE", "BINARY_INTEGER",
-		"NUMERIC", "INT2", "INT4", "INT8", "FLOAT4", "FLOAT8", "OID":
+		"NUMERIC", "INT2", "INT4", "INT8", "FLOAT4", "FLOAT8", "OID",
+		"INT", "BIGINT", "SMALLINT", "TINYINT", "DECIMAL", "MONEY", "SMALLMONEY", "REAL":
 		return kindNumber
-	case "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITH LOCAL TIME ZONE", "TIMESTAMPTZ":
+	case "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITH LOCAL TIME ZONE", "TIMESTAMPTZ",
+		"DATETIME", "DATETIME2", "SMALLDATETIME", "DATETIMEOFFSET":
 		return kindTime
 	}
 	return kindOther

@@ -57,9 +57,14 @@ type Sources struct {
 }
 
 // SQLSource is a database read through database/sql: godror for Oracle in
-// production, pgx for a PostgreSQL-hosted copy.
+// production, sqlserver for SQL Server (PowerCampus), pgx for a
+// PostgreSQL-hosted copy.
 type SQLSource struct {
 	Driver string `yaml:"driver"`
+	// System is what the database is: "sits" (the UCL_BDO_V_MOODLE_* views,
+	// the default) or "powercampus" (PowerCampus tables read into the same
+	// entities). SITS only.
+	System string `yaml:"system"`
 	DSN    DSN    `yaml:"dsn"`
 	// Schema is the owner prefix of the views or tables (SISMGR, CMIS_OWNER);
 	// empty means the connection's default schema.
@@ -257,6 +262,9 @@ func (c *Config) applyDefaults() {
 	if c.Warehouse.LockTimeout == 0 {
 		c.Warehouse.LockTimeout = time.Minute
 	}
+	if c.Sources.SITS != nil && c.Sources.SITS.System == "" {
+		c.Sources.SITS.System = "sits"
+	}
 	for _, s := range []*SQLSource{c.Sources.SITS, c.Sources.CMIS} {
 		if s == nil {
 			continue
@@ -356,6 +364,12 @@ func (c *Config) validate(ps *problems) {
 			s.validate(name, ps)
 		}
 	}
+	if s := c.Sources.SITS; s != nil && !slices.Contains(SITSSystems, s.System) {
+		ps.add("sources.sits.system", 0, "%q is not one of %s", s.System, strings.Join(SITSSystems, ", "))
+	}
+	if s := c.Sources.CMIS; s != nil && s.System != "" && s.System != "cmis" {
+		ps.add("sources.cmis.system", 0, "CMIS is read only from its own views (leave system out)")
+	}
 	names := map[string]bool{}
 	for i := range c.Moodle {
 		m := &c.Moodle[i]
@@ -436,13 +450,19 @@ func (c *Config) validate(ps *problems) {
 	}
 }
 
+// SQLDrivers are the drivers a relational source may name.
+var SQLDrivers = []string{"godror", "sqlserver", "pgx"}
+
+// SITSSystems are the student record systems sources.sits.system names.
+var SITSSystems = []string{"sits", "powercampus"}
+
 func (s *SQLSource) validate(path string, ps *problems) {
-	switch s.Driver {
-	case "godror", "pgx":
-	case "":
-		ps.add(path+".driver", 0, "required: godror (Oracle) or pgx (a PostgreSQL-hosted copy)")
+	switch {
+	case slices.Contains(SQLDrivers, s.Driver):
+	case s.Driver == "":
+		ps.add(path+".driver", 0, "required: godror (Oracle), sqlserver (SQL Server) or pgx (a PostgreSQL-hosted copy)")
 	default:
-		ps.add(path+".driver", 0, "%q is not supported (use godror or pgx)", s.Driver)
+		ps.add(path+".driver", 0, "%q is not supported (use godror, sqlserver or pgx)", s.Driver)
 	}
 	if s.DSN == "" {
 		ps.add(path+".dsn", 0, "required")
