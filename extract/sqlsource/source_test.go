@@ -299,3 +299,35 @@ func TestUnreachableSourceFailsEveryEntityWithoutThePassword(t *testing.T) {
 		t.Errorf("unknown driver: %v", err)
 	}
 }
+
+// SQL Server cannot run here: the driver is built in, chosen by
+// configuration, and fails as itself without printing the password, in
+// the DSN forms SQL Server users write.
+func TestSQLServerIsBuiltInAndNeverPrintsThePassword(t *testing.T) {
+	if !slices.Contains(sqlsource.Drivers(), "sqlserver") || !slices.Contains(sql.Drivers(), "sqlserver") {
+		t.Fatalf("sqlserver is not registered: %v", sqlsource.Drivers())
+	}
+	for _, dsn := range []string{
+		"sqlserver://mim_reader:Sq1Secret@127.0.0.1:1?database=Campus6&dial+timeout=2",
+		"server=127.0.0.1;port=1;user id=mim_reader;password=Sq1 Secret;database=Campus6;dial timeout=2",
+		"odbc:server=127.0.0.1;port=1;uid=mim_reader;pwd={Sq1;Secret};database=Campus6;dial timeout=2",
+	} {
+		_, err := sqlsource.Open(context.Background(), "sqlserver", config.DSN(dsn))
+		if err == nil {
+			t.Fatalf("%s: connecting to port 1 succeeded", config.RedactDSN(dsn))
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "Sq1") || !strings.Contains(msg, "with driver sqlserver") {
+			t.Errorf("%s", msg)
+		}
+		var sink sqlsourcetest.Sink
+		src, err := sqlsource.New(sqlsource.Config{Source: "sits", Driver: "sqlserver", DSN: config.DSN(dsn), Schema: "dbo"},
+			[]sqlsource.Entity{{Name: "x", SQL: "SELECT A FROM {{schema}}V", Key: []string{"a"}}}, extract.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Extract(context.Background(), &sink); err == nil || strings.Contains(err.Error(), "Sq1") {
+			t.Errorf("extract: %v", err)
+		}
+	}
+}

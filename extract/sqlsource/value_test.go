@@ -114,6 +114,11 @@ func TestPrepareRendersEachDialect(t *testing.T) {
 	if _, _, err := pg.prepare(q, "", nil); err == nil || !strings.Contains(err.Error(), "min_year") {
 		t.Errorf("missing parameter: %v", err)
 	}
+	ms := &DB{drv: drivers["sqlserver"]}
+	if got, _, err := ms.prepare(q, "dbo", map[string]any{"min_year": "2025"}); err != nil ||
+		got != "SELECT A FROM dbo.V WHERE @p1 = '0000' OR SUBSTR(Y, 1, 4) >= @p2" {
+		t.Errorf("sqlserver: %q %v", got, err)
+	}
 	if d, ok := drivers["godror"]; ok && d.unavailable == "" {
 		ora := &DB{drv: d}
 		got, _, err := ora.prepare(q, "SISMGR", map[string]any{"min_year": "2025"})

@@ -71,6 +71,9 @@ type SQLSource struct {
 	Schema string `yaml:"schema"`
 	// MinYear drops academic years before it (SITS only).
 	MinYear int `yaml:"min_year"`
+	// Term keeps only this ACADEMIC_TERM (PowerCampus only; empty: every
+	// term of the kept years).
+	Term string `yaml:"term"`
 	// MaxBadRowsPercent fails an entity whose unreadable rows exceed this share.
 	MaxBadRowsPercent float64       `yaml:"max_bad_rows_percent"`
 	FetchSize         int           `yaml:"fetch_size"`
@@ -366,6 +369,12 @@ func (c *Config) validate(ps *problems) {
 	}
 	if s := c.Sources.SITS; s != nil && !slices.Contains(SITSSystems, s.System) {
 		ps.add("sources.sits.system", 0, "%q is not one of %s", s.System, strings.Join(SITSSystems, ", "))
+	}
+	if s := c.Sources.SITS; s != nil && s.Term != "" && s.System != "powercampus" {
+		ps.add("sources.sits.term", 0, "only a PowerCampus source (system: powercampus) is read by term")
+	}
+	if s := c.Sources.CMIS; s != nil && s.Term != "" {
+		ps.add("sources.cmis.term", 0, "only a PowerCampus source (system: powercampus) is read by term")
 	}
 	if s := c.Sources.CMIS; s != nil && s.System != "" && s.System != "cmis" {
 		ps.add("sources.cmis.system", 0, "CMIS is read only from its own views (leave system out)")
