@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	// The pgx database/sql driver, registered as "pgx": a PostgreSQL-hosted
 	// copy of the views (tests, the demo, a university that replicates SITS).
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5/stdlib"
 	// Microsoft's pure-Go SQL Server driver, registered as "sqlserver":
 	// PowerCampus-style student records on SQL Server.
 	_ "github.com/microsoft/go-mssqldb"
@@ -32,6 +33,8 @@ type driver struct {
 	queryOptions func(fetchSize int) []any
 	// unavailable, when set, says why the driver is not built in.
 	unavailable string
+	// open, when set, opens the database instead of sql.Open.
+	open func(dsn string) (*sql.DB, error)
 	// nullability, when set, tells which columns of a relation may be
 	// NULL, for a driver whose column types do not say (pgx).
 	nullability func(ctx context.Context, db *DB, schema, relation string) (map[string]bool, error)
@@ -46,6 +49,7 @@ var drivers = map[string]driver{
 		arg:          func(_ string, v any) any { return v },
 		queryOptions: func(int) []any { return nil },
 		nullability:  pgNullability,
+		open:         openPG,
 	},
 	"sqlserver": {
 		sqlName: "sqlserver",
@@ -91,7 +95,11 @@ func Open(ctx context.Context, driverName string, dsn config.DSN) (*DB, error) {
 		return nil, errors.New(drv.unavailable)
 	}
 	pw := dsn.Password()
-	sdb, err := sql.Open(drv.sqlName, dsn.Reveal())
+	open := func(dsn string) (*sql.DB, error) { return sql.Open(drv.sqlName, dsn) }
+	if drv.open != nil {
+		open = drv.open
+	}
+	sdb, err := open(dsn.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("opening %s with driver %s: %w", dsn, driverName, scrub(err, pw))
 	}
@@ -187,4 +195,25 @@ func pgNullability(ctx context.Context, db *DB, schema, relation string) (map[st
 		out[name] = nullable
 	}
 	return out, rows.Err()
+}
+
+// openPG opens a PostgreSQL-hosted copy asking for UTF-8 whatever the
+// database's encoding, as MIM's Oracle connections ask for AL32UTF8: a
+// LATIN1 copy of a WE8ISO8859P1 SITS then reads as the real one does
+// (PostgreSQL's default client encoding is the database's own, which
+// would hand Latin-1 bytes to MIM). A SQL_ASCII database has no encoding
+// to convert from: its bytes come as stored and each row's text is
+// checked for UTF-8 instead.
+func openPG(dsn string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
+		if c.PgConn().ParameterStatus("server_encoding") == "SQL_ASCII" {
+			return nil
+		}
+		_, err := c.Exec(ctx, "SET client_encoding TO 'UTF8'")
+		return err
+	})), nil
 }

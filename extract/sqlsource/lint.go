@@ -212,7 +212,9 @@ func tokenize(q string) []token {
 	return out
 }
 
-func isWordStart(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_' || c == '@' }
+func isWordStart(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_' || c == '@'
+}
 
 // Lint lists the constructs of query that not every one of dialects
 // accepts, or reads the same way: a SELECT embedded for Oracle and its
