@@ -37,14 +37,17 @@ type Feed string
 
 // The feeds, in the order an export writes them (../shared/formats.md §6).
 const (
-	IMS     Feed = "ims"
-	Profile Feed = "profile_csv"
-	Tutor   Feed = "tutor"
-	Merge   Feed = "merge"
+	IMS       Feed = "ims"
+	Flatfile  Feed = "flatfile"
+	Profile   Feed = "profile_csv"
+	Tutor     Feed = "tutor"
+	Merge     Feed = "merge"
+	OneRoster Feed = "oneroster"
 )
 
-// All lists every feed in export order.
-var All = []Feed{IMS, Profile, Tutor, Merge}
+// All lists every feed in export order. A site takes one of IMS and
+// Flatfile (moodle[].enrolment_feed).
+var All = []Feed{IMS, Flatfile, Profile, Tutor, Merge, OneRoster}
 
 // ParseFeed reads a feed name as the command line gives it (ims, profile,
 // tutor, merge; profile_csv too).
@@ -52,6 +55,10 @@ func ParseFeed(s string) (Feed, error) {
 	switch s {
 	case "ims":
 		return IMS, nil
+	case "flatfile":
+		return Flatfile, nil
+	case "oneroster":
+		return OneRoster, nil
 	case "profile", "profile_csv":
 		return Profile, nil
 	case "tutor":
@@ -59,7 +66,7 @@ func ParseFeed(s string) (Feed, error) {
 	case "merge":
 		return Merge, nil
 	}
-	return "", fmt.Errorf("%q is not a feed (ims, profile, tutor, merge)", s)
+	return "", fmt.Errorf("%q is not a feed (ims, flatfile, profile, tutor, merge, oneroster)", s)
 }
 
 // Stage is the ledger stage of an export's steps.
@@ -144,6 +151,14 @@ func WithTarget(t deliver.Target) Option {
 type nopCloser struct{ deliver.Target }
 
 func (nopCloser) Close() error { return nil }
+
+// Exists passes on to the wrapped target, when it can tell.
+func (n nopCloser) Exists(ctx context.Context, name string) (bool, error) {
+	if c, ok := n.Target.(deliver.Consumer); ok {
+		return c.Exists(ctx, name)
+	}
+	return false, fmt.Errorf("the delivery target %s cannot tell whether %s is still there", n.Target, name)
+}
 
 // New returns an Exporter over the warehouse pool and configuration cfg.
 func New(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) *Exporter {
@@ -265,8 +280,17 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 			if !slices.Contains(feeds, f) {
 				continue
 			}
+			other := (f == IMS && site.EnrolmentFeed == config.EnrolmentFlatfile) || (f == Flatfile && site.EnrolmentFeed != config.EnrolmentFlatfile)
+			if other && len(opts.Feeds) == 0 {
+				continue // the site takes its enrolments the other way
+			}
 			res := &Result{Instance: site.Name, Feed: f}
 			sum.Results = append(sum.Results, res)
+			if other {
+				res.Status = StatusSkipped
+				res.note("the site takes its enrolments by %s (moodle[].enrolment_feed)", site.EnrolmentFeed)
+				continue
+			}
 			if refused != nil && opts.DryRun {
 				res.Status = StatusDryRun
 				res.Decisions = append(res.Decisions, "would be refused: "+refused.Error())
@@ -299,6 +323,10 @@ func (x *Exporter) runFeed(ctx context.Context, run *ledger.Run, site *config.Mo
 	switch f {
 	case IMS:
 		err = x.runIMS(ctx, run, site, opts, res)
+	case Flatfile:
+		err = x.runEnrolment(ctx, run, site, opts, res, Flatfile)
+	case OneRoster:
+		err = x.runOneRoster(ctx, run, site, opts, res)
 	case Profile:
 		err = x.runProfile(ctx, run, site, opts, res)
 	case Tutor:

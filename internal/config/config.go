@@ -115,6 +115,29 @@ type MoodleSite struct {
 	// IMSPersons puts a <person> for every row of mart.exp_ims_person of
 	// the site in its IMS file (off: accounts come from LDAP/SSO).
 	IMSPersons bool `yaml:"ims_persons"`
+	// EnrolmentFeed is how the site is told its enrolments: "ims" (IMS
+	// Enterprise for enrol_imsenterprise, the default) or "flatfile"
+	// (enrol_flatfile, Open LMS Conduit). Both come from the same delta
+	// and guards; a site takes one.
+	EnrolmentFeed string `yaml:"enrolment_feed"`
+	// Timezone is the site's time zone (IANA name, default UTC): flat-file
+	// enrolments start and end at midnight there.
+	Timezone string `yaml:"timezone"`
+}
+
+// Enrolment feeds a site may take (moodle[].enrolment_feed).
+const (
+	EnrolmentIMS      = "ims"
+	EnrolmentFlatfile = "flatfile"
+)
+
+// Location is the site's time zone (UTC when unset or unknown; the
+// configuration refuses an unknown one).
+func (m *MoodleSite) Location() *time.Location {
+	if loc, err := time.LoadLocation(m.Timezone); err == nil && m.Timezone != "" {
+		return loc
+	}
+	return time.UTC
 }
 
 // Criterion is one key/value of core_user_get_users.
@@ -308,6 +331,12 @@ func (c *Config) applyDefaults() {
 		if m.GroupPrefix == "" {
 			m.GroupPrefix = "mim:"
 		}
+		if m.EnrolmentFeed == "" {
+			m.EnrolmentFeed = EnrolmentIMS
+		}
+		if m.Timezone == "" {
+			m.Timezone = "UTC"
+		}
 	}
 	if c.Exports.Dir == "" {
 		c.Exports.Dir = "/var/lib/mim/out"
@@ -389,10 +418,24 @@ func (c *Config) validate(ps *problems) {
 		names[m.Name] = true
 		m.validate(path, ps)
 	}
+	byCode := map[string][]string{}
 	for role, code := range c.Exports.IMSRoles {
 		if !imsRole.MatchString(code) {
 			ps.add("exports.ims_roles."+role, 0, "%q is not an IMS roletype code (01 to 08)", code)
 		}
+		byCode[code] = append(byCode[code], role)
+	}
+	for i := range c.Moodle {
+		if c.Moodle[i].EnrolmentFeed != EnrolmentFlatfile {
+			continue
+		}
+		for code, roles := range byCode {
+			if len(roles) > 1 {
+				slices.Sort(roles)
+				ps.add("exports.ims_roles", 0, "roles %s share code %s: a flat-file site (moodle[%d]) needs one role per code", strings.Join(roles, ", "), code, i)
+			}
+		}
+		break
 	}
 	if c.Exports.Deliver != "" && strings.Contains(c.Exports.Deliver, "://") {
 		u, err := url.Parse(c.Exports.Deliver)
@@ -538,6 +581,12 @@ func (m *MoodleSite) validate(path string, ps *problems) {
 	}
 	if m.GroupPrefix == "" || strings.TrimSpace(m.GroupPrefix) != m.GroupPrefix {
 		ps.add(path+".group_prefix", 0, "must be non-empty without surrounding spaces")
+	}
+	if m.EnrolmentFeed != EnrolmentIMS && m.EnrolmentFeed != EnrolmentFlatfile {
+		ps.add(path+".enrolment_feed", 0, "%q is not ims or flatfile", m.EnrolmentFeed)
+	}
+	if _, err := time.LoadLocation(m.Timezone); err != nil {
+		ps.add(path+".timezone", 0, "%q is not a time zone name (e.g. Europe/London)", m.Timezone)
 	}
 }
 
