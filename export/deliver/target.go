@@ -63,7 +63,9 @@ type Stay struct {
 }
 
 // Exists reports whether name is in the directory.
-func (s Stay) Exists(_ context.Context, name string) (bool, error) { return fileExists(filepath.Join(s.Dir, name)) }
+func (s Stay) Exists(_ context.Context, name string) (bool, error) {
+	return fileExists(filepath.Join(s.Dir, name))
+}
 
 func fileExists(path string) (bool, error) {
 	_, err := os.Stat(path)
@@ -106,7 +108,9 @@ func (d *Dir) Deliver(ctx context.Context, f File) (Delivery, error) {
 func (d *Dir) String() string { return d.Path }
 
 // Exists reports whether name is in the directory.
-func (d *Dir) Exists(_ context.Context, name string) (bool, error) { return fileExists(filepath.Join(d.Path, name)) }
+func (d *Dir) Exists(_ context.Context, name string) (bool, error) {
+	return fileExists(filepath.Join(d.Path, name))
+}
 
 // Close does nothing.
 func (d *Dir) Close() error { return nil }

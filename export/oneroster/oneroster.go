@@ -137,7 +137,9 @@ var dateRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // checkRow says why a row cannot be written in mode m, or nil.
 func checkRow(file string, m Mode, r Row) error {
-	bad := func(col, why string) error { return &RowError{File: file, SourcedID: r.SourcedID, Column: col, Why: why} }
+	bad := func(col, why string) error {
+		return &RowError{File: file, SourcedID: r.SourcedID, Column: col, Why: why}
+	}
 	cols := Columns[file]
 	if len(r.Fields) != len(cols) {
 		return bad("", fmt.Sprintf("has %d fields, the file %d", len(r.Fields), len(cols)))
