@@ -280,15 +280,15 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 			if !slices.Contains(feeds, f) {
 				continue
 			}
-			other := (f == IMS && site.EnrolmentFeed == config.EnrolmentFlatfile) || (f == Flatfile && site.EnrolmentFeed != config.EnrolmentFlatfile)
-			if other && len(opts.Feeds) == 0 {
-				continue // the site takes its enrolments the other way
+			why := notTaken(site, f)
+			if why != "" && len(opts.Feeds) == 0 {
+				continue // not a feed of this site
 			}
 			res := &Result{Instance: site.Name, Feed: f}
 			sum.Results = append(sum.Results, res)
-			if other {
+			if why != "" {
 				res.Status = StatusSkipped
-				res.note("the site takes its enrolments by %s (moodle[].enrolment_feed)", site.EnrolmentFeed)
+				res.note("%s", why)
 				continue
 			}
 			if refused != nil && opts.DryRun {
@@ -313,6 +313,19 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 		}
 	}
 	return sum, nil
+}
+
+// notTaken says why a site does not take a feed ("" when it does): a site
+// takes its enrolments by IMS or by flat file, and OneRoster only when it
+// asks for it.
+func notTaken(site *config.MoodleSite, f Feed) string {
+	switch {
+	case f == IMS && site.EnrolmentFeed == config.EnrolmentFlatfile, f == Flatfile && site.EnrolmentFeed != config.EnrolmentFlatfile:
+		return "the site takes its enrolments by " + site.EnrolmentFeed + " (moodle[].enrolment_feed)"
+	case f == OneRoster && !site.OneRoster:
+		return "the site has no OneRoster feed (moodle[].oneroster)"
+	}
+	return ""
 }
 
 // runFeed runs one feed of one site and records its step. Only an error

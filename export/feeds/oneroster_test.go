@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/mimwarehouse/mim/export/oneroster"
@@ -21,7 +22,12 @@ func TestOneRosterBulkThenDelta(t *testing.T) {
 	}
 	w := newWorld(t, synth.Small)
 	w.extractAndTransform(t, true)
+	w.e.cfg.Moodle[0].OneRoster = true
 	x := New(w.e.pool, w.e.cfg, WithOperator("test"))
+	if sum := w.e.export(x, Options{Instances: []string{"archive"}, DryRun: true}); len(sum.Results) == 0 ||
+		slices.ContainsFunc(sum.Results, func(r *Result) bool { return r.Feed == OneRoster }) {
+		t.Errorf("a site without oneroster got the feed: %+v", sum.Results)
+	}
 	oneOnly := Options{Feeds: []Feed{OneRoster}, Instances: []string{"main"}}
 	sum := w.e.export(x, oneOnly)
 	r := w.e.result(sum, "main", OneRoster)

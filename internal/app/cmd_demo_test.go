@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mimwarehouse/mim/export/flatfile"
 	"github.com/mimwarehouse/mim/export/ims"
+	"github.com/mimwarehouse/mim/export/oneroster"
 	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/statuspage/browsertest"
@@ -124,6 +126,24 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	if _, err := ims.ValidateBytes(b); err != nil {
 		t.Errorf("ims-main.xml: %v", err)
+	}
+	// So are the OneRoster set and the flat file of the same target.
+	b, err = os.ReadFile(filepath.Join(out, "oneroster-main.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := oneroster.Validate(b); err != nil || sum.Modes["enrollments"] != oneroster.Bulk || sum.Rows["enrollments"] == 0 {
+		t.Errorf("oneroster-main.zip: %+v %v", sum, err)
+	}
+	b, err = os.ReadFile(filepath.Join(out, "flatfile", "enrolments-main.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := flatfile.Validate(bytes.NewReader(b)); err != nil || st.Adds == 0 || st.Dels != 0 {
+		t.Errorf("enrolments-main.txt: %+v %v", st, err)
+	}
+	if !strings.Contains(stdout, "add lines, 0 del lines, checked as enrol_flatfile reads them") {
+		t.Errorf("the demo does not show the flat file:\n%s", stdout)
 	}
 	// No token of a simulated site reaches the output.
 	if m := regexp.MustCompile(`\b[0-9a-f]{32}\b`).FindString(stdout + stderr); m != "" {

@@ -123,6 +123,9 @@ type MoodleSite struct {
 	// Timezone is the site's time zone (IANA name, default UTC): flat-file
 	// enrolments start and end at midnight there.
 	Timezone string `yaml:"timezone"`
+	// OneRoster writes the site's target as a OneRoster 1.2 CSV set too,
+	// for the systems beside Moodle that read rosters (off by default).
+	OneRoster bool `yaml:"oneroster"`
 }
 
 // Enrolment feeds a site may take (moodle[].enrolment_feed).
