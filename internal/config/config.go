@@ -227,7 +227,7 @@ type Log struct {
 // MoodleEntities are the entity names a site's `entities` list accepts.
 var MoodleEntities = []string{
 	"site_info", "categories", "courses", "users", "enrolments", "roles",
-	"groups", "groupings", "profile_fields", "grades", "completion",
+	"groups", "groupings", "profile_fields", "grades", "completion", "enrol_methods",
 }
 
 // DefaultMoodleEntities are extracted when a site does not list its own.
