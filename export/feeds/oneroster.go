@@ -159,19 +159,9 @@ func (x *Exporter) runOneRoster(ctx context.Context, run *ledger.Run, site *conf
 	if p.bulk {
 		res.note("bulk: every row (first OneRoster export of the site, or --full)")
 	}
-	if opts.DryRun {
-		res.Status = StatusDryRun
-		res.Decisions = append(res.Decisions, check.Describe(wouldDecide(check, s.Override)))
-		return nil
-	}
-	decision, err := check.DecideIn(ctx, tx, run.ID, x.by)
-	if err != nil {
+	decision, done, err := x.decide(ctx, tx, run, check, s, OneRoster, opts, res)
+	if done || err != nil {
 		return err
-	}
-	res.Decisions = append(res.Decisions, check.Describe(decision))
-	if decision == guard.Refused {
-		rollback(ctx, tx)
-		return x.refuse(ctx, run.ID, check, OneRoster, s, res)
 	}
 	status := StatusEmpty
 	var file deliver.File

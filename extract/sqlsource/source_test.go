@@ -207,21 +207,8 @@ func TestBadRowsAreReportedAndCounted(t *testing.T) {
 // A SITS copy in a SQL_ASCII database can hold bytes that are not UTF-8,
 // as a legacy Oracle character set does; such a row is named and skipped.
 func TestNonUTF8TextIsABadRow(t *testing.T) {
-	pgtest.NewEmpty(t) // skips or fails when there is no server
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, pgtest.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "mim_t_ascii_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
-	dsn := config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
+	dsn := newDatabase(t, "SQL_ASCII")
 	exec(t, dsn,
 		`CREATE SCHEMA srcx`,
 		`CREATE TABLE srcx.other (a text, b text)`,

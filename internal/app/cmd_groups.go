@@ -108,16 +108,23 @@ read), 3 refused by a guard (nothing was written to that site).`,
 	})
 }
 
-func runGroups(ctx context.Context, e *Env, apply bool, instance string, course int64, verbose bool) error {
+// groupsEnv is what every groups action starts from: the configuration,
+// the warehouse and the sites it works on.
+func groupsEnv(ctx context.Context, e *Env, instance string) (*config.Config, *pgxpool.Pool, []*config.MoodleSite, error) {
 	cfg, err := e.Config()
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	sites, err := groupSites(ctx, e, cfg, pool, instance)
+	return cfg, pool, sites, err
+}
+
+func runGroups(ctx context.Context, e *Env, apply bool, instance string, course int64, verbose bool) error {
+	cfg, pool, sites, err := groupsEnv(ctx, e, instance)
 	if err != nil {
 		return err
 	}
@@ -289,15 +296,7 @@ func budgetText(b groupsync.Budget) string {
 
 // runAdopt shows, and with apply makes, the adoptions of one course.
 func runAdopt(ctx context.Context, e *Env, instance string, course int64, names []string, apply bool, reason string) error {
-	cfg, err := e.Config()
-	if err != nil {
-		return err
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	sites, err := groupSites(ctx, e, cfg, pool, instance)
+	cfg, pool, sites, err := groupsEnv(ctx, e, instance)
 	if err != nil {
 		return err
 	}
