@@ -204,7 +204,6 @@ func (x *Exporter) runOneRoster(ctx context.Context, run *ledger.Run, site *conf
 		return fmt.Errorf("recording the OneRoster export of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID = status, exportID
-	x.count(OneRosterThreshold, decision)
 	return nil
 }
 
