@@ -193,6 +193,7 @@ func checkRow(file string, m Mode, r Row) error {
 // Writer writes one OneRoster zip: the manifest, then each file's rows.
 type Writer struct {
 	zw       *zip.Writer
+	when     time.Time
 	modes    map[string]Mode
 	modified string
 	cur      string
@@ -205,9 +206,9 @@ type Writer struct {
 // Files its mode (missing: absent); modified dates every delta row.
 func NewWriter(w io.Writer, modes map[string]Mode, system string, modified time.Time) (*Writer, error) {
 	zw := zip.NewWriter(w)
-	x := &Writer{zw: zw, modes: modes, modified: modified.UTC().Format("2006-01-02T15:04:05.000Z"),
+	x := &Writer{zw: zw, when: modified, modes: modes, modified: modified.UTC().Format("2006-01-02T15:04:05.000Z"),
 		done: map[string]bool{}, counts: map[string]int{}}
-	f, err := zw.Create("manifest.csv")
+	f, err := x.create("manifest.csv")
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +231,11 @@ func NewWriter(w io.Writer, modes map[string]Mode, system string, modified time.
 	return x, nil
 }
 
+// create starts a zip entry dated at the export.
+func (x *Writer) create(name string) (io.Writer, error) {
+	return x.zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: x.when})
+}
+
 // Begin starts a file (in the order of Files); its mode must not be absent.
 func (x *Writer) Begin(file string) error {
 	if err := x.end(); err != nil {
@@ -241,7 +247,7 @@ func (x *Writer) Begin(file string) error {
 	if x.done[file] {
 		return fmt.Errorf("OneRoster: %s.csv written twice", file)
 	}
-	f, err := x.zw.Create(file + ".csv")
+	f, err := x.create(file + ".csv")
 	if err != nil {
 		return err
 	}
