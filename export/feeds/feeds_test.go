@@ -190,6 +190,12 @@ func TestMergeListWithEvidence(t *testing.T) {
 		` AND ((from_userid = 11 AND to_userid = 12) OR (from_userid = 12 AND to_userid = 13 AND keep_reason = 'kept c: the SITS username'))`); n != 2 {
 		t.Errorf("%d pairs recorded in ctl.merge_sent, want 2", n)
 	}
+	// Not merged since: the next list carries them again, and says so.
+	sum = e.export(e.exporter(), Options{Feeds: []Feed{Merge}})
+	r = e.result(sum, "main", Merge)
+	if r.Status != StatusPublished || !strings.Contains(strings.Join(r.Notes, "\n"), "2 pairs were sent before") {
+		t.Errorf("the list again: %s %v", r.Status, r.Notes)
+	}
 }
 
 func TestSFTPDelivery(t *testing.T) {

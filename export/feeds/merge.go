@@ -93,6 +93,9 @@ func (x *Exporter) runMerge(ctx context.Context, run *ledger.Run, site *config.M
 		return err
 	}
 	res.Adds = int64(len(pairs))
+	if err := noteResent(ctx, tx, site.Name, pairs, res); err != nil {
+		return err
+	}
 	if opts.DryRun {
 		res.Status = StatusDryRun
 		return nil
@@ -147,6 +150,29 @@ func recordSent(ctx context.Context, tx pgx.Tx, instance string, runID, exportID
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ctl", "merge_sent"}, []string{"instance", "from_userid", "to_userid",
 		"from_username", "to_username", "student_code", "reason", "keep_reason", "export_id", "run_id"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("recording the pairs of the merge list of site %s in ctl.merge_sent: %w", instance, err)
+	}
+	return nil
+}
+
+// noteResent says how many pairs earlier lists carried already: Moodle has
+// not merged them since (a merge done is never proposed again), so the
+// site's tool_mergeusers may not be run on the lists, or refuses them.
+func noteResent(ctx context.Context, tx pgx.Tx, instance string, pairs []merge.Pair, res *Result) error {
+	if len(pairs) == 0 {
+		return nil
+	}
+	from := make([]int64, len(pairs))
+	for i, p := range pairs {
+		from[i] = p.FromUserID
+	}
+	var n, first int64
+	if err := tx.QueryRow(ctx, `SELECT count(DISTINCT from_userid), coalesce(min(run_id), 0) FROM ctl.merge_sent
+		WHERE instance = $1 AND from_userid = ANY($2)`, instance, from).Scan(&n, &first); err != nil {
+		return fmt.Errorf("reading the merges sent to site %s: %w", instance, err)
+	}
+	if n > 0 {
+		res.note("%s sent before (the first in run %d) and not merged since: is tool_mergeusers run with MIM's gathering on %s "+
+			"(docs/moodle-side.md §10), and what does its log say?", plural(n, "pair was", "pairs were"), first, instance)
 	}
 	return nil
 }
