@@ -101,6 +101,10 @@ type CoursePlan struct {
 	// Notes are changes MIM does not make: a MIM group renamed in CMIS
 	// keeps its Moodle name (MIM follows groups by idnumber).
 	Notes []string
+	// Losses are the groups that lose members (the member budget's
+	// per-group measure); Held those whose removals are held back.
+	Losses []GroupLoss
+	Held   []GroupLoss
 }
 
 // Count returns how many ops of kind the course plans.
@@ -134,7 +138,10 @@ type Plan struct {
 	// courses read: the base of the delete budget's share.
 	OwnedGroups    int
 	OwnedGroupings int
-	DesiredGroups  int
+	// OwnedMembers counts the members of those groups: the base of the
+	// member budget's share.
+	OwnedMembers  int
+	DesiredGroups int
 }
 
 // Count returns how many ops of kind the plan holds.
@@ -243,6 +250,8 @@ func MakePlan(t *Target, a *Actual, prefix string) *Plan {
 		cp, ownedG, ownedGG := planCourse(&ct, st, prefix)
 		p.OwnedGroups += ownedG
 		p.OwnedGroupings += ownedGG
+		p.OwnedMembers += ownedMembers(st, prefix)
+		cp.Losses = groupLosses(cp.Ops, st)
 		if len(cp.Ops)+len(cp.Waiting)+len(cp.Conflicts)+len(cp.Notes) > 0 {
 			p.Courses = append(p.Courses, cp)
 		}

@@ -94,7 +94,7 @@ func setup(t *testing.T, opts ...moodletest.Option) *env {
 
 func setSetting(t *testing.T, pool *pgxpool.Pool, key, value string) {
 	t.Helper()
-	if _, err := settings.Set(context.Background(), pool, key, value, "test", "", nil); err != nil {
+	if _, err := settings.Set(context.Background(), pool, key, value, "test", "test "+key, nil); err != nil {
 		t.Fatal(err)
 	}
 }

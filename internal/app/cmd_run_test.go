@@ -27,6 +27,7 @@ type world struct {
 	db    *pgtest.DB
 	in    *synth.Institution
 	sites []app.DemoSite
+	sims  map[string]*moodletest.Site
 }
 
 func newWorld(t *testing.T, env string) *world {
@@ -49,7 +50,7 @@ func newWorld(t *testing.T, env string) *world {
 	if _, err := synth.InsertMappings(ctx, db.Pool, in.Mappings, "test"); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{db: db, in: in}
+	w := &world{db: db, in: in, sims: map[string]*moodletest.Site{}}
 	for _, s := range in.Sites {
 		site, err := moodletest.New(*s.State, moodletest.WithToken("tok-"+s.Name+"-0123456789"))
 		if err != nil {
@@ -59,6 +60,7 @@ func newWorld(t *testing.T, env string) *world {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { site.Close() })
+		w.sims[s.Name] = site
 		w.sites = append(w.sites, app.DemoSite{Name: s.Name, URL: site.URL(), Token: site.Token()})
 	}
 	return w

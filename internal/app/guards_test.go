@@ -1,0 +1,200 @@
+package app_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/pipeline"
+	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/moodle/moodletest"
+)
+
+// The regression tests of issue 15's three cases: a well-formed but empty or
+// incomplete answer must never take anything away. Each runs a good first
+// night, breaks one source, and runs the second night.
+
+// writes counts the requests to functions that change Moodle, on every site.
+func (w *world) writes() int {
+	n := 0
+	for _, s := range w.sims {
+		n += s.Writes()
+	}
+	return n
+}
+
+func (w *world) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := w.db.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// night runs mim run (every stage) and returns its result and exit code.
+func night(t *testing.T, e *app.Env, out *syncBuffer) (*pipeline.Result, int) {
+	t.Helper()
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test night", Progress: "off"})
+	if res == nil {
+		t.Fatalf("the run did not start: %v\n%s", err, out.String())
+	}
+	return res, app.ExitCode(err)
+}
+
+// firstNight runs the first night, which must succeed, and returns the
+// number of Moodle writes made so far.
+func firstNight(t *testing.T, w *world, e *app.Env, out *syncBuffer) int {
+	t.Helper()
+	if res, code := night(t, e, out); code != 0 {
+		t.Fatalf("the first night: exit %d, %s\n%s", code, res.Status(), out.String())
+	}
+	if w.writes() == 0 {
+		t.Fatal("the first night wrote nothing to Moodle: the world has no group sync to guard")
+	}
+	return w.writes()
+}
+
+// A second night over unchanged sources writes nothing and exits 0: the
+// baseline the cases below are measured against.
+func TestSecondNightOverUnchangedSourcesWritesNothing(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	e, out := w.env(t, w.sites)
+	before := firstNight(t, w, e, out)
+	res, code := night(t, e, out)
+	if code != 0 || res.Status() != ledger.Succeeded {
+		t.Fatalf("second night: exit %d, %s\n%s", code, res.Status(), out.String())
+	}
+	if n := w.writes() - before; n != 0 {
+		t.Errorf("the second night made %d writes to Moodle over unchanged sources", n)
+	}
+}
+
+// Case 1: `delete from` the CMIS group member view, then mim run. The run
+// must be refused (exit 3) and no member removed from Moodle.
+func TestEmptiedCMISMemberViewRemovesNoOne(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	e, out := w.env(t, w.sites)
+	before := firstNight(t, w, e, out)
+	members := w.count(t, `SELECT count(*) FROM stg.cmis_group_member`)
+	if _, err := w.db.Pool.Exec(context.Background(), `DELETE FROM moodlemgr.cmis_moodle_v_group_member`); err != nil {
+		t.Fatal(err)
+	}
+	res, code := night(t, e, out)
+	if code != 3 || res.Status() != ledger.Refused {
+		t.Errorf("exit %d, status %s; want 3, refused\n%s", code, res.Status(), out.String())
+	}
+	if n := w.writes() - before; n != 0 {
+		t.Errorf("%d writes reached Moodle (remove_member: %d)", n, w.sims["main"].Calls("core_group_delete_group_members"))
+	}
+	if n := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'cmis' AND entity = 'group_member' AND deleted_run IS NULL`); n != members {
+		t.Errorf("raw keeps %d live CMIS members of %d", n, members)
+	}
+	if n := w.count(t, `SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND decision = 'refused'`, res.RunID); n == 0 {
+		t.Error("no refusal recorded in ctl.guard_event")
+	}
+}
+
+// Case 2: a site answers core_user_get_users with an empty list and no
+// warning. No user may be taken for deleted, and no member removed.
+func TestEmptyMoodleUserListDeletesNoOne(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	e, out := w.env(t, w.sites)
+	before := firstNight(t, w, e, out)
+	users := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'moodle' AND instance = 'main' AND entity = 'users' AND deleted_run IS NULL`)
+	w.sims["main"].Inject(moodletest.Fault{Function: "core_user_get_users", Body: `{"users":[],"warnings":[]}`})
+	res, code := night(t, e, out)
+	if code != 3 || res.Status() != ledger.Refused {
+		t.Errorf("exit %d, status %s; want 3, refused\n%s", code, res.Status(), out.String())
+	}
+	if n := w.writes() - before; n != 0 {
+		t.Errorf("%d writes reached Moodle (remove_member: %d)", n, w.sims["main"].Calls("core_group_delete_group_members"))
+	}
+	if n := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'moodle' AND instance = 'main' AND entity = 'users' AND deleted_run IS NULL`); n != users {
+		t.Errorf("raw keeps %d live users of site main, had %d", n, users)
+	}
+}
+
+// Case 3: one SITS student row cannot be read (its name is not UTF-8, as in
+// a legacy Oracle character set). It is a bad row within
+// max_bad_rows_percent; its key must keep its last good version, so the
+// student keeps every enrolment.
+func TestUnreadableStudentRowKeepsTheStudent(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	e, out := w.env(t, w.sites)
+	cfg, err := e.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sits := asciiCopy(t, w)
+	cfg.Sources.SITS.DSN = sits
+	firstNight(t, w, e, out)
+	var code string
+	var courses int
+	if err := w.db.Pool.QueryRow(context.Background(), `SELECT user_idnumber, count(*)::int FROM ctl.published_membership
+		WHERE instance = 'main' AND roletype = '01' AND status = 1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1`).Scan(&code, &courses); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), sits.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if tag, err := conn.Exec(context.Background(), `UPDATE sismgr.ucl_bdo_v_moodle_student SET student_name = E'Jos\xe9 ' || surname
+		WHERE student_code = $1`, code); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("breaking student %s: %v (%d rows)", code, err, tag.RowsAffected())
+	}
+	res, _ := night(t, e, out)
+	if n := w.count(t, `SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND source = 'sits' AND entity = 'student' AND errors = 1`, res.RunID); n != 1 {
+		t.Fatalf("the bad row was not reported (%d steps)\n%s", n, out.String())
+	}
+	if n := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'sits' AND entity = 'student' AND key = $1 AND deleted_run IS NULL`, code); n != 1 {
+		t.Errorf("student %s was taken for deleted: its last good version must stand", code)
+	}
+	if n := w.count(t, `SELECT count(*) FROM ctl.published_membership WHERE instance = 'main' AND user_idnumber = $1 AND roletype = '01' AND status = 1`, code); n != courses {
+		t.Errorf("student %s is published in %d courses, was in %d: the IMS feed dropped them", code, n, courses)
+	}
+}
+
+// asciiCopy writes the world's SITS and CMIS into a new SQL_ASCII database,
+// which, like an Oracle database in a legacy character set, can hold text
+// that is not UTF-8, and returns its DSN.
+func asciiCopy(t *testing.T, w *world) config.DSN {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, pgtest.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "mim_t_ascii_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`); err != nil {
+		t.Fatal(err)
+	}
+	dsn := config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
+	pool, err := warehouse.Open(ctx, dsn, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		c, err := pgx.Connect(context.Background(), pgtest.AdminDSN())
+		if err == nil {
+			_, _ = c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+			c.Close(context.Background())
+		}
+	})
+	if _, err := w.in.Write(ctx, pool, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
