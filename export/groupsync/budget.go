@@ -243,7 +243,7 @@ type Decisions struct {
 	// Breaches are the sentences of every limit broken.
 	Breaches []string
 	// Events are the ctl.guard_event rows written.
-	Events []int64
+	Events   []int64
 	verdicts []decision
 }
 
