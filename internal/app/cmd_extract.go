@@ -305,7 +305,7 @@ func (o *ExtractOutcome) failures() (failed, landed, partial int) {
 		}
 		for _, r := range s.Entities {
 			switch r.Status {
-			case ledger.Failed:
+			case ledger.Failed, ledger.Refused:
 				if s.Err == nil {
 					failed++
 				}
@@ -320,17 +320,51 @@ func (o *ExtractOutcome) failures() (failed, landed, partial int) {
 	return failed, landed, partial
 }
 
-// Status is the ledger status of the stage: failed if nothing landed,
-// partial if something failed or a scope or row was bad, else succeeded.
+// Status is the ledger status of the stage: refused if an entity's read
+// was suspect (nothing of it landed), failed if nothing landed, partial if
+// something failed or a scope or row was bad, else succeeded.
 func (o *ExtractOutcome) Status() string {
 	failed, landed, partial := o.failures()
 	switch {
+	case o.refused():
+		return ledger.Refused
 	case failed > 0 && landed == 0:
 		return ledger.Failed
 	case failed > 0 || partial > 0:
 		return ledger.Partial
 	}
 	return ledger.Succeeded
+}
+
+// refused reports whether an entity's read was refused as suspect.
+func (o *ExtractOutcome) refused() bool {
+	for _, s := range o.Sources {
+		for _, r := range s.Entities {
+			if r.Status == ledger.Refused {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ExtractError names every source that failed; it exits 3 when one of
+// them was refused by the completeness guard.
+type ExtractError struct {
+	Msgs    []string
+	Refused bool
+}
+
+func (e *ExtractError) Error() string {
+	return fmt.Sprintf("extracting: %d failed (what succeeded was kept): %s", len(e.Msgs), strings.Join(e.Msgs, "; "))
+}
+
+// ExitCode is 3 when a guard refused an entity, else 1.
+func (e *ExtractError) ExitCode() int {
+	if e.Refused {
+		return ExitRefused
+	}
+	return ExitFailure
 }
 
 // Err names every source that failed, or is nil.
@@ -342,7 +376,7 @@ func (o *ExtractOutcome) Err() error {
 			msgs = append(msgs, s.Name+": "+s.Err.Error())
 		default:
 			for _, r := range s.Entities {
-				if r.Status == ledger.Failed {
+				if r.Status == ledger.Failed || r.Status == ledger.Refused {
 					msgs = append(msgs, r.ID.String()+": "+errText(r.Err))
 				}
 			}
@@ -351,7 +385,7 @@ func (o *ExtractOutcome) Err() error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("extracting: %d failed (what succeeded was kept): %s", len(msgs), strings.Join(msgs, "; "))
+	return &ExtractError{Msgs: msgs, Refused: o.refused()}
 }
 
 func errText(err error) string {
@@ -381,7 +415,7 @@ func (o *ExtractOutcome) WriteSummary(w io.Writer) error {
 		}
 		for _, r := range s.Entities {
 			res := r.Result
-			if r.Status == ledger.Failed {
+			if r.Status == ledger.Failed || r.Status == ledger.Refused {
 				t.Add(r.ID.Source, r.ID.Instance, r.ID.Entity, num(res.In), "", "", "", "", num(r.Errors),
 					fmt.Sprintf("%.1f", r.Elapsed.Seconds()), r.Status)
 				notes = append(notes, fmt.Sprintf("%s: %s", r.ID, errText(r.Err)))
@@ -484,10 +518,7 @@ func (x *Extraction) runSource(ctx context.Context, run *ledger.Run, loader *loa
 		err = fmt.Errorf("the source returned without finishing %d entit(ies), e.g. %s", len(ids), ids[0].Entity)
 	}
 	o.Err, o.Elapsed = err, time.Since(start)
-	status := ledger.Succeeded
-	if err != nil {
-		status = ledger.Failed
-	}
+	status := ledger.Outcome(err)
 	detail := map[string]any{}
 	if len(p.entities) > 0 {
 		detail["entities"] = p.entities
@@ -503,6 +534,8 @@ func finishText(r load.Report) string {
 	switch r.Status {
 	case ledger.Failed:
 		return fmt.Sprintf("FAILED after %s read", progress.Count(res.In))
+	case ledger.Refused:
+		return fmt.Sprintf("SUSPECT after %s read: nothing loaded", progress.Count(res.In))
 	case ledger.Partial:
 		return fmt.Sprintf("%s read, %s new, %s changed, %s deleted; %s error(s)", progress.Count(res.In), progress.Count(res.New),
 			progress.Count(res.Changed), progress.Count(res.Deleted), progress.Count(r.Errors))

@@ -117,6 +117,16 @@ func newDB(t testing.TB, migrated bool) *DB {
 		dropDatabase(ap, name)
 		t.Fatalf("connecting to test database: %v", err)
 	}
+	if migrated {
+		// A clone of the template is a copy of a labelled warehouse: its
+		// label is bound to the template, so it is claimed, as an operator
+		// would claim a restored copy.
+		if _, err := warehouse.Claim(ctx, pool, Environment, "pgtest"); err != nil {
+			pool.Close()
+			dropDatabase(ap, name)
+			t.Fatalf("claiming test database: %v", err)
+		}
+	}
 	t.Cleanup(func() {
 		// Dropping with FORCE first ends every session, so a test that failed
 		// while holding a connection cannot hang the cleanup.
