@@ -416,3 +416,45 @@ func (d *Decisions) notice(instance string, runID int64) guard.Notice {
 	}
 	return guard.Notice{Subject: subject, Body: body, Events: ids}
 }
+
+// PreviewBudgets says what the budgets would decide about plan, spending
+// and recording nothing (`mim groups plan`).
+func PreviewBudgets(ctx context.Context, q warehouse.Querier, plan *Plan) ([]string, error) {
+	b, err := ReadBudgets(ctx, q, plan)
+	if err != nil {
+		return nil, err
+	}
+	var vs []guard.Verdict
+	if b.Delete.Deletes() > 0 {
+		vs = append(vs, b.Delete.Verdict(plan.Instance, plan.CourseFilter))
+	}
+	if b.Members.Removes > 0 {
+		vs = append(vs, b.Members.Verdict(plan.Instance, plan.CourseFilter))
+	}
+	for i := range plan.Courses {
+		for _, l := range plan.Courses[i].Losses {
+			if v := l.Verdict(plan.Instance, b.GroupDropPercent); v.Breached() {
+				vs = append(vs, v)
+			}
+		}
+	}
+	var out []string
+	for _, v := range vs {
+		would, err := v.Would(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		line := fmt.Sprintf("%s: %s", v.Guard, would)
+		if v.Breached() {
+			line += ": " + strings.Join(v.Breaches, "; ")
+		} else {
+			line += fmt.Sprintf(" (%s: %d of %d)", v.Subject, v.Previous-v.Current, v.Previous)
+			if v.Guard == guard.GroupDeleteBudget {
+				line = fmt.Sprintf("%s: would pass (%d groups and groupings deleted of %d MIM groups; limits %d and %d%%)",
+					v.Guard, b.Delete.Deletes(), b.Delete.OwnedGroups, b.Delete.Limit, b.Delete.LimitPercent)
+			}
+		}
+		out = append(out, line)
+	}
+	return out, nil
+}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/mimwarehouse/mim/export/guard"
 )
 
 // maxListed bounds the lines of each list in the text reports; the full
@@ -178,4 +180,35 @@ func (r *Result) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "  ... and %d more (ctl.group_sync_action has them all)\n", listed-maxListed)
 	}
 	return nil
+}
+
+// BudgetLines say what the budgets decided, one line each, for the run's
+// summary and `mim groups apply`.
+func (r *Report) BudgetLines() []string {
+	d := r.Decisions
+	if d == nil {
+		return nil
+	}
+	var out []string
+	if d.Delete != "" {
+		b := d.Budgets.Delete
+		out = append(out, fmt.Sprintf("delete budget: %s (%d groups and groupings deleted of %d MIM groups; limits %d and %d%%)",
+			d.Delete, b.Deletes(), b.OwnedGroups, b.Limit, b.LimitPercent))
+	}
+	if d.Members != "" {
+		m := d.Budgets.Members
+		out = append(out, fmt.Sprintf("member budget: %s (%d of %d members removed, %.1f%%; limits %d and %d%%)",
+			d.Members, m.Removes, m.OwnedMembers, m.Share(), m.Limit, m.LimitPercent))
+	}
+	if r.Plan != nil {
+		for _, h := range r.Plan.Held() {
+			out = append(out, fmt.Sprintf("held: group %q (%s) of course %s would lose %d of its %d members; its removals were not sent",
+				h.Group.Name, h.Group.IDNumber, h.CourseIDNumber, h.Removes, h.Members))
+		}
+	}
+	if d.Holds == guard.Overridden {
+		out = append(out, "group_member_drop_override sent the removals of the groups that would lose more than group_member_drop_percent")
+	}
+	out = append(out, r.Notes...)
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/extract"
+	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
@@ -102,6 +103,7 @@ type Extraction struct {
 	opts    ExtractOptions
 	display *progress.Display
 	sources []*plannedSource
+	shrink  func(extract.EntityID) int
 }
 
 type plannedSource struct {
@@ -140,9 +142,68 @@ func PrepareExtract(ctx context.Context, e *Env, opts ExtractOptions) (*Extracti
 		if p.openErr != nil && len(s.Entities) > 0 {
 			return nil, Usagef("%s: %v", s.Name, p.openErr)
 		}
+		if err := checkShrinkLimits(cfg, s.Name, p.src); err != nil {
+			return nil, err
+		}
 		x.sources = append(x.sources, p)
 	}
+	x.shrink = shrinkLimits(cfg)
 	return x, nil
+}
+
+// sourceShrinkLimits is the max_shrink_percent section of a source.
+func sourceShrinkLimits(cfg *config.Config, kind, instance string) (config.ShrinkLimits, string) {
+	switch kind {
+	case "sits":
+		if cfg.Sources.SITS != nil {
+			return cfg.Sources.SITS.MaxShrinkPercent, "sources.sits.max_shrink_percent"
+		}
+	case "cmis":
+		if cfg.Sources.CMIS != nil {
+			return cfg.Sources.CMIS.MaxShrinkPercent, "sources.cmis.max_shrink_percent"
+		}
+	case "moodle":
+		for i := range cfg.Moodle {
+			if cfg.Moodle[i].Name == instance {
+				return cfg.Moodle[i].MaxShrinkPercent, fmt.Sprintf("moodle[%d].max_shrink_percent", i)
+			}
+		}
+	}
+	return nil, ""
+}
+
+// shrinkLimits is the loader's judgement of completeness as configured:
+// each source's max_shrink_percent, else the built-in default.
+func shrinkLimits(cfg *config.Config) func(extract.EntityID) int {
+	return func(id extract.EntityID) int {
+		limits, _ := sourceShrinkLimits(cfg, id.Source, id.Instance)
+		if v, ok := limits[id.Entity]; ok {
+			return v
+		}
+		return load.DefaultShrinkLimit(id)
+	}
+}
+
+// checkShrinkLimits refuses a max_shrink_percent that names an entity the
+// source does not have: a typo must not leave an entity with the default.
+func checkShrinkLimits(cfg *config.Config, name string, src extract.Source) error {
+	kind, inst := SourceKind(name)
+	limits, path := sourceShrinkLimits(cfg, kind, inst)
+	lister, ok := src.(interface{ Entities() []string })
+	if len(limits) == 0 || !ok {
+		return nil
+	}
+	known := lister.Entities()
+	if kind == "moodle" {
+		known = moodlex.RawEntities()
+	}
+	for entity := range limits {
+		if !slices.Contains(known, entity) {
+			return &config.Error{Problems: []config.Problem{{Path: path + "." + entity,
+				Message: fmt.Sprintf("%s has no entity %q (it has %s)", name, entity, strings.Join(known, ", "))}}}
+		}
+	}
+	return nil
 }
 
 func newDisplay(e *Env, opts ExtractOptions) (*progress.Display, error) {
@@ -468,7 +529,7 @@ func (x *Extraction) Run(ctx context.Context, run *ledger.Run) (*ExtractOutcome,
 	}
 	opts := []load.Option{load.WithLogger(x.e.Logger), load.WithOnFinish(func(r load.Report) {
 		x.display.Finish(nameOf(r.ID), r.ID.Entity, finishText(r))
-	})}
+	}), load.WithShrinkLimits(x.shrink), load.WithOperator(Who())}
 	if x.opts.Metrics != nil {
 		opts = append(opts, load.WithMetrics(x.opts.Metrics))
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/internal/notify"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -176,24 +176,12 @@ func groupsPlan(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.P
 	case guardErr != nil:
 		fmt.Fprintf(e.Stdout, "apply could not check the site: %v\n", guardErr)
 	}
-	b, err := groupsync.ReadBudget(ctx, pool, p)
+	lines, err := groupsync.PreviewBudgets(ctx, pool, p)
 	if err != nil {
 		return err
 	}
-	if b.Deletes() > 0 {
-		over := b.Exceeded()
-		override, err := settings.Bool(ctx, pool, groupsync.SettingBudgetOverride)
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(over) == 0:
-			fmt.Fprintf(e.Stdout, "deletions within the budget: %s\n", budgetText(b))
-		case override:
-			fmt.Fprintf(e.Stdout, "over the delete budget (%s), but group_delete_override is set: the next apply goes ahead and spends it\n", strings.Join(over, " and "))
-		default:
-			fmt.Fprintf(e.Stdout, "apply would be REFUSED by the delete budget: %s\n", strings.Join(over, " and "))
-		}
+	for _, l := range lines {
+		fmt.Fprintln(e.Stdout, l)
 	}
 	return nil
 }
@@ -205,6 +193,10 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
 	guard := envguard.New(cfg.Environment, pool)
+	mailer, err := notify.New(cfg.Notify)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	partialOnly := true
 	for i, site := range sites {
@@ -214,15 +206,16 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		c, err := groupsClient(e, site)
 		if err == nil {
 			var rep *groupsync.Report
-			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: site, CourseID: course, Run: run, By: Who(), Logger: e.Logger})
+			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: site, CourseID: course, Run: run, By: Who(),
+				Logger: e.Logger, Mailer: mailer})
 			if rep.Plan != nil {
 				if werr := rep.Plan.WriteText(e.Stdout, verbose); werr != nil {
 					return werr
 				}
 				fmt.Fprintf(e.Stdout, "environment guard passed: environment %s, siteurl %s\n", cfg.Environment, rep.Site.SiteURL)
 			}
-			if b := rep.Budget; rep.BudgetDecision != "" && rep.BudgetDecision != groupsync.BudgetRefused {
-				fmt.Fprintf(e.Stdout, "delete budget %s: %s\n", rep.BudgetDecision, budgetText(b))
+			for _, l := range rep.BudgetLines() {
+				fmt.Fprintln(e.Stdout, l)
 			}
 			if rep.Result != nil {
 				if werr := rep.Result.WriteText(e.Stdout); werr != nil {
@@ -252,9 +245,4 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		return fmt.Errorf("%d of %d sites did not sync completely:\n%w", len(errs), len(sites), err)
 	}
 	return err
-}
-
-func budgetText(b groupsync.Budget) string {
-	return fmt.Sprintf("%d groups and groupings deleted (limit %d), %.1f%% of the %d MIM groups read (limit %d%%)",
-		b.Deletes(), b.Limit, b.Share(), b.OwnedGroups, b.LimitPercent)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/notify"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pipeline"
+	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -174,6 +175,13 @@ func RunPipeline(ctx context.Context, e *Env, o RunOptions) (*pipeline.Result, e
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
 	fmt.Fprintf(o.Out, "run %d: %s\n", run.ID, taskNames(tasks))
+	// An override armed longer ago than override_hours has lapsed: say so
+	// before any guard looks at it.
+	if lapsed, err := settings.LapseExpired(ctx, pool, Who()); err != nil {
+		e.Logger.Warn("lapsing expired overrides", "run_id", run.ID, "error", err)
+	} else if len(lapsed) > 0 {
+		fmt.Fprintf(o.Out, "lapsed unused (armed more than override_hours ago): %s\n", strings.Join(lapsed, ", "))
+	}
 	res := p.Run(ctx, run)
 
 	// Guard decisions are counted from the ledger (every guard writes
@@ -336,6 +344,11 @@ func transformStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpo
 		Logger: e.Logger, Hooks: transformHooks(cfg, Who()),
 	})
 	rep := pipeline.Report{Err: err}
+	if res != nil && res.Committed && err != nil {
+		// The marts are the truth: they committed, only the bookkeeping
+		// failed, so what depends on them goes ahead.
+		rep.Status = ledger.Partial
+	}
 	if res != nil {
 		var rows int64
 		for _, m := range res.Models {
@@ -408,8 +421,12 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
+	mailer, err := notify.New(cfg.Notify)
+	if err != nil {
+		return pipeline.Report{Err: err}
+	}
 	rep, err := groupsync.Sync(ctx, pool, c, envguard.New(cfg.Environment, pool),
-		groupsync.Options{Site: site, Run: run, By: Who(), Logger: e.Logger})
+		groupsync.Options{Site: site, Run: run, By: Who(), Logger: e.Logger, Mailer: mailer})
 	out := pipeline.Report{Err: err}
 	var pe *groupsync.PartialError
 	if errors.As(err, &pe) {
@@ -423,8 +440,8 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 			}
 		}
 	}
-	if rep != nil && rep.BudgetDecision != "" {
-		out.Lines = append(out.Lines, fmt.Sprintf("delete budget: %s (%d deletions)", rep.BudgetDecision, rep.Budget.Deletes()))
+	if rep != nil {
+		out.Lines = append(out.Lines, rep.BudgetLines()...)
 	}
 	return out
 }
