@@ -41,14 +41,14 @@ type view struct {
 	Foreign   string
 	Overrides Section[[]settings.Override]
 	Settings  Section[[]settingRow]
-	Upcoming    []schedule.Upcoming
-	Schedule    Section[[]scheduleEvent]
-	Runs        Section[[]runRow]
-	Guards      Section[[]guardRow]
-	Held        Section[[]guardRow]
-	Drift       Section[driftTable]
-	Sites       Section[[]siteRow]
-	Charts      []chart
+	Upcoming  []schedule.Upcoming
+	Schedule  Section[[]scheduleEvent]
+	Runs      Section[[]runRow]
+	Guards    Section[[]guardRow]
+	Held      Section[[]guardRow]
+	Drift     Section[driftTable]
+	Sites     Section[[]siteRow]
+	Charts    []chart
 }
 
 type settingRow struct {
