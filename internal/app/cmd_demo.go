@@ -14,10 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,7 +29,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
-	sqlfiles "github.com/mimwarehouse/mim/sql"
 )
 
 // DemoDSN is the database `mim demo` uses unless MIM_DEMO_DATABASE_URL says otherwise.
@@ -134,32 +130,14 @@ type DemoSite struct {
 }
 
 // DemoConfig is the configuration `mim demo` runs with: the synthetic SITS
-// and CMIS in the demo database, the simulated sites, feeds written to out.
-// It goes through config.Parse like any file, so it is checked the same way;
-// the tokens come in as variables and are never part of the text.
+// and CMIS in the demo database, the simulated sites, feeds written to out
+// (synth.Config, labelled DemoEnvironment).
 func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config, error) {
-	vars := map[string]string{"DSN": dsn}
-	var b strings.Builder
-	fmt.Fprintf(&b, "environment: %s\nwarehouse: {dsn: \"${DSN}\", max_conns: 12}\n", DemoEnvironment)
-	sits, cmis := synth.Schemas("")
-	fmt.Fprintf(&b, "sources:\n  sits: {driver: pgx, dsn: \"${DSN}\", schema: %s, min_year: %d}\n  cmis: {driver: pgx, dsn: \"${DSN}\", schema: %s}\n",
-		sits, minYear, cmis)
-	if len(sites) > 0 {
-		b.WriteString("moodle:\n")
-	}
+	ws := make([]synth.WorldSite, len(sites))
 	for i, s := range sites {
-		tok := fmt.Sprintf("TOKEN_%d", i)
-		vars[tok] = s.Token
-		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q}\n",
-			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix)
+		ws[i] = synth.WorldSite{Name: s.Name, URL: s.URL, Token: s.Token}
 	}
-	fmt.Fprintf(&b, "exports:\n  dir: %q\n  profile_fields:\n", out)
-	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},
-		{"ug_pg", "ugpg"}, {"year_level", "yearlevel"}, {"approved_modules", "approvedmodules"}, {"preapproval_modules", "preapprovalmodules"}} {
-		fmt.Fprintf(&b, "    - {column: %s, shortname: %s}\n", f[0], f[1])
-	}
-	b.WriteString("log: {level: warn}\n")
-	return config.Parse([]byte(b.String()), func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	return synth.Config(synth.ConfigOptions{Environment: DemoEnvironment, DSN: dsn, Out: out, MinYear: minYear, Sites: ws})
 }
 
 // RunDemo runs the demo (see `mim help demo`), printing to e.Stdout.
@@ -295,53 +273,10 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 // resetDemo empties the demo warehouse: every schema the migrations create.
 // It refuses a database labelled with another environment.
 func resetDemo(ctx context.Context, pool *pgxpool.Pool) error {
-	var labelled bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('ctl.deployment') IS NOT NULL`).Scan(&labelled); err != nil {
-		return fmt.Errorf("looking at the demo database: %w", err)
-	}
-	if labelled {
-		d, err := warehouse.GetDeployment(ctx, pool)
-		if err != nil {
-			return err
-		}
-		if d != nil && d.Environment != DemoEnvironment {
-			return fmt.Errorf("the database is the warehouse of environment %q, not a demo: mim demo resets only a demo warehouse (set MIM_DEMO_DATABASE_URL to another database)", d.Environment)
-		}
-	}
-	schemas, err := migrationSchemas()
-	if err != nil {
-		return err
-	}
-	for _, s := range schemas {
-		if _, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{s}.Sanitize()+` CASCADE`); err != nil {
-			return fmt.Errorf("resetting schema %s of the demo warehouse: %w", s, err)
-		}
+	if err := warehouse.Reset(ctx, pool, DemoEnvironment); err != nil {
+		return fmt.Errorf("%w (set MIM_DEMO_DATABASE_URL to another database)", err)
 	}
 	return nil
-}
-
-var createSchema = regexp.MustCompile(`(?i)CREATE\s+SCHEMA\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)`)
-
-// migrationSchemas lists the schemas the migrations create.
-func migrationSchemas() ([]string, error) {
-	var out []string
-	err := fs.WalkDir(sqlfiles.Migrations, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(sqlfiles.Migrations, p)
-		if err != nil {
-			return err
-		}
-		up, _, _ := strings.Cut(string(b), "-- +goose Down")
-		for _, m := range createSchema.FindAllStringSubmatch(up, -1) {
-			if !slices.Contains(out, m[1]) {
-				out = append(out, m[1])
-			}
-		}
-		return nil
-	})
-	return out, err
 }
 
 func randomToken() string {
