@@ -186,7 +186,9 @@ func (b *world) close() {
 }
 
 // copyName is the name of drill n's copy of the world's database.
-func (b *world) copyName(n int, suffix string) string { return fmt.Sprintf("%s_d%d%s", b.name, n, suffix) }
+func (b *world) copyName(n int, suffix string) string {
+	return fmt.Sprintf("%s_d%d%s", b.name, n, suffix)
+}
 
 // dropDatabase drops a copy, ending its sessions.
 func (b *world) dropDatabase(ctx context.Context, name string) error {
