@@ -512,3 +512,34 @@ func TestCommittedTransformIsRecordedAsCommittedWhenTheLedgerConnectionDies(t *t
 		}
 	}
 }
+
+// A check that cannot run is a failed check, never a passed one: the
+// transform is rolled back and yesterday's marts stand. The error here
+// arises while the rows are read (division by zero on the second row), as
+// most run-time errors do.
+func TestCheckThatCannotRunFailsTheTransform(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	r := raw{t, db.Pool}
+	r.put("sits", "sits", "student", "1", "", map[string]any{"student_code": "1", "enrolment_status": "E"})
+	if _, err := transform.Run(ctx, db.Pool, project(t, martFiles), opts()); err != nil {
+		t.Fatal(err)
+	}
+	r.put("sits", "sits", "student", "2", "", map[string]any{"student_code": "2", "enrolment_status": "E"})
+	files := map[string]string{"tests/divides_by_zero.sql": `SELECT student_code, 1 / (row_number() OVER (ORDER BY student_code) - 2) AS boom
+FROM mart.active_students WHERE false IS NOT NULL`}
+	for k, v := range martFiles {
+		files[k] = v
+	}
+	res, err := transform.Run(ctx, db.Pool, project(t, files), opts())
+	var ce *transform.CheckError
+	if !errors.As(err, &ce) || res.Committed {
+		t.Fatalf("a check that cannot run: committed %v, %v", res.Committed, err)
+	}
+	if len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err, "division by zero") {
+		t.Errorf("failures %+v", res.Failures)
+	}
+	if got := strings2(t, db.Pool, `SELECT student_code FROM mart.active_students ORDER BY 1`); !reflect.DeepEqual(got, []string{"1"}) {
+		t.Errorf("the marts moved: %v", got)
+	}
+}

@@ -3,6 +3,7 @@ package feeds
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -640,5 +641,70 @@ func TestExportCreatesAMissingDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.cfg.Exports.Dir, IMSFileName("main"))); err != nil {
 		t.Errorf("the IMS file is not in the new directory: %v", err)
+	}
+}
+
+// The per-course hold measures students: teachers in the course do not
+// dilute a course losing most of its students. course_drop_override sends
+// the held drops once.
+func TestIMSCourseDropCountsStudentsOnly(t *testing.T) {
+	e := newEnv(t)
+	x := e.exporter()
+	var teachers []feedstest.Membership
+	for i := 1; i <= 6; i++ {
+		teachers = append(teachers, feedstest.Membership{Instance: "main", CourseIDNumber: "C1", UserIDNumber: fmt.Sprintf("t%03d", i),
+			RoleType: "editingteacher", Status: 1})
+	}
+	target := concat(students("main", "C1", "a", 4), teachers, students("main", "C2", "b", 40))
+	feedstest.FillMemberships(t, e.pool, target)
+	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished {
+		t.Fatal(r.Err)
+	}
+	// C1 loses 3 of its 4 students (75%), though only 3 of its 10 members.
+	next := concat(target[3:], nil)
+	feedstest.FillMemberships(t, e.pool, next)
+	r := e.result(e.export(x, imsOnly()), "main", IMS)
+	if r.Held != 3 || len(r.HeldCourses) != 1 || r.HeldCourses[0].Students != 4 || r.HeldCourses[0].Drops != 3 {
+		t.Fatalf("C1 must be held on its students: held %d %+v (%s %v)", r.Held, r.HeldCourses, r.Status, r.Err)
+	}
+	e.set("course_drop_override", "true")
+	sum := e.export(x, imsOnly())
+	r = e.result(sum, "main", IMS)
+	if r.Held != 0 || r.Drops != 3 || r.Status != StatusPublished {
+		t.Fatalf("with course_drop_override: held %d drops %d %s %v", r.Held, r.Drops, r.Status, r.Err)
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.guard_event WHERE guard = 'course_drop' AND decision = 'overridden' AND subject = 'C1' AND run_id = $1`,
+		sum.RunID); n != 1 {
+		t.Errorf("overridden events: %d", n)
+	}
+	if e.setting("course_drop_override") != "false" {
+		t.Error("course_drop_override did not lapse")
+	}
+}
+
+// Rule (2) of the environment guard in front of the file feeds: a
+// warehouse labelled for another environment, or whose label was written in
+// another warehouse (a restored copy), writes no feed at all.
+func TestEnvironmentGuardChecksTheWarehouseLabel(t *testing.T) {
+	for name, breakLabel := range map[string]string{
+		"labelled production":          `UPDATE ctl.deployment SET environment = 'production'`,
+		"label from another warehouse": `UPDATE ctl.deployment SET database_oid = database_oid + 1`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			feedstest.FillMemberships(t, e.pool, students("main", "C1", "a", 3))
+			if _, err := e.pool.Exec(context.Background(), breakLabel); err != nil {
+				t.Fatal(err)
+			}
+			sum := e.export(e.exporter(), Options{})
+			for _, f := range All {
+				if r := e.result(sum, "main", f); r.Status != StatusRefused || !strings.Contains(r.Err.Error(), "warehouse label") {
+					t.Errorf("%s: %s (%v), want refused by the warehouse label", f, r.Status, r.Err)
+				}
+			}
+			if _, err := os.Stat(e.imsPath("main")); !os.IsNotExist(err) {
+				t.Error("a feed was written from a warehouse that is not this deployment's")
+			}
+		})
 	}
 }
