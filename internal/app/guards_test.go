@@ -4,16 +4,23 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mimwarehouse/mim/export/groupsync"
+	"github.com/mimwarehouse/mim/export/ims"
 	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
+	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/moodle"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -197,4 +204,147 @@ func asciiCopy(t *testing.T, w *world) config.DSN {
 		t.Fatal(err)
 	}
 	return dsn
+}
+
+// The threshold's boundary, end to end: with threshold_percent 100, a
+// night that keeps exactly what Moodle was told passes, and one membership
+// fewer is refused with nothing sent.
+func TestThresholdBoundaryEndToEnd(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	e, out := w.env(t, w.sites)
+	before := firstNight(t, w, e, out)
+	if _, err := settings.Set(context.Background(), w.db.Pool, "threshold_percent", "100", "test", "the boundary", nil); err != nil {
+		t.Fatal(err)
+	}
+	res, code := night(t, e, out)
+	if code != 0 || w.count(t, `SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND guard = 'threshold' AND instance = 'main'
+		AND decision = 'passed' AND percent = 100`, res.RunID) != 1 {
+		t.Fatalf("a night at exactly threshold_percent must pass: exit %d\n%s", code, out.String())
+	}
+	// One registration of a published student goes.
+	if _, err := w.db.Pool.Exec(context.Background(), `DELETE FROM sismgr.ucl_bdo_v_moodle_student_enrl WHERE (student_code, mod_occ_bdo_id) IN (
+		SELECT student_code, mod_occ_bdo_id FROM sismgr.ucl_bdo_v_moodle_student_enrl e
+		WHERE student_code IN (SELECT user_idnumber FROM ctl.published_membership WHERE instance = 'main' AND roletype = '01')
+		ORDER BY 1, 2 LIMIT 1)`); err != nil {
+		t.Fatal(err)
+	}
+	res, code = night(t, e, out)
+	if code != 3 || w.count(t, `SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND guard = 'threshold' AND instance = 'main'
+		AND decision = 'refused'`, res.RunID) != 1 {
+		t.Fatalf("one membership below threshold_percent 100 must be refused: exit %d\n%s", code, out.String())
+	}
+	if n := w.writes() - before; n != 0 {
+		t.Errorf("%d writes reached Moodle", n)
+	}
+}
+
+// XML escaping, end to end: a student whose name holds & < > is sent as a
+// person, the file parses, and Moodle's IMS task stores the name as it is.
+func TestIMSPersonNamesAreEscapedEndToEnd(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	e, out := w.env(t, w.sites)
+	firstNight(t, w, e, out)
+	var code, username string
+	if err := w.db.Pool.QueryRow(context.Background(), `SELECT user_idnumber, username FROM mart.exp_ims_person
+		WHERE instance = 'main' AND account_exists ORDER BY 1 LIMIT 1`).Scan(&code, &username); err != nil {
+		t.Fatal(err)
+	}
+	const name = "Ann & <Bo> > Cy"
+	if _, err := w.db.Pool.Exec(context.Background(), `UPDATE sismgr.ucl_bdo_v_moodle_student SET firstname = $2 WHERE student_code = $1`,
+		code, name); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := e.Config()
+	cfg.Moodle[0].IMSPersons = true
+	if res, exit := night(t, e, out); exit != 0 {
+		t.Fatalf("exit %d, %s\n%s", exit, res.Status(), out.String())
+	}
+	// The file was re-parsed by a real XML parser before it was delivered
+	// (the night succeeded); Moodle's task reads the name escaped, as it
+	// stores it (formats.md: text is not entity-decoded).
+	f, err := os.Open(filepath.Join(cfg.Exports.Dir, "ims-main.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var given []string
+	for sc := ims.NewScanner(f); sc.Scan(); {
+		if p, ok := sc.Element().(*ims.PersonElement); ok && p.IDNumber == code {
+			given = append(given, p.Given)
+		}
+	}
+	if want := "Ann &amp; &lt;Bo&gt; &gt; Cy"; len(given) != 1 || given[0] != want {
+		t.Errorf("person %s (%s) in the file: given %q, want %q", code, username, given, want)
+	}
+}
+
+// An id of 0 is never a created group, end to end: a proxy answers the
+// night's core_group_create_groups with ids of 0 (the incumbent recorded
+// them and added members to group 0). The creates fail, nothing is added
+// to a group that does not exist, and the next night creates them.
+func TestGroupIDZeroIsNeverUsedEndToEnd(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	e, out := w.env(t, w.sites)
+	ctx := context.Background()
+	if res, code := nightStages(t, e, out, "extract", "transform"); code != 0 {
+		t.Fatalf("exit %d, %s\n%s", code, res.Status(), out.String())
+	}
+	cfg, _ := e.Config()
+	site := &cfg.Moodle[0]
+	c, err := moodle.New(site.Name, site.URL, site.Token.Reveal(), moodle.WithBatchSize(groupsync.BatchSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := groupsync.BuildPlan(ctx, w.db.Pool, c, groupsync.Options{Site: site})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer []map[string]any
+	for _, op := range plan.Ops() {
+		if op.Kind == groupsync.CreateGroup && !op.Deferred {
+			answer = append(answer, map[string]any{"id": 0, "courseid": op.CourseID, "name": op.Group.Name, "description": "",
+				"descriptionformat": 1, "enrolmentkey": "", "idnumber": op.Group.IDNumber})
+		}
+	}
+	if len(answer) == 0 || len(answer) > groupsync.BatchSize {
+		t.Fatalf("%d groups to create: the fault answers one batch", len(answer))
+	}
+	body, _ := json.Marshal(answer)
+	sim := w.sims["main"]
+	sim.Inject(moodletest.Fault{Function: "core_group_create_groups", Times: 1, Body: string(body)})
+	res, _ := night(t, e, out)
+	if o, _ := res.Outcome("groups:main"); o.Status != ledger.Partial {
+		t.Errorf("groups:main %s, want partial\n%s", o.Status, out.String())
+	}
+	// No member was sent to a group that was never created (Moodle ids are
+	// recorded only when positive: a sent add of group 0 shows as one
+	// without a group id that was attempted).
+	if n := w.count(t, `SELECT count(*) FROM ctl.group_sync_action WHERE run_id = $1 AND action = 'add_member'
+		AND group_id IS NULL AND outcome <> 'not_attempted'`, res.RunID); n != 0 {
+		t.Errorf("%d members sent to groups answered with id 0", n)
+	}
+	if n := w.count(t, `SELECT count(*) FROM ctl.group_sync_action WHERE run_id = $1 AND action = 'add_member'
+		AND outcome = 'not_attempted'`, res.RunID); n == 0 {
+		t.Error("the members of the groups not created should be recorded as not attempted")
+	}
+	if n := w.count(t, `SELECT count(*) FROM ctl.group_sync_action WHERE run_id = $1 AND action = 'create_group' AND outcome = 'applied'`,
+		res.RunID); n != 0 {
+		t.Errorf("%d creates answered with id 0 recorded as applied", n)
+	}
+	if _, code := night(t, e, out); code != 0 {
+		t.Errorf("the next night: exit %d\n%s", code, out.String())
+	}
+	if n := w.count(t, `SELECT count(*) FROM ctl.group_sync_action WHERE action = 'create_group' AND outcome = 'applied'`); n != len(answer) {
+		t.Errorf("%d groups created by the next night, want %d", n, len(answer))
+	}
+}
+
+// nightStages runs some stages of mim run.
+func nightStages(t *testing.T, e *app.Env, out *syncBuffer, stages ...string) (*pipeline.Result, int) {
+	t.Helper()
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test night", Progress: "off", Stages: stages})
+	if res == nil {
+		t.Fatalf("the run did not start: %v\n%s", err, out.String())
+	}
+	return res, app.ExitCode(err)
 }
