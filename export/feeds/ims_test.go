@@ -601,6 +601,37 @@ func TestIMSWriterRefusalsStayUnpublished(t *testing.T) {
 	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "role manager") }) {
 		t.Errorf("the unmapped role should be noted: %v", r.Notes)
 	}
+	// Every member the writer left out is named, in the ledger too.
+	if len(r.LeftOut) != 2 || !strings.Contains(strings.Join(r.LeftOut, "\n"), "bad&id") || !strings.Contains(strings.Join(r.LeftOut, "\n"), "C<2") {
+		t.Errorf("left out: %q", r.LeftOut)
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.run_step WHERE entity = 'ims' AND jsonb_array_length(detail->'left_out') = 2`); n != 1 {
+		t.Errorf("the ledger step does not name every member left out (%d steps)", n)
+	}
+}
+
+// Persons the writer refuses (a username longer than Moodle's column) are
+// all named, not only the first.
+func TestIMSPersonsLeftOutAreAllNamed(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Moodle[0].IMSPersons = true
+	feedstest.FillMemberships(t, e.pool, students("main", "C1", "a", 3))
+	if _, err := e.pool.Exec(context.Background(), `DROP TABLE IF EXISTS mart.exp_ims_person; CREATE TABLE mart.exp_ims_person AS
+		SELECT 'main'::text AS instance, 'a00' || i AS user_idnumber,
+		       CASE WHEN i < 3 THEN repeat('x', 100 + i) ELSE 'a00' || i END AS username,
+		       'ldap'::text AS auth, 'Given'::text AS given, 'Family'::text AS family, ''::text AS email
+		FROM generate_series(1, 3) i`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.result(e.export(e.exporter(), imsOnly()), "main", IMS)
+	if r.Status != StatusPublished {
+		t.Fatalf("%s %v", r.Status, r.Err)
+	}
+	left := strings.Join(r.LeftOut, "\n")
+	if len(r.LeftOut) != 2 || !strings.Contains(left, "user a001") || !strings.Contains(left, "user a002") ||
+		!strings.Contains(left, "longer than Moodle's user.username (100)") {
+		t.Errorf("left out: %q", r.LeftOut)
+	}
 }
 
 func TestIMSDuplicateTargetRowsFail(t *testing.T) {
