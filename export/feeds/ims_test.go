@@ -739,3 +739,49 @@ func TestEnvironmentGuardChecksTheWarehouseLabel(t *testing.T) {
 		})
 	}
 }
+
+// A global deactivation (or a rollover) freezes every course: the next
+// export compares only courses that are active on both sides, so a night
+// that drops nothing is not refused, and a mapping activated weeks later is
+// measured against its own course only.
+func TestGlobalDeactivationDoesNotMisfireTheThreshold(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mapCourse := func(course string, active bool) {
+		if _, err := e.pool.Exec(ctx, `INSERT INTO ctl.course_mapping (instance, course_idnumber, sis_kind, sis_key, active, created_by, updated_by)
+			VALUES ('main', $1, 'module_occurrence', $1, $2, 'test', 'test')
+			ON CONFLICT (instance, course_idnumber, sis_kind, sis_key, academic_year, section, course_year) DO UPDATE SET active = $2`,
+			course, active); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mapCourse("C1", true)
+	mapCourse("C2", true)
+	x := e.exporter()
+	feedstest.FillMemberships(t, e.pool, concat(students("main", "C1", "a", 30), students("main", "C2", "b", 30)))
+	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished {
+		t.Fatalf("first: %s %v", r.Status, r.Err)
+	}
+	// mim mappings deactivate --all: the target lists no course any more.
+	mapCourse("C1", false)
+	mapCourse("C2", false)
+	feedstest.FillMemberships(t, e.pool, nil)
+	sum := e.export(x, imsOnly())
+	if r := e.result(sum, "main", IMS); r.Status != StatusEmpty || r.Drops != 0 {
+		t.Fatalf("the night after a global deactivation: %s, %d drops, %v %v", r.Status, r.Drops, r.Err, r.Decisions)
+	}
+	// Weeks later a new course is mapped: measured on its own.
+	mapCourse("C3", true)
+	feedstest.FillMemberships(t, e.pool, students("main", "C3", "c", 5))
+	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished || r.Adds != 5 {
+		t.Fatalf("a new mapping after the deactivation: %s, %d adds, %v %v", r.Status, r.Adds, r.Err, r.Decisions)
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.guard_event WHERE guard = 'threshold' AND decision = 'refused'`); n != 0 {
+		t.Errorf("%d threshold refusals", n)
+	}
+	// And a real loss in an active course is still refused.
+	feedstest.FillMemberships(t, e.pool, students("main", "C3", "c", 1))
+	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusRefused {
+		t.Errorf("C3 losing 4 of 5 students: %s", r.Status)
+	}
+}
