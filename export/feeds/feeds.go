@@ -28,23 +28,25 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
 // Feed names one feed, as ctl.export_run.feed records it.
 type Feed string
 
-// The feeds, in the order an export writes them (../shared/formats.md §6).
+// The feeds, in the order an export writes them (docs/formats.md §5).
 const (
-	IMS     Feed = "ims"
-	Profile Feed = "profile_csv"
-	Tutor   Feed = "tutor"
-	Merge   Feed = "merge"
+	IMS       Feed = "ims"
+	Flatfile  Feed = "flatfile"
+	Profile   Feed = "profile_csv"
+	Tutor     Feed = "tutor"
+	Merge     Feed = "merge"
+	OneRoster Feed = "oneroster"
 )
 
-// All lists every feed in export order.
-var All = []Feed{IMS, Profile, Tutor, Merge}
+// All lists every feed in export order. A site takes one of IMS and
+// Flatfile (moodle[].enrolment_feed).
+var All = []Feed{IMS, Flatfile, Profile, Tutor, Merge, OneRoster}
 
 // ParseFeed reads a feed name as the command line gives it (ims, profile,
 // tutor, merge; profile_csv too).
@@ -52,6 +54,10 @@ func ParseFeed(s string) (Feed, error) {
 	switch s {
 	case "ims":
 		return IMS, nil
+	case "flatfile":
+		return Flatfile, nil
+	case "oneroster":
+		return OneRoster, nil
 	case "profile", "profile_csv":
 		return Profile, nil
 	case "tutor":
@@ -59,7 +65,7 @@ func ParseFeed(s string) (Feed, error) {
 	case "merge":
 		return Merge, nil
 	}
-	return "", fmt.Errorf("%q is not a feed (ims, profile, tutor, merge)", s)
+	return "", fmt.Errorf("%q is not a feed (ims, flatfile, profile, tutor, merge, oneroster)", s)
 }
 
 // Stage is the ledger stage of an export's steps.
@@ -95,14 +101,13 @@ type Options struct {
 
 // Exporter runs exports for one configuration and warehouse.
 type Exporter struct {
-	pool    *pgxpool.Pool
-	cfg     *config.Config
-	mailer  notify.Mailer
-	metrics *observe.Metrics
-	logger  *slog.Logger
-	now     func() time.Time
-	by      string
-	open    func(ctx context.Context) (deliver.Target, error)
+	pool   *pgxpool.Pool
+	cfg    *config.Config
+	mailer notify.Mailer
+	logger *slog.Logger
+	now    func() time.Time
+	by     string
+	open   func(ctx context.Context) (deliver.Target, error)
 
 	targetMu sync.Mutex
 	target   deliver.Target
@@ -119,9 +124,6 @@ type Option func(*Exporter)
 // WithMailer sends guard mail through m (default: none; mail is then
 // reported as not sent).
 func WithMailer(m notify.Mailer) Option { return func(x *Exporter) { x.mailer = m } }
-
-// WithMetrics counts guard decisions in m.
-func WithMetrics(m *observe.Metrics) Option { return func(x *Exporter) { x.metrics = m } }
 
 // WithLogger logs through l (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(x *Exporter) { x.logger = l } }
@@ -144,6 +146,14 @@ func WithTarget(t deliver.Target) Option {
 type nopCloser struct{ deliver.Target }
 
 func (nopCloser) Close() error { return nil }
+
+// Exists passes on to the wrapped target, when it can tell.
+func (n nopCloser) Exists(ctx context.Context, name string) (bool, error) {
+	if c, ok := n.Target.(deliver.Consumer); ok {
+		return c.Exists(ctx, name)
+	}
+	return false, fmt.Errorf("the delivery target %s cannot tell whether %s is still there", n.Target, name)
+}
 
 // New returns an Exporter over the warehouse pool and configuration cfg.
 func New(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) *Exporter {
@@ -262,14 +272,22 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 			if err := envguard.Record(ctx, x.pool, sum.RunID, refused); err != nil {
 				return sum, err
 			}
-			x.count(envguard.Name, guard.Refused)
 		}
 		for _, f := range All {
 			if !slices.Contains(feeds, f) {
 				continue
 			}
+			why := notTaken(site, f)
+			if why != "" && len(opts.Feeds) == 0 {
+				continue // not a feed of this site
+			}
 			res := &Result{Instance: site.Name, Feed: f}
 			sum.Results = append(sum.Results, res)
+			if why != "" {
+				res.Status = StatusSkipped
+				res.note("%s", why)
+				continue
+			}
 			if refused != nil && opts.DryRun {
 				res.Status = StatusDryRun
 				res.Decisions = append(res.Decisions, "would be refused: "+refused.Error())
@@ -294,6 +312,19 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 	return sum, nil
 }
 
+// notTaken says why a site does not take a feed ("" when it does): a site
+// takes its enrolments by IMS or by flat file, and OneRoster only when it
+// asks for it.
+func notTaken(site *config.MoodleSite, f Feed) string {
+	switch {
+	case f == IMS && site.EnrolmentFeed == config.EnrolmentFlatfile, f == Flatfile && site.EnrolmentFeed != config.EnrolmentFlatfile:
+		return "the site takes its enrolments by " + site.EnrolmentFeed + " (moodle[].enrolment_feed)"
+	case f == OneRoster && !site.OneRoster:
+		return "the site has no OneRoster feed (moodle[].oneroster)"
+	}
+	return ""
+}
+
 // runFeed runs one feed of one site and records its step. Only an error
 // that makes going on pointless (the ledger cannot be written) is returned;
 // the feed's own failure is in res.
@@ -302,6 +333,10 @@ func (x *Exporter) runFeed(ctx context.Context, run *ledger.Run, site *config.Mo
 	switch f {
 	case IMS:
 		err = x.runIMS(ctx, run, site, opts, res)
+	case Flatfile:
+		err = x.runEnrolment(ctx, run, site, opts, res, Flatfile)
+	case OneRoster:
+		err = x.runOneRoster(ctx, run, site, opts, res)
 	case Profile:
 		err = x.runProfile(ctx, run, site, opts, res)
 	case Tutor:
@@ -369,7 +404,10 @@ func (x *Exporter) recordStep(ctx context.Context, run *ledger.Run, res *Result)
 	case StatusSkipped:
 		status = ledger.Skipped
 	}
-	c := ledger.Counts{In: res.Rows, New: res.Adds, Changed: res.Changes, Deleted: res.Drops, Errors: res.Skipped}
+	// Unchanged: rows of the target that needed nothing sent (drops are
+	// rows no longer in it, so they are not among Rows).
+	c := ledger.Counts{In: res.Rows, New: res.Adds, Changed: res.Changes, Deleted: res.Drops, Errors: res.Skipped,
+		Unchanged: max(res.Rows-res.Adds-res.Changes-res.Skipped, 0)}
 	return st.Finish(ctx, status, c, res, res.Err)
 }
 
@@ -451,12 +489,6 @@ func (x *Exporter) publishFile(ctx context.Context, runID int64, instance string
 }
 
 func (x *Exporter) archiveRoot() string { return filepath.Join(x.cfg.Exports.Dir, "archive") }
-
-func (x *Exporter) count(guardName, decision string) {
-	if x.metrics != nil {
-		x.metrics.GuardEvents.WithLabelValues(guardName, decision).Inc()
-	}
-}
 
 // exportRow is one ctl.export_run row.
 type exportRow struct {

@@ -109,32 +109,8 @@ func planIMS(ctx context.Context, tx pgx.Tx, cfg *config.Config, site *config.Mo
 	if p.settings, err = guard.ReadSettings(ctx, tx); err != nil {
 		return nil, err
 	}
-	names, codes := roleMap(cfg.Exports.IMSRoles)
-	for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.mim_ims_delta`, `DROP TABLE IF EXISTS pg_temp.mim_ims_target`} {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
-		}
-	}
-	// The target, with MIM role names mapped to roletypes by
-	// exports.ims_roles (a mart that already holds codes keeps them).
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_ims_target ON COMMIT DROP AS
-		SELECT t.course_idnumber::text AS course, t.user_idnumber::text AS usr, t.roletype::text AS raw_role,
-		       CASE WHEN t.roletype::text ~ '^0[1-8]$' THEN t.roletype::text ELSE r.code END AS roletype,
-		       t.status::int AS status, t.timeframe_begin::date AS tb, t.timeframe_end::date AS te,
-		       nullif(t.cohort::text, '') AS cohort
-		FROM `+MembershipMart+` t
-		LEFT JOIN unnest($2::text[], $3::text[]) AS r(name, code) ON r.name = t.roletype::text
-		WHERE t.instance = $1`, site.Name, names, codes); err != nil {
-		return nil, fmt.Errorf("reading the IMS target of site %s from %s: %w", site.Name, MembershipMart, err)
-	}
-	if err := p.checkTarget(ctx, tx); err != nil {
+	if err := p.delta(ctx, tx, cfg, imsScope{from: MembershipMart}); err != nil {
 		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `ANALYZE mim_ims_target`); err != nil {
-		return nil, fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
-	}
-	if _, err := tx.Exec(ctx, deltaSQL, site.Name, full); err != nil {
-		return nil, fmt.Errorf("computing the IMS delta of site %s: %w", site.Name, err)
 	}
 	if err := p.measure(ctx, tx); err != nil {
 		return nil, err
@@ -144,6 +120,48 @@ func planIMS(ctx context.Context, tx pgx.Tx, cfg *config.Config, site *config.Mo
 		return nil, err
 	}
 	return p, nil
+}
+
+// imsScope is what a delta is computed over: the target relation (the
+// mart, or a course preview's evaluation of it) and, for a preview, the one
+// course it covers ("" for the whole site).
+type imsScope struct {
+	from, course string
+}
+
+// delta fills the temporary tables mim_ims_target (the target as the feed
+// reads it, checked) and mim_ims_delta (its classification against what
+// Moodle was told) for the plan's site within scope.
+func (p *imsPlan) delta(ctx context.Context, tx pgx.Tx, cfg *config.Config, scope imsScope) error {
+	site := p.site
+	names, codes := roleMap(cfg.Exports.IMSRoles)
+	for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.mim_ims_delta`, `DROP TABLE IF EXISTS pg_temp.mim_ims_target`} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
+		}
+	}
+	// The target, with MIM role names mapped to roletypes by
+	// exports.ims_roles (a mart that already holds codes keeps them).
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_ims_target ON COMMIT DROP AS
+		SELECT t.course_idnumber::text AS course, t.user_idnumber::text AS usr, t.roletype::text AS raw_role,
+		       CASE WHEN t.roletype::text ~ '^0[1-8]$' THEN t.roletype::text ELSE r.code END AS roletype,
+		       t.status::int AS status, t.timeframe_begin::date AS tb, t.timeframe_end::date AS te,
+		       nullif(t.cohort::text, '') AS cohort
+		FROM `+scope.from+` t
+		LEFT JOIN unnest($2::text[], $3::text[]) AS r(name, code) ON r.name = t.roletype::text
+		WHERE t.instance = $1 AND ($4 = '' OR t.course_idnumber = $4)`, site.Name, names, codes, scope.course); err != nil {
+		return fmt.Errorf("reading the IMS target of site %s from %s: %w", site.Name, scope.from, err)
+	}
+	if err := p.checkTarget(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `ANALYZE mim_ims_target`); err != nil {
+		return fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
+	}
+	if _, err := tx.Exec(ctx, deltaSQL, site.Name, p.full, scope.course); err != nil {
+		return fmt.Errorf("computing the IMS delta of site %s: %w", site.Name, err)
+	}
+	return nil
 }
 
 // deltaSQL classifies every membership of the target and of what Moodle was
@@ -162,7 +180,7 @@ const deltaSQL = `CREATE TEMP TABLE mim_ims_delta ON COMMIT DROP AS
 WITH pub AS (
 	SELECT course_idnumber AS course, user_idnumber AS usr, roletype, status::int AS status,
 	       timeframe_begin AS tb, timeframe_end AS te
-	FROM ctl.published_membership WHERE instance = $1),
+	FROM ctl.published_membership WHERE instance = $1 AND ($3 = '' OR course_idnumber = $3)),
 frozen AS (
 	SELECT course_idnumber AS course FROM ctl.course_mapping WHERE instance = $1
 	GROUP BY 1 HAVING NOT bool_or(active)),
@@ -265,7 +283,7 @@ func (p *imsPlan) measure(ctx context.Context, tx pgx.Tx) error {
 	p.check = guard.Check{Guard: guard.Threshold, Instance: name, Limit: p.settings.ThresholdPercent}
 	var published bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ctl.export_run
-		WHERE instance = $1 AND feed = 'ims' AND status IN ('published', 'empty'))`, name).Scan(&published); err != nil {
+		WHERE instance = $1 AND feed IN ('ims', 'flatfile') AND status IN ('published', 'empty'))`, name).Scan(&published); err != nil {
 		return fmt.Errorf("reading the last successful IMS export of site %s: %w", name, err)
 	}
 	p.check.First = !published
@@ -412,6 +430,13 @@ func (p *imsPlan) holdDecisions(decision string) []string {
 
 // runIMS runs the IMS feed of one site.
 func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
+	return x.runEnrolment(ctx, run, site, opts, res, IMS)
+}
+
+// runEnrolment runs a site's enrolment feed, IMS Enterprise or the flat
+// file: one plan (the delta against ctl.published_membership), one set of
+// guards, one published state; only the file written differs.
+func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result, feed Feed) error {
 	tx, err := x.begin(ctx)
 	if err != nil {
 		return err
@@ -448,7 +473,7 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 	res.Decisions = append(res.Decisions, p.check.Describe(decision))
 	if decision == guard.Refused {
 		rollback(ctx, tx)
-		return x.refuse(ctx, run.ID, p.check, IMS, p.settings, res)
+		return x.refuse(ctx, run.ID, p.check, feed, p.settings, res)
 	}
 	// The courses' holds: course_drop_override, when armed, sends their
 	// drops this once.
@@ -476,18 +501,22 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 	var file deliver.File
 	wrote := p.sendable(heldRows) > 0
 	var persons int
-	if site.IMSPersons {
+	if feed == IMS && site.IMSPersons {
 		if persons, err = countPersons(ctx, tx, site.Name); err != nil {
 			return err
 		}
 		wrote = wrote || persons > 0
 	}
 	if wrote {
-		file, err = x.writeIMS(ctx, tx, run.ID, p, opts.Full, skipped, res)
+		if feed == Flatfile {
+			file, err = x.writeFlatfile(ctx, tx, run.ID, p, skipped, res)
+		} else {
+			file, err = x.writeIMS(ctx, tx, run.ID, p, opts.Full, skipped, res)
+		}
 		if err != nil {
 			return err
 		}
-		if err := x.publishFile(ctx, run.ID, site.Name, IMS, file, res); err != nil {
+		if err := x.publishFile(ctx, run.ID, site.Name, feed, file, res); err != nil {
 			return err
 		}
 	}
@@ -497,7 +526,7 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 		res.note("nothing to tell Moodle: no file written, the last one stays")
 	}
 	students, members := p.counts.Students, p.counts.Memberships
-	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: IMS, full: opts.Full,
+	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: feed, full: opts.Full,
 		status: status, file: file.Name, archive: res.Archive, sum: file.SHA256, bytes: file.Size,
 		students: &students, members: &members, counts: map[string]any{
 			"target": p.counts.Target, "adds": p.counts.Adds, "changes": p.counts.Changes, "same": p.counts.Same,
@@ -511,7 +540,7 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 		return err
 	}
 	var notify []int64
-	id, err := guard.Record(ctx, tx, guard.CheckEvent(run.ID, p.check, decision, string(IMS)))
+	id, err := guard.Record(ctx, tx, guard.CheckEvent(run.ID, p.check, decision, string(feed)))
 	if err != nil {
 		return err
 	}
@@ -529,10 +558,6 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 		return fmt.Errorf("recording the IMS export of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID = status, exportID
-	x.count(guard.Threshold, decision)
-	for range released {
-		x.count(guard.CourseDrop, holdDecision)
-	}
 	if len(notify) > 0 {
 		x.mailPublished(ctx, p, decision, released, holdDecision, notify, res)
 	}

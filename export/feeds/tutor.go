@@ -31,7 +31,7 @@ func planTutor(ctx context.Context, tx pgx.Tx, site *config.MoodleSite) (*tutor.
 	if err != nil {
 		return nil, c, s, err
 	}
-	// Guarded like memberships (formats.md §5.3): the rows, and the pairs
+	// Guarded like memberships (docs/formats.md §4): the rows, and the pairs
 	// kept (a removed pair is an assignment the plugin deletes).
 	c = guard.Check{Guard: guard.TutorThreshold, Instance: site.Name, Limit: s.ThresholdPercent, First: p.Previous == 0,
 		Measures: []guard.Measure{
@@ -64,19 +64,9 @@ func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.M
 	if p.Invalid > int64(len(p.Problems)) {
 		res.note("%d rows left out in all", p.Invalid)
 	}
-	if opts.DryRun {
-		res.Status = StatusDryRun
-		res.Decisions = append(res.Decisions, check.Describe(wouldDecide(check, s.Override)))
-		return nil
-	}
-	decision, err := check.DecideIn(ctx, tx, run.ID, x.by)
-	if err != nil {
+	decision, done, err := x.decide(ctx, tx, run, check, s, Tutor, opts, res)
+	if done || err != nil {
 		return err
-	}
-	res.Decisions = append(res.Decisions, check.Describe(decision))
-	if decision == guard.Refused {
-		rollback(ctx, tx)
-		return x.refuse(ctx, run.ID, check, Tutor, s, res)
 	}
 	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: Tutor, full: opts.Full,
 		status: StatusPublished, file: p.View, counts: map[string]any{"rows": p.Rows, "previous": p.Previous,
@@ -95,7 +85,6 @@ func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.M
 		return fmt.Errorf("publishing the tutor table of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID, res.Delivered = StatusPublished, exportID, p.View
-	x.count(guard.TutorThreshold, decision)
 	if decision == guard.Overridden {
 		body := fmt.Sprintf("threshold_override was armed, so the tutor table of %s was published although it is below threshold_percent;\n"+
 			"the override has lapsed.\n\nSite: %s\nView: %s\n\n", site.Name, site.Name, p.View)
@@ -103,4 +92,26 @@ func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.M
 			Body: body + measuresText(check), Events: []int64{id}}, res)
 	}
 	return nil
+}
+
+// decide settles a feed's threshold check inside tx: a dry run only says
+// what would happen; a refusal rolls tx back and is recorded and mailed.
+// done reports that the feed stops here (dry run or refused).
+func (x *Exporter) decide(ctx context.Context, tx pgx.Tx, run *ledger.Run, c guard.Check, s guard.Settings, feed Feed, opts Options,
+	res *Result) (decision string, done bool, err error) {
+	if opts.DryRun {
+		res.Status = StatusDryRun
+		res.Decisions = append(res.Decisions, c.Describe(wouldDecide(c, s.Override)))
+		return "", true, nil
+	}
+	decision, err = c.DecideIn(ctx, tx, run.ID, x.by)
+	if err != nil {
+		return "", true, err
+	}
+	res.Decisions = append(res.Decisions, c.Describe(decision))
+	if decision == guard.Refused {
+		rollback(ctx, tx)
+		return decision, true, x.refuse(ctx, run.ID, c, feed, s, res)
+	}
+	return decision, false, nil
 }

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/mimwarehouse/mim/export/guard"
+	"github.com/mimwarehouse/mim/internal/progress"
 )
 
 // maxListed bounds the lines of each list in the text reports; the full
@@ -24,8 +25,9 @@ var kindHeads = map[Kind]string{
 // every write and every waiting member.
 func (p *Plan) WriteText(w io.Writer, verbose bool) error {
 	read := p.DesiredGroups
-	fmt.Fprintf(w, "site %s: %d desired groups; MIM owns %d groups and %d groupings (idnumber prefix %q) in the courses read\n",
-		p.Instance, read, p.OwnedGroups, p.OwnedGroupings, p.Prefix)
+	fmt.Fprintf(w, "site %s: %s desired; MIM owns %s and %s (idnumber prefix %q) in the courses read\n",
+		p.Instance, progress.Counted(int64(read), "group", "groups"), progress.Counted(int64(p.OwnedGroups), "group", "groups"),
+		progress.Counted(int64(p.OwnedGroupings), "grouping", "groupings"), p.Prefix)
 	if p.CourseFilter != 0 && p.DesiredGroups == 0 {
 		fmt.Fprintf(w, "  course %d has no desired groups in mart.exp_group_target (not a group-sync course?); MIM leaves it alone\n", p.CourseFilter)
 		return nil
@@ -145,7 +147,8 @@ func (p *Plan) WriteText(w io.Writer, verbose bool) error {
 // WriteText prints what an apply did: counts by kind and outcome, then the
 // items that failed or were not attempted, with Moodle's answer.
 func (r *Result) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "site %s: %d of %d writes applied in %d requests", r.Instance, r.Total(Applied), len(r.Actions), r.Requests)
+	fmt.Fprintf(w, "site %s: %s of %s applied in %s", r.Instance, progress.Count(int64(r.Total(Applied))),
+		progress.Counted(int64(len(r.Actions)), "write", "writes"), progress.Counted(int64(r.Requests), "request", "requests"))
 	if f, n := r.Total(Failed), r.Total(NotAttempted); f+n > 0 {
 		fmt.Fprintf(w, "; %d failed, %d not attempted", f, n)
 	}
@@ -191,14 +194,10 @@ func (r *Report) BudgetLines() []string {
 	}
 	var out []string
 	if d.Delete != "" {
-		b := d.Budgets.Delete
-		out = append(out, fmt.Sprintf("delete budget: %s (%d groups and groupings deleted of %d MIM groups; limits %d and %d%%)",
-			d.Delete, b.Deletes(), b.OwnedGroups, b.Limit, b.LimitPercent))
+		out = append(out, fmt.Sprintf("delete budget %s: %s", d.Delete, d.Budgets.Delete.Text()))
 	}
 	if d.Members != "" {
-		m := d.Budgets.Members
-		out = append(out, fmt.Sprintf("member budget: %s (%d of %d members removed, %.1f%%; limits %d and %d%%)",
-			d.Members, m.Removes, m.OwnedMembers, m.Share(), m.Limit, m.LimitPercent))
+		out = append(out, fmt.Sprintf("member budget %s: %s", d.Members, d.Budgets.Members.Text()))
 	}
 	if r.Plan != nil {
 		for _, h := range r.Plan.Held() {
@@ -211,4 +210,21 @@ func (r *Report) BudgetLines() []string {
 	}
 	out = append(out, r.Notes...)
 	return out
+}
+
+// Text says what the delete budget measured, for people.
+func (b Budget) Text() string {
+	n := progress.Counted
+	return fmt.Sprintf("%s and %s deleted, %s in all (limit %s); %s of the %s MIM owns in the courses read (%.1f%%, limit %d%%)",
+		n(int64(b.GroupDeletes), "group", "groups"), n(int64(b.GroupingDeletes), "grouping", "groupings"),
+		progress.Count(int64(b.Deletes())), n(int64(b.Limit), "deletion", "deletions"),
+		progress.Count(int64(b.GroupDeletes)), n(int64(b.OwnedGroups), "group", "groups"), b.Share(), b.LimitPercent)
+}
+
+// Text says what the member budget measured, for people.
+func (b MemberBudget) Text() string {
+	n := progress.Counted
+	return fmt.Sprintf("%s removed (limit %s); %s of the %s of the groups MIM owns in the courses read (%.1f%%, limit %d%%)",
+		n(int64(b.Removes), "member", "members"), progress.Count(int64(b.Limit)), progress.Count(int64(b.Removes)),
+		n(int64(b.OwnedMembers), "member", "members"), b.Share(), b.LimitPercent)
 }

@@ -19,6 +19,7 @@ const (
 	MemberRemoveBudget = "member_remove_budget" // group sync: members removed per site
 	GroupMemberDrop    = "group_member_drop"    // group sync: per-group hold of member removals
 	Completeness       = "completeness"         // extract: an entity empty or shrunk past its limit
+	OneRosterThreshold = "oneroster_threshold"  // OneRoster feed: users and enrollments
 )
 
 // overrides names each guard's one-shot override (a setting of type
@@ -26,6 +27,7 @@ const (
 var overrides = map[string]string{
 	Threshold:          "threshold_override",
 	TutorThreshold:     "threshold_override", // the tutor table is guarded like memberships
+	OneRosterThreshold: "threshold_override", // so are the rosters OneRoster's consumers remove from
 	CourseDrop:         "course_drop_override",
 	GroupDeleteBudget:  "group_delete_override",
 	MemberRemoveBudget: "member_remove_override",
@@ -33,8 +35,14 @@ var overrides = map[string]string{
 	Completeness:       "completeness_override",
 }
 
-// OverrideOf returns the setting that lets a breach of guard through once.
-func OverrideOf(guard string) string { return overrides[guard] }
+// OverrideOf returns the setting that lets a breach of guard through once;
+// a threshold guard not listed is the incumbent's threshold_override.
+func OverrideOf(guard string) string {
+	if o, ok := overrides[guard]; ok {
+		return o
+	}
+	return "threshold_override"
+}
 
 // OverrideHint tells an operator how to let one run through guard.
 func OverrideHint(guard string) string {

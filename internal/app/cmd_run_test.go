@@ -13,7 +13,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify/smtptest"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/synth"
@@ -30,7 +29,9 @@ type world struct {
 	sims  map[string]*moodletest.Site
 }
 
-func newWorld(t *testing.T, env string) *world {
+// newWorld builds the world; prepare, if given, may change the synthetic
+// institution before it is written and its sites start.
+func newWorld(t *testing.T, env string, prepare ...func(*synth.Institution)) *world {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.NewEmpty(t)
@@ -43,6 +44,9 @@ func newWorld(t *testing.T, env string) *world {
 	in, err := synth.Generate(synth.Options{Scale: synth.Small})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range prepare {
+		f(in)
 	}
 	if _, err := in.Write(ctx, db.Pool, "", nil); err != nil {
 		t.Fatal(err)
@@ -99,8 +103,7 @@ func TestRunLeavesOutAFailedSite(t *testing.T) {
 	bad := sites[1].Name
 	sites[1].Token = "not-the-token-of-this-site"
 	e, out := w.env(t, sites)
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off",
-		Metrics: pipeline.NewMetrics(observe.NewMetrics())})
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off"})
 	if res == nil {
 		t.Fatalf("the run did not start: %v", err)
 	}
@@ -224,7 +227,7 @@ func TestRunMailsTheSummary(t *testing.T) {
 	if subject != fmt.Sprintf("MIM nightly on demo: run %d succeeded", res.RunID) || msgs[0].To[0] != "lama@example.ac.uk" {
 		t.Errorf("subject %q to %v", subject, msgs[0].To)
 	}
-	for _, want := range []string{": MIM nightly has completed: run ", "---------- Execute nightly (run ", "transform: ", "---------- Finished nightly (run "} {
+	for _, want := range []string{"MIM nightly has completed: run ", "---------- Execute nightly (run ", "transform: ", "---------- Finished nightly (run "} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the mail lacks %q:\n%s", want, body)
 		}

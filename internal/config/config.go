@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -27,7 +29,11 @@ type Config struct {
 	// Environment is this deployment's identity (production, staging, ...).
 	// A Moodle site is written to only when its own environment, this value
 	// and the warehouse's ctl.deployment all agree.
-	Environment string       `yaml:"environment"`
+	Environment string `yaml:"environment"`
+	// SecretsFile names a file of NAME=value lines (relative to this
+	// file's directory) that ${NAME} references read when the environment
+	// does not set NAME. It must not be readable by group or others.
+	SecretsFile string       `yaml:"secrets_file"`
 	Warehouse   Warehouse    `yaml:"warehouse"`
 	Sources     Sources      `yaml:"sources"`
 	Moodle      []MoodleSite `yaml:"moodle"`
@@ -38,6 +44,7 @@ type Config struct {
 	Catalog     Catalog      `yaml:"catalog"`
 	Log         Log          `yaml:"log"`
 	Mappings    Mappings     `yaml:"mappings"`
+	LTI         LTI          `yaml:"lti"`
 }
 
 // Warehouse is the PostgreSQL database MIM owns.
@@ -57,15 +64,23 @@ type Sources struct {
 }
 
 // SQLSource is a database read through database/sql: godror for Oracle in
-// production, pgx for a PostgreSQL-hosted copy.
+// production, sqlserver for SQL Server (PowerCampus), pgx for a
+// PostgreSQL-hosted copy.
 type SQLSource struct {
 	Driver string `yaml:"driver"`
+	// System is what the database is: "sits" (the UCL_BDO_V_MOODLE_* views,
+	// the default) or "powercampus" (PowerCampus tables read into the same
+	// entities). SITS only.
+	System string `yaml:"system"`
 	DSN    DSN    `yaml:"dsn"`
 	// Schema is the owner prefix of the views or tables (SISMGR, CMIS_OWNER);
 	// empty means the connection's default schema.
 	Schema string `yaml:"schema"`
 	// MinYear drops academic years before it (SITS only).
 	MinYear int `yaml:"min_year"`
+	// Term keeps only this ACADEMIC_TERM (PowerCampus only; empty: every
+	// term of the kept years).
+	Term string `yaml:"term"`
 	// MaxBadRowsPercent fails an entity whose unreadable rows exceed this share.
 	MaxBadRowsPercent float64 `yaml:"max_bad_rows_percent"`
 	// MaxShrinkPercent is, by entity, the share of its records one read may
@@ -130,7 +145,67 @@ type MoodleSite struct {
 	// MaxShrinkPercent is, by raw entity (users, enrolments, courses, ...),
 	// the share of its records one read may delete (see ShrinkLimits).
 	MaxShrinkPercent ShrinkLimits `yaml:"max_shrink_percent"`
+	// Kind is how the site is read: KindMoodle (its web services, the
+	// default) or KindMoodleDB (a read-only connection to its database,
+	// usually a replica). Writes (group sync) always go through the web
+	// services, so URL and token are required either way.
+	Kind string `yaml:"kind"`
+	// Database is the site's database, read when Kind is KindMoodleDB.
+	Database *MoodleDatabase `yaml:"database"`
+	// EnrolmentFeed is how the site is told its enrolments: "ims" (IMS
+	// Enterprise for enrol_imsenterprise, the default) or "flatfile"
+	// (enrol_flatfile, Open LMS Conduit). Both come from the same delta
+	// and guards; a site takes one.
+	EnrolmentFeed string `yaml:"enrolment_feed"`
+	// Timezone is the site's time zone (IANA name, default UTC): flat-file
+	// enrolments start and end at midnight there.
+	Timezone string `yaml:"timezone"`
+	// OneRoster writes the site's target as a OneRoster 1.2 CSV set too,
+	// for the systems beside Moodle that read rosters (off by default).
+	OneRoster bool `yaml:"oneroster"`
 }
+
+// Enrolment feeds a site may take (moodle[].enrolment_feed).
+const (
+	EnrolmentIMS      = "ims"
+	EnrolmentFlatfile = "flatfile"
+)
+
+// Location is the site's time zone (UTC when unset or unknown; the
+// configuration refuses an unknown one).
+func (m *MoodleSite) Location() *time.Location {
+	if loc, err := time.LoadLocation(m.Timezone); err == nil && m.Timezone != "" {
+		return loc
+	}
+	return time.UTC
+}
+
+// The ways a Moodle site is read (moodle[].kind).
+const (
+	KindMoodle   = "moodle"
+	KindMoodleDB = "moodle-db"
+)
+
+// MoodleDatabase is a read-only connection to a Moodle site's database.
+type MoodleDatabase struct {
+	// Driver is pgx (PostgreSQL) or mysql (MySQL or MariaDB).
+	Driver string `yaml:"driver"`
+	// DSN is a PostgreSQL URL or key=value string for pgx, or the
+	// go-sql-driver form user:password@tcp(host:3306)/moodle for mysql.
+	DSN DSN `yaml:"dsn"`
+	// Prefix is the site's $CFG->prefix (default mdl_).
+	Prefix string `yaml:"prefix"`
+	// MaxLag refuses the read when the newest activity the database holds
+	// (log, cron, modification times) is older than this: a replica that
+	// fell behind shows an old state, which must not be taken for today's.
+	MaxLag time.Duration `yaml:"max_lag"`
+	// Timeout bounds the whole read.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// DefaultMoodleDBPrefix is moodle[].database.prefix when it is left out:
+// Moodle's own default.
+const DefaultMoodleDBPrefix = "mdl_"
 
 // Criterion is one key/value of core_user_get_users.
 type Criterion struct {
@@ -216,7 +291,7 @@ type Log struct {
 // MoodleEntities are the entity names a site's `entities` list accepts.
 var MoodleEntities = []string{
 	"site_info", "categories", "courses", "users", "enrolments", "roles",
-	"groups", "groupings", "profile_fields", "grades", "completion",
+	"groups", "groupings", "profile_fields", "grades", "completion", "enrol_methods",
 }
 
 // DefaultMoodleEntities are extracted when a site does not list its own.
@@ -233,9 +308,33 @@ const DefaultWarehouseDSN = "postgres://mim:mim@127.0.0.1:5432/mim?sslmode=disab
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
+		// A file that cannot be read is a configuration error (exit 2) like
+		// any other, said plainly.
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, &Error{File: path, Problems: []Problem{{Message: "cannot be read: " + msg}}}
 	}
-	cfg, err := Parse(data, os.LookupEnv)
+	env := os.LookupEnv
+	if name := secretsFileOf(data); name != "" {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(filepath.Dir(path), name)
+		}
+		secrets, err := readSecrets(name)
+		if err != nil {
+			return nil, &Error{File: path, Problems: []Problem{{Path: "secrets_file", Message: err.Error()}}}
+		}
+		env = func(k string) (string, bool) {
+			if v, ok := os.LookupEnv(k); ok {
+				return v, true
+			}
+			v, ok := secrets[k]
+			return v, ok
+		}
+	}
+	cfg, err := Parse(data, env)
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.File = path
@@ -280,6 +379,9 @@ func (c *Config) applyDefaults() {
 	if c.Warehouse.LockTimeout == 0 {
 		c.Warehouse.LockTimeout = time.Minute
 	}
+	if c.Sources.SITS != nil && c.Sources.SITS.System == "" {
+		c.Sources.SITS.System = "sits"
+	}
 	for _, s := range []*SQLSource{c.Sources.SITS, c.Sources.CMIS} {
 		if s == nil {
 			continue
@@ -320,6 +422,26 @@ func (c *Config) applyDefaults() {
 		if m.GroupPrefix == "" {
 			m.GroupPrefix = "mim:"
 		}
+		if m.EnrolmentFeed == "" {
+			m.EnrolmentFeed = EnrolmentIMS
+		}
+		if m.Timezone == "" {
+			m.Timezone = "UTC"
+		}
+		if m.Kind == "" {
+			m.Kind = KindMoodle
+		}
+		if d := m.Database; d != nil {
+			if d.Prefix == "" {
+				d.Prefix = DefaultMoodleDBPrefix
+			}
+			if d.MaxLag == 0 {
+				d.MaxLag = 30 * time.Minute
+			}
+			if d.Timeout == 0 {
+				d.Timeout = 10 * time.Minute
+			}
+		}
 	}
 	if c.Exports.Dir == "" {
 		c.Exports.Dir = "/var/lib/mim/out"
@@ -331,6 +453,7 @@ func (c *Config) applyDefaults() {
 		c.Notify.SMTP.Port = 587
 	}
 	c.Mappings.applyDefaults()
+	c.LTI.applyDefaults(c)
 	if c.Serve.Listen == "" {
 		c.Serve.Listen = "127.0.0.1:9464"
 	}
@@ -379,6 +502,18 @@ func (c *Config) validate(ps *problems) {
 			s.validate(name, ps)
 		}
 	}
+	if s := c.Sources.SITS; s != nil && !slices.Contains(SITSSystems, s.System) {
+		ps.add("sources.sits.system", 0, "%q is not one of %s", s.System, strings.Join(SITSSystems, ", "))
+	}
+	if s := c.Sources.SITS; s != nil && s.Term != "" && s.System != "powercampus" {
+		ps.add("sources.sits.term", 0, "only a PowerCampus source (system: powercampus) is read by term")
+	}
+	if s := c.Sources.CMIS; s != nil && s.Term != "" {
+		ps.add("sources.cmis.term", 0, "only a PowerCampus source (system: powercampus) is read by term")
+	}
+	if s := c.Sources.CMIS; s != nil && s.System != "" && s.System != "cmis" {
+		ps.add("sources.cmis.system", 0, "CMIS is read only from its own views (leave system out)")
+	}
 	names := map[string]bool{}
 	for i := range c.Moodle {
 		m := &c.Moodle[i]
@@ -389,10 +524,24 @@ func (c *Config) validate(ps *problems) {
 		names[m.Name] = true
 		m.validate(path, ps)
 	}
+	byCode := map[string][]string{}
 	for role, code := range c.Exports.IMSRoles {
 		if !imsRole.MatchString(code) {
 			ps.add("exports.ims_roles."+role, 0, "%q is not an IMS roletype code (01 to 08)", code)
 		}
+		byCode[code] = append(byCode[code], role)
+	}
+	for i := range c.Moodle {
+		if c.Moodle[i].EnrolmentFeed != EnrolmentFlatfile {
+			continue
+		}
+		for code, roles := range byCode {
+			if len(roles) > 1 {
+				slices.Sort(roles)
+				ps.add("exports.ims_roles", 0, "roles %s share code %s: a flat-file site (moodle[%d]) needs one role per code", strings.Join(roles, ", "), code, i)
+			}
+		}
+		break
 	}
 	if c.Exports.Deliver != "" && strings.Contains(c.Exports.Deliver, "://") {
 		u, err := url.Parse(c.Exports.Deliver)
@@ -423,6 +572,7 @@ func (c *Config) validate(ps *problems) {
 		}
 	}
 	c.Mappings.validate(c, ps)
+	c.LTI.validate(c, ps)
 	if c.Catalog.URL != "" {
 		if u, err := url.Parse(c.Catalog.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			ps.add("catalog.url", 0, "not an http(s) URL")
@@ -459,13 +609,19 @@ func (c *Config) validate(ps *problems) {
 	}
 }
 
+// SQLDrivers are the drivers a relational source may name.
+var SQLDrivers = []string{"godror", "sqlserver", "pgx"}
+
+// SITSSystems are the student record systems sources.sits.system names.
+var SITSSystems = []string{"sits", "powercampus"}
+
 func (s *SQLSource) validate(path string, ps *problems) {
-	switch s.Driver {
-	case "godror", "pgx":
-	case "":
-		ps.add(path+".driver", 0, "required: godror (Oracle) or pgx (a PostgreSQL-hosted copy)")
+	switch {
+	case slices.Contains(SQLDrivers, s.Driver):
+	case s.Driver == "":
+		ps.add(path+".driver", 0, "required: godror (Oracle), sqlserver (SQL Server) or pgx (a PostgreSQL-hosted copy)")
 	default:
-		ps.add(path+".driver", 0, "%q is not supported (use godror or pgx)", s.Driver)
+		ps.add(path+".driver", 0, "%q is not supported (use godror, sqlserver or pgx)", s.Driver)
 	}
 	if s.DSN == "" {
 		ps.add(path+".dsn", 0, "required")
@@ -534,6 +690,52 @@ func (m *MoodleSite) validate(path string, ps *problems) {
 	}
 	if m.GroupPrefix == "" || strings.TrimSpace(m.GroupPrefix) != m.GroupPrefix {
 		ps.add(path+".group_prefix", 0, "must be non-empty without surrounding spaces")
+	}
+	if m.EnrolmentFeed != EnrolmentIMS && m.EnrolmentFeed != EnrolmentFlatfile {
+		ps.add(path+".enrolment_feed", 0, "%q is not ims or flatfile", m.EnrolmentFeed)
+	}
+	if _, err := time.LoadLocation(m.Timezone); err != nil {
+		ps.add(path+".timezone", 0, "%q is not a time zone name (e.g. Europe/London)", m.Timezone)
+	}
+	switch m.Kind {
+	case KindMoodle:
+		if m.Database != nil {
+			ps.add(path+".database", 0, "is read only with kind: %s (this site is read through its web services)", KindMoodleDB)
+		}
+	case KindMoodleDB:
+		if m.Database == nil {
+			ps.add(path+".database", 0, "required with kind: %s (driver, dsn, prefix, max_lag)", KindMoodleDB)
+		} else {
+			m.Database.validate(path+".database", ps)
+		}
+	default:
+		ps.add(path+".kind", 0, "%q is not a way to read a site (use %s for its web services or %s for its database)", m.Kind, KindMoodle, KindMoodleDB)
+	}
+}
+
+// moodlePrefix is a table prefix Moodle accepts ($CFG->prefix): it is
+// written into every query as is.
+var moodlePrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
+
+func (d *MoodleDatabase) validate(path string, ps *problems) {
+	switch d.Driver {
+	case "pgx", "mysql":
+	case "":
+		ps.add(path+".driver", 0, "required: pgx (PostgreSQL) or mysql (MySQL or MariaDB)")
+	default:
+		ps.add(path+".driver", 0, "%q is not supported (use pgx or mysql)", d.Driver)
+	}
+	if d.DSN == "" {
+		ps.add(path+".dsn", 0, "required (use ${VAR} to keep the password out of this file)")
+	}
+	if !moodlePrefix.MatchString(d.Prefix) {
+		ps.add(path+".prefix", 0, "%q is not a table prefix (lower case letters, digits and _, starting with a letter)", d.Prefix)
+	}
+	if d.MaxLag < time.Minute {
+		ps.add(path+".max_lag", 0, "must be at least 1m: how old the newest activity in the database may be")
+	}
+	if d.Timeout < 0 {
+		ps.add(path+".timeout", 0, "must not be negative")
 	}
 }
 

@@ -185,18 +185,26 @@ type Applied struct {
 
 // ApplyRollover makes the rollover's changes in tx, the incumbent's
 // checklist steps 1 and 3 (step 2, the Portico block's academic year, is
-// the academic_year setting here): every active mapping is deactivated
-// (an event each, with the reason), and academic_year and min_mod_occ_year
-// become the new year. No override is armed: the export measures its
-// threshold only over courses that are not frozen, so the deactivated
-// courses are not a drop, and the new year's courses are measured on their
-// own (an override armed "just in case" would let a real disaster through
-// instead). The caller commits (--apply) or rolls back (the dry run).
+// the academic_year setting here): staff edits through the LTI tool are
+// frozen (the block hidden) until the release, every active mapping is
+// deactivated (an event each, with the reason), and academic_year and
+// min_mod_occ_year become the new year. No override is armed: the export
+// measures its threshold only over courses that are not frozen, so the
+// deactivated courses are not a drop, and the new year's courses are
+// measured on their own (an override armed "just in case" would let a real
+// disaster through instead). The caller commits (--apply) or rolls back (the
+// dry run).
 func ApplyRollover(ctx context.Context, tx pgx.Tx, p *RolloverPlan, by, reason string, runID *int64) (Applied, error) {
 	var a Applied
 	why := fmt.Sprintf("rollover to %d", p.Year)
 	if reason != "" {
 		why += ": " + reason
+	}
+	// The freeze first: a staff change in flight commits before it (and is
+	// deactivated below) or waits and sees it.
+	frozen, err := FreezeEdits(ctx, tx, true, by, why, runID)
+	if err != nil {
+		return a, err
 	}
 	n, err := SetActive(ctx, tx, Filter{}, false, by, why)
 	if err != nil {
@@ -213,5 +221,6 @@ func ApplyRollover(ctx context.Context, tx pgx.Tx, p *RolloverPlan, by, reason s
 		}
 		a.Settings = append(a.Settings, SettingChange{Key: s.key, Old: old, New: s.value})
 	}
+	a.Settings = append(a.Settings, SettingChange{Key: SettingEditsFrozen, Old: frozen, New: "true"})
 	return a, nil
 }

@@ -270,13 +270,9 @@ func getUsersCourses(c *call) *exception {
 		o.kstr("fullname", cr.FullName)
 		o.kstr("displayname", cr.FullName)
 		if c.a.boolean("returnusercount") {
-			n := int64(0)
-			for _, m := range c.s.enrol[id].users {
-				if m.isActive(c.now) {
-					n++
-				}
-			}
-			o.knum("enrolledusercount", n)
+			// count_enrolled_users: every enrolled user, whatever the
+			// state of their enrolments.
+			o.knum("enrolledusercount", int64(len(c.s.enrol[id].users)))
 		}
 		o.kstr("idnumber", cr.IDNumber)
 		o.kint01("visible", cr.Visible)
@@ -290,13 +286,19 @@ func getUsersCourses(c *call) *exception {
 		o.kbool("completionhascriteria", len(comp) > 0)
 		o.kbool("completionusertracked", true)
 		o.knum("category", cr.CategoryID)
-		if uc != nil {
-			o.kfltp("progress", uc.Progress)
-			o.kbool("completed", uc.Completed)
-		} else {
+		// Progress is the share of the course's tracked activities the user
+		// completed: null only in a course that tracks none (here, one
+		// where no completion carries a progress), 0 for a user who has
+		// completed none of them.
+		switch {
+		case uc != nil && uc.Progress != nil:
+			o.kflt("progress", *uc.Progress)
+		case c.s.tracksActivities(id):
+			o.kflt("progress", 0)
+		default:
 			o.knull("progress")
-			o.kbool("completed", false)
 		}
+		o.kbool("completed", uc != nil && uc.Completed)
 		o.knum("startdate", cr.StartDate)
 		o.knum("enddate", cr.EndDate)
 		o.knum("marker", 0)
@@ -322,6 +324,9 @@ func getEnrolmentMethods(c *call) *exception {
 	o := c.o
 	o.list()
 	for _, in := range c.s.instances[courseID] {
+		if c.s.disabled[CourseMethod{courseID, in.method}] {
+			continue // enrol_get_instances(courseid, enabled only)
+		}
 		var name string
 		switch in.method {
 		case "self":
@@ -409,4 +414,15 @@ func manualEnrol(c *call) *exception {
 			Suspended: in.int("suspend") != 0, TimeStart: in.int("timestart"), TimeEnd: in.int("timeend")})
 	}
 	return nil
+}
+
+// tracksActivities reports whether a course has activities with completion
+// tracking: in a State, whether any of its completions carries a progress.
+func (s *Site) tracksActivities(courseID int64) bool {
+	for _, c := range s.completion[courseID] {
+		if c.Progress != nil {
+			return true
+		}
+	}
+	return false
 }

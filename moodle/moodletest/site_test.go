@@ -2,6 +2,7 @@ package moodletest_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"slices"
@@ -254,5 +255,57 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// An enrolment through a disabled instance gives no access: a user whose
+// only enrolment it is is suspended in the course; one with another,
+// active enrolment is not. Snapshot keeps the disabled instance.
+func TestDisabledEnrolmentMethod(t *testing.T) {
+	st := small()
+	st.DisabledMethods = []moodletest.CourseMethod{{CourseID: 11, Method: "self"}}
+	st.Enrolments = append(st.Enrolments,
+		moodletest.Enrolment{CourseID: 11, UserID: 100, RoleIDs: []int64{5}, Method: "self"},
+		moodletest.Enrolment{CourseID: 11, UserID: 101, RoleIDs: []int64{5}, Method: "self"},
+		moodletest.Enrolment{CourseID: 11, UserID: 101, RoleIDs: []int64{5}})
+	site := moodletest.NewServer(t, st)
+	_, _, body := post(t, site, site.Token(),
+		"wsfunction=core_enrol_get_enrolled_users&moodlewsrestformat=json&courseid=11&options[0][name]=onlysuspended&options[0][value]=1&options[1][name]=userfields&options[1][value]=id", true)
+	if string(body) != `[{"id":100}]` {
+		t.Errorf("suspended in course 11: %s", body)
+	}
+	if got := site.Snapshot().DisabledMethods; !slices.Equal(got, st.DisabledMethods) {
+		t.Errorf("snapshot: disabled methods %v", got)
+	}
+	st.DisabledMethods = append(st.DisabledMethods, moodletest.CourseMethod{CourseID: 99, Method: "self"})
+	if _, err := moodletest.New(st); err == nil || !strings.Contains(err.Error(), "disabled self enrolment: course 99 does not exist") {
+		t.Errorf("a disabled method in a missing course: %v", err)
+	}
+}
+
+// A handler mounted on the site answers its paths on the site's address;
+// the web services and other paths are the site's as before.
+func TestMountServesBesideTheWebServices(t *testing.T) {
+	site := moodletest.NewServer(t, moodletest.State{})
+	site.Mount("/mod/lti/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "platform "+r.URL.Path)
+	}))
+	get := func(path string) (int, string) {
+		resp, err := http.Get(site.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/mod/lti/certs.php"); code != 200 || body != "platform /mod/lti/certs.php" {
+		t.Errorf("mounted path: %d %q", code, body)
+	}
+	if code, _ := get("/course/view.php"); code != 404 {
+		t.Errorf("an unmounted path: %d", code)
+	}
+	if code, body := get(moodletest.Endpoint + "?wsfunction=core_webservice_get_site_info&moodlewsrestformat=json"); code != 200 || !strings.Contains(body, "exception") {
+		t.Errorf("the web services: %d %s", code, body)
 	}
 }

@@ -1,5 +1,5 @@
 // Package recorded holds a simulator State that mirrors the Moodle 4.5 site
-// the samples in ../shared/moodle-samples were recorded from: its users
+// the samples in moodle/moodletest/testdata/samples were recorded from: its users
 // (all 413 of them, from a get_users answer), the course MOD1234 (id 14)
 // with its enrolments, groups, groupings, grade items and completion, and
 // the other courses the samples name. Tests compare the simulator's
