@@ -43,10 +43,16 @@ apply builds the same plan and sends it:
     site's group_prefix (default "mim:"), and only in group-sync courses. A
     group MIM does not own with the name of a desired one is a conflict:
     reported, never touched.
-  - Delete budget: a plan deleting more than group_delete_budget groups plus
+  - Budgets: a plan deleting more than group_delete_budget groups plus
     groupings, or a larger share of the MIM groups read than
     group_delete_budget_percent, is refused (exit 3) unless
-    group_delete_override is true; one apply spends the override.
+    group_delete_override is armed; so is one removing more members than
+    member_remove_budget, or (from 10 removals on) a larger share of the
+    members of MIM's groups than member_remove_budget_percent, unless
+    member_remove_override is armed. A MIM group that would lose 2 or more
+    members and more than group_member_drop_percent of them has its removals
+    held (the rest goes ahead) unless group_member_drop_override is armed.
+    An override lapses after the run that used it (mim help settings).
   - Writes go in batches of 25 that are split on failure until the bad item
     stands alone, so one bad item fails alone and the others are applied.
     Every answer is decoded and checked (Moodle reports errors with HTTP
@@ -64,7 +70,9 @@ adopt takes over, in one course, a group (and grouping) MIM does not own that
 holds the name of a CMIS group MIM wants there (a teacher made "Seminar 1"
 before the sync did; plan reports it as a conflict). Without --apply it shows
 what would be adopted and what the next apply then does in the course: the
-members it would add and remove (removals count against the budget like any).
+members it would add and remove (removals count against the budgets like any:
+a teacher's group whose members mostly go is held by group_member_drop_percent
+until group_member_drop_override is armed for the sync that replaces them).
 With --apply --reason "..." it gives each object MIM's idnumber through
 core_group_update_groups / core_group_update_groupings (environment guard
 first), re-reads the course to see Moodle has it, and records each adoption
