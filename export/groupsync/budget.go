@@ -50,11 +50,14 @@ type Budget struct {
 func (b Budget) Deletes() int { return b.GroupDeletes + b.GroupingDeletes }
 
 // Share is the percentage of the MIM-owned groups the plan deletes.
-func (b Budget) Share() float64 {
-	if b.OwnedGroups == 0 {
+func (b Budget) Share() float64 { return percent(b.GroupDeletes, b.OwnedGroups) }
+
+// percent is part as a percentage of whole (0 of nothing).
+func percent(part, whole int) float64 {
+	if whole == 0 {
 		return 0
 	}
-	return 100 * float64(b.GroupDeletes) / float64(b.OwnedGroups)
+	return 100 * float64(part) / float64(whole)
 }
 
 // Exceeded says which limits the plan breaks (none: within budget).
@@ -89,12 +92,7 @@ type MemberBudget struct {
 }
 
 // Share is the percentage of the owned members the plan removes.
-func (b MemberBudget) Share() float64 {
-	if b.OwnedMembers == 0 {
-		return 0
-	}
-	return 100 * float64(b.Removes) / float64(b.OwnedMembers)
-}
+func (b MemberBudget) Share() float64 { return percent(b.Removes, b.OwnedMembers) }
 
 // Exceeded says which limits the removals break (none: within budget).
 func (b MemberBudget) Exceeded() []string {
@@ -127,12 +125,7 @@ type GroupLoss struct {
 }
 
 // Percent is the share of the group's members removed.
-func (l GroupLoss) Percent() float64 {
-	if l.Members == 0 {
-		return 0
-	}
-	return 100 * float64(l.Removes) / float64(l.Members)
-}
+func (l GroupLoss) Percent() float64 { return percent(l.Removes, l.Members) }
 
 // Verdict is the per-group hold's judgement of one group's removals.
 func (l GroupLoss) Verdict(instance string, limit int) guard.Verdict {

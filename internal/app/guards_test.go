@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -175,32 +173,13 @@ func TestUnreadableStudentRowKeepsTheStudent(t *testing.T) {
 // that is not UTF-8, and returns its DSN.
 func asciiCopy(t *testing.T, w *world) config.DSN {
 	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, pgtest.AdminDSN())
+	dsn := pgtest.NewEncoded(t, "SQL_ASCII")
+	pool, err := warehouse.Open(context.Background(), dsn, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "mim_t_ascii_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`); err != nil {
-		t.Fatal(err)
-	}
-	dsn := config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
-	pool, err := warehouse.Open(ctx, dsn, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		pool.Close()
-		c, err := pgx.Connect(context.Background(), pgtest.AdminDSN())
-		if err == nil {
-			_, _ = c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
-			c.Close(context.Background())
-		}
-	})
-	if _, err := w.in.Write(ctx, pool, "", nil); err != nil {
+	defer pool.Close()
+	if _, err := w.in.Write(context.Background(), pool, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	return dsn
