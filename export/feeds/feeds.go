@@ -188,6 +188,9 @@ type Result struct {
 	SampleDrops []string `json:"sample_drops,omitempty"`
 	// Notes say what else happened (skipped rows, mail not sent, ...).
 	Notes []string `json:"notes,omitempty"`
+	// LeftOut names every person and member the writer refused, each with
+	// its reason (the feed's ledger step keeps them all).
+	LeftOut []string `json:"left_out,omitempty"`
 	// The published file, for file feeds.
 	File      string `json:"file,omitempty"`
 	SHA256    string `json:"sha256,omitempty"`

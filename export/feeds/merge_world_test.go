@@ -140,7 +140,7 @@ func TestMergesCarriedThrough(t *testing.T) {
 	w.Setting(t, "idnumber_carry_budget", "1")
 	sum = w.e.export(x, Options{Feeds: []Feed{Profile}})
 	r = w.e.result(sum, "main", Profile)
-	if r.Status != StatusPublished || !strings.Contains(strings.Join(r.Decisions, "\n"), "idnumber_carry_budget: held") {
+	if r.Status != StatusPublished || !strings.Contains(strings.Join(r.Decisions, "\n"), "idnumber_carry_budget main: held") {
 		t.Fatalf("over budget: %s %v %v", r.Status, r.Decisions, r.Notes)
 	}
 	if head := readCSV(t, filepath.Join(w.e.dir, ProfileFileName("main")))[0]; strings.Contains(strings.Join(head, ","), "idnumber") {
@@ -149,11 +149,12 @@ func TestMergesCarriedThrough(t *testing.T) {
 	if n := q(`SELECT count(*) FROM ctl.guard_event WHERE instance = 'main' AND guard = 'idnumber_carry_budget' AND decision = 'held' AND current = $1`, clears); n != 1 {
 		t.Errorf("%d held events recorded", n)
 	}
-	w.Setting(t, "idnumber_carry_budget", "50")
+	// The override, armed with a reason, lets them through once.
+	w.Setting(t, "idnumber_carry_override", "true")
 	sum = w.e.export(x, Options{Feeds: []Feed{Profile}})
 	r = w.e.result(sum, "main", Profile)
-	if r.Status != StatusPublished || r.Skipped != 0 || !strings.Contains(strings.Join(r.Decisions, "\n"), "idnumber_carry_budget: passed") {
-		t.Fatalf("within budget: %s %v %v", r.Status, r.Decisions, r.Notes)
+	if r.Status != StatusPublished || r.Skipped != 0 || !strings.Contains(strings.Join(r.Decisions, "\n"), "idnumber_carry_budget main: overridden") {
+		t.Fatalf("overridden: %s %v %v", r.Status, r.Decisions, r.Notes)
 	}
 	rows := readCSV(t, filepath.Join(w.e.dir, ProfileFileName("main")))
 	col := map[string]int{}

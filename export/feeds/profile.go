@@ -238,6 +238,7 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 		return fmt.Errorf("recording the profile CSV of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID = status, exportID
+	x.mailCarry(ctx, site.Name, cp, res)
 	return nil
 }
 

@@ -68,7 +68,7 @@ Guards, before anything is written:
     is raised.
   - Student codes moved after merges: more than idnumber_carry_budget per
     site are held back (the rest of the profile CSV goes out) unless
-    idnumber_carry_override is set.
+    idnumber_carry_override is armed (with --reason; it lapses after the run).
 
 Every file is written to a temporary name, checked (the IMS file is re-parsed
 with an XML parser and checked line by line as Moodle reads it), renamed,

@@ -45,11 +45,12 @@ CREATE INDEX merge_sent_from_idx ON ctl.merge_sent (instance, from_userid, run_i
 INSERT INTO ctl.settings (key, value, value_type, description) VALUES
  ('idnumber_carry_budget', '50', 'int',
   'Most student codes one profile CSV may move on a site after observed merges (each clears the idnumber of a merged-away account and gives it to the kept one); more are held back unless idnumber_carry_override is set.'),
- ('idnumber_carry_override', 'false', 'bool',
-  'One-shot: let the next profile CSV move student codes beyond idnumber_carry_budget.')
+ ('idnumber_carry_override', 'false', 'override',
+  'One-shot: let the next profile CSV move student codes beyond idnumber_carry_budget; lapses after the run that uses it (or after override_hours).')
 ON CONFLICT (key) DO NOTHING;
 
 -- +goose Down
+DELETE FROM ctl.override_arm WHERE key = 'idnumber_carry_override';
 DELETE FROM ctl.settings_history WHERE key IN ('idnumber_carry_budget', 'idnumber_carry_override');
 DELETE FROM ctl.settings WHERE key IN ('idnumber_carry_budget', 'idnumber_carry_override');
 DROP TABLE ctl.merge_sent;
