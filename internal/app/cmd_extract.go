@@ -15,6 +15,7 @@ import (
 
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/progress"
@@ -324,6 +325,11 @@ func (o *ExtractOutcome) failures() (failed, landed, partial int) {
 // partial if something failed or a scope or row was bad, else succeeded.
 func (o *ExtractOutcome) Status() string {
 	failed, landed, partial := o.failures()
+	for _, s := range o.Sources {
+		if ledger.Outcome(s.Err) == ledger.Refused {
+			return ledger.Refused
+		}
+	}
 	switch {
 	case failed > 0 && landed == 0:
 		return ledger.Failed
@@ -351,8 +357,20 @@ func (o *ExtractOutcome) Err() error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("extracting: %d failed (what succeeded was kept): %s", len(msgs), strings.Join(msgs, "; "))
+	err := fmt.Errorf("extracting: %d failed (what succeeded was kept): %s", len(msgs), strings.Join(msgs, "; "))
+	for _, s := range o.Sources {
+		if ledger.Outcome(s.Err) == ledger.Refused {
+			return refusedError{err}
+		}
+	}
+	return err
 }
+
+// refusedError keeps a guard's refusal of one source an exit 3.
+type refusedError struct{ error }
+
+func (e refusedError) ExitCode() int { return ExitRefused }
+func (e refusedError) Unwrap() error { return e.error }
 
 func errText(err error) string {
 	if err == nil {
@@ -483,11 +501,11 @@ func (x *Extraction) runSource(ctx context.Context, run *ledger.Run, loader *loa
 	if ids := loader.AbortUnfinished(mine); len(ids) > 0 && err == nil {
 		err = fmt.Errorf("the source returned without finishing %d entit(ies), e.g. %s", len(ids), ids[0].Entity)
 	}
-	o.Err, o.Elapsed = err, time.Since(start)
-	status := ledger.Succeeded
-	if err != nil {
-		status = ledger.Failed
+	if re := x.redirected(ctx, run, kind, inst, err); re != nil {
+		err = re
 	}
+	o.Err, o.Elapsed = err, time.Since(start)
+	status := ledger.Outcome(err)
 	detail := map[string]any{}
 	if len(p.entities) > 0 {
 		detail["entities"] = p.entities
@@ -496,6 +514,32 @@ func (x *Extraction) runSource(ctx context.Context, run *ledger.Run, loader *loa
 		o.Err = ferr
 	}
 	return o
+}
+
+// redirected makes a Moodle site that redirected its extraction to another
+// site root the environment guard's refusal (recorded in ctl.guard_event):
+// the configured URL is not the live site's.
+func (x *Extraction) redirected(ctx context.Context, run *ledger.Run, kind, inst string, err error) error {
+	if kind != "moodle" || err == nil {
+		return nil
+	}
+	cfg, cerr := x.e.Config()
+	site, ok := cfg.Site(inst)
+	if cerr != nil || !ok {
+		return nil
+	}
+	pool, perr := x.e.Warehouse(ctx)
+	if perr != nil {
+		return nil
+	}
+	re := envguard.New(cfg.Environment, pool).Redirected(site, err)
+	if re == nil {
+		return nil
+	}
+	if rerr := envguard.Record(ctx, pool, run.ID, re); rerr != nil {
+		return errors.Join(re, rerr)
+	}
+	return re
 }
 
 func finishText(r load.Report) string {

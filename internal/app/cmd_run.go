@@ -264,7 +264,9 @@ func runTasks(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Poo
 					case err != nil:
 						// An entity that did not land keeps yesterday's rows:
 						// the source was not read tonight, whatever else landed.
-						rep.Status = ledger.Failed
+						// A site that redirected elsewhere is the environment
+						// guard's refusal.
+						rep.Status = ledger.Outcome(err)
 					case out != nil:
 						// Partial: every entity landed, with bad rows or Moodle
 						// courses that could not be read (kept as they were).
