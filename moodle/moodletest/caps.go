@@ -96,6 +96,7 @@ func (c *call) self(u *User) bool { return c.user != nil && c.user.ID == u.ID }
 // of fields.
 type userPerms struct {
 	visible  bool // listed at all (moodle/user:viewdetails)
+	names    bool // firstname and lastname (moodle/site:viewfullnames)
 	details  bool // username, idnumber, institution, department, custom fields (viewalldetails)
 	email    bool
 	account  bool // auth, confirmed, lang, theme, mailformat, trackforums (system context)
@@ -107,15 +108,15 @@ type userPerms struct {
 func (c *call) perms(u *User, courseCtx bool) userPerms {
 	switch {
 	case c.admin:
-		return userPerms{visible: true, details: true, email: true, account: !courseCtx, settings: !courseCtx}
+		return userPerms{visible: true, names: true, details: true, email: true, account: !courseCtx, settings: !courseCtx}
 	case c.self(u):
-		return userPerms{visible: true, details: true, email: true, account: !courseCtx && c.roleToken(), settings: !courseCtx && c.roleToken()}
+		return userPerms{visible: true, names: true, details: true, email: true, account: !courseCtx && c.roleToken(), settings: !courseCtx && c.roleToken()}
 	case !c.roleToken():
 		// A user with course roles only sees others in the courses they
 		// share, without their e-mail or account settings.
-		return userPerms{visible: courseCtx, details: true}
+		return userPerms{visible: courseCtx, names: true, details: true}
 	}
-	p := userPerms{visible: c.has(CapViewDetails), details: c.has(CapViewAllDetails)}
+	p := userPerms{visible: c.has(CapViewDetails), names: c.has(CapViewFullNames), details: c.has(CapViewAllDetails)}
 	p.email = u.MailDisplay == 1 || c.has(CapViewUserIdentity) || courseCtx && c.has(CapCourseUserEmail)
 	p.account = !courseCtx && p.details
 	p.settings = !courseCtx

@@ -175,7 +175,9 @@ func (s *Site) roleHas(m *member, capability string) bool {
 func (c *call) writeCourseMembership(u *User, v userView) {
 	o := c.o
 	courseID := v.course.ID
-	if v.want("groups") {
+	// A user's groups only to a caller who may see every group of the
+	// course (moodle/site:accessallgroups).
+	if v.want("groups") && (!c.roleToken() || c.can(CapAccessAllGroups, courseID)) {
 		if v.groups == nil {
 			gids := c.s.groupsByName(courseID)
 			v.groups = &[]*group{}

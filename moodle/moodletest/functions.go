@@ -742,10 +742,10 @@ func (c *call) writeUser(u *User, v userView, p userPerms) {
 	if v.want("username") && p.details {
 		o.kstr("username", u.Username)
 	}
-	if v.want("firstname") {
+	if v.want("firstname") && p.names {
 		o.kstr("firstname", u.FirstName)
 	}
-	if v.want("lastname") {
+	if v.want("lastname") && p.names {
 		o.kstr("lastname", u.LastName)
 	}
 	if v.want("fullname") {
@@ -825,10 +825,10 @@ func detail(u *User, p userPerms, key string) string {
 	switch key {
 	case "id":
 		return strconv.FormatInt(u.ID, 10)
-	case "firstname":
-		return u.FirstName
-	case "lastname":
-		return u.LastName
+	case "firstname", "lastname":
+		if p.names {
+			return map[string]string{"firstname": u.FirstName, "lastname": u.LastName}[key]
+		}
 	case "email":
 		if p.email {
 			return u.Email
