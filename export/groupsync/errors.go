@@ -54,13 +54,20 @@ func (e *BudgetError) ExitCode() int { return 3 }
 type PartialError struct {
 	Instance                    string
 	Failed, NotAttempted, Total int
-	Unreadable                  int // courses whose state could not be read
+	// Void counts writes Moodle answered but did not apply, even when sent
+	// again in small batches.
+	Void       int
+	Unreadable int // courses whose state could not be read
 }
 
 func (e *PartialError) Error() string {
 	var parts []string
 	if e.Failed > 0 || e.NotAttempted > 0 {
 		parts = append(parts, fmt.Sprintf("%d of %d writes failed and %d were not attempted", e.Failed, e.Total, e.NotAttempted))
+	}
+	if e.Void > 0 {
+		parts = append(parts, fmt.Sprintf("%d writes Moodle answered without an error did not take, even when sent again "+
+			"(check the site's max_input_vars with `mim check`)", e.Void))
 	}
 	if e.Unreadable > 0 {
 		parts = append(parts, fmt.Sprintf("%d courses could not be read and were left alone", e.Unreadable))
