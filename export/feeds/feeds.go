@@ -178,6 +178,9 @@ type Result struct {
 	SampleDrops []string `json:"sample_drops,omitempty"`
 	// Notes say what else happened (skipped rows, mail not sent, ...).
 	Notes []string `json:"notes,omitempty"`
+	// Pending is set when changes of earlier files have not been seen
+	// applied for pending_alert_nights extracts or more.
+	Pending *Pending `json:"pending,omitempty"`
 	// The published file, for file feeds.
 	File      string `json:"file,omitempty"`
 	SHA256    string `json:"sha256,omitempty"`

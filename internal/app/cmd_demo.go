@@ -147,11 +147,18 @@ func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config,
 	if len(sites) > 0 {
 		b.WriteString("moodle:\n")
 	}
+	// The synthetic sites define synth.ProfileFields, but their accounts
+	// hold only upi values before MIM's first profile file: the others are
+	// declared, as a site's integration team would.
+	var fields []string
+	for _, f := range synth.ProfileFields {
+		fields = append(fields, f.ShortName)
+	}
 	for i, s := range sites {
 		tok := fmt.Sprintf("TOKEN_%d", i)
 		vars[tok] = s.Token
-		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q}\n",
-			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix)
+		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q, known_profile_fields: [%s]}\n",
+			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix, strings.Join(fields, ", "))
 	}
 	fmt.Fprintf(&b, "exports:\n  dir: %q\n  profile_fields:\n", out)
 	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},

@@ -43,6 +43,7 @@ type view struct {
 	Guards      Section[[]guardRow]
 	Held        Section[[]guardRow]
 	Drift       Section[driftTable]
+	Pending     Section[[]Pending]
 	Sites       Section[[]siteRow]
 	Charts      []chart
 }
@@ -172,6 +173,9 @@ func (h *Handler) load(ctx context.Context) *view {
 	v.Held = section(readGuards(ctx, q, `guard = 'course_drop' AND decision = 'held'
 		AND run_id = (SELECT max(run_id) FROM ctl.guard_event WHERE guard = 'course_drop')`, 500))
 	v.Drift = section(readDrift(ctx, q))
+	if h.opts.Pending != nil {
+		v.Pending = section(h.opts.Pending(ctx))
+	}
 	v.Sites = section(readSites(ctx, q))
 	v.Charts = readCharts(ctx, q)
 	return v
