@@ -147,13 +147,9 @@ func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config,
 	if len(sites) > 0 {
 		b.WriteString("moodle:\n")
 	}
-	// The synthetic sites define synth.ProfileFields, but their accounts
-	// hold only upi values before MIM's first profile file: the others are
-	// declared, as a site's integration team would.
-	var fields []string
-	for _, f := range synth.ProfileFields {
-		fields = append(fields, f.ShortName)
-	}
+	// The synthetic sites' profile fields, declared as a site's integration
+	// team would: their accounts hold only upi values before MIM's first file.
+	fields := synth.ProfileFieldNames()
 	for i, s := range sites {
 		tok := fmt.Sprintf("TOKEN_%d", i)
 		vars[tok] = s.Token
@@ -280,8 +276,9 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		if last == nil {
 			return runErr
 		}
-		fmt.Fprintf(w, "\n== 5. night %d: each site's IMS Enterprise task applies its file, as Moodle's cron would\n", night)
+		fmt.Fprintf(w, "\n== 5. night %d: each site's IMS Enterprise task applies its file, and tool_uploaduser its profile CSV, as Moodle's cron would\n", night)
 		applyIMS(w, cfg, out, in, sims)
+		applyProfiles(w, out, in, sims)
 		if ctx.Err() != nil {
 			break
 		}
@@ -379,6 +376,24 @@ func applyIMS(w io.Writer, cfg *config.Config, out string, in *synth.Institution
 		}
 		fmt.Fprintf(w, "%-10s enrolled %d, dates changed %d, unenrolled %d, suspended %d; unknown courses %d, unknown users %d\n",
 			s.Name, rep.Enrolled, rep.DatesChanged, rep.Unenrolled, rep.Suspended, rep.UnknownCourses, rep.UnknownUsers)
+	}
+}
+
+// applyProfiles runs each site's bulk user upload on the profile CSV the
+// export wrote, as a site's cron job running tool_uploaduser would.
+func applyProfiles(w io.Writer, out string, in *synth.Institution, sims map[string]*moodletest.Site) {
+	for _, s := range in.Sites {
+		f, err := os.Open(filepath.Join(out, feeds.ProfileFileName(s.Name)))
+		if err != nil {
+			continue // no profile CSV for this site
+		}
+		rep, err := sims[s.Name].UploadUsers(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(w, "%-10s the profile upload failed: %v\n", s.Name, err)
+			continue
+		}
+		fmt.Fprintf(w, "%-10s profile values of %d accounts updated; %d usernames not on the site\n", s.Name, rep.Updated, rep.Skipped)
 	}
 }
 

@@ -93,12 +93,8 @@ sources:
 moodle:
 `)
 	urls := map[string]string{}
-	// The sites define synth.ProfileFields, but their accounts hold only
-	// upi values before MIM's first profile file: the others are declared.
-	var fields []string
-	for _, f := range synth.ProfileFields {
-		fields = append(fields, f.ShortName)
-	}
+	// The sites' profile fields, declared (synth.ProfileFieldNames).
+	fields := synth.ProfileFieldNames()
 	for _, s := range w.In.Sites {
 		sim := moodletest.NewServer(tb, *s.State, moodletest.WithToken(Token))
 		w.Sites[s.Name] = sim
