@@ -425,7 +425,7 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 	// What Moodle was seen to apply of the earlier files is no longer
 	// pending; the rest goes into this file again.
 	names, codes := roleMap(x.cfg.Exports.IMSRoles)
-	obs, err := reconcileIMS(ctx, tx, site.Name, names, codes)
+	obs, actual, err := reconcileIMS(ctx, tx, site.Name, names, codes)
 	if err != nil {
 		return err
 	}
@@ -515,7 +515,7 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 	if err := applyIMS(ctx, tx, site.Name, exportID, p.heldCourses(), skipped); err != nil {
 		return err
 	}
-	if err := recordIMSPending(ctx, tx, site.Name, run.ID, exportID, p.heldCourses(), skipped, names, codes); err != nil {
+	if err := recordIMSPending(ctx, tx, site.Name, run.ID, exportID, p.heldCourses(), skipped, actual); err != nil {
 		return err
 	}
 	var notify []int64

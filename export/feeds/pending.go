@@ -107,22 +107,21 @@ func settle(ctx context.Context, tx pgx.Tx, table, feed, instance string, keys [
 }
 
 // reconcileIMS settles a site's pending memberships against what Moodle
-// has (mart.fct_enrolment_actual), where the course's enrolments were read
-// by an extract newer than the last file that carried them and the mart was
-// built from it. An enrolment (status 1) is applied when the user holds, in
-// the course, a role the roletype stands for (exports.ims_roles); a drop
-// (status 0) when the user holds no such role any more, or only suspended.
-func reconcileIMS(ctx context.Context, tx pgx.Tx, instance string, roleNames, roleCodes []string) (observed, error) {
-	ok, err := martExists(ctx, tx, actualMart)
+// has (mart.fct_enrolment_actual, through mim_ims_actual), where the
+// course's enrolments were read by an extract newer than the last file that
+// carried them and the mart was built from it. It reports whether the mart
+// exists (mim_ims_actual then holds it for recordIMSPending).
+func reconcileIMS(ctx context.Context, tx pgx.Tx, instance string, roleNames, roleCodes []string) (observed, bool, error) {
+	ok, err := loadActual(ctx, tx, instance, roleNames, roleCodes)
 	if err != nil || !ok {
-		return observed{}, err
+		return observed{}, false, err
 	}
 	built, err := builtRun(ctx, tx, actualMart)
 	if err != nil {
-		return observed{}, err
+		return observed{}, true, err
 	}
 	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS pg_temp.mim_pending_check`); err != nil {
-		return observed{}, err
+		return observed{}, true, err
 	}
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_pending_check ON COMMIT DROP AS
 		WITH obs AS (
@@ -132,27 +131,54 @@ func reconcileIMS(ctx context.Context, tx pgx.Tx, instance string, roleNames, ro
 			WHERE c.instance = $1 AND c.idnumber IS NOT NULL AND s.complete_run IS NOT NULL AND s.complete_run <= $2)
 		SELECT p.course_idnumber, p.user_idnumber, p.roletype, p.kind, p.first_sent, p.was_there, o.complete_run AS obs_run,
 		       o.complete_run IS NOT NULL AND o.complete_run > p.last_run_id AS eligible,
-		       `+membershipSeen("p.course_idnumber", "p.user_idnumber", "p.roletype", "p.status", "$3", "$4", "p.was_there")+` AS seen
-		FROM ctl.pending_membership p LEFT JOIN obs o ON o.idnumber = p.course_idnumber
-		WHERE p.instance = $1`, instance, built, roleNames, roleCodes); err != nil {
-		return observed{}, fmt.Errorf("comparing the pending memberships of site %s with Moodle: %w", instance, err)
+		       `+membershipSeen("p.status", "p.was_there")+` AS seen
+		FROM ctl.pending_membership p
+		LEFT JOIN obs o ON o.idnumber = p.course_idnumber
+		LEFT JOIN mim_ims_actual x ON x.course = p.course_idnumber AND x.usr = p.user_idnumber AND x.roletype = p.roletype
+		WHERE p.instance = $1`, instance, built); err != nil {
+		return observed{}, true, fmt.Errorf("comparing the pending memberships of site %s with Moodle: %w", instance, err)
 	}
-	return settle(ctx, tx, "ctl.pending_membership", string(IMS), instance,
+	o, err := settle(ctx, tx, "ctl.pending_membership", string(IMS), instance,
 		[]string{"course_idnumber", "user_idnumber", "roletype"})
+	return o, true, err
 }
 
-// membershipSeen is the SQL of whether Moodle, as mart.fct_enrolment_actual
-// shows it ($1 the site; names and codes the placeholders of
-// exports.ims_roles), has a membership as the file says: status 1, the user
-// holds a role the roletype stands for in the course; status 0, no longer,
-// or only suspended when it was active when the drop was sent (wasThere
-// false: an enrolment outside its dates is suspended too, dropped or not).
-func membershipSeen(course, user, roletype, status, names, codes, wasThere string) string {
-	holds := `SELECT 1 FROM ` + actualMart + ` a WHERE a.instance = $1 AND a.course_idnumber = ` + course + `
-		AND a.user_idnumber = ` + user + ` AND a.role_shortname IN (
-			SELECT r.name FROM unnest(` + names + `::text[], ` + codes + `::text[]) r(name, code) WHERE r.code = ` + roletype + `)`
-	return `CASE WHEN ` + status + ` = 1 THEN EXISTS (` + holds + `)
-		ELSE NOT EXISTS (` + holds + `) OR NOT ` + wasThere + ` AND NOT EXISTS (` + holds + ` AND NOT a.suspended) END`
+// loadActual puts in mim_ims_actual (course, usr, roletype, active) what
+// Moodle has, as mart.fct_enrolment_actual shows it: each user in each
+// course by the roletypes their roles stand for (exports.ims_roles), and
+// whether an enrolment with one of them is active. It reports whether the
+// mart exists.
+func loadActual(ctx context.Context, tx pgx.Tx, instance string, roleNames, roleCodes []string) (bool, error) {
+	ok, err := martExists(ctx, tx, actualMart)
+	if err != nil || !ok {
+		return false, err
+	}
+	for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.mim_ims_actual`,
+		`CREATE TEMP TABLE mim_ims_actual ON COMMIT DROP AS
+		SELECT a.course_idnumber AS course, a.user_idnumber AS usr, r.code AS roletype, bool_or(NOT a.suspended) AS active
+		FROM ` + actualMart + ` a JOIN unnest($2::text[], $3::text[]) r(name, code) ON r.name = a.role_shortname
+		WHERE a.instance = $1 AND a.course_idnumber IS NOT NULL AND a.user_idnumber IS NOT NULL
+		GROUP BY 1, 2, 3`,
+		`ANALYZE mim_ims_actual`} {
+		var args []any
+		if strings.Contains(stmt, "$1") {
+			args = []any{instance, roleNames, roleCodes}
+		}
+		if _, err := tx.Exec(ctx, stmt, args...); err != nil {
+			return true, fmt.Errorf("reading what site %s has from %s: %w", instance, actualMart, err)
+		}
+	}
+	return true, nil
+}
+
+// membershipSeen is the SQL of whether Moodle has a membership as the file
+// says, x being its row of mim_ims_actual: status 1, the user holds a role
+// the roletype stands for in the course; status 0, no longer, or only
+// suspended when it was active when the drop was sent (wasThere false: an
+// enrolment outside its dates is suspended too, dropped or not).
+func membershipSeen(status, wasThere string) string {
+	return `CASE WHEN ` + status + ` = 1 THEN x.course IS NOT NULL
+		ELSE x.course IS NULL OR NOT ` + wasThere + ` AND NOT x.active END`
 }
 
 // addResends puts the site's pending memberships that this delta does not
@@ -193,17 +219,14 @@ const sentDelta = `NOT d.keeps
 // pending for that role; a held drop or a member the writer refused leaves
 // it pending, to be sent once the hold ends.
 func recordIMSPending(ctx context.Context, tx pgx.Tx, instance string, runID, exportID int64, held []string, s *skipSet,
-	roleNames, roleCodes []string) error {
-	// Whether Moodle shows it already, as the last extract read it.
+	actual bool) error {
 	sent := []any{instance, nonNil(held), nonNil(s.courses), nonNil(s.users), nonNil(s.roles)}
-	insertArgs := append(slices.Clip(sent), exportID, runID)
-	wasThere := "false"
-	if ok, err := martExists(ctx, tx, actualMart); err != nil {
-		return err
-	} else if ok {
-		wasThere = membershipSeen("d.course", "d.usr", "d.roletype", "CASE WHEN d.kind IN ('add', 'change') THEN 1 ELSE 0 END",
-			"$8", "$9", "false")
-		insertArgs = append(insertArgs, roleNames, roleCodes)
+	// Whether Moodle shows it already, as the last extract read it
+	// (mim_ims_actual, when the mart exists).
+	wasThere, actualJoin := "false", ""
+	if actual {
+		wasThere = membershipSeen("CASE WHEN d.kind IN ('add', 'change') THEN 1 ELSE 0 END", "false")
+		actualJoin = "LEFT JOIN mim_ims_actual x ON x.course = d.course AND x.usr = d.usr AND x.roletype = d.roletype"
 	}
 	for _, st := range []struct {
 		sql  string
@@ -216,13 +239,13 @@ func recordIMSPending(ctx context.Context, tx pgx.Tx, instance string, runID, ex
 			timeframe_begin, timeframe_end, cohort, first_export_id, last_export_id, last_run_id, was_there)
 		SELECT $1, d.course, d.usr, d.roletype, d.kind, CASE WHEN d.kind IN ('add', 'change') THEN 1 ELSE 0 END,
 			coalesce(d.tb, d.ptb), coalesce(d.te, d.pte), d.cohort, $6, $6, $7, ` + wasThere + `
-		FROM mim_ims_delta d WHERE d.kind IN ('add', 'change', 'suspend', 'drop') AND ` + sentDelta + `
+		FROM mim_ims_delta d ` + actualJoin + ` WHERE d.kind IN ('add', 'change', 'suspend', 'drop') AND ` + sentDelta + `
 		ON CONFLICT (instance, course_idnumber, user_idnumber, roletype) DO UPDATE
 		SET kind = EXCLUDED.kind, status = EXCLUDED.status, timeframe_begin = EXCLUDED.timeframe_begin,
 		    timeframe_end = EXCLUDED.timeframe_end, cohort = EXCLUDED.cohort, first_export_id = EXCLUDED.first_export_id,
 		    last_export_id = EXCLUDED.last_export_id, first_sent = now(), last_run_id = EXCLUDED.last_run_id,
 		    sends = 1, misses = 0, checked_run = NULL, was_there = EXCLUDED.was_there`,
-			insertArgs},
+			append(slices.Clip(sent), exportID, runID)},
 		{`UPDATE ctl.pending_membership p SET last_export_id = $6, last_run_id = $7, sends = p.sends + 1
 		FROM mim_ims_delta d
 		WHERE p.instance = $1 AND p.course_idnumber = d.course AND p.user_idnumber = d.usr AND p.roletype = d.roletype
@@ -237,74 +260,82 @@ func recordIMSPending(ctx context.Context, tx pgx.Tx, instance string, runID, ex
 
 // reconcileProfile settles a site's pending profile values against what
 // Moodle has (stg.moodle_user_field, customfields as the users' extract
-// read them): a row is applied when every field sent has the value sent
-// (” meaning no value). Rows of accounts the profile mart no longer holds
-// are no longer wanted and go.
-func reconcileProfile(ctx context.Context, tx pgx.Tx, instance string) (observed, error) {
+// read them, through mim_profile_actual): a row is applied when every field
+// sent has the value sent ('' meaning no value). Rows of accounts the
+// profile mart no longer holds are no longer wanted and go. It reports
+// whether Moodle's values could be read (mim_profile_actual then holds
+// them for recordProfilePending).
+func reconcileProfile(ctx context.Context, tx pgx.Tx, instance string) (observed, bool, error) {
 	var o observed
 	tag, err := tx.Exec(ctx, `DELETE FROM ctl.pending_profile p WHERE p.instance = $1
 		AND NOT EXISTS (SELECT 1 FROM `+ProfileMart+` m WHERE m.instance = $1 AND m.username = p.username)`, instance)
 	if err != nil {
-		return o, fmt.Errorf("dropping the pending profile rows of site %s no longer wanted: %w", instance, err)
+		return o, false, fmt.Errorf("dropping the pending profile rows of site %s no longer wanted: %w", instance, err)
 	}
 	dropped := tag.RowsAffected()
 	ok, err := martExists(ctx, tx, userFieldsStg)
 	if err != nil || !ok {
-		return observed{Dropped: dropped}, err
+		return observed{Dropped: dropped}, false, err
 	}
 	built, err := builtRun(ctx, tx, userFieldsStg)
 	if err != nil {
-		return o, err
+		return o, true, err
 	}
-	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS pg_temp.mim_pending_check`); err != nil {
-		return o, err
-	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_pending_check ON COMMIT DROP AS
+	for _, st := range []struct {
+		sql  string
+		args []any
+	}{
+		{`DROP TABLE IF EXISTS pg_temp.mim_profile_actual`, nil},
+		{`CREATE TEMP TABLE mim_profile_actual ON COMMIT DROP AS
+		SELECT u.username, coalesce(jsonb_object_agg(uf.shortname, uf.value) FILTER (WHERE uf.shortname IS NOT NULL), '{}') AS fields
+		FROM stg.moodle_user u LEFT JOIN ` + userFieldsStg + ` uf ON uf.instance = u.instance AND uf.user_id = u.user_id
+		WHERE u.instance = $1 AND u.username IS NOT NULL GROUP BY u.username`, []any{instance}},
+		{`ANALYZE mim_profile_actual`, nil},
+		{`DROP TABLE IF EXISTS pg_temp.mim_pending_check`, nil},
+		{`CREATE TEMP TABLE mim_pending_check ON COMMIT DROP AS
 		WITH obs AS (
 			SELECT complete_run FROM raw.scope_read
 			WHERE source = 'moodle' AND instance = $1 AND entity = 'users' AND scope = '' AND complete_run <= $2)
 		SELECT p.username, 'profile'::text AS kind, p.first_sent, p.was_there, o.complete_run AS obs_run,
 		       o.complete_run IS NOT NULL AND o.complete_run > p.last_run_id AS eligible,
-		       `+profileSeen("p.username", "p.fields")+` AS seen
+		       ` + profileSeen("p.fields") + ` AS seen
 		FROM ctl.pending_profile p LEFT JOIN obs o ON true
-		WHERE p.instance = $1`, instance, built); err != nil {
-		return o, fmt.Errorf("comparing the pending profile values of site %s with Moodle: %w", instance, err)
+		LEFT JOIN mim_profile_actual x ON x.username = p.username
+		WHERE p.instance = $1`, []any{instance, built}},
+	} {
+		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+			return o, true, fmt.Errorf("comparing the pending profile values of site %s with Moodle: %w", instance, err)
+		}
 	}
 	o, err = settle(ctx, tx, "ctl.pending_profile", string(Profile), instance, []string{"username"})
 	o.Dropped = dropped
-	return o, err
+	return o, true, err
 }
 
-// profileSeen is the SQL of whether Moodle, as stg.moodle_user_field shows
-// it ($1 the site), has the account's profile values as sent: every field
-// has the value sent (” meaning none).
-func profileSeen(username, fields string) string {
-	return `EXISTS (SELECT 1 FROM stg.moodle_user u WHERE u.instance = $1 AND u.username = ` + username + `)
-		AND NOT EXISTS (
-			SELECT 1 FROM jsonb_each_text(` + fields + `) f(k, v)
-			WHERE f.v IS DISTINCT FROM coalesce((
-				SELECT uf.value FROM stg.moodle_user_field uf JOIN stg.moodle_user u
-				  ON u.instance = uf.instance AND u.user_id = uf.user_id
-				WHERE uf.instance = $1 AND u.username = ` + username + ` AND uf.shortname = f.k), ''))`
+// profileSeen is the SQL of whether Moodle has an account's profile values
+// as sent, x being its row of mim_profile_actual: every field has the value
+// sent ('' meaning none).
+func profileSeen(fields string) string {
+	return `x.username IS NOT NULL AND NOT EXISTS (
+		SELECT 1 FROM jsonb_each_text(` + fields + `) f(k, v) WHERE f.v IS DISTINCT FROM coalesce(x.fields ->> f.k, ''))`
 }
 
 // recordProfilePending makes the rows the CSV carried pending: values that
 // differ from the pending ones start a new count, the same values count a
 // send.
-func recordProfilePending(ctx context.Context, tx pgx.Tx, instance string, runID, exportID int64, rows []profileRow) error {
+func recordProfilePending(ctx context.Context, tx pgx.Tx, instance string, runID, exportID int64, rows []profileRow, actual bool) error {
 	users := make([]string, len(rows))
 	fields := make([]string, len(rows))
 	for i, r := range rows {
 		users[i], fields[i] = r.username, r.fields
 	}
-	wasThere := "false"
-	if ok, err := martExists(ctx, tx, userFieldsStg); err != nil {
-		return err
-	} else if ok {
-		wasThere = profileSeen("r.username", "r.fields::jsonb")
+	wasThere, actualJoin := "false", ""
+	if actual {
+		wasThere = profileSeen("r.fields::jsonb")
+		actualJoin = "LEFT JOIN mim_profile_actual x ON x.username = r.username"
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO ctl.pending_profile AS p (instance, username, fields, first_export_id, last_export_id, last_run_id, was_there)
-		SELECT $1, r.username, r.fields::jsonb, $4, $4, $5, `+wasThere+` FROM unnest($2::text[], $3::text[]) r(username, fields)
+		SELECT $1, r.username, r.fields::jsonb, $4, $4, $5, `+wasThere+` FROM unnest($2::text[], $3::text[]) r(username, fields) `+actualJoin+`
 		ON CONFLICT (instance, username) DO UPDATE
 		SET last_export_id = EXCLUDED.last_export_id, last_run_id = EXCLUDED.last_run_id,
 		    sends = CASE WHEN p.fields = EXCLUDED.fields THEN p.sends + 1 ELSE 1 END,

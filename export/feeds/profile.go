@@ -145,7 +145,7 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 	}
 	// What Moodle was seen to apply of the earlier files is no longer
 	// pending; the rest goes into this file again.
-	obs, err := reconcileProfile(ctx, tx, site.Name)
+	obs, actual, err := reconcileProfile(ctx, tx, site.Name)
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 			site.Name, exportID, nonNil(skipped)); err != nil {
 			return fmt.Errorf("recording the profile CSV of site %s: %w", site.Name, err)
 		}
-		if err := recordProfilePending(ctx, tx, site.Name, run.ID, exportID, sent); err != nil {
+		if err := recordProfilePending(ctx, tx, site.Name, run.ID, exportID, sent, actual); err != nil {
 			return err
 		}
 	}
