@@ -261,7 +261,7 @@ func recordIMSPending(ctx context.Context, tx pgx.Tx, instance string, runID, ex
 // reconcileProfile settles a site's pending profile values against what
 // Moodle has (stg.moodle_user_field, customfields as the users' extract
 // read them, through mim_profile_actual): a row is applied when every field
-// sent has the value sent ('' meaning no value). Rows of accounts the
+// sent has the value sent (” meaning no value). Rows of accounts the
 // profile mart no longer holds are no longer wanted and go. It reports
 // whether Moodle's values could be read (mim_profile_actual then holds
 // them for recordProfilePending).
@@ -314,7 +314,7 @@ func reconcileProfile(ctx context.Context, tx pgx.Tx, instance string) (observed
 
 // profileSeen is the SQL of whether Moodle has an account's profile values
 // as sent, x being its row of mim_profile_actual: every field has the value
-// sent ('' meaning none).
+// sent (” meaning none).
 func profileSeen(fields string) string {
 	return `x.username IS NOT NULL AND NOT EXISTS (
 		SELECT 1 FROM jsonb_each_text(` + fields + `) f(k, v) WHERE f.v IS DISTINCT FROM coalesce(x.fields ->> f.k, ''))`

@@ -60,13 +60,7 @@ func TestLostDeltaFileIsFullyResent(t *testing.T) {
 // and not sent again. Once Moodle applies the next file and an extract
 // shows it, nothing is pending and the next delta is empty.
 func TestLostIMSFileIsSentAgainByTheNext(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the whole pipeline on the small institution (-short)")
-	}
-	w := newWorld(t, synth.Small)
-	e := w.e
-	w.extractAndTransform(t, true)
-	x := New(e.pool, e.cfg, WithOperator("test"))
+	w, e, x := extractedWorld(t)
 	r := e.result(e.export(x, imsOnly()), "main", IMS)
 	if r.Status != StatusPublished || r.Adds == 0 {
 		t.Fatalf("first export: %s %d adds", r.Status, r.Adds)
@@ -143,13 +137,7 @@ func TestLostIMSFileIsSentAgainByTheNext(t *testing.T) {
 // carried whole by the next; a site's upload then applies it and the
 // extract after shows it.
 func TestLostProfileCSVIsSentAgainByTheNext(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the whole pipeline on the small institution (-short)")
-	}
-	w := newWorld(t, synth.Small)
-	e := w.e
-	w.extractAndTransform(t, true)
-	x := New(e.pool, e.cfg, WithOperator("test"))
+	w, e, x := extractedWorld(t)
 	only := Options{Feeds: []Feed{Profile}, Instances: []string{"main"}}
 	r := e.result(e.export(x, only), "main", Profile)
 	path := filepath.Join(e.dir, ProfileFileName("main"))
@@ -222,14 +210,8 @@ func asProfileFieldError(err error, target **ProfileFieldError) bool { return er
 // carried by every file, and once pending_alert_nights extracts have not
 // shown them they are reported as drops Moodle read and did not act on.
 func TestDropsMoodleKeepsArePendingWithTheirCause(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the whole pipeline on the small institution (-short)")
-	}
 	ctx := context.Background()
-	w := newWorld(t, synth.Small)
-	e := w.e
-	w.extractAndTransform(t, true)
-	x := New(e.pool, e.cfg, WithOperator("test"))
+	w, e, x := extractedWorld(t)
 	cron := w.Sites["main"].IMSCron(moodletest.IMSSettings{RestrictTarget: "main"}) // imsunenrol off
 	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished {
 		t.Fatalf("first: %s %v", r.Status, r.Err)
@@ -265,4 +247,16 @@ func TestDropsMoodleKeepsArePendingWithTheirCause(t *testing.T) {
 	if r.Pending == nil || r.Pending.Long == 0 || !strings.Contains(r.Pending.Cause, "imsunenrol is off") {
 		t.Errorf("pending: %+v", r.Pending)
 	}
+}
+
+// extractedWorld is the small institution extracted and transformed once,
+// and an exporter over it (skipped with -short).
+func extractedWorld(t *testing.T) (*world, *env, *Exporter) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the whole pipeline on the small institution (-short)")
+	}
+	w := newWorld(t, synth.Small)
+	w.extractAndTransform(t, true)
+	return w, w.e, New(w.e.pool, w.e.cfg, WithOperator("test"))
 }

@@ -77,6 +77,18 @@ func (w *world) env(t *testing.T, sites []app.DemoSite) (*app.Env, *syncBuffer) 
 	return e, out
 }
 
+// run runs `mim run` once on the world with sites as configured.
+func (w *world) run(t *testing.T, sites []app.DemoSite) (*pipeline.Result, error, *syncBuffer) {
+	t.Helper()
+	e, out := w.env(t, sites)
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off",
+		Metrics: pipeline.NewMetrics(observe.NewMetrics())})
+	if res == nil {
+		t.Fatalf("the run did not start: %v", err)
+	}
+	return res, err, out
+}
+
 func stepStatus(t *testing.T, db *pgtest.DB, runID int64, stage, instance string) string {
 	t.Helper()
 	var s string
@@ -96,12 +108,7 @@ func TestRunLeavesOutAFailedSite(t *testing.T) {
 	sites := append([]app.DemoSite(nil), w.sites...)
 	bad := sites[1].Name
 	sites[1].Token = "not-the-token-of-this-site"
-	e, out := w.env(t, sites)
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off",
-		Metrics: pipeline.NewMetrics(observe.NewMetrics())})
-	if res == nil {
-		t.Fatalf("the run did not start: %v", err)
-	}
+	res, err, out := w.run(t, sites)
 	var re *pipeline.RunError
 	if !errors.As(err, &re) || re.ExitCode() != 1 || res.Status() != ledger.Partial {
 		t.Fatalf("run: %v (status %s)\n%s", err, res.Status(), out.String())
@@ -274,12 +281,7 @@ func TestRunRefusesASiteThatRedirects(t *testing.T) {
 	sites := append([]app.DemoSite(nil), w.sites...)
 	bad := sites[1].Name
 	sites[1].URL = strings.Replace(sites[1].URL, "127.0.0.1", "localhost", 1)
-	e, out := w.env(t, sites)
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off",
-		Metrics: pipeline.NewMetrics(observe.NewMetrics())})
-	if res == nil {
-		t.Fatalf("the run did not start: %v", err)
-	}
+	res, err, out := w.run(t, sites)
 	var re *pipeline.RunError
 	if !errors.As(err, &re) || re.ExitCode() != 3 || res.Status() != ledger.Refused {
 		t.Fatalf("run: %v (status %s)\n%s", err, res.Status(), out.String())

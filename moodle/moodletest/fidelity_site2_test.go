@@ -1,7 +1,6 @@
 package moodletest_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,31 +58,10 @@ func newSite2(t *testing.T, opts ...moodletest.Option) *moodletest.Site {
 
 func TestRecordedSite2(t *testing.T) {
 	site := newSite2(t)
-	f, err := os.Open(filepath.Join(site2, "index.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	compared := 0
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) != 5 {
-			t.Fatalf("index.tsv: %q has %d columns", sc.Text(), len(cols))
-		}
-		name, ctype, query := cols[0], cols[2], cols[4]
-		want, err := os.ReadFile(filepath.Join(site2, "raw", name+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
+	compared := replay(t, site2, site, func(name string) (string, rules, bool) {
 		fn, _, _ := strings.Cut(name, "__")
-		status, gotType, got := post(t, site, site2Token(site, name), query, true)
-		if status != 200 || gotType != ctype {
-			t.Errorf("%s: HTTP %d %s, want 200 %s", name, status, gotType, ctype)
-		}
-		checkBody(t, name, got, want, site2Rules[fn])
-		compared++
-	}
+		return site2Token(site, name), site2Rules[fn], false
+	})
 	if compared < 27 {
 		t.Fatalf("compared %d recordings; index.tsv lists 27", compared)
 	}
