@@ -112,6 +112,14 @@ func TestComposeStack(t *testing.T) {
 		}
 	}
 
+	// The stack's PostgreSQL must not collide with the one ./scripts/setup
+	// runs on this machine (the demo's and the tests').
+	for _, p := range services["postgres"].Ports {
+		if host := strings.Split(expandDefaults(p), ":"); len(host) != 3 || host[1] == "5432" {
+			t.Errorf("postgres publishes %s: use another host port than 5432", p)
+		}
+	}
+
 	// mim serve listens where Prometheus scrapes it, and its configuration
 	// loads with the environment the compose file gives it.
 	mim := services["mim"]

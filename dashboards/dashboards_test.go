@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"os/exec"
 	"path"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,10 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
-	"github.com/mimwarehouse/mim/internal/pipeline"
+	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -267,16 +269,7 @@ var descRE = regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`
 func knownMetrics(t *testing.T) map[string]metricInfo {
 	t.Helper()
 	m := observe.NewMetrics()
-	pm := pipeline.NewMetrics(m)
-	var collectors []prometheus.Collector
-	for _, owner := range []any{m, pm} {
-		v := reflect.ValueOf(owner).Elem()
-		for i := range v.NumField() {
-			if c, ok := v.Field(i).Interface().(prometheus.Collector); ok && v.Type().Field(i).Type != reflect.TypeOf((*prometheus.Registry)(nil)) {
-				collectors = append(collectors, c)
-			}
-		}
-	}
+	collectors := []prometheus.Collector{m.LiveRequests, m.LiveRequestSeconds, observe.NewLedger(nil)}
 	out := map[string]metricInfo{}
 	for _, c := range collectors {
 		ch := make(chan *prometheus.Desc, 16)
@@ -293,7 +286,7 @@ func knownMetrics(t *testing.T) map[string]metricInfo {
 			}
 		}
 	}
-	if _, ok := out["mim_stage_runs_total"]; !ok || len(out) < 7 {
+	if _, ok := out["mim_stage_runs_total"]; !ok || len(out) < 12 {
 		t.Fatalf("could not read the metrics' descriptors: %v", out)
 	}
 	return out
@@ -303,6 +296,7 @@ var (
 	promMetric   = regexp.MustCompile(`\b(mim_[a-z0-9_]+)\b(\{[^}]*\})?`)
 	promMatcher  = regexp.MustCompile(`([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"`)
 	histSuffixes = []string{"_bucket", "_sum", "_count"}
+	promBy       = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
 )
 
 // checkPromQL checks what can be checked without Prometheus's parser:
@@ -346,12 +340,34 @@ func checkPromQL(t *testing.T, where, expr string, known map[string]metricInfo) 
 			}
 		}
 		if !ok {
-			t.Errorf("%s: metric %s does not exist in internal/observe or internal/pipeline", where, name)
+			t.Errorf("%s: metric %s does not exist in internal/observe", where, name)
 			continue
 		}
 		for _, lm := range promMatcher.FindAllStringSubmatch(m[2], -1) {
 			if !slices.Contains(info.labels, lm[1]) {
 				t.Errorf("%s: %s has no label %q (labels: %v)", where, name, lm[1], info.labels)
+			}
+		}
+	}
+	// Aggregations group by labels some metric of the expression has
+	// (Prometheus would silently group everything into one series).
+	var all []string
+	for _, m := range promMetric.FindAllStringSubmatch(expr, -1) {
+		info := known[m[1]]
+		for _, suf := range histSuffixes {
+			if i, ok := known[strings.TrimSuffix(m[1], suf)]; ok && strings.HasSuffix(m[1], suf) {
+				info = i
+				if suf == "_bucket" {
+					all = append(all, "le")
+				}
+			}
+		}
+		all = append(all, info.labels...)
+	}
+	for _, by := range promBy.FindAllStringSubmatch(expr, -1) {
+		for _, l := range strings.Split(by[1], ",") {
+			if l = strings.TrimSpace(l); l != "" && !slices.Contains(all, l) {
+				t.Errorf("%s: groups by %q, which none of its metrics has (%v)", where, l, all)
 			}
 		}
 	}
@@ -533,4 +549,223 @@ func TestGrafanaProvisioning(t *testing.T) {
 			t.Errorf("%s links outside: %s", file, m)
 		}
 	}
+}
+
+// TestPromtool has Prometheus's own tool check the scrape configuration and
+// the rules, and run the rules' unit tests (prometheus/alerts_test.yml):
+// each alert fires on the series mim serve exposes, labelled as written.
+func TestPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatalf("promtool is not installed (./scripts/setup installs Debian's prometheus package, which ships it): %v", err)
+		}
+		t.Skip("no promtool")
+	}
+	for _, args := range [][]string{
+		{"check", "config", "prometheus.yml"},
+		{"check", "rules", "alerts.yml"},
+		{"test", "rules", "alerts_test.yml"},
+	} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = "prometheus"
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+type supersetChart struct {
+	SliceName   string         `yaml:"slice_name"`
+	VizType     string         `yaml:"viz_type"`
+	Params      map[string]any `yaml:"params"`
+	UUID        string         `yaml:"uuid"`
+	Version     string         `yaml:"version"`
+	DatasetUUID string         `yaml:"dataset_uuid"`
+}
+
+// TestSupersetDashboardOnTheDemo runs the demo for two nights, then every
+// query of the Superset bundle against its warehouse: each dataset's
+// columns and metrics, and each chart's query as Superset would build it
+// (its x axis by day, its groups, its saved metrics). The dashboard places
+// every chart, and every chart shows something of the demo.
+func TestSupersetDashboardOnTheDemo(t *testing.T) {
+	db := pgtest.NewEmpty(t)
+	ctx := context.Background()
+	e := &app.Env{Stdout: io.Discard, Stderr: io.Discard}
+	if err := app.RunDemo(ctx, e, app.DemoOptions{Scale: synth.Small, Nights: 2, Out: t.TempDir(), Seed: 1, DSN: db.DSN.Reveal()}); err != nil {
+		t.Fatalf("the demo: %v", err)
+	}
+	datasets := map[string]supersetDataset{}
+	files, _ := fs.Glob(FS, "superset/datasets/*.yaml")
+	for _, f := range files {
+		b, _ := fs.ReadFile(FS, f)
+		var d supersetDataset
+		if err := yaml.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		datasets[d.UUID] = d
+	}
+	source := func(d supersetDataset) string {
+		if d.SQL != "" {
+			return "(" + d.SQL + ")"
+		}
+		return pgx.Identifier{d.Schema, d.TableName}.Sanitize()
+	}
+	rowsOf := func(where, sql string) int {
+		t.Helper()
+		rows, err := db.Pool.Query(ctx, sql)
+		if err != nil {
+			t.Errorf("%s: %v\n%s", where, err, sql)
+			return 0
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			t.Errorf("%s: %v\n%s", where, err, sql)
+		}
+		return n
+	}
+	for _, d := range datasets {
+		var cols []string
+		for _, c := range d.Columns {
+			cols = append(cols, pgx.Identifier{c.Name}.Sanitize())
+		}
+		rowsOf(d.TableName+": columns", fmt.Sprintf("SELECT %s FROM %s AS t LIMIT 1", strings.Join(cols, ", "), source(d)))
+		for _, m := range d.Metrics {
+			rowsOf(d.TableName+": metric "+m.Name, fmt.Sprintf("SELECT %s FROM %s AS t", m.Expression, source(d)))
+		}
+	}
+
+	// The synthetic sites carry no grades or completion, so the course
+	// performance mart is empty on the demo: its query must run, and may
+	// return nothing.
+	mayBeEmpty := map[string]bool{"Course performance": true}
+	charts := map[string]supersetChart{}
+	files, _ = fs.Glob(FS, "superset/charts/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("%d charts", len(files))
+	}
+	for _, f := range files {
+		b, _ := fs.ReadFile(FS, f)
+		var c supersetChart
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		charts[c.UUID] = c
+		d, ok := datasets[c.DatasetUUID]
+		if !ok || c.Version != "1.0.0" || c.UUID == "" || c.Params["viz_type"] != c.VizType {
+			t.Errorf("%s: dataset %s found %v, version %q, uuid %q, viz %v/%s", f, c.DatasetUUID, ok, c.Version, c.UUID, c.Params["viz_type"], c.VizType)
+			continue
+		}
+		column := func(name string) (string, bool) {
+			for _, col := range d.Columns {
+				if col.Name == name {
+					return pgx.Identifier{name}.Sanitize(), true
+				}
+			}
+			t.Errorf("%s: %q is not a column of %s", f, name, d.TableName)
+			return "", false
+		}
+		var groups []string
+		if x, ok := c.Params["x_axis"].(string); ok {
+			if q, ok := column(x); ok {
+				if d.MainDttmCol == x {
+					q = "date_trunc('day', " + q + ")"
+				}
+				groups = append(groups, q)
+			}
+		}
+		for _, g := range asStrings(c.Params["groupby"]) {
+			if q, ok := column(g); ok {
+				groups = append(groups, q)
+			}
+		}
+		var metrics []string
+		for _, m := range asStrings(c.Params["metrics"]) {
+			i := slices.IndexFunc(d.Metrics, func(dm struct {
+				Name       string `yaml:"metric_name"`
+				Expression string `yaml:"expression"`
+			}) bool {
+				return dm.Name == m
+			})
+			if i < 0 {
+				t.Errorf("%s: metric %q is not a saved metric of %s", f, m, d.TableName)
+				continue
+			}
+			metrics = append(metrics, d.Metrics[i].Expression+" AS "+pgx.Identifier{m}.Sanitize())
+		}
+		if len(metrics) == 0 {
+			t.Errorf("%s: no metric", f)
+			continue
+		}
+		sql := fmt.Sprintf("SELECT %s FROM %s AS t", strings.Join(append(slices.Clone(groups), metrics...), ", "), source(d))
+		if len(groups) > 0 {
+			var by []string
+			for i := range groups {
+				by = append(by, fmt.Sprint(i+1))
+			}
+			sql += " GROUP BY " + strings.Join(by, ", ") + " ORDER BY " + strings.Join(by, ", ")
+		}
+		if n := rowsOf(f, sql+" LIMIT 10000"); n == 0 && !mayBeEmpty[c.SliceName] {
+			t.Errorf("%s (%s) shows nothing of the demo:\n%s", f, c.SliceName, sql)
+		}
+	}
+
+	// Drift over time has a point per night.
+	if n := rowsOf("nights", `SELECT DISTINCT run_id FROM ctl.mart_count WHERE relation = 'mart.enrolment_drift'`); n != 2 {
+		t.Errorf("drift counted for %d runs, want the demo's 2 nights", n)
+	}
+
+	// The dashboard places every chart, and only charts that exist.
+	b, err := fs.ReadFile(FS, "superset/dashboards/mim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Title    string         `yaml:"dashboard_title"`
+		UUID     string         `yaml:"uuid"`
+		Version  string         `yaml:"version"`
+		Position map[string]any `yaml:"position"`
+	}
+	if err := yaml.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	placed := map[string]bool{}
+	for id, v := range dash.Position {
+		item, _ := v.(map[string]any)
+		if item["type"] != "CHART" {
+			continue
+		}
+		meta, _ := item["meta"].(map[string]any)
+		u, _ := meta["uuid"].(string)
+		if _, ok := charts[u]; !ok {
+			t.Errorf("the dashboard places %s (%v), which is not a chart of the bundle", id, u)
+		}
+		placed[u] = true
+	}
+	for u, c := range charts {
+		if !placed[u] {
+			t.Errorf("chart %q is not on the dashboard", c.SliceName)
+		}
+	}
+	if dash.Title == "" || dash.UUID == "" || dash.Version != "1.0.0" {
+		t.Errorf("dashboard: %+v", dash)
+	}
+}
+
+func asStrings(v any) []string {
+	var out []string
+	if l, ok := v.([]any); ok {
+		for _, x := range l {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

@@ -3,8 +3,9 @@ package dashboards
 import "embed"
 
 // FS holds the definitions: grafana/ (dashboards and provisioning),
-// prometheus/ (scrape configuration and alert rules) and superset/
-// (datasets and the bootstrap that imports them).
+// prometheus/ (scrape configuration, alert rules and their unit tests) and
+// superset/ (datasets, charts, the dashboard, and the bootstrap that imports
+// them).
 //
 //go:embed grafana prometheus superset
 var FS embed.FS

@@ -73,6 +73,18 @@ type EntityWriter interface {
 	Abort()
 }
 
+// ScopeLister is implemented by an EntityWriter that can say which scopes of
+// its entity hold live rows, so that a source can declare complete (and so
+// empty) the scopes of things it no longer has: a course deleted from
+// Moodle leaves no scope to be declared, and its rows would otherwise stay
+// current for ever. The raw loader's writers implement it; a source must
+// work without it.
+type ScopeLister interface {
+	// LiveScopes lists the non-empty scopes that hold rows not marked
+	// deleted, as they stood before this run.
+	LiveScopes(ctx context.Context) ([]string, error)
+}
+
 // Sink opens entity writers; the raw loader implements it.
 type Sink interface {
 	Entity(ctx context.Context, id EntityID) (EntityWriter, error)

@@ -13,12 +13,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/observe"
 )
 
 // Stage is the ledger stage of every step the loader records.
@@ -34,7 +33,6 @@ const maxDetailRows = 20
 type Loader struct {
 	pool     *pgxpool.Pool
 	run      *ledger.Run
-	metrics  *observe.Metrics
 	logger   *slog.Logger
 	tempDir  string
 	memLimit int
@@ -48,9 +46,6 @@ type Loader struct {
 
 // Option configures a Loader.
 type Option func(*Loader)
-
-// WithMetrics counts records read in m.ExtractRecords{source,instance,entity}.
-func WithMetrics(m *observe.Metrics) Option { return func(l *Loader) { l.metrics = m } }
 
 // WithLogger logs each entity's outcome at debug level (the ledger and the
 // command's summary are where outcomes are reported).
@@ -148,9 +143,6 @@ func (l *Loader) Entity(ctx context.Context, id extract.EntityID) (extract.Entit
 		seen:     map[uint64]struct{}{},
 		scopes:   map[string]*scopeState{},
 	}
-	if l.metrics != nil {
-		w.counter = l.metrics.ExtractRecords.WithLabelValues(id.Source, id.Instance, id.Entity)
-	}
 	l.mu.Lock()
 	l.open[id] = w
 	l.mu.Unlock()
@@ -209,7 +201,6 @@ type writer struct {
 	id      extract.EntityID
 	step    *ledger.Step
 	started time.Time
-	counter prometheus.Counter
 
 	mu       sync.Mutex
 	state    writerState
@@ -300,9 +291,6 @@ func (w *writer) Write(ctx context.Context, r extract.Record) error {
 	} else {
 		w.seen[kh] = struct{}{}
 	}
-	if w.counter != nil {
-		w.counter.Inc()
-	}
 	return nil
 }
 
@@ -338,6 +326,24 @@ func (w *writer) ScopeFailed(scope string, err error) {
 		st.err = err.Error()
 	}
 }
+
+// LiveScopes lists the entity's non-empty scopes that hold live rows
+// (extract.ScopeLister).
+func (w *writer) LiveScopes(ctx context.Context) ([]string, error) {
+	rows, err := w.l.pool.Query(ctx, `SELECT DISTINCT scope FROM raw.record
+		WHERE source = $1 AND instance = $2 AND entity = $3 AND deleted_run IS NULL AND scope <> ''`,
+		w.id.Source, w.id.Instance, w.id.Entity)
+	if err != nil {
+		return nil, fmt.Errorf("listing the live scopes of %s: %w", w.id, err)
+	}
+	scopes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("listing the live scopes of %s: %w", w.id, err)
+	}
+	return scopes, nil
+}
+
+var _ extract.ScopeLister = (*writer)(nil)
 
 // RowError records a source row that could not be read.
 func (w *writer) RowError(key string, err error) {

@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/load"
 )
@@ -547,15 +545,6 @@ func TestBadRecordsAreRefusedAndBadRowsCounted(t *testing.T) {
 	}
 }
 
-func TestMetricsCountRecordsRead(t *testing.T) {
-	e := newEnv(t)
-	m := observe.NewMetrics()
-	e.mustLoad(enrolments, courses(2, 7), load.WithMetrics(m))
-	if got := testutil.ToFloat64(m.ExtractRecords.WithLabelValues("moodle", "main", "enrolments")); got != 14 {
-		t.Errorf("mim_extract_records_total = %v", got)
-	}
-}
-
 func TestEmptyCompleteSnapshotDeletesEverything(t *testing.T) {
 	// A full snapshot (scope "") read completely with no rows: every key goes.
 	// This is the source's call to make; the loader only obeys ScopeComplete.
@@ -613,5 +602,32 @@ func TestLedgerStepsOfARun(t *testing.T) {
 	sort.Strings(names)
 	if fmt.Sprint(names) != "[extract/moodle/main/courses=succeeded extract/moodle/main/users=succeeded]" {
 		t.Errorf("%v", names)
+	}
+}
+
+// A writer lists the scopes holding live rows (extract.ScopeLister), as
+// they stood before its run: a source closes those it no longer has.
+func TestLiveScopes(t *testing.T) {
+	e := newEnv(t)
+	_, _ = e.mustLoad(enrolments, courses(3, 2))
+	// Course 3 emptied: its scope holds no live row any more.
+	_, _ = e.mustLoad(enrolments, pass{records: courses(2, 2).records, complete: []string{"1", "2", "3"}})
+	ctx := context.Background()
+	run := e.begin()
+	w, err := load.New(e.db.Pool, run).Entity(ctx, enrolments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if err := w.Write(ctx, rec(7, 1, "")); err != nil {
+		t.Fatal(err)
+	}
+	scopes, err := w.(extract.ScopeLister).LiveScopes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(scopes)
+	if fmt.Sprint(scopes) != "[1 2]" {
+		t.Errorf("live scopes %v, want [1 2]", scopes)
 	}
 }

@@ -36,7 +36,7 @@ func benchScale(tb testing.TB) float64 {
 	}
 }
 
-// uclVolumes are scale "ucl" (../shared/DESIGN.md, sits-cmis.md §2).
+// uclVolumes are scale "ucl": UCL's volumes (internal/synth's scale ucl).
 var uclVolumes = struct {
 	faculties, departments, programmes, routes, students, moduleInst, occurrences, registrations,
 	cmisGroups, cmisMembers, courses, sites int

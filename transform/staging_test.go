@@ -122,8 +122,8 @@ func loadMoodleSamples(t *testing.T, r raw, instance string) {
 	r.put("moodle", instance, "completion", "107:14", "107", obj{"id": 14, "shortname": "MOD1234-A7U-T1-2025", "completed": true, "progress": 87.5, "lastaccess": 1746057600})
 }
 
-// loadSITSAndCMIS writes the example rows of ../shared/sits-cmis.md §4 and
-// §7.2 as the SITS and CMIS extractors land them.
+// loadSITSAndCMIS writes example rows of the SITS views and CMIS tables
+// (docs/contracts.md §1) as the SITS and CMIS extractors land them.
 func loadSITSAndCMIS(r raw) {
 	const grklt, chems = "F2A752E6B438C3A1E063021E1C0A7F42", "6513269E0D37C3A1E063021E1C0A7F42"
 	r.put("sits", "sits", "faculties", "ART", "", obj{"dpt_fac_code": "ART", "dpt_fac_name": "Faculty of Arts and Humanities"})

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Starts Superset for MIM (docker-compose.yml runs this in apache/superset):
 # migrates Superset's own metadata, creates the admin, and imports the MIM
-# warehouse connection and the datasets in ./datasets (one per mart, and two
-# over the ledger). The connection URI comes from MIM_SUPERSET_DB_URI, so no
+# warehouse connection, the datasets in ./datasets (marts, and views over the
+# ledger and ctl.mart_count), the charts in ./charts and the dashboard in
+# ./dashboards (drift per site over time, feed volumes, course performance,
+# data-quality findings). The connection URI comes from MIM_SUPERSET_DB_URI, so no
 # password is kept in this repository; the bundle is built in a temporary
 # directory inside the container.
 set -eu
@@ -39,6 +41,21 @@ DB
 cp "$(dirname "$0")"/datasets/*.yaml "$bundle/datasets/mim_warehouse/"
 (cd "$work" && python -m zipfile -c mim.zip mim/)
 superset import-datasources -p "$work/mim.zip"
+
+# The dashboard: the same database and datasets, with the charts and the
+# dashboard that places them (an import of type Dashboard brings what its
+# charts use).
+mkdir -p "$bundle/charts" "$bundle/dashboards"
+cp "$(dirname "$0")"/charts/*.yaml "$bundle/charts/"
+cp "$(dirname "$0")"/dashboards/*.yaml "$bundle/dashboards/"
+cat >"$bundle/metadata.yaml" <<META
+version: 1.0.0
+type: Dashboard
+timestamp: '2025-01-01T00:00:00+00:00'
+META
+rm -f "$work/mim.zip"
+(cd "$work" && python -m zipfile -c mim.zip mim/)
+superset import-dashboards -p "$work/mim.zip" -u "${SUPERSET_ADMIN_USER:-admin}"
 rm -rf "$work"
 
 exec /usr/bin/run-server.sh

@@ -1,5 +1,5 @@
 // Package csvfeed writes the profile-field CSV that Moodle's tool_uploaduser
-// CLI applies to existing accounts (../shared/formats.md §3): keyed on
+// CLI applies to existing accounts (docs/formats.md §2): keyed on
 // username, with only the profile_field_<shortname> columns MIM owns, every
 // value checked against its field's type before a byte is written, because
 // one bad column aborts the whole upload and an empty cell clears a field.

@@ -28,14 +28,13 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
 // Feed names one feed, as ctl.export_run.feed records it.
 type Feed string
 
-// The feeds, in the order an export writes them (../shared/formats.md §6).
+// The feeds, in the order an export writes them (docs/formats.md §5).
 const (
 	IMS     Feed = "ims"
 	Profile Feed = "profile_csv"
@@ -95,14 +94,13 @@ type Options struct {
 
 // Exporter runs exports for one configuration and warehouse.
 type Exporter struct {
-	pool    *pgxpool.Pool
-	cfg     *config.Config
-	mailer  notify.Mailer
-	metrics *observe.Metrics
-	logger  *slog.Logger
-	now     func() time.Time
-	by      string
-	open    func(ctx context.Context) (deliver.Target, error)
+	pool   *pgxpool.Pool
+	cfg    *config.Config
+	mailer notify.Mailer
+	logger *slog.Logger
+	now    func() time.Time
+	by     string
+	open   func(ctx context.Context) (deliver.Target, error)
 
 	targetMu sync.Mutex
 	target   deliver.Target
@@ -119,9 +117,6 @@ type Option func(*Exporter)
 // WithMailer sends guard mail through m (default: none; mail is then
 // reported as not sent).
 func WithMailer(m notify.Mailer) Option { return func(x *Exporter) { x.mailer = m } }
-
-// WithMetrics counts guard decisions in m.
-func WithMetrics(m *observe.Metrics) Option { return func(x *Exporter) { x.metrics = m } }
 
 // WithLogger logs through l (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(x *Exporter) { x.logger = l } }
@@ -262,7 +257,6 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 			if err := envguard.Record(ctx, x.pool, sum.RunID, refused); err != nil {
 				return sum, err
 			}
-			x.count(envguard.Name, guard.Refused)
 		}
 		for _, f := range All {
 			if !slices.Contains(feeds, f) {
@@ -369,7 +363,10 @@ func (x *Exporter) recordStep(ctx context.Context, run *ledger.Run, res *Result)
 	case StatusSkipped:
 		status = ledger.Skipped
 	}
-	c := ledger.Counts{In: res.Rows, New: res.Adds, Changed: res.Changes, Deleted: res.Drops, Errors: res.Skipped}
+	// Unchanged: rows of the target that needed nothing sent (drops are
+	// rows no longer in it, so they are not among Rows).
+	c := ledger.Counts{In: res.Rows, New: res.Adds, Changed: res.Changes, Deleted: res.Drops, Errors: res.Skipped,
+		Unchanged: max(res.Rows-res.Adds-res.Changes-res.Skipped, 0)}
 	return st.Finish(ctx, status, c, res, res.Err)
 }
 
@@ -451,12 +448,6 @@ func (x *Exporter) publishFile(ctx context.Context, runID int64, instance string
 }
 
 func (x *Exporter) archiveRoot() string { return filepath.Join(x.cfg.Exports.Dir, "archive") }
-
-func (x *Exporter) count(guardName, decision string) {
-	if x.metrics != nil {
-		x.metrics.GuardEvents.WithLabelValues(guardName, decision).Inc()
-	}
-}
 
 // exportRow is one ctl.export_run row.
 type exportRow struct {

@@ -537,10 +537,6 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 		return fmt.Errorf("recording the IMS export of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID = status, exportID
-	x.count(guard.Threshold, decision)
-	for range p.held {
-		x.count(guard.CourseDrop, guard.Held)
-	}
 	if len(notify) > 0 {
 		x.mailPublished(ctx, p, decision, notify, res)
 	}

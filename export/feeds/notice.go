@@ -16,7 +16,6 @@ func (x *Exporter) refuse(ctx context.Context, runID int64, c guard.Check, feed 
 	if err != nil {
 		return err
 	}
-	x.count(c.Guard, guard.Refused)
 	var b strings.Builder
 	b.WriteString(strings.TrimSpace(s.Message))
 	fmt.Fprintf(&b, "\n\nSite: %s\nFeed: %s\nRun: %d\n\n", c.Instance, feed, runID)

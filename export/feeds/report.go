@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mimwarehouse/mim/internal/progress"
 )
 
 // Write prints the summary for an operator: per site and feed its status
@@ -41,7 +43,7 @@ func (s *Summary) Write(w io.Writer) {
 			}
 		}
 		if r.File != "" {
-			fmt.Fprintf(w, "  file: %s (%d bytes, sha256 %s)\n", r.File, r.Bytes, r.SHA256)
+			fmt.Fprintf(w, "  file: %s (%s, sha256 %s)\n", r.File, progress.Counted(r.Bytes, "byte", "bytes"), r.SHA256)
 		}
 		if r.Archive != "" {
 			fmt.Fprintf(w, "  archived: %s\n", r.Archive)
@@ -62,34 +64,30 @@ func (s *Summary) Write(w io.Writer) {
 }
 
 func (r *Result) counts() string {
+	if r.Status == StatusSkipped {
+		return ""
+	}
+	n := progress.Counted
 	switch r.Feed {
 	case IMS:
-		if r.Status == StatusSkipped {
-			return ""
-		}
-		s := fmt.Sprintf("target %d rows: %d adds, %d changes, %d drops", r.Rows, r.Adds, r.Changes, r.Drops)
+		s := fmt.Sprintf("target %s: %s, %s, %s", n(r.Rows, "row", "rows"), n(r.Adds, "add", "adds"),
+			n(r.Changes, "change", "changes"), n(r.Drops, "drop", "drops"))
 		if r.Held > 0 {
-			s += fmt.Sprintf(", %d drops held in %d courses", r.Held, len(r.HeldCourses))
+			s += fmt.Sprintf(", %s held in %s", n(r.Held, "drop", "drops"), n(int64(len(r.HeldCourses)), "course", "courses"))
 		}
 		if r.Skipped > 0 {
-			s += fmt.Sprintf(", %d refused by the writer", r.Skipped)
+			s += fmt.Sprintf(", %s refused by the writer", n(r.Skipped, "member", "members"))
 		}
 		return s
 	case Profile:
-		if r.Status == StatusSkipped {
-			return ""
-		}
-		return fmt.Sprintf("%d accounts, %d with changed values, %d refused", r.Rows, r.Changes, r.Skipped)
+		return fmt.Sprintf("%s, %s with changed values, %s refused", n(r.Rows, "account", "accounts"), progress.Count(r.Changes),
+			progress.Count(r.Skipped))
 	case Tutor:
-		if r.Status == StatusSkipped {
-			return ""
-		}
-		return fmt.Sprintf("%d pairs: %d added, %d removed, %d mart rows left out", r.Rows, r.Adds, r.Drops, r.Skipped)
+		return fmt.Sprintf("%s: %s added, %s removed, %s left out", n(r.Rows, "pair", "pairs"), progress.Count(r.Adds),
+			progress.Count(r.Drops), n(r.Skipped, "mart row", "mart rows"))
 	case Merge:
-		if r.Status == StatusSkipped {
-			return ""
-		}
-		return fmt.Sprintf("%d candidates, %d pairs listed, %d left out", r.Rows, r.Adds, r.Skipped)
+		return fmt.Sprintf("%s, %s listed, %s left out", n(r.Rows, "candidate", "candidates"), n(r.Adds, "pair", "pairs"),
+			progress.Count(r.Skipped))
 	}
 	return ""
 }

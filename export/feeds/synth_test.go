@@ -88,7 +88,7 @@ func TestSynthExportApplyDrift(t *testing.T) {
 		}
 		missing, suspended := feedstest.Drift(sims[s.Site].Snapshot(), feedstest.SynthTarget(in, s.Site))
 		// Moodle cannot re-activate a suspended IMS enrolment through the
-		// file (formats.md §1.7): that drift stays for a person or web services.
+		// file (docs/formats.md §1.5): that drift stays for a person or web services.
 		if missing != 0 || suspended != s.DriftSuspended {
 			t.Errorf("site %s after: drift missing %d suspended %d, want 0 and %d", s.Site, missing, suspended, s.DriftSuspended)
 		}

@@ -31,7 +31,7 @@ func planTutor(ctx context.Context, tx pgx.Tx, site *config.MoodleSite) (*tutor.
 	if err != nil {
 		return nil, c, s, err
 	}
-	// Guarded like memberships (formats.md §5.3): the rows, and the pairs
+	// Guarded like memberships (docs/formats.md §4): the rows, and the pairs
 	// kept (a removed pair is an assignment the plugin deletes).
 	c = guard.Check{Guard: guard.TutorThreshold, Instance: site.Name, Limit: s.ThresholdPercent, First: p.Previous == 0,
 		Measures: []guard.Measure{
@@ -95,7 +95,6 @@ func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.M
 		return fmt.Errorf("publishing the tutor table of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID, res.Delivered = StatusPublished, exportID, p.View
-	x.count(guard.TutorThreshold, decision)
 	if decision == guard.Overridden {
 		body := fmt.Sprintf("threshold_override was set, so the tutor table of %s was published although it is below threshold_percent;\n"+
 			"the override has been reset to false.\n\nSite: %s\nView: %s\n\n", site.Name, site.Name, p.View)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/mimwarehouse/mim/internal/progress"
 )
 
 // maxListed bounds the lines of each list in the text reports; the full
@@ -23,8 +25,9 @@ var kindHeads = map[Kind]string{
 // every write and every waiting member.
 func (p *Plan) WriteText(w io.Writer, verbose bool) error {
 	read := p.DesiredGroups
-	fmt.Fprintf(w, "site %s: %d desired groups; MIM owns %d groups and %d groupings (idnumber prefix %q) in the courses read\n",
-		p.Instance, read, p.OwnedGroups, p.OwnedGroupings, p.Prefix)
+	fmt.Fprintf(w, "site %s: %s desired; MIM owns %s and %s (idnumber prefix %q) in the courses read\n",
+		p.Instance, progress.Counted(int64(read), "group", "groups"), progress.Counted(int64(p.OwnedGroups), "group", "groups"),
+		progress.Counted(int64(p.OwnedGroupings), "grouping", "groupings"), p.Prefix)
 	if p.CourseFilter != 0 && p.DesiredGroups == 0 {
 		fmt.Fprintf(w, "  course %d has no desired groups in mart.exp_group_target (not a group-sync course?); MIM leaves it alone\n", p.CourseFilter)
 		return nil
@@ -144,7 +147,8 @@ func (p *Plan) WriteText(w io.Writer, verbose bool) error {
 // WriteText prints what an apply did: counts by kind and outcome, then the
 // items that failed or were not attempted, with Moodle's answer.
 func (r *Result) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "site %s: %d of %d writes applied in %d requests", r.Instance, r.Total(Applied), len(r.Actions), r.Requests)
+	fmt.Fprintf(w, "site %s: %s of %s applied in %s", r.Instance, progress.Count(int64(r.Total(Applied))),
+		progress.Counted(int64(len(r.Actions)), "write", "writes"), progress.Counted(int64(r.Requests), "request", "requests"))
 	if f, n := r.Total(Failed), r.Total(NotAttempted); f+n > 0 {
 		fmt.Fprintf(w, "; %d failed, %d not attempted", f, n)
 	}

@@ -92,8 +92,8 @@ func BenchmarkWriter(b *testing.B) {
 	b.ReportMetric(float64(st.Members), "members/op")
 }
 
-// The same document through encoding/xml's Encoder, for the ratio style.md
-// quotes. It produces equivalent elements (not byte-identical layout).
+// The same document through encoding/xml's Encoder, for the ratio the
+// writer is measured against. It produces equivalent elements (not byte-identical layout).
 type xmlMember struct {
 	XMLName xml.Name `xml:"member"`
 	Source  string   `xml:"sourcedid>source"`

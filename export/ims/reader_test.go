@@ -66,7 +66,7 @@ func TestScannerReadsWriterOutput(t *testing.T) {
 	}
 }
 
-// The documented example of formats.md §1.9 reads as the text below it says.
+// The documented example of docs/formats.md §1.6 reads as the text below it says.
 func TestScannerReadsTheFormatsExample(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("testdata", "formats-example.xml"))
 	if err != nil {

@@ -34,7 +34,7 @@ func TestValidateAcceptsGoodFiles(t *testing.T) {
 	}
 }
 
-// Each case breaks one rule of formats.md §1.2/§1.10 in an otherwise valid
+// Each case breaks one rule of docs/formats.md §1.2/§1.7 in an otherwise valid
 // file; Validate must name the rule and the line.
 func TestValidateFindsEachBrokenRule(t *testing.T) {
 	cases := []struct {

@@ -1,7 +1,7 @@
 // Package ims writes, checks and reads IMS Enterprise 1.1 files for Moodle's
 // enrol_imsenterprise, which reads them line by line with regular
 // expressions rather than with an XML parser. The Writer streams a file laid
-// out the way that reader needs (../shared/formats.md §1), Validate re-parses
+// out the way that reader needs (docs/formats.md §1), Validate re-parses
 // a file with encoding/xml and checks the line-level rules, and Scanner reads
 // a file the way Moodle does, for the simulator.
 package ims

@@ -24,7 +24,7 @@ func d(s string) Date {
 }
 
 // writeGolden writes the example of testdata/golden.xml (modelled on
-// formats.md §1.9, with the escaping and date traps added).
+// docs/formats.md §1.6, with the escaping and date traps added).
 func writeGolden(t *testing.T, w *Writer) {
 	t.Helper()
 	must := func(err error) {

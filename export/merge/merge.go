@@ -1,5 +1,5 @@
 // Package merge writes the merge list for tool_mergeusers
-// (../shared/formats.md §4.3): ordered pairs of Moodle accounts on one site,
+// (docs/formats.md §3): ordered pairs of Moodle accounts on one site,
 // the account to remove and the account to keep, with the usernames a
 // gathering must re-check before merging and the reason MIM proposes it.
 // Chains (A into B, then B into C) are allowed only in that order.

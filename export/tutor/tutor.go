@@ -1,5 +1,5 @@
 // Package tutor publishes the personal-tutor table that enrol_dbuserrel
-// reads (../shared/formats.md §5). The plugin reads the whole relation and
+// reads (docs/formats.md §4). The plugin reads the whole relation and
 // removes every assignment it does not find, so a site's rows are replaced
 // in one transaction (readers see the old rows or the new ones, never a mix),
 // only pairs fit for the plugin are published, and the caller guards the

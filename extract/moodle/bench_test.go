@@ -53,17 +53,7 @@ func (w *discardWriter) Abort() {}
 // MIM_BENCH_ENTITIES=enrolments,groups limits the entities read.
 func BenchmarkExtractSite(b *testing.B) {
 	const latency, concurrency = 20 * time.Millisecond, 8
-	scale := synth.Medium
-	if os.Getenv("MIM_BENCH_FULL") != "" {
-		scale = synth.UCL
-	}
-	in, err := synth.Generate(synth.Options{Scale: scale})
-	if err != nil {
-		b.Fatal(err)
-	}
-	st := in.Sites[0].State
-	b.Logf("site %s (%s): %d courses, %d users, %d enrolments, %d groups, %d groupings", in.Sites[0].Name, scale,
-		len(st.Courses), len(st.Users), len(st.Enrolments), len(st.Groups), len(st.Groupings))
+	st := benchSite(b)
 	site := moodletest.NewServer(b, *st, moodletest.WithLatency(latency))
 	cfg := &config.MoodleSite{Name: "main", URL: site.URL(), Environment: "test", Concurrency: concurrency, PageSize: 1000,
 		Entities: append([]string(nil), config.DefaultMoodleEntities...)}
@@ -125,6 +115,23 @@ func BenchmarkExtractSite(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchSite is the main site of the synthetic institution the benchmarks
+// read: scale medium, or ucl with MIM_BENCH_FULL=1.
+func benchSite(b *testing.B) *moodletest.State {
+	scale := synth.Medium
+	if os.Getenv("MIM_BENCH_FULL") != "" {
+		scale = synth.UCL
+	}
+	in, err := synth.Generate(synth.Options{Scale: scale})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := in.Sites[0].State
+	b.Logf("site %s (%s): %d courses, %d users, %d enrolments, %d groups, %d groupings", in.Sites[0].Name, scale,
+		len(st.Courses), len(st.Users), len(st.Enrolments), len(st.Groups), len(st.Groupings))
+	return st
 }
 
 // heapPeak samples the live heap (as the last garbage collection marked

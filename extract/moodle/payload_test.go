@@ -47,9 +47,10 @@ func TestWithKeys(t *testing.T) {
 }
 
 func TestSplitGradeItemRecordedAnswer(t *testing.T) {
-	b, err := os.ReadFile("../../../shared/moodle-samples/gradereport_user_get_grade_items.json")
+	// Recorded from a real Moodle 4.5 (the simulator's fidelity tests use it too).
+	b, err := os.ReadFile("../../moodle/moodletest/testdata/samples/raw/gradereport_user_get_grade_items.json")
 	if err != nil {
-		t.Skipf("the recorded samples are not here: %v", err)
+		t.Fatal(err)
 	}
 	var answer struct {
 		Usergrades []struct {

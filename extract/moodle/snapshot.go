@@ -110,11 +110,7 @@ func (x *extraction) readUsers(ctx context.Context) {
 	for i, c := range x.site.UserCriteria {
 		criteria[i] = moodle.Criterion{Key: c.Key, Value: c.Value}
 	}
-	type field struct {
-		user    int64
-		payload []byte
-	}
-	harvested := map[string]field{}
+	harvested := map[string]harvestedField{}
 	// The users are landed as they are decoded: a site's whole list is
 	// never held at once (a large university's is tens of megabytes).
 	warnings, err := x.client.EachUser(ctx, criteria, func(u *moodle.User) error {
@@ -126,16 +122,9 @@ func (x *extraction) readUsers(ctx context.Context) {
 			if cf.ShortName == "" {
 				continue
 			}
-			// The definition is the same on every user; the lowest user
-			// id decides, so a re-run writes the same bytes.
-			if f, seen := harvested[cf.ShortName]; seen && f.user <= int64(u.ID) {
-				continue
-			}
-			p, err := marshal(profileField{ShortName: cf.ShortName, Name: cf.Name, Type: cf.Type})
-			if err != nil {
+			if err := harvest(harvested, int64(u.ID), profileField{ShortName: cf.ShortName, Name: cf.Name, Type: cf.Type}); err != nil {
 				return err
 			}
-			harvested[cf.ShortName] = field{user: int64(u.ID), payload: p}
 		}
 		return nil
 	})
@@ -157,23 +146,51 @@ func (x *extraction) readUsers(ctx context.Context) {
 		fields.complete("")
 	}
 	users.commit(ctx)
-
-	if fields != nil {
-		names := make([]string, 0, len(harvested))
-		for k := range harvested {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		x.expect(entProfileFields, len(names))
-		for _, k := range names {
-			if err := fields.write(ctx, k, "", harvested[k].payload); err != nil {
-				fields.abort(fmt.Errorf("harvesting profile fields: %w", err), true)
-				return
-			}
-		}
-		fields.commit(ctx)
-		x.done(entProfileFields, len(names))
+	if err := x.landProfileFields(ctx, fields, harvested); err != nil {
+		fields.abort(fmt.Errorf("harvesting profile fields: %w", err), true)
 	}
+}
+
+// harvestedField is a profile field definition seen in users' customfields.
+type harvestedField struct {
+	user    int64 // the lowest user id it was seen on
+	payload []byte
+}
+
+// harvest notes a profile field seen on user. The definition is the same on
+// every user; the lowest user id decides, so a re-run writes the same bytes.
+func harvest(harvested map[string]harvestedField, user int64, f profileField) error {
+	if prev, seen := harvested[f.ShortName]; seen && prev.user <= user {
+		return nil
+	}
+	p, err := marshal(f)
+	if err != nil {
+		return err
+	}
+	harvested[f.ShortName] = harvestedField{user: user, payload: p}
+	return nil
+}
+
+// landProfileFields writes the harvested profile fields, by shortname, and
+// commits them; the scope "" was declared with the users'.
+func (x *extraction) landProfileFields(ctx context.Context, o *entityOut, harvested map[string]harvestedField) error {
+	if o == nil {
+		return nil
+	}
+	names := make([]string, 0, len(harvested))
+	for k := range harvested {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	x.expect(entProfileFields, len(names))
+	for _, k := range names {
+		if err := o.write(ctx, k, "", harvested[k].payload); err != nil {
+			return err
+		}
+	}
+	o.commit(ctx)
+	x.done(entProfileFields, len(names))
+	return nil
 }
 
 // profileField is a profile_fields payload.

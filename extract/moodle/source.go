@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/config"
@@ -55,6 +56,7 @@ type Source struct {
 	workers  int // the site's concurrency: requests in flight at once
 	readers  int // goroutines reading courses (or users) side by side
 	pageSize int
+	now      func() time.Time // a database read's clock (WithClock)
 }
 
 var _ extract.Source = (*Source)(nil)
@@ -85,6 +87,31 @@ func New(client *moodle.Client, site *config.MoodleSite, opts extract.Options, o
 	if client == nil || site == nil {
 		return nil, errors.New("extract/moodle: New needs a client and a site")
 	}
+	land, err := selection(site, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{client: client, site: site, land: land, progress: opts.Progress,
+		workers: max(site.Concurrency, 1), pageSize: max(site.PageSize, 2)}
+	// The client lets only workers requests be in flight at once; twice as
+	// many readers keep it at that number while some of them decode and
+	// land what they were sent, instead of leaving the site a request short.
+	s.readers = 2 * s.workers
+	for _, o := range options {
+		o(s)
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// selection is the set of raw entities a read of site lands: the site's
+// configured entities, or opts.Entities (configured names,
+// config.MoodleEntities) when given; grades and completion must still be
+// enabled for the site, since they are heavy on Moodle. An entity the site
+// cannot give is a *SelectionError.
+func selection(site *config.MoodleSite, opts extract.Options) (map[string]bool, error) {
 	enabled := slices.Clone(site.Entities)
 	if len(enabled) == 0 {
 		enabled = slices.Clone(config.DefaultMoodleEntities)
@@ -109,24 +136,13 @@ func New(client *moodle.Client, site *config.MoodleSite, opts extract.Options, o
 			}
 		}
 	}
-	s := &Source{client: client, site: site, land: map[string]bool{}, progress: opts.Progress,
-		workers: max(site.Concurrency, 1), pageSize: max(site.PageSize, 2)}
-	// The client lets only workers requests be in flight at once; twice as
-	// many readers keep it at that number while some of them decode and
-	// land what they were sent, instead of leaving the site a request short.
-	s.readers = 2 * s.workers
+	land := map[string]bool{}
 	for _, n := range asked {
 		for _, r := range rawEntities(n) {
-			s.land[r] = true
+			land[r] = true
 		}
 	}
-	for _, o := range options {
-		o(s)
-	}
-	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
-	}
-	return s, nil
+	return land, nil
 }
 
 // Name is how the operator selects the source: "moodle:" and the site's name.
@@ -220,6 +236,12 @@ const (
 func (s *Source) Extract(ctx context.Context, sink extract.Sink) error {
 	x := &extraction{Source: s, sink: sink, out: map[string]*entityOut{}}
 	x.run(ctx)
+	return x.finish(ctx, s.Name())
+}
+
+// finish waits for the entities' commits, aborts what is still open, and
+// returns the extraction's error, naming the source as what.
+func (x *extraction) finish(ctx context.Context, what string) error {
 	x.commits.Wait()
 	// Every path commits or aborts its entities; what is still open here
 	// was cut short, and must not stay half-written.
@@ -231,7 +253,7 @@ func (s *Source) Extract(ctx context.Context, sink extract.Sink) error {
 	if len(x.errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("extracting %s: %w", s.Name(), errors.Join(x.errs...))
+	return fmt.Errorf("extracting %s: %w", what, errors.Join(x.errs...))
 }
 
 // extraction is one run of Extract.

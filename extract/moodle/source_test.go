@@ -191,7 +191,7 @@ func (f *courseFault) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // extractRun extracts the sources at once through the real loader, under
 // one ledger run, as `mim extract` does.
-func extractRun(t *testing.T, db *pgtest.DB, srcs ...*moodlex.Source) (int64, []load.Report, error) {
+func extractRun(t *testing.T, db *pgtest.DB, srcs ...extract.Source) (int64, []load.Report, error) {
 	t.Helper()
 	ctx := context.Background()
 	run, err := ledger.Begin(ctx, db.Pool, "extract", "test", "test", nil)

@@ -104,10 +104,14 @@ func (e *scrubbed) Unwrap() error { return e.err }
 // scrub hides password in err's text. Drivers sometimes quote the connection
 // string they were given.
 func scrub(err error, password string) error {
-	if err == nil || password == "" || !strings.Contains(err.Error(), password) {
+	if err == nil {
 		return err
 	}
-	return &scrubbed{msg: strings.ReplaceAll(err.Error(), password, "xxxxx"), err: err}
+	msg := config.ScrubPassword(err.Error(), password)
+	if msg == err.Error() {
+		return err
+	}
+	return &scrubbed{msg: msg, err: err}
 }
 
 var (

@@ -289,7 +289,7 @@ func newReader(e Entity, rows *sql.Rows) (*reader, error) {
 			problems = append(problems, fmt.Sprintf("column %s is %s in the source but the contract reads it as %s", name, ct.DatabaseTypeName(), t))
 		}
 		r.cols = append(r.cols, column{name: name, typ: t, char: isChar(ct.DatabaseTypeName()), dbType: ct.DatabaseTypeName(),
-			prefix: appendJSONString(nil, name)})
+			prefix: extract.AppendJSONString(nil, name)})
 	}
 	for name := range e.Types {
 		if _, ok := r.byName[name]; !ok {
@@ -355,7 +355,7 @@ func (r *reader) read(rows *sql.Rows) (extract.Record, string, error) {
 		case c.typ == Number:
 			b = append(b, r.vals[i]...)
 		default:
-			b = appendJSONString(b, r.vals[i])
+			b = extract.AppendJSONString(b, r.vals[i])
 		}
 	}
 	b = append(b, '}')

@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"regexp"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -108,9 +110,13 @@ type Env struct {
 	// LoadConfig is how Config obtains the configuration; tests and `mim demo`
 	// replace it with one built in memory.
 	LoadConfig func() (*config.Config, error)
-	// Metrics, when set (mim serve, mim demo), is what the stages report to;
-	// the Moodle clients built by MoodleClient count their requests in it.
+	// Metrics, when set (mim serve, mim demo), are this process's live
+	// collectors; the Moodle clients built by MoodleClient count their calls
+	// in it as they happen.
 	Metrics *observe.Metrics
+	// Requests adds up every Moodle call this process makes, until a run
+	// records them in the ledger (saveRequests), whichever command it is.
+	Requests *observe.Tally
 }
 
 // Config loads the configuration once; a configuration with problems is an
@@ -212,12 +218,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	g.define(top)
 	help := top.Bool("help", false, "")
 	top.BoolVar(help, "h", false, "")
+	version := top.Bool("version", false, "")
 	if err := top.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "mim: %v\n\n", err)
+		fmt.Fprintf(stderr, "mim: %v\n\n", flagError(err))
 		printOverview(stderr)
 		return ExitUsage
 	}
 	rest := top.Args()
+	if *version {
+		fmt.Fprintf(stdout, "mim %s\n", VersionString())
+		return ExitOK
+	}
 	if *help || len(rest) == 0 {
 		printOverview(stdout)
 		if len(rest) == 0 && !*help {
@@ -255,7 +266,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			printCommand(stdout, c)
 			return ExitOK
 		}
-		fmt.Fprintf(stderr, "mim %s: %v\n\n", c.Name, err)
+		fmt.Fprintf(stderr, "mim %s: %v\n\n", c.Name, flagError(err))
 		printCommand(stderr, c)
 		return ExitUsage
 	}
@@ -302,10 +313,20 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // parseInterspersed parses flags wherever they appear among the positional
 // arguments (operators write `settings set K V --reason R`); everything after
-// a "--" is positional.
+// a "--" is positional, and so is a negative number that is not an option's
+// value (`settings set threshold_percent -5`).
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
+		if n := negativeAt(fs, args); n >= 0 {
+			rest, err := parseInterspersed(fs, args[:n])
+			if err != nil {
+				return nil, err
+			}
+			positional = append(append(positional, rest...), args[n])
+			args = args[n+1:]
+			continue
+		}
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
@@ -319,6 +340,78 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+var negativeNumber = regexp.MustCompile(`^-[0-9][0-9.]*$`)
+
+// negativeAt is the index of the first argument that is a negative number
+// and not the value of the option before it (-1 if none), up to a "--".
+func negativeAt(fs *flag.FlagSet, args []string) int {
+	for i, a := range args {
+		if a == "--" {
+			return -1
+		}
+		if !negativeNumber.MatchString(a) || fs.Lookup(a[1:]) != nil {
+			continue
+		}
+		if i > 0 && takesValue(fs, args[i-1]) {
+			continue
+		}
+		return i
+	}
+	return -1
+}
+
+// takesValue says whether arg is an option whose value is the next argument.
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
+		return false
+	}
+	f := fs.Lookup(strings.TrimLeft(arg, "-"))
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
+}
+
+// flagError rewords the flag package's errors with the option names as
+// MIM writes them (--entity, not -entity).
+func flagError(err error) error {
+	msg := err.Error()
+	for _, p := range []struct{ from, to string }{
+		{"flag provided but not defined: -", "unknown option --"},
+		{"flag needs an argument: -", "option needs a value: --"},
+		{"invalid value ", "invalid value "},
+		{"invalid boolean value ", "invalid boolean value "},
+	} {
+		if strings.HasPrefix(msg, p.from) {
+			msg = p.to + strings.TrimPrefix(msg, p.from)
+			break
+		}
+	}
+	msg = strings.ReplaceAll(msg, " for flag -", " for option --")
+	return errors.New(msg)
+}
+
+// printOptions lists a flag set's options as MIM writes them: --name VALUE,
+// then the usage, indented (the flag package writes -name).
+func printOptions(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintln(w, line)
+		if def := f.DefValue; def != "" && def != "false" && def != "0" && def != "0s" && def != "[]" {
+			if fmt.Sprintf("%T", f.Value) == "*flag.stringValue" {
+				def = strconv.Quote(def)
+			}
+			usage += " (default " + def + ")"
+		}
+		fmt.Fprintf(w, "    \t%s\n", strings.ReplaceAll(usage, "\n", "\n    \t"))
+	})
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -382,6 +475,7 @@ profile fields, tutor table, merge list, timetable groups), refusing anything
 that would silently drop students or delete groups.
 
 usage: mim [--config FILE] COMMAND [options] [arguments]
+       mim --version
 
 `)
 	byGroup := map[string][]*Command{}
@@ -428,12 +522,10 @@ func printCommand(w io.Writer, c *Command) {
 	fs.VisitAll(func(f *flag.Flag) { own = append(own, f) })
 	if len(own) > 0 {
 		fmt.Fprintf(w, "\nOptions:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
+		printOptions(w, fs)
 	}
 	gfs := flag.NewFlagSet("", flag.ContinueOnError)
 	g.define(gfs)
 	fmt.Fprintf(w, "\nGlobal options:\n")
-	gfs.SetOutput(w)
-	gfs.PrintDefaults()
+	printOptions(w, gfs)
 }

@@ -52,6 +52,17 @@ func TestNoArgumentsPrintsHelp(t *testing.T) {
 	if code, out, _ := mim(t, "version"); code != 0 || !strings.HasPrefix(out, "mim ") {
 		t.Errorf("version: %d %q", code, out)
 	}
+	if code, out, _ := mim(t, "--version"); code != 0 || !strings.HasPrefix(out, "mim ") {
+		t.Errorf("--version: %d %q", code, out)
+	}
+	// Options are written as the usage lines write them: --entity.
+	code, out, _ = mim(t, "help", "extract")
+	if code != 0 || !strings.Contains(out, "\n  --entity ENTITY\n") || strings.Contains(out, "\n  -entity") {
+		t.Errorf("help extract writes its options:\n%s", out)
+	}
+	if code, _, errOut := mim(t, "status", "--bogus"); code != app.ExitUsage || !strings.Contains(errOut, "unknown option --bogus") {
+		t.Errorf("status --bogus: %d %s", code, errOut)
+	}
 }
 
 func TestBadConfigListsEveryProblemOnce(t *testing.T) {
@@ -71,6 +82,10 @@ func TestBadConfigListsEveryProblemOnce(t *testing.T) {
 	}
 	if code, _, errOut := mim(t, "status"); code != app.ExitUsage || !strings.Contains(errOut, "no configuration") {
 		t.Errorf("no config: %d %s", code, errOut)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	if code, _, errOut := mim(t, "--config", missing, "status"); code != app.ExitUsage || !strings.Contains(errOut, missing+": cannot be read: no such file") {
+		t.Errorf("a missing configuration file: %d %s", code, errOut)
 	}
 }
 
@@ -97,6 +112,17 @@ func TestMigrateStatusSettingsAgainstARealWarehouse(t *testing.T) {
 	if code, _, errOut = mim(t, "--config", cfg, "settings", "set", "threshold_percent", "180"); code != app.ExitUsage || !strings.Contains(errOut, "0 to 100") {
 		t.Errorf("invalid setting: %d %s", code, errOut)
 	}
+	// A negative value is a value, not an option, and is judged as one.
+	for _, args := range [][]string{{"settings", "set", "threshold_percent", "-5"}, {"settings", "set", "--reason", "x", "threshold_percent", "-5"},
+		{"settings", "set", "threshold_percent", "-5", "--reason", "x"}} {
+		if code, _, errOut = mim(t, append([]string{"--config", cfg}, args...)...); code != app.ExitUsage || !strings.Contains(errOut, "0 to 100") {
+			t.Errorf("%v: %d %s", args, code, errOut)
+		}
+	}
+	// ... and the value of an option that takes one stays its value.
+	if code, out, errOut = mim(t, "--config", cfg, "settings", "set", "threshold_percent", "80", "--reason", "-5"); code != 0 || !strings.Contains(out, `"80" -> "80"`) {
+		t.Errorf("--reason -5: %d %s %s", code, out, errOut)
+	}
 	if code, out, _ = mim(t, "--config", cfg, "settings", "list"); code != 0 || !strings.Contains(out, "threshold_percent") || !strings.Contains(out, "80") {
 		t.Errorf("settings list: %d\n%s", code, out)
 	}
@@ -110,8 +136,12 @@ func TestMigrateStatusSettingsAgainstARealWarehouse(t *testing.T) {
 	s.Finish(context.Background(), ledger.Succeeded, ledger.Counts{In: 42, New: 42}, nil, nil)
 	r.Finish(context.Background(), ledger.Succeeded, 0, nil)
 	code, out, _ = mim(t, "--config", cfg, "status")
-	if code != 0 || !strings.Contains(out, "extract") || !strings.Contains(out, "succeeded") || !strings.Contains(out, "extract/sits/student") || !strings.Contains(out, "42") {
+	if code != 0 || !strings.Contains(out, "run 1 by stage") || !strings.Contains(out, "1 succeeded") || strings.Contains(out, "extract/sits/student") || !strings.Contains(out, "42") {
 		t.Errorf("status: %d\n%s", code, out)
+	}
+	code, out, _ = mim(t, "--config", cfg, "status", "--steps")
+	if code != 0 || !strings.Contains(out, "extract/sits/student") || !strings.Contains(out, "42") {
+		t.Errorf("status --steps: %d\n%s", code, out)
 	}
 
 	// The same database used by a production deployment: it says so, and a
@@ -135,5 +165,19 @@ func TestMigrateStatusSettingsAgainstARealWarehouse(t *testing.T) {
 	code, out, _ = mim(t, "--config", cfg, "check")
 	if code != 1 || !strings.Contains(out, "FAIL") {
 		t.Errorf("check from the wrong environment should fail: %d\n%s", code, out)
+	}
+}
+
+// `mim help bench` and the README give the bench the same durations.
+func TestBenchDurationsAgreeWithTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, help, _ := mim(t, "help", "bench")
+	for _, d := range []string{"small: " + app.BenchSmallTime, "4 sites at 20 ms: " + app.BenchUCLTime} {
+		if !strings.Contains(string(readme), d) || !strings.Contains(strings.Join(strings.Fields(help), " "), d) {
+			t.Errorf("%q is not in both the README and mim help bench:\n%s", d, help)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -30,9 +31,7 @@ func MoodleClient(e *Env, site *config.MoodleSite, opts ...moodle.Option) (*mood
 	if e.Logger != nil {
 		base = append(base, moodle.WithLogger(e.Logger))
 	}
-	if e.Metrics != nil {
-		base = append(base, moodle.WithObserver(e.Metrics))
-	}
+	base = append(base, moodle.WithObserver(requestObservers(e)))
 	return moodle.New(site.Name, site.URL, site.Token.Reveal(), append(base, opts...)...)
 }
 
@@ -64,6 +63,35 @@ func checkMoodle(ctx context.Context, e *Env) []CheckResult {
 }
 
 func checkMoodleSite(ctx context.Context, e *Env, environment string, site *config.MoodleSite) []CheckResult {
+	var database []CheckResult
+	if site.Kind == config.KindMoodleDB {
+		database = []CheckResult{checkMoodleDatabase(ctx, site)}
+	}
+	return append(database, checkMoodleWebServices(ctx, e, environment, site)...)
+}
+
+// checkMoodleDatabase dials a moodle-db site's database and checks every
+// table a read needs is there, with the configured prefix, and readable.
+func checkMoodleDatabase(ctx context.Context, site *config.MoodleSite) CheckResult {
+	r := CheckResult{Target: "moodle:" + site.Name + " database"}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	missing, checked, err := moodlex.CheckDB(ctx, site)
+	switch {
+	case err != nil:
+		r.Detail = err.Error()
+	case len(missing) > 0:
+		r.Detail = fmt.Sprintf("%d of the %d tables a read needs are missing or not readable: %s (is the prefix %q right, and SELECT granted?)",
+			len(missing), checked, strings.Join(missing, ", "), site.Database.Prefix)
+	default:
+		r.OK = true
+		r.Detail = fmt.Sprintf("%s via %s: the %d tables a read needs (prefix %s) are readable", site.Database.DSN, site.Database.Driver,
+			checked, site.Database.Prefix)
+	}
+	return r
+}
+
+func checkMoodleWebServices(ctx context.Context, e *Env, environment string, site *config.MoodleSite) []CheckResult {
 	read := CheckResult{Target: "moodle:" + site.Name}
 	// A check should answer quickly: one retry, a short timeout.
 	c, err := MoodleClient(e, site, moodle.WithRetries(min(site.Retries, 1)), moodle.WithTimeout(min(site.Timeout, 20*time.Second)))
@@ -162,4 +190,34 @@ func checkInputVars(ctx context.Context, site *config.MoodleSite, c *moodle.Clie
 			limit, m.Requests, site.MaxInputVars)
 	}
 	return r
+}
+
+// requestObservers is where a client's calls are counted: the tally the
+// ledger gets at the end of a run, and the live metrics when there are.
+func requestObservers(e *Env) moodle.Observer {
+	if e.Requests == nil {
+		e.Requests = observe.NewTally()
+	}
+	if e.Metrics == nil {
+		return e.Requests
+	}
+	return observerPair{e.Requests, e.Metrics}
+}
+
+type observerPair [2]moodle.Observer
+
+func (p observerPair) RequestObserved(site, function, outcome string, d time.Duration) {
+	p[0].RequestObserved(site, function, outcome, d)
+	p[1].RequestObserved(site, function, outcome, d)
+}
+
+// saveRequests records the Moodle calls made since the last save under run.
+// A failure is logged: the run's own work stands.
+func saveRequests(ctx context.Context, e *Env, q observe.Execer, runID int64) {
+	if e.Requests == nil {
+		return
+	}
+	if err := observe.SaveRequests(context.WithoutCancel(ctx), q, runID, e.Requests.Drain()); err != nil && e.Logger != nil {
+		e.Logger.Warn("recording the run's Moodle calls", "run_id", runID, "error", err)
+	}
 }

@@ -1,8 +1,11 @@
 package app_test
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -122,4 +125,46 @@ func checkLines(out string) map[string]string {
 		lines[target] = l
 	}
 	return lines
+}
+
+// `mim check` dials a moodle-db site's database and checks every table a
+// read needs is there with the configured prefix; a wrong prefix names the
+// tables it could not find.
+func TestCheckMoodleDatabase(t *testing.T) {
+	wh := pgtest.New(t)
+	site := moodletest.NewServer(t, recorded.State(), moodletest.WithToken("goodtoken0123456789abcdef"))
+	moodleDB := pgtest.NewEmpty(t)
+	sqlDB, err := sql.Open("pgx", moodleDB.DSN.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	if err := site.WriteTables(context.Background(), sqlDB, moodletest.Postgres, moodletest.TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fmt.Sprintf(`environment: %s
+warehouse: {dsn: "%s"}
+moodle:
+  - {name: replica, url: "%s", token: goodtoken0123456789abcdef, environment: %s, retries: 1,
+     kind: moodle-db, database: {driver: pgx, dsn: "%s"}}
+  - {name: wrongprefix, url: "%s", token: goodtoken0123456789abcdef, environment: %s, retries: 1,
+     kind: moodle-db, database: {driver: pgx, dsn: "%s", prefix: m_}}
+`, pgtest.Environment, wh.DSN.Reveal(), site.URL(), pgtest.Environment, moodleDB.DSN.Reveal(), site.URL(), pgtest.Environment,
+		moodleDB.DSN.Reveal()))
+	code, out, errOut := mim(t, "--config", cfg, "check")
+	if code != app.ExitFailure {
+		t.Errorf("exit %d, want 1 (one prefix is wrong):\n%s%s", code, out, errOut)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^ok\s+moodle:replica database\s+.*the 18 tables a read needs \(prefix mdl_\) are readable`),
+		regexp.MustCompile(`(?m)^FAIL\s+moodle:wrongprefix database\s+18 of the 18 tables a read needs are missing or not readable: m_config, m_context`),
+		regexp.MustCompile(`(?m)^ok\s+moodle:replica\s+Moodle 4.5`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("mim check does not match %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, ":mim@") || strings.Contains(out, "mim:mim") {
+		t.Errorf("mim check prints a password:\n%s", out)
+	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -46,7 +47,7 @@ func init() {
 		Name:     "demo",
 		Group:    "Operations",
 		Summary:  "run MIM end to end on a synthetic university and simulated Moodle sites (no configuration needed)",
-		Usage:    "mim demo [--scale small|medium|ucl] [--nights N] [--serve] [--listen ADDR] [--out DIR]",
+		Usage:    "mim demo [--scale small|medium|ucl] [--nights N] [--moodle-db] [--serve] [--listen ADDR] [--out DIR]",
 		NoConfig: true,
 		Help: `Builds a synthetic university and runs MIM on it, on this machine only:
 
@@ -68,6 +69,11 @@ func init() {
      against what the synthetic data planted, the guard decisions, and where
      the status page is.
 
+--moodle-db reads the sites from their databases instead (kind moodle-db):
+before each night every site's tables are copied, as a replica would hold
+them, into the schema moodle_<site> of the demo database, and MIM reads
+them there; writes (group sync) still go to the sites' web services.
+
 --serve keeps the status page, /metrics and the simulated sites up until
 Ctrl-C. Running the demo again starts from scratch.`,
 		Setup: func(fs *flag.FlagSet) Runner {
@@ -79,6 +85,7 @@ Ctrl-C. Running the demo again starts from scratch.`,
 			seed := fs.Uint64("seed", 1, "random `seed` of the synthetic university")
 			latency := fs.Duration("latency", 0, "answer every web-service call after `D` (e.g. 20ms, as a real site)")
 			year := fs.Int("year", 0, "academic start `YEAR` of the synthetic university (default: the current one, switching in August)")
+			moodleDB := fs.Bool("moodle-db", false, "read the Moodle sites from their databases (a copy in the demo database), not their web services")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) != 0 {
 					return Usagef("demo takes no arguments (did you mean --scale %s?)", args[0])
@@ -94,7 +101,7 @@ Ctrl-C. Running the demo again starts from scratch.`,
 					return Usagef("--listen %q is not host:port", *listen)
 				}
 				return RunDemo(ctx, e, DemoOptions{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
-					Seed: *seed, Latency: *latency, Year: *year})
+					Seed: *seed, Latency: *latency, Year: *year, MoodleDB: *moodleDB})
 			}
 		},
 	})
@@ -112,6 +119,8 @@ type DemoOptions struct {
 	// Year is the synthetic university's academic start year; 0 means the
 	// current one (CurrentAcademicYear), so the demo's term dates are real.
 	Year int
+	// MoodleDB reads the sites from copies of their tables (kind moodle-db).
+	MoodleDB bool
 	// DSN overrides MIM_DEMO_DATABASE_URL and DemoDSN (tests).
 	DSN string
 	// Ready, if set, is told the status page's URL once it serves (tests).
@@ -131,30 +140,45 @@ func demoDSN(o DemoOptions) string {
 // DemoSite is one simulated Moodle site the demo configures.
 type DemoSite struct {
 	Name, URL, Token string
+	// DB, when set, is a PostgreSQL DSN of the site's tables: the site is
+	// read from there (kind moodle-db).
+	DB string
 }
 
 // DemoConfig is the configuration `mim demo` runs with: the synthetic SITS
 // and CMIS in the demo database, the simulated sites, feeds written to out.
 // It goes through config.Parse like any file, so it is checked the same way;
-// the tokens come in as variables and are never part of the text.
+// the DSN and the tokens come in as variables and are never part of the text.
 func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config, error) {
-	vars := map[string]string{"DSN": dsn}
+	text, secrets := DemoConfigText(dsn, out, minYear, sites)
+	return config.Parse([]byte(text), func(k string) (string, bool) { v, ok := secrets[k]; return v, ok })
+}
+
+// DemoConfigText is the demo's configuration as a file's text, and the
+// values of the ${NAME}s it refers to (the DSN and each site's token).
+func DemoConfigText(dsn, out string, minYear int, sites []DemoSite) (text string, secrets map[string]string) {
+	secrets = map[string]string{"MIM_DEMO_DSN": dsn}
 	var b strings.Builder
-	fmt.Fprintf(&b, "environment: %s\nwarehouse: {dsn: \"${DSN}\", max_conns: 12}\n", DemoEnvironment)
+	fmt.Fprintf(&b, "environment: %s\nwarehouse: {dsn: \"${MIM_DEMO_DSN}\", max_conns: 12}\n", DemoEnvironment)
 	sits, cmis := synth.Schemas("")
-	fmt.Fprintf(&b, "sources:\n  sits: {driver: pgx, dsn: \"${DSN}\", schema: %s, min_year: %d}\n  cmis: {driver: pgx, dsn: \"${DSN}\", schema: %s}\n",
+	fmt.Fprintf(&b, "sources:\n  sits: {driver: pgx, dsn: \"${MIM_DEMO_DSN}\", schema: %s, min_year: %d}\n  cmis: {driver: pgx, dsn: \"${MIM_DEMO_DSN}\", schema: %s}\n",
 		sits, minYear, cmis)
 	if len(sites) > 0 {
 		b.WriteString("moodle:\n")
 	}
 	// The synthetic sites' profile fields, declared as a site's integration
 	// team would: their accounts hold only upi values before MIM's first file.
-	fields := synth.ProfileFieldNames()
-	for i, s := range sites {
-		tok := fmt.Sprintf("TOKEN_%d", i)
-		vars[tok] = s.Token
-		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q, known_profile_fields: [%s]}\n",
-			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix, strings.Join(fields, ", "))
+	fields := strings.Join(synth.ProfileFieldNames(), ", ")
+	for _, s := range sites {
+		tok := "MIM_DEMO_TOKEN_" + strings.ToUpper(nonWord.ReplaceAllString(s.Name, "_"))
+		secrets[tok] = s.Token
+		read := ""
+		if s.DB != "" {
+			secrets[tok+"_DB"] = s.DB
+			read = fmt.Sprintf(", kind: moodle-db, database: {driver: pgx, dsn: \"${%s_DB}\"}", tok)
+		}
+		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q, known_profile_fields: [%s]%s}\n",
+			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix, fields, read)
 	}
 	fmt.Fprintf(&b, "exports:\n  dir: %q\n  profile_fields:\n", out)
 	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},
@@ -162,7 +186,90 @@ func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config,
 		fmt.Fprintf(&b, "    - {column: %s, shortname: %s}\n", f[0], f[1])
 	}
 	b.WriteString("log: {level: warn}\n")
-	return config.Parse([]byte(b.String()), func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	return b.String(), secrets
+}
+
+var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+// Names of the files the demo writes its configuration to, in --out.
+const (
+	DemoConfigFile  = "mim.yaml"
+	DemoSecretsFile = "mim.secrets"
+)
+
+// writeDemoConfig writes the demo's configuration into out, so that every
+// other command can be tried on the demo's warehouse: mim.yaml, which reads
+// the DSN and the tokens from mim.secrets beside it (owner only) unless the
+// environment sets them.
+func writeDemoConfig(out, text string, secrets map[string]string) error {
+	var sb strings.Builder
+	sb.WriteString("# The demo warehouse's DSN and the simulated sites' tokens, for mim.yaml.\n")
+	names := make([]string, 0, len(secrets))
+	for k := range secrets {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(&sb, "%s=%s\n", k, secrets[k])
+	}
+	head := "# Written by mim demo: the configuration the demo ran with. Try the other\n" +
+		"# commands on the demo warehouse with --config " + filepath.Join(out, DemoConfigFile) + ".\n" +
+		"# The simulated Moodle sites live only as long as the demo (mim demo --serve).\n" +
+		"secrets_file: " + DemoSecretsFile + "\n"
+	for _, f := range []struct {
+		name, body string
+		mode       os.FileMode
+	}{{DemoSecretsFile, sb.String(), 0o600}, {DemoConfigFile, head + text, 0o644}} {
+		if err := writeFileAtomic(filepath.Join(out, f.name), []byte(f.body), f.mode); err != nil {
+			return fmt.Errorf("writing the demo's configuration: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes a whole file under a temporary name, then renames it.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// demoNext prints the commands to try next on the demo's configuration.
+func demoNext(w io.Writer, out string, serving bool) {
+	cfg := filepath.Join(out, DemoConfigFile)
+	mim := "mim"
+	if exe := os.Args[0]; strings.Contains(exe, "go-build") {
+		mim = "go run ./cmd/mim"
+	}
+	fmt.Fprintf(w, "\nthe demo's configuration is %s (its DSN and tokens in %s beside it); try next:\n", cfg, DemoSecretsFile)
+	for _, c := range [][2]string{
+		{"status", "the runs, by stage (--steps: every step)"},
+		{"export --dry-run", "what the feeds would send now, and what the guards say"},
+		{"settings list", "thresholds, overrides, academic year"},
+		{"mappings list", "the course mappings"},
+		{"serve --no-schedule --listen 127.0.0.1:0", "the status page and /metrics on this warehouse"},
+	} {
+		fmt.Fprintf(w, "  %s --config %s %-42s # %s\n", mim, cfg, c[0], c[1])
+	}
+	if serving {
+		fmt.Fprintf(w, "  %s --config %s %-42s # %s\n", mim, cfg, "run", "another night, while the simulated sites are up")
+	} else {
+		fmt.Fprintln(w, "the simulated Moodle sites stopped with the demo: with `mim demo --serve` they stay up, and `mim run` works too")
+	}
 }
 
 // RunDemo runs the demo (see `mim help demo`), printing to e.Stdout.
@@ -178,6 +285,14 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 	out, err := filepath.Abs(o.Out)
 	if err != nil {
 		return err
+	}
+	// --serve needs its port: find out now, not after the whole demo ran.
+	var ln net.Listener
+	if o.Serve {
+		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+			return &UsageError{Msg: fmt.Sprintf("--serve cannot listen on %s: %v (another mim serve or demo? try --listen 127.0.0.1:0)", o.Listen, err)}
+		}
+		defer ln.Close()
 	}
 	started := time.Now()
 	pool, err := warehouse.Open(ctx, config.DSN(dsn), 12)
@@ -221,14 +336,14 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		rows += t.Rows
 	}
 	m := in.Manifest
-	fmt.Fprintf(w, "%s rows in %d tables: %s students (%s active), %s module registrations, %s CMIS groups\n",
-		progress.Count(rows), len(tables), progress.Count(int64(m.Students)), progress.Count(int64(m.ActiveStudents)),
+	fmt.Fprintf(w, "%s rows in %s tables: %s students (%s active), %s module registrations, %s CMIS groups\n",
+		progress.Count(rows), progress.Count(int64(len(tables))), progress.Count(int64(m.Students)), progress.Count(int64(m.ActiveStudents)),
 		progress.Count(int64(m.Registrations)), progress.Count(int64(m.CMISGroups)))
 	mres, err := synth.InsertMappings(ctx, pool, in.Mappings, "mim demo")
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%d course mappings\n", mres.Created+mres.Updated+mres.Unchanged)
+	fmt.Fprintln(w, progress.Counted(int64(mres.Created+mres.Updated+mres.Unchanged), "course mapping", "course mappings"))
 
 	fmt.Fprintln(w, "\n== 3. starting the simulated Moodle sites")
 	var demoSites []DemoSite
@@ -248,7 +363,11 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 			return fmt.Errorf("starting the simulated site %s: %w", s.Name, err)
 		}
 		sims[s.Name] = site
-		demoSites = append(demoSites, DemoSite{Name: s.Name, URL: site.URL(), Token: tok})
+		ds := DemoSite{Name: s.Name, URL: site.URL(), Token: tok}
+		if o.MoodleDB {
+			ds.DB = withSearchPath(dsn, demoMoodleSchema(s.Name))
+		}
+		demoSites = append(demoSites, ds)
 		sm, _ := m.Site(s.Name)
 		kind := ""
 		if s.Archive {
@@ -258,21 +377,30 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 			progress.Count(int64(sm.Users)), progress.Count(int64(sm.Enrolments)), kind)
 	}
 
-	cfg, err := DemoConfig(dsn, out, in.Year, demoSites)
+	cfgText, secrets := DemoConfigText(dsn, out, in.Year, demoSites)
+	cfg, err := config.Parse([]byte(cfgText), func(k string) (string, bool) { v, ok := secrets[k]; return v, ok })
 	if err != nil {
 		return fmt.Errorf("the demo configuration: %w", err) // a programming error, said plainly
+	}
+	if err := writeDemoConfig(out, cfgText, secrets); err != nil {
+		return err
 	}
 	e.SetConfig(cfg)
 	e.pool = pool // the demo's own pool; Close leaves it to the defer above
 	defer func() { e.pool = nil }()
-	metrics := pipeline.NewMetrics(observe.NewMetrics())
-	e.Metrics = metrics.Metrics
+	metrics := ServeMetrics(e, pool)
 
 	var last *pipeline.Result
 	var runErr error
 	for night := 1; night <= o.Nights; night++ {
+		if o.MoodleDB {
+			fmt.Fprintf(w, "\n== 4. night %d: each site's tables copied into the demo database, as its replica holds them\n", night)
+			if err := replicateDemoSites(ctx, pool, demoSites, sims); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(w, "\n== 4. night %d: mim run\n", night)
-		last, runErr = RunPipeline(ctx, e, RunOptions{Job: "mim demo", Progress: "off", Metrics: metrics, Out: w})
+		last, runErr = RunPipeline(ctx, e, RunOptions{Job: "mim demo", Progress: "off", Out: w})
 		if last == nil {
 			return runErr
 		}
@@ -289,11 +417,50 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		return err
 	}
 	fmt.Fprintf(w, "\ndemo finished in %s: run %d %s\n", time.Since(started).Round(time.Millisecond), last.RunID, last.Status())
+	demoNext(w, o.Out, o.Serve)
 	if !o.Serve {
 		fmt.Fprintf(w, "status page: run `mim demo --serve` and open http://%s/\n", o.Listen)
 		return runErr
 	}
-	return serveDemo(ctx, e, cfg, pool, metrics, o, runErr)
+	return serveDemo(ctx, e, cfg, pool, metrics, ln, o, runErr)
+}
+
+// demoMoodleSchema is the schema holding a demo site's Moodle tables.
+func demoMoodleSchema(site string) string { return "moodle_" + strings.ReplaceAll(site, "-", "_") }
+
+// withSearchPath points a PostgreSQL DSN at schema.
+func withSearchPath(dsn, schema string) string {
+	if strings.Contains(dsn, "://") {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		return dsn + sep + "search_path=" + schema
+	}
+	return dsn + " search_path=" + schema
+}
+
+// replicateDemoSites writes each site's current content into its schema of
+// the demo database, replacing what was there, as a replica would hold it.
+func replicateDemoSites(ctx context.Context, pool *pgxpool.Pool, sites []DemoSite, sims map[string]*moodletest.Site) error {
+	for _, s := range sites {
+		schema := pgx.Identifier{demoMoodleSchema(s.Name)}.Sanitize()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE; CREATE SCHEMA "+schema); err != nil {
+			return fmt.Errorf("preparing the tables of %s: %w", s.Name, err)
+		}
+		// The site's read is read-only; its copy is written through a
+		// connection of its own.
+		db, err := sql.Open("pgx", s.DB)
+		if err != nil {
+			return err
+		}
+		err = sims[s.Name].WriteTables(ctx, db, moodletest.Postgres, moodletest.TableOptions{})
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("writing the tables of %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // resetDemo empties the demo warehouse: every schema the migrations create.
@@ -509,11 +676,7 @@ func demoDrift(ctx context.Context, w io.Writer, pool *pgxpool.Pool, in *synth.I
 }
 
 // serveDemo keeps the status page and the simulators up until Ctrl-C.
-func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *pipeline.Metrics, o DemoOptions, runErr error) error {
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s for the status page: %w (try --listen 127.0.0.1:0)", o.Listen, err)
-	}
+func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *observe.Metrics, ln net.Listener, o DemoOptions, runErr error) error {
 	srv := &http.Server{Handler: ServeHandler(cfg, pool, ServeOptions{Metrics: m}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String() + "/"

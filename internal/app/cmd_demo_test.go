@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -72,18 +73,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if t.Failed() {
 		t.Logf("stdout:\n%s", stdout)
 	}
-	for _, s := range in.Manifest.Sites {
-		// The drift the marts found is the drift the synthetic data planted.
-		row := regexp.MustCompile(fmt.Sprintf(`(?m)^\s+%s\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s*$`,
-			s.Site, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)).FindStringSubmatch(stdout)
-		if row == nil {
-			t.Errorf("no drift row for %s in:\n%s", s.Site, stdout)
-			continue
-		}
-		if got := strings.Join(row[1:], " "); got != fmt.Sprintf("%d %d %d %d", s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows) {
-			t.Errorf("site %s: drift found %s, planted %d %d %d %d", s.Site, got, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)
-		}
-	}
+	checkDemoDrift(t, in, stdout)
 
 	// What it left in the warehouse.
 	ctx := context.Background()
@@ -130,10 +120,107 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("the output holds something shaped like a token: %s", m)
 	}
 
+	// The demo leaves its configuration: every other command works on the
+	// demo's warehouse with it, and it keeps its secrets beside it.
+	cfgPath := filepath.Join(out, "mim.yaml")
+	for _, want := range []string{"the demo's configuration is " + cfgPath, "--config " + cfgPath + " status",
+		"--config " + cfgPath + " export --dry-run"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the demo does not say %q", want)
+		}
+	}
+	cfgText, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`\b[0-9a-f]{32}\b|mim:mim@`).Find(cfgText); m != nil {
+		t.Errorf("mim.yaml holds a secret: %s", m)
+	}
+	if st, err := os.Stat(filepath.Join(out, "mim.secrets")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("mim.secrets: %v %v", st, err)
+	}
+	code, got, errOut := mim(t, "--config", cfgPath, "status")
+	if code != 0 || !strings.Contains(got, `deployment environment "demo"`) || !strings.Contains(got, "run 1 by stage") ||
+		!regexp.MustCompile(`(?m)^transform\s+\d+`).MatchString(got) {
+		t.Errorf("status with the demo's configuration: %d\n%s%s", code, got, errOut)
+	}
+	code, got, errOut = mim(t, "--config", cfgPath, "export", "--dry-run")
+	if code != 0 || !strings.Contains(got, "DRY RUN") || !strings.Contains(got, "main/ims:") {
+		t.Errorf("export --dry-run with the demo's configuration: %d\n%s%s", code, got, errOut)
+	}
+
 	// Rerunnable: a second demo on the same database starts from scratch.
 	code, stdout, stderr = mim(t, "demo", "--scale", "small", "--out", out)
 	if code != 0 || !strings.Contains(stdout, "run 1 succeeded") {
 		t.Fatalf("the second demo: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// --serve on a port that is taken fails at once, before the demo runs.
+func TestDemoServeChecksItsPortFirst(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("MIM_DEMO_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none") // never reached
+	code, stdout, stderr := mim(t, "demo", "--serve", "--listen", ln.Addr().String(), "--out", t.TempDir())
+	if code != app.ExitUsage || !strings.Contains(stderr, "--serve cannot listen on "+ln.Addr().String()) || strings.Contains(stdout, "== 1.") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// checkDemoDrift requires the drift the marts found, as the demo printed
+// it, to be the drift the synthetic data planted.
+func checkDemoDrift(t *testing.T, in *synth.Institution, stdout string) {
+	t.Helper()
+	for _, s := range in.Manifest.Sites {
+		row := regexp.MustCompile(fmt.Sprintf(`(?m)^\s+%s\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s+(\d+)\s+%d\s*$`,
+			s.Site, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)).FindStringSubmatch(stdout)
+		if row == nil {
+			t.Errorf("no drift row for %s in:\n%s", s.Site, stdout)
+			continue
+		}
+		if got := strings.Join(row[1:], " "); got != fmt.Sprintf("%d %d %d %d", s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows) {
+			t.Errorf("site %s: drift found %s, planted %d %d %d %d", s.Site, got, s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows)
+		}
+	}
+}
+
+// The demo with every site read from (a copy of) its database: two nights,
+// the second of which reads the copy taken after Moodle applied the first
+// night's IMS file (no enrolment missing any more), and the sites' raw
+// records say they came from the database.
+func TestDemoReadsMoodleDatabases(t *testing.T) {
+	db := pgtest.NewEmpty(t)
+	t.Setenv("MIM_DEMO_DATABASE_URL", db.DSN.Reveal())
+	code, stdout, stderr := mim(t, "demo", "--scale", "small", "--moodle-db", "--nights", "2", "--out", filepath.Join(t.TempDir(), "feeds"))
+	if code != 0 {
+		t.Fatalf("mim demo --moodle-db exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	in, err := synth.Generate(synth.Options{Scale: synth.Small, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"== 4. night 1: each site's tables copied", "== 4. night 2: each site's tables copied", "run 2 succeeded"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the demo did not print %q", want)
+		}
+	}
+	main, _ := in.Manifest.Site("main")
+	if main.DriftMissing == 0 {
+		t.Fatal("the synthetic main site plants no missing enrolment")
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^\s+main\s+0\s+%d\s+`, main.DriftMissing)).MatchString(stdout) {
+		t.Errorf("after night 2, main should miss no enrolment (planted %d before night 1):\n%s", main.DriftMissing, stdout)
+	}
+	var fromDB int64
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM raw.record
+		WHERE source = 'moodle' AND entity = 'site_info' AND payload->>'mim_read' = 'database'`).Scan(&fromDB); err != nil {
+		t.Fatal(err)
+	}
+	if fromDB != int64(len(in.Sites)) {
+		t.Errorf("%d of %d sites were read from their database", fromDB, len(in.Sites))
 	}
 }
 
@@ -178,10 +265,15 @@ func TestDemoServes(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`mim_stage_seconds\{stage="transform"\} \d`),
 		regexp.MustCompile(`mim_last_success_timestamp_seconds\{stage="run"\} \d`),
-		regexp.MustCompile(`mim_extract_records_total\{entity="student",instance="sits",source="sits"\} [1-9]`),
-		regexp.MustCompile(`mim_moodle_requests_total\{function="core_enrol_get_enrolled_users",instance="main",outcome="ok"\} [1-9]`),
-		regexp.MustCompile(`mim_guard_events_total\{decision="passed",guard="threshold"\} [1-9]`),
-		regexp.MustCompile(`mim_stage_runs_total\{outcome="succeeded",stage="extract"\} [1-9]`),
+		regexp.MustCompile(`mim_extract_records_total\{entity="student",site="sits",source="sits"\} [1-9]`),
+		regexp.MustCompile(`mim_moodle_requests_total\{function="core_enrol_get_enrolled_users",outcome="ok",site="main"\} [1-9]`),
+		regexp.MustCompile(`mim_live_moodle_requests_total\{function="core_enrol_get_enrolled_users",outcome="ok",site="main"\} [1-9]`),
+		regexp.MustCompile(`mim_moodle_request_seconds_bucket\{function="core_enrol_get_enrolled_users",site="main",le="60"\} [1-9]`),
+		regexp.MustCompile(`mim_guard_events_total\{decision="passed",guard="threshold",site="main"\} [1-9]`),
+		regexp.MustCompile(`mim_stage_runs_total\{outcome="succeeded",site="sits",stage="extract"\} [1-9]`),
+		regexp.MustCompile(`mim_scopes\{entity="enrolments",site="main",source="moodle",state="complete"\} [1-9]`),
+		regexp.MustCompile(`mim_ledger_up 1`),
+		regexp.MustCompile(`mim_schedule_paused 0`),
 	} {
 		if !want.MatchString(metrics) {
 			t.Errorf("/metrics lacks %s", want)

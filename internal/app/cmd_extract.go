@@ -17,7 +17,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/load"
@@ -91,8 +90,6 @@ type ExtractOptions struct {
 	Progress string
 	// ProgressEvery is the log-line interval (default 30 seconds).
 	ProgressEvery time.Duration
-	// Metrics, if set, counts records read.
-	Metrics *observe.Metrics
 }
 
 // Extraction is an extract stage ready to run: its sources are chosen and
@@ -453,9 +450,6 @@ func (x *Extraction) Run(ctx context.Context, run *ledger.Run) (*ExtractOutcome,
 	opts := []load.Option{load.WithLogger(x.e.Logger), load.WithOnFinish(func(r load.Report) {
 		x.display.Finish(nameOf(r.ID), r.ID.Entity, finishText(r))
 	})}
-	if x.opts.Metrics != nil {
-		opts = append(opts, load.WithMetrics(x.opts.Metrics))
-	}
 	loader := load.New(pool, run, opts...)
 	x.display.Start()
 	out := &ExtractOutcome{RunID: run.ID, Sources: make([]SourceOutcome, len(x.sources))}
@@ -579,6 +573,7 @@ func runExtract(ctx context.Context, e *Env, opts ExtractOptions) error {
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
 	out, runErr := x.Run(ctx, run)
+	saveRequests(ctx, e, pool, run.ID)
 	if out != nil {
 		fmt.Fprintf(e.Stdout, "extract run %d:\n", run.ID)
 		if err := out.WriteSummary(e.Stdout); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/moodle"
 )
@@ -241,6 +242,7 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	// A refusal (exit 3) outranks a failure: errors.Join keeps every error
 	// and ExitCode finds the refusal among them.
 	err = errors.Join(errs...)
+	saveRequests(ctx, e, pool, run.ID)
 	status := ledger.Outcome(err)
 	if status == ledger.Failed && partialOnly {
 		status = ledger.Partial
@@ -255,6 +257,9 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 }
 
 func budgetText(b groupsync.Budget) string {
-	return fmt.Sprintf("%d groups and groupings deleted (limit %d), %.1f%% of the %d MIM groups read (limit %d%%)",
-		b.Deletes(), b.Limit, b.Share(), b.OwnedGroups, b.LimitPercent)
+	n := progress.Counted
+	return fmt.Sprintf("%s and %s deleted, %s in all (limit %s); %s of the %s MIM owns in the courses read (%.1f%%, limit %d%%)",
+		n(int64(b.GroupDeletes), "group", "groups"), n(int64(b.GroupingDeletes), "grouping", "groupings"),
+		progress.Count(int64(b.Deletes())), n(int64(b.Limit), "deletion", "deletions"),
+		progress.Count(int64(b.GroupDeletes)), n(int64(b.OwnedGroups), "group", "groups"), b.Share(), b.LimitPercent)
 }

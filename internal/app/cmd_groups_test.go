@@ -106,7 +106,7 @@ moodle:
 	setting("group_delete_budget_percent", "50") // 1 of the 2 MIM groups goes
 	code, out, errOut = mim(t, "--config", staging, "groups", "apply")
 	if code != 0 || !strings.Contains(out, "9 of 9 writes applied") || strings.Contains(out, "failed") ||
-		!strings.Contains(out, "environment guard passed") || !strings.Contains(out, "delete budget passed: 2 groups and groupings deleted (limit 50), 50.0% of the 2 MIM groups read (limit 50%)") {
+		!strings.Contains(out, "environment guard passed") || !strings.Contains(out, "delete budget passed: 1 group and 1 grouping deleted, 2 in all (limit 50 deletions); 1 of the 2 groups MIM owns in the courses read (50.0%, limit 50%)") {
 		t.Fatalf("apply: %d\n%s%s", code, out, errOut)
 	}
 	if got := scalar(t, db.Pool, `SELECT status || ' ' || exit_code FROM ctl.run WHERE command = 'groups' ORDER BY run_id DESC LIMIT 1`); got != "succeeded 0" {

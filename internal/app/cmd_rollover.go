@@ -13,6 +13,8 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -42,6 +44,8 @@ func init() {
 		Help: `The incumbent's "Academic Year Rollover" checklist, with what MIM can do
 and check itself:
 
+  0. Before step 1, hold the schedules: mim pause --reason "rollover YYYY"
+     (no night runs half-way through the changes; runs by hand still run).
   1. Global deactivation of every SITS and CMIS course mapping (an inactive
      mapping freezes its course's enrolments as they are).
   2. academic_year := YYYY (the Portico block's academic year).
@@ -50,7 +54,8 @@ and check itself:
   4. SITS readiness: whether the module views already show YYYY (they switch
      when the registry rolls SIW_MRG_AYR over; confirm the date with them).
   5-8. Run 'mim run', check the feeds hold no mass unenrolment, test adding
-     and removing a new-year mapping, then release.
+     and removing a new-year mapping, then release, and mim resume the
+     schedules.
 
 Without --apply it is a dry run: steps 1-3 are made inside a transaction,
 the marts are rebuilt there (unless --no-transform), the export's view of
@@ -104,6 +109,15 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 		mode = "APPLYING"
 	}
 	fmt.Fprintf(w, "Academic year rollover to %d/%02d — %s\n\n", year, (year+1)%100, mode)
+	switch p, err := schedule.CurrentPause(ctx, tx); {
+	case err != nil:
+		return err
+	case p != nil:
+		fmt.Fprintf(w, "0. Schedules: %s. Good: no night runs until `mim resume` (step 8).\n", p)
+	default:
+		fmt.Fprintf(w, "0. Schedules: NOT paused. Before applying, run `mim pause --reason \"rollover %d\"` so that no scheduled night\n"+
+			"   runs half-way through these changes (runs started by hand still run); `mim resume` at step 8.\n", year)
+	}
 	printRolloverPlan(w, plan)
 
 	runID := run.ID
@@ -132,7 +146,7 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 		}
 		t0 := time.Now()
 		res, terr := transform.Execute(ctx, tx, p, transform.Options{StatementTimeout: cfg.Warehouse.StatementTimeout,
-			LockTimeout: cfg.Warehouse.LockTimeout, Hooks: transformHooks(cfg, Who())})
+			LockTimeout: cfg.Warehouse.LockTimeout, Hooks: transformHooks(cfg, Who(), run.ID)})
 		var ce *transform.CheckError
 		switch {
 		case errors.As(terr, &ce):
@@ -161,11 +175,11 @@ func printRolloverPlan(w io.Writer, p *mapping.RolloverPlan) {
 		if y == "" {
 			y = "any year"
 		}
-		fmt.Fprintf(w, "   %-12s %-10s %-18s %s\n", c.Instance, y, c.Kind, transformCount(c.Mappings))
+		fmt.Fprintf(w, "   %-12s %-10s %-18s %s\n", c.Instance, y, c.Kind, progress.Count(c.Mappings))
 	}
 	for _, pc := range p.Published {
 		fmt.Fprintf(w, "   site %s: Moodle holds %s active memberships from MIM in %s of these courses\n",
-			pc.Instance, transformCount(pc.ActiveMemberships), transformCount(pc.Courses))
+			pc.Instance, progress.Count(pc.ActiveMemberships), progress.Count(pc.Courses))
 	}
 	fmt.Fprintf(w, "2. academic_year: %d -> %d\n", p.AcademicYear, p.Year)
 	fmt.Fprintf(w, "3. min_mod_occ_year: %d -> %d; threshold_override: %v -> true (one export; reset when used)\n",
@@ -177,10 +191,10 @@ func printRolloverPlan(w io.Writer, p *mapping.RolloverPlan) {
 	case n == 0:
 		fmt.Fprintf(w, "4. SITS readiness: NO module instances for %d yet: SIW_MRG_AYR has probably not been rolled over; confirm the date with the registry\n", p.Year)
 	default:
-		fmt.Fprintf(w, "4. SITS readiness: %s module instances for %d in staging\n", transformCount(n), p.Year)
+		fmt.Fprintf(w, "4. SITS readiness: %s module instances for %d in staging\n", progress.Count(n), p.Year)
 	}
 	for _, y := range p.SITSYears {
-		fmt.Fprintf(w, "   %d: %s module instances, %s occurrences\n", y.Year, transformCount(y.ModuleInstances), transformCount(y.Occurrences))
+		fmt.Fprintf(w, "   %d: %s module instances, %s occurrences\n", y.Year, progress.Count(y.ModuleInstances), progress.Count(y.Occurrences))
 	}
 }
 
@@ -200,8 +214,8 @@ func previewDrops(ctx context.Context, e *Env, tx pgx.Tx, w io.Writer) error {
 			return fmt.Errorf("previewing the export: %w", err)
 		}
 		for _, p := range previews {
-			fmt.Fprintf(w, "   %s %s: %s adds, %s drops, %s changes; %s\n", p.Instance, p.Feed, transformCount(p.Adds),
-				transformCount(p.Drops), transformCount(p.Changes), p.Decision)
+			fmt.Fprintf(w, "   %s %s: %s adds, %s drops, %s changes; %s\n", p.Instance, p.Feed, progress.Count(p.Adds),
+				progress.Count(p.Drops), progress.Count(p.Changes), p.Decision)
 			for _, d := range p.SampleDrops {
 				fmt.Fprintf(w, "     - drop %s\n", d)
 			}
@@ -242,7 +256,7 @@ func previewDrops(ctx context.Context, e *Env, tx pgx.Tx, w io.Writer) error {
 		}
 		any = true
 		fmt.Fprintf(w, "   site %s: %s active memberships sent so far, %s in the new target; %s sent memberships are not in it\n",
-			inst, transformCount(published), transformCount(target), transformCount(gone))
+			inst, progress.Count(published), progress.Count(target), progress.Count(gone))
 	}
 	if !any {
 		fmt.Fprintln(w, "   nothing has been sent to Moodle and the new target is empty")
@@ -257,6 +271,6 @@ Then, by hand:
 5. Once SITS shows %d, run 'mim run' (extract, transform, export).
 6. Check the feeds: essentially empty, and no mass unenrolment.
 7. Test adding and removing a %d module occurrence mapping ('mim mappings import', 'mim mappings deactivate --course').
-8. Release: make the mapping tools visible and re-enable the schedules.
+8. Release: make the mapping tools visible, and 'mim resume' the schedules 'mim pause' held.
 `, year, year)
 }

@@ -20,8 +20,9 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pipeline"
+	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -43,7 +44,7 @@ func init() {
 		Name:    "run",
 		Group:   "Pipeline",
 		Summary: "the nightly run: extract → transform → export and group sync, under one run id",
-		Usage:   "mim run [--stages LIST] [--source NAME]... [--no-mail] [--progress log|off]",
+		Usage:   "mim run [--stages LIST] [--source NAME]... [--no-mail] [--progress log|off] [--if-not-paused]",
 		Help: `Runs every stage under one ledger run, holding the warehouse run lock (a second
 run refuses to start):
 
@@ -78,6 +79,10 @@ is printed and mailed to notify.to when notify.smtp is configured.
 --stages limits the run (e.g. --stages transform,export); --source limits
 the extract to some sources (sits, cmis, moodle:NAME, or moodle).
 
+While mim pause holds the schedules, a run started by hand goes ahead and
+says so; with --if-not-paused it does nothing and exits 0 (for a run that
+cron starts, so that the pause holds it as it holds mim serve's).
+
 Exit status: 0 everything succeeded (a partial extract, e.g. a course that
 could not be read, is reported but is not a failure), 1 a stage failed or was
 skipped because one failed, 3 a guard refused something (threshold, delete
@@ -88,6 +93,7 @@ budget, environment): a person must look before the next night.`,
 			fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle); repeatable", listFlag(&sources))
 			noMail := fs.Bool("no-mail", false, "do not mail the summary")
 			mode := fs.String("progress", "log", "extract progress: log (a line per entity every 30 seconds) or off")
+			ifNotPaused := fs.Bool("if-not-paused", false, "do nothing (exit 0) while mim pause holds the schedules: for a run started by cron")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) != 0 {
 					return Usagef("run takes no arguments (did you mean --stages %s?)", args[0])
@@ -95,11 +101,49 @@ budget, environment): a person must look before the next night.`,
 				if *mode != "log" && *mode != "off" {
 					return Usagef("--progress %q is not log or off", *mode)
 				}
-				_, err := RunPipeline(ctx, e, RunOptions{Job: "mim run", Stages: stages, Sources: sources, Mail: !*noMail, Progress: *mode})
+				pause := PauseNote
+				if *ifNotPaused {
+					pause = PauseObey
+				}
+				_, err := RunPipeline(ctx, e, RunOptions{Job: "mim run", Stages: stages, Sources: sources, Mail: !*noMail, Progress: *mode, Pause: pause})
+				if errors.Is(err, errHeld) {
+					return nil
+				}
 				return err
 			}
 		},
 	})
+}
+
+// What a run does while mim pause holds the schedules.
+const (
+	// PauseIgnore: nothing (the scheduler asked already; the demo).
+	PauseIgnore = ""
+	// PauseNote: the run goes ahead and says the schedules are paused (a
+	// run started by hand).
+	PauseNote = "note"
+	// PauseObey: the run does not start (mim run --if-not-paused, by cron).
+	PauseObey = "obey"
+)
+
+// errHeld is a run that did not start because the schedules are paused.
+var errHeld = errors.New("held: the schedules are paused")
+
+// checkPause applies o.Pause; errHeld means the run must not start.
+func checkPause(ctx context.Context, pool *pgxpool.Pool, o RunOptions) error {
+	if o.Pause == PauseIgnore {
+		return nil
+	}
+	p, err := schedule.CurrentPause(ctx, pool)
+	if err != nil || p == nil {
+		return err
+	}
+	if o.Pause == PauseObey {
+		fmt.Fprintf(o.Out, "not running: the schedules are %s (mim resume releases them)\n", p)
+		return errHeld
+	}
+	fmt.Fprintf(o.Out, "note: the schedules are %s; this run was started by hand and goes ahead\n", p)
+	return nil
 }
 
 // RunOptions choose what one run does.
@@ -114,11 +158,11 @@ type RunOptions struct {
 	Mail bool
 	// Progress is the extract's progress display: log or off.
 	Progress string
-	// Metrics, if set, gets stage durations, outcomes, guard decisions and
-	// record counts (mim serve, mim demo).
-	Metrics *pipeline.Metrics
 	// Out receives progress lines and the summary (default e.Stdout).
 	Out io.Writer
+	// Pause is what the run does while mim pause holds the schedules:
+	// PauseIgnore, PauseNote or PauseObey.
+	Pause string
 }
 
 // RunPipeline runs the stages under one ledger run and returns what
@@ -153,17 +197,14 @@ func RunPipeline(ctx context.Context, e *Env, o RunOptions) (*pipeline.Result, e
 	} else if n > 0 {
 		return nil, fmt.Errorf("the warehouse schema is behind this mim (%d migration(s) pending): run `mim migrate` first", n)
 	}
-	if o.Metrics != nil && e.Metrics == nil {
-		e.Metrics = o.Metrics.Metrics
+	if err := checkPause(ctx, pool, o); err != nil {
+		return nil, err
 	}
 	tasks, err := runTasks(ctx, e, cfg, pool, o)
 	if err != nil {
 		return nil, err
 	}
 	opts := []pipeline.Option{pipeline.WithLogger(e.Logger), pipeline.WithProgress(o.Out)}
-	if o.Metrics != nil {
-		opts = append(opts, pipeline.WithMetrics(o.Metrics))
-	}
 	p, err := pipeline.New(tasks, opts...)
 	if err != nil {
 		return nil, err
@@ -176,12 +217,9 @@ func RunPipeline(ctx context.Context, e *Env, o RunOptions) (*pipeline.Result, e
 	fmt.Fprintf(o.Out, "run %d: %s\n", run.ID, taskNames(tasks))
 	res := p.Run(ctx, run)
 
-	// Guard decisions are counted from the ledger (every guard writes
-	// ctl.guard_event), so each is counted once whichever stage made it.
+	// /metrics reads the ledger; the Moodle calls go there too.
 	wctx := context.WithoutCancel(ctx)
-	if err := pipeline.CountGuardEvents(wctx, pool, o.Metrics, run.ID); err != nil {
-		e.Logger.Warn("counting guard decisions", "run_id", run.ID, "error", err)
-	}
+	saveRequests(wctx, e, pool, run.ID)
 	var summary bytes.Buffer
 	host, _ := os.Hostname()
 	info := pipeline.RunInfo{Job: o.Job, Host: host, Environment: cfg.Environment, Version: VersionString()}
@@ -240,12 +278,8 @@ func runTasks(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Poo
 		if err != nil {
 			return nil, err
 		}
-		var metrics *observe.Metrics
-		if o.Metrics != nil {
-			metrics = o.Metrics.Metrics
-		}
 		for _, s := range sel {
-			x, err := PrepareExtract(ctx, e, ExtractOptions{Sources: []string{s.Name}, Progress: o.Progress, Metrics: metrics})
+			x, err := PrepareExtract(ctx, e, ExtractOptions{Sources: []string{s.Name}, Progress: o.Progress})
 			if err != nil {
 				return nil, err
 			}
@@ -314,7 +348,8 @@ func runTasks(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Poo
 						updated++
 					}
 				}
-				rep := pipeline.Report{Err: err, Lines: []string{fmt.Sprintf("%d datasets created, %d updated in %s", created, updated, cfg.Catalog.URL)}}
+				rep := pipeline.Report{Err: err, Lines: []string{fmt.Sprintf("%s created, %d updated in %s",
+					progress.Counted(int64(created), "dataset", "datasets"), updated, cfg.Catalog.URL)}}
 				if err != nil && created+updated > 0 {
 					rep.Status = ledger.Partial
 				}
@@ -334,7 +369,7 @@ func transformStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpo
 	}
 	res, err := transform.Run(ctx, pool, p, transform.Options{
 		Run: run, StatementTimeout: cfg.Warehouse.StatementTimeout, LockTimeout: cfg.Warehouse.LockTimeout,
-		Logger: e.Logger, Hooks: transformHooks(cfg, Who()),
+		Logger: e.Logger, Hooks: transformHooks(cfg, Who(), run.ID),
 	})
 	rep := pipeline.Report{Err: err}
 	if res != nil {
@@ -346,8 +381,9 @@ func transformStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpo
 		if !res.Committed {
 			verb = "rolled back; every mart keeps what the last good run left"
 		}
-		rep.Lines = append(rep.Lines, fmt.Sprintf("%d models, %s rows, %d checks and tests (%d failed): %s",
-			len(res.Models), transformCount(rows), res.Checked, len(res.Failures), verb))
+		rep.Lines = append(rep.Lines, fmt.Sprintf("%s, %s, %s (%s failed): %s",
+			progress.Counted(int64(len(res.Models)), "model", "models"), progress.Counted(rows, "row", "rows"),
+			progress.Counted(int64(res.Checked), "check or test", "checks and tests"), progress.Count(int64(len(res.Failures))), verb))
 		for _, h := range res.Hooks {
 			rep.Lines = append(rep.Lines, fmt.Sprintf("hook %s: %s", h.Name, h.Summary))
 		}
@@ -425,31 +461,9 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		}
 	}
 	if rep != nil && rep.BudgetDecision != "" {
-		out.Lines = append(out.Lines, fmt.Sprintf("delete budget: %s (%d deletions)", rep.BudgetDecision, rep.Budget.Deletes()))
+		out.Lines = append(out.Lines, fmt.Sprintf("delete budget: %s (%s)", rep.BudgetDecision, budgetText(rep.Budget)))
 	}
 	return out
-}
-
-// lastSuccesses sets mim_last_success_timestamp_seconds from the ledger, so
-// a restarted daemon reports the truth before its first run.
-func lastSuccesses(ctx context.Context, q warehouse.Querier, m *observe.Metrics) error {
-	rows, err := q.Query(ctx, `
-		SELECT stage, extract(epoch FROM max(finished_at))::float8 FROM ctl.run_step WHERE status = 'succeeded' GROUP BY stage
-		UNION ALL
-		SELECT 'run', extract(epoch FROM max(finished_at))::float8 FROM ctl.run WHERE command = 'run' AND status = 'succeeded' HAVING max(finished_at) IS NOT NULL`)
-	if err != nil {
-		return fmt.Errorf("reading the last successes: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var stage string
-		var at float64
-		if err := rows.Scan(&stage, &at); err != nil {
-			return fmt.Errorf("reading the last successes: %w", err)
-		}
-		m.LastSuccess.WithLabelValues(stage).Set(at)
-	}
-	return rows.Err()
 }
 
 // sinceRound formats how long ago t was, for messages.

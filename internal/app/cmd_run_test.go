@@ -13,7 +13,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify/smtptest"
-	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/synth"
@@ -81,8 +80,7 @@ func (w *world) env(t *testing.T, sites []app.DemoSite) (*app.Env, *syncBuffer) 
 func (w *world) run(t *testing.T, sites []app.DemoSite) (*pipeline.Result, error, *syncBuffer) {
 	t.Helper()
 	e, out := w.env(t, sites)
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off",
-		Metrics: pipeline.NewMetrics(observe.NewMetrics())})
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off"})
 	if res == nil {
 		t.Fatalf("the run did not start: %v", err)
 	}
@@ -229,7 +227,7 @@ func TestRunMailsTheSummary(t *testing.T) {
 	if subject != fmt.Sprintf("MIM nightly on demo: run %d succeeded", res.RunID) || msgs[0].To[0] != "lama@example.ac.uk" {
 		t.Errorf("subject %q to %v", subject, msgs[0].To)
 	}
-	for _, want := range []string{": MIM nightly has completed: run ", "---------- Execute nightly (run ", "transform: ", "---------- Finished nightly (run "} {
+	for _, want := range []string{"MIM nightly has completed: run ", "---------- Execute nightly (run ", "transform: ", "---------- Finished nightly (run "} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the mail lacks %q:\n%s", want, body)
 		}

@@ -19,7 +19,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
-	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/statuspage"
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -44,6 +43,9 @@ func init() {
 and runs the schedules:
   schedule.nightly  a full mim run (summary mailed)
   schedule.groups   extract CMIS, transform, group sync (no mail)
+unless mim pause holds them: a time that comes during a pause is recorded as
+held and not run (mim resume releases them; the status page and /metrics,
+mim_schedule_paused, show the pause).
 Five-field cron expressions; "CRON_TZ=Europe/London 15 0 * * *" names the zone
 (else the host's). Over a daylight-saving change a job at a fixed time runs
 once, and one in the skipped hour runs when the clock jumps.
@@ -71,15 +73,25 @@ recorded as failed.`,
 
 // ServeOptions configure the HTTP side of the daemon.
 type ServeOptions struct {
-	Metrics  *pipeline.Metrics
+	Metrics  *observe.Metrics
 	Upcoming func() []schedule.Upcoming
+}
+
+// ServeMetrics are what /metrics serves: this process's live Moodle calls,
+// and everything the warehouse's ledger knows, read at scrape time, so runs
+// made by any process show. They become e's live metrics.
+func ServeMetrics(e *Env, pool *pgxpool.Pool) *observe.Metrics {
+	m := observe.NewMetrics()
+	m.Registry.MustRegister(observe.NewLedger(pool, observe.WithLedgerLogger(e.Logger)))
+	e.Metrics = m
+	return m
 }
 
 // ServeHandler is everything the daemon serves: the status page, /metrics
 // and /healthz. `mim demo --serve` serves it too.
 func ServeHandler(cfg *config.Config, pool *pgxpool.Pool, o ServeOptions) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { healthz(w, r, cfg, pool) })
 	page := statuspage.New(pool, statuspage.Options{Environment: cfg.Environment, Version: VersionString(), Upcoming: o.Upcoming,
 		Pending: func(ctx context.Context) ([]statuspage.Pending, error) { return pendingRows(ctx, pool) }})
@@ -115,14 +127,14 @@ type job struct {
 }
 
 // serveJobs are the runs the configuration schedules.
-func serveJobs(cfg *config.Config, m *pipeline.Metrics) []job {
+func serveJobs(cfg *config.Config) []job {
 	var jobs []job
 	if cfg.Schedule.Nightly != "" {
 		jobs = append(jobs, job{name: "nightly", expr: cfg.Schedule.Nightly,
-			opts: RunOptions{Job: "nightly", Mail: true, Progress: "log", Metrics: m}})
+			opts: RunOptions{Job: "nightly", Mail: true, Progress: "log"}})
 	}
 	if cfg.Schedule.Groups != "" {
-		o := RunOptions{Job: "groups", Stages: []string{StageTransform, StageGroups}, Progress: "log", Metrics: m}
+		o := RunOptions{Job: "groups", Stages: []string{StageTransform, StageGroups}, Progress: "log"}
 		if cfg.Sources.CMIS != nil {
 			// Fresh timetable groups; the rest of raw is the night's.
 			o.Stages = []string{StageExtract, StageTransform, StageGroups}
@@ -153,15 +165,11 @@ func runServe(ctx context.Context, e *Env, listen string, scheduled bool) error 
 	} else if n > 0 {
 		e.Logger.Warn("the warehouse schema is behind this mim: scheduled runs will fail until `mim migrate`", "pending", n)
 	}
-	metrics := pipeline.NewMetrics(observe.NewMetrics())
-	e.Metrics = metrics.Metrics
-	if err := lastSuccesses(ctx, pool, metrics.Metrics); err != nil {
-		e.Logger.Warn("reading the last successes from the ledger", "error", err)
-	}
+	metrics := ServeMetrics(e, pool)
 
 	var sched *schedule.Scheduler
 	if scheduled {
-		if sched, err = newScheduler(ctx, e, cfg, pool, metrics); err != nil {
+		if sched, err = newScheduler(ctx, e, cfg, pool); err != nil {
 			return err
 		}
 	}
@@ -210,11 +218,11 @@ func runServe(ctx context.Context, e *Env, listen string, scheduled bool) error 
 // newScheduler builds the scheduler of the configured jobs, recording every
 // event in ctl.schedule_event, and records the times missed while the
 // daemon was down.
-func newScheduler(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *pipeline.Metrics) (*schedule.Scheduler, error) {
+func newScheduler(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool) (*schedule.Scheduler, error) {
 	host, _ := os.Hostname()
 	var jobs []schedule.Job
 	specs := map[string]*schedule.Schedule{}
-	for _, j := range serveJobs(cfg, m) {
+	for _, j := range serveJobs(cfg) {
 		spec, err := schedule.Parse(j.expr, time.Local)
 		if err != nil {
 			return nil, Usagef("schedule.%s: %v", j.name, err)
@@ -241,6 +249,16 @@ func newScheduler(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool
 
 // runScheduled runs one due job: a `mim run` with the job's options.
 func runScheduled(ctx context.Context, e *Env, pool *pgxpool.Pool, host string, j job, spec *schedule.Schedule, due time.Time) error {
+	// mim pause may have been run by anyone since the last time: ask the
+	// warehouse each time. If it cannot say, the run goes ahead and meets
+	// the same warehouse (and its lock) anyway.
+	if p, err := schedule.CurrentPause(ctx, pool); err != nil {
+		e.Logger.Warn("reading whether the schedules are paused", "job", j.name, "error", err)
+	} else if p != nil {
+		e.Logger.Warn("scheduled run held: the schedules are paused", "job", j.name, "due", due, "paused_by", p.By, "reason", p.Reason)
+		recordScheduleEvent(e, pool, host, j.name, spec.String(), due, schedule.Held, nil, "", "schedules "+p.String()+"; mim resume releases them")
+		return nil
+	}
 	e.Logger.Info("scheduled run starting", "job", j.name, "due", due)
 	recordScheduleEvent(e, pool, host, j.name, spec.String(), due, schedule.Started, nil, "", "")
 	res, err := RunPipeline(ctx, e, j.opts)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +34,7 @@ func TestScheduledRunSkippedWhileLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
-	jobs := serveJobs(cfg, nil)
+	jobs := serveJobs(cfg)
 	if len(jobs) != 1 || jobs[0].name != "nightly" {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -64,7 +67,7 @@ schedule: {nightly: "15 0 * * *", groups: "*/30 7-19 * * 1-5"}
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := serveJobs(cfg, nil)
+	jobs := serveJobs(cfg)
 	if len(jobs) != 2 {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -75,5 +78,76 @@ schedule: {nightly: "15 0 * * *", groups: "*/30 7-19 * * 1-5"}
 	if g.Job != "groups" || g.Mail || len(g.Sources) != 1 || g.Sources[0] != "cmis" ||
 		len(g.Stages) != 3 || g.Stages[0] != StageExtract || g.Stages[2] != StageGroups {
 		t.Errorf("groups: %+v", g)
+	}
+}
+
+// While mim pause holds the schedules a due time is recorded as held and
+// nothing runs; after mim resume the job runs again. The pause is made by
+// the command line, as another process would.
+func TestPausedScheduleIsHeld(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	cfgText := "environment: test\nwarehouse: {dsn: \"${DSN}\"}\nschedule: {nightly: \"@daily\"}\n"
+	cfg, err := config.Parse([]byte(cfgText), func(string) (string, bool) { return db.DSN.Reveal(), true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mim.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(cfgText, "${DSN}", db.DSN.Reveal())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errb strings.Builder
+		if code := Main(ctx, append([]string{"--config", path}, args...), &out, &errb); code != 0 {
+			t.Fatalf("mim %v: exit %d\n%s%s", args, code, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	if out := cli("pause", "--reason", "rollover 2026"); !strings.Contains(out, "rollover 2026") || !strings.Contains(out, "mim resume") {
+		t.Errorf("mim pause said:\n%s", out)
+	}
+	if out := cli("pause"); !strings.Contains(out, "already paused") {
+		t.Errorf("a second mim pause said:\n%s", out)
+	}
+	if out := cli("status"); !strings.Contains(out, "rollover 2026") {
+		t.Errorf("mim status does not show the pause:\n%s", out)
+	}
+	if out := cli("run", "--if-not-paused"); !strings.Contains(out, "not running: the schedules are paused") {
+		t.Errorf("mim run --if-not-paused said:\n%s", out)
+	}
+
+	e := &Env{Stdout: io.Discard, Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler)}
+	e.SetConfig(cfg)
+	defer e.Close()
+	jobs := serveJobs(cfg)
+	jobs[0].opts.Stages = []string{StageTransform}
+	spec := schedule.MustParse(jobs[0].expr, time.UTC)
+	due := time.Date(2026, 8, 3, 0, 0, 0, 0, time.UTC)
+	if err := runScheduled(ctx, e, db.Pool, "test-host", jobs[0], spec, due); err != nil {
+		t.Fatalf("a held time is not an error: %v", err)
+	}
+	var kind, note string
+	if err := db.Pool.QueryRow(ctx, `SELECT kind, note FROM ctl.schedule_event WHERE due_at = $1`, due).Scan(&kind, &note); err != nil {
+		t.Fatal(err)
+	}
+	if kind != schedule.Held || !strings.Contains(note, "rollover 2026") {
+		t.Errorf("recorded %s (%s); want held with the reason", kind, note)
+	}
+	var runs int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run`).Scan(&runs); err != nil || runs != 0 {
+		t.Errorf("%d runs while paused (%v)", runs, err)
+	}
+
+	if out := cli("resume"); !strings.Contains(out, "schedules resumed") {
+		t.Errorf("mim resume said:\n%s", out)
+	}
+	if out := cli("resume"); !strings.Contains(out, "were not paused") {
+		t.Errorf("a second mim resume said:\n%s", out)
+	}
+	due = due.Add(24 * time.Hour)
+	_ = runScheduled(ctx, e, db.Pool, "test-host", jobs[0], spec, due)
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run`).Scan(&runs); err != nil || runs != 1 {
+		t.Errorf("%d runs after resume, want 1 (%v)", runs, err)
 	}
 }

@@ -57,7 +57,7 @@ writes what was planted (the counts the transforms must reproduce).`,
 			scale := fs.String("scale", "small", "`size`: small, medium or ucl")
 			prefix := fs.String("schema-prefix", "", "`prefix` of the schemas created (lower case), e.g. demo_")
 			seed := fs.Uint64("seed", 1, "random `seed`; another seed makes another institution of the same shape")
-			year := fs.Int("year", 2025, "current academic start `year` (2025 for 2025/26)")
+			year := fs.Int("year", 0, "current academic start `year`, 2025 for 2025/26 (default: the current one, switching in August)")
 			dsn := fs.String("dsn", "", "PostgreSQL `DSN` to write to instead of the configured warehouse")
 			mappings := fs.Bool("mappings", false, "also insert the course mappings into ctl.course_mapping")
 			mappingsCSV := fs.String("mappings-csv", "", "write the course mappings as CSV to `FILE`")
@@ -73,6 +73,9 @@ writes what was planted (the counts the transforms must reproduce).`,
 				}
 				if err := synth.CheckPrefix(*prefix); err != nil {
 					return Usagef("--schema-prefix: %v", err)
+				}
+				if *year == 0 {
+					*year = CurrentAcademicYear(time.Now())
 				}
 				return runSynth(ctx, e, synthOptions{opts: synth.Options{Scale: sc, Seed: *seed, Year: *year}, prefix: *prefix,
 					dsn: *dsn, mappings: *mappings, mappingsCSV: *mappingsCSV, moodleJSON: *moodleJSON, manifest: *manifest})

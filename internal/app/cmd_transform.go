@@ -17,6 +17,8 @@ import (
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/martconfig"
+	"github.com/mimwarehouse/mim/internal/martcount"
+	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -120,8 +122,8 @@ func transformList(w io.Writer, p *transform.Project, sel []string) error {
 // transformHooks are the Go steps a transform runs between layers: the
 // configuration the marts read (group prefixes, IMS roletypes), then the
 // course mappings derived by rule.
-func transformHooks(cfg *config.Config, by string) []transform.Hook {
-	hooks := []transform.Hook{martconfig.Hook(cfg)}
+func transformHooks(cfg *config.Config, by string, runID int64) []transform.Hook {
+	hooks := []transform.Hook{martconfig.Hook(cfg), martcount.Hook(runID)}
 	if len(cfg.Mappings.Rules) == 0 {
 		return hooks
 	}
@@ -152,7 +154,7 @@ func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transf
 	opts.Run = run
 	opts.StatementTimeout, opts.LockTimeout = cfg.Warehouse.StatementTimeout, cfg.Warehouse.LockTimeout
 	opts.Logger = e.Logger
-	opts.Hooks = transformHooks(cfg, Who())
+	opts.Hooks = transformHooks(cfg, Who(), run.ID)
 	selected, err := p.Select(opts.Select)
 	if err != nil {
 		_ = run.Finish(ctx, ledger.Failed, ExitUsage, err)
@@ -162,7 +164,7 @@ func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transf
 	opts.OnModel = func(m transform.ModelResult) {
 		rows := "-"
 		if m.Rows >= 0 {
-			rows = transformCount(m.Rows) + " rows"
+			rows = progress.Count(m.Rows) + " rows"
 		}
 		fmt.Fprintf(e.Stdout, "  %-36s %-5s %-9s %14s %8s\n", m.Model, m.Materialized, m.Action, rows, m.Duration.Round(time.Millisecond))
 	}
@@ -190,18 +192,4 @@ func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transf
 		return ferr
 	}
 	return err
-}
-
-// transformCount writes n with transformCount separators.
-func transformCount(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
 }

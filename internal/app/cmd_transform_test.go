@@ -92,14 +92,19 @@ mappings:
 	// The rollover's dry run changes nothing.
 	code, out, errOut = mim(t, "--config", cfg, "rollover", "--year", "2026")
 	if code != 0 || !strings.Contains(out, "DRY RUN") || !strings.Contains(out, "1. Global deactivation: 2 active mappings") ||
-		!strings.Contains(out, "NO module instances for 2026") || !strings.Contains(out, "marts rebuilt as they would be") {
+		!strings.Contains(out, "NO module instances for 2026") || !strings.Contains(out, "marts rebuilt as they would be") ||
+		!strings.Contains(out, `0. Schedules: NOT paused. Before applying, run `+"`"+`mim pause --reason "rollover 2026"`) ||
+		!strings.Contains(out, "'mim resume' the schedules") {
 		t.Fatalf("rollover dry run: %d\n%s%s", code, out, errOut)
 	}
 	if got := scalar(t, db.Pool, `SELECT count(*) FILTER (WHERE active)::text || '/' || (SELECT value FROM ctl.settings WHERE key = 'academic_year') FROM ctl.course_mapping`); got != "2/0" {
 		t.Errorf("the dry run changed state: %s", got)
 	}
+	if code, out, errOut = mim(t, "--config", cfg, "pause", "--reason", "rollover 2026"); code != 0 {
+		t.Fatalf("pause: %d\n%s%s", code, out, errOut)
+	}
 	code, out, errOut = mim(t, "--config", cfg, "rollover", "--year", "2026", "--apply", "--reason", "agreed at CAB")
-	if code != 0 || !strings.Contains(out, "Done: 2 mappings deactivated") {
+	if code != 0 || !strings.Contains(out, "Done: 2 mappings deactivated") || !strings.Contains(out, "0. Schedules: paused by ") {
 		t.Fatalf("rollover apply: %d\n%s%s", code, out, errOut)
 	}
 	if got := scalar(t, db.Pool, `SELECT count(*) FILTER (WHERE active)::text || '/' || (SELECT value FROM ctl.settings WHERE key = 'min_mod_occ_year') FROM ctl.course_mapping`); got != "0/2026" {

@@ -11,7 +11,8 @@ import (
 )
 
 // The Moodle sites: one source per configured site ("moodle:NAME"), read
-// through its web services within the site's own rate and concurrency.
+// through its web services within the site's own rate and concurrency, or,
+// for kind moodle-db, from its database.
 func init() { RegisterSource("moodle", openMoodleSource) }
 
 func openMoodleSource(ctx context.Context, e *Env, cfg *config.Config, name string, opts extract.Options) (extract.Source, error) {
@@ -19,6 +20,14 @@ func openMoodleSource(ctx context.Context, e *Env, cfg *config.Config, name stri
 	site, ok := cfg.Site(inst)
 	if !ok {
 		return nil, Usagef("no Moodle site called %q is configured", inst)
+	}
+	var se *moodlex.SelectionError
+	if site.Kind == config.KindMoodleDB {
+		src, err := moodlex.NewDB(site, opts, moodlex.WithLogger(e.Logger))
+		if errors.As(err, &se) {
+			return nil, Usagef("%s", se.Msg)
+		}
+		return src, err
 	}
 	client, err := MoodleClient(e, site)
 	if err != nil {
@@ -31,7 +40,6 @@ func openMoodleSource(ctx context.Context, e *Env, cfg *config.Config, name stri
 		return nil, err
 	}
 	src, err := moodlex.New(client, site, opts, moodlex.WithWarehouse(pool), moodlex.WithLogger(e.Logger))
-	var se *moodlex.SelectionError
 	if errors.As(err, &se) {
 		return nil, Usagef("%s", se.Msg)
 	}

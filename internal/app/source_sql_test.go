@@ -3,10 +3,12 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
@@ -26,7 +28,8 @@ func TestSynthThenSourcesFromConfig(t *testing.T) {
 		t.Fatalf("synth: exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, want := range []string{"demo_sismgr.ucl_bdo_v_moodle_student_enrl", "demo_moodlemgr.cmis_moodle_v_group_member",
-		"schema: demo_sismgr", "course mappings:", "main", "archive"} {
+		"schema: demo_sismgr", "course mappings:", "main", "archive",
+		fmt.Sprintf("year %d", app.CurrentAcademicYear(time.Now()))} { // --year defaults to the current academic year
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -48,7 +51,7 @@ func TestSynthThenSourcesFromConfig(t *testing.T) {
 
 	// The sources a configuration names, opened the way `mim extract` does.
 	cfgPath := writeConfig(t, "environment: test\nwarehouse: {dsn: \""+db.DSN.Reveal()+"\"}\nsources:\n"+
-		"  sits: {driver: pgx, dsn: \""+db.DSN.Reveal()+"\", schema: DEMO_SISMGR, min_year: 2025}\n"+
+		"  sits: {driver: pgx, dsn: \""+db.DSN.Reveal()+"\", schema: DEMO_SISMGR, min_year: "+fmt.Sprint(app.CurrentAcademicYear(time.Now()))+"}\n"+
 		"  cmis: {driver: pgx, dsn: \""+db.DSN.Reveal()+"\", schema: demo_moodlemgr}\n")
 	cfg, err := config.Load(cfgPath)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 const airflowPause = time.Second
 
 // airflow times the request pattern of the Airflow ELT seed
-// (seeds/004: one DAG per site, each call in turn, a one-second pause
+// (the incumbent's Airflow ELT DAGs: one DAG per site, each call in turn, a one-second pause
 // after each; users, courses and roles once, then per course its enrolled
 // users, enrolment methods, grade items and grades table, then the
 // completion status of every enrolment) against the same simulated
@@ -51,7 +51,7 @@ func (b *bench) airflow(ctx context.Context) error {
 	}
 	tw.Flush()
 	fmt.Fprintf(&sb, "the DAGs (one per site) run side by side, so the night takes the longest site's time: %s (estimate; running it for real would take that long)\n", hours(longest))
-	b.section("airflow: the Airflow ELT seed's request pattern (seeds/004) on the same simulated sites", sb.String())
+	b.section("airflow: the incumbent Airflow DAGs' request pattern on the same simulated sites", sb.String())
 	f := Figure{Stage: StageAirflow, What: fmt.Sprintf("Airflow pattern, %d sites side by side (estimated from a %s sample)", len(b.rep.Sites), secs(sample.elapsed)),
 		Measured: hours(longest) + " (extract only)"}
 	if b.night1 > 0 {

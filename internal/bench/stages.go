@@ -58,7 +58,7 @@ func (b *bench) load(ctx context.Context) error {
 	for _, p := range res.Phases {
 		fmt.Fprintf(&sb, "%s: the commit's phases (ms): %s\n", p.Name, p.Timings)
 	}
-	fmt.Fprintf(&sb, "psql \\copy ran at %s rows/s on average (DESIGN.md expects 100-130k on this machine)\n",
+	fmt.Fprintf(&sb, "psql \\copy ran at %s rows/s on average (100-130k expected on the 2-core development machine)\n",
 		progress.Count(int64(float64(res.Records*len(res.CopyRuns))/sumDur(res.CopyRuns).Seconds())))
 	b.section("load: raw loader against psql \\copy of the same rows (write = canonical JSON, hashing, spooling; commit = the transaction)", sb.String())
 	return nil

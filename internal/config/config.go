@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -27,7 +29,11 @@ type Config struct {
 	// Environment is this deployment's identity (production, staging, ...).
 	// A Moodle site is written to only when its own environment, this value
 	// and the warehouse's ctl.deployment all agree.
-	Environment string       `yaml:"environment"`
+	Environment string `yaml:"environment"`
+	// SecretsFile names a file of NAME=value lines (relative to this
+	// file's directory) that ${NAME} references read when the environment
+	// does not set NAME. It must not be readable by group or others.
+	SecretsFile string       `yaml:"secrets_file"`
 	Warehouse   Warehouse    `yaml:"warehouse"`
 	Sources     Sources      `yaml:"sources"`
 	Moodle      []MoodleSite `yaml:"moodle"`
@@ -113,7 +119,41 @@ type MoodleSite struct {
 	// has not seen: tool_uploaduser rejects a whole file for one unknown
 	// column.
 	KnownProfileFields []string `yaml:"known_profile_fields"`
+	// Kind is how the site is read: KindMoodle (its web services, the
+	// default) or KindMoodleDB (a read-only connection to its database,
+	// usually a replica). Writes (group sync) always go through the web
+	// services, so URL and token are required either way.
+	Kind string `yaml:"kind"`
+	// Database is the site's database, read when Kind is KindMoodleDB.
+	Database *MoodleDatabase `yaml:"database"`
 }
+
+// The ways a Moodle site is read (moodle[].kind).
+const (
+	KindMoodle   = "moodle"
+	KindMoodleDB = "moodle-db"
+)
+
+// MoodleDatabase is a read-only connection to a Moodle site's database.
+type MoodleDatabase struct {
+	// Driver is pgx (PostgreSQL) or mysql (MySQL or MariaDB).
+	Driver string `yaml:"driver"`
+	// DSN is a PostgreSQL URL or key=value string for pgx, or the
+	// go-sql-driver form user:password@tcp(host:3306)/moodle for mysql.
+	DSN DSN `yaml:"dsn"`
+	// Prefix is the site's $CFG->prefix (default mdl_).
+	Prefix string `yaml:"prefix"`
+	// MaxLag refuses the read when the newest activity the database holds
+	// (log, cron, modification times) is older than this: a replica that
+	// fell behind shows an old state, which must not be taken for today's.
+	MaxLag time.Duration `yaml:"max_lag"`
+	// Timeout bounds the whole read.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// DefaultMoodleDBPrefix is moodle[].database.prefix when it is left out:
+// Moodle's own default.
+const DefaultMoodleDBPrefix = "mdl_"
 
 // Criterion is one key/value of core_user_get_users.
 type Criterion struct {
@@ -216,9 +256,33 @@ const DefaultWarehouseDSN = "postgres://mim:mim@127.0.0.1:5432/mim?sslmode=disab
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
+		// A file that cannot be read is a configuration error (exit 2) like
+		// any other, said plainly.
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, &Error{File: path, Problems: []Problem{{Message: "cannot be read: " + msg}}}
 	}
-	cfg, err := Parse(data, os.LookupEnv)
+	env := os.LookupEnv
+	if name := secretsFileOf(data); name != "" {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(filepath.Dir(path), name)
+		}
+		secrets, err := readSecrets(name)
+		if err != nil {
+			return nil, &Error{File: path, Problems: []Problem{{Path: "secrets_file", Message: err.Error()}}}
+		}
+		env = func(k string) (string, bool) {
+			if v, ok := os.LookupEnv(k); ok {
+				return v, true
+			}
+			v, ok := secrets[k]
+			return v, ok
+		}
+	}
+	cfg, err := Parse(data, env)
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.File = path
@@ -302,6 +366,20 @@ func (c *Config) applyDefaults() {
 		}
 		if m.GroupPrefix == "" {
 			m.GroupPrefix = "mim:"
+		}
+		if m.Kind == "" {
+			m.Kind = KindMoodle
+		}
+		if d := m.Database; d != nil {
+			if d.Prefix == "" {
+				d.Prefix = DefaultMoodleDBPrefix
+			}
+			if d.MaxLag == 0 {
+				d.MaxLag = 30 * time.Minute
+			}
+			if d.Timeout == 0 {
+				d.Timeout = 10 * time.Minute
+			}
 		}
 	}
 	if c.Exports.Dir == "" {
@@ -520,6 +598,46 @@ func (m *MoodleSite) validate(path string, ps *problems) {
 		if !profileShortname.MatchString(f) {
 			ps.add(fmt.Sprintf("%s.known_profile_fields[%d]", path, j), 0, "%q is not a profile field shortname (letters, digits, _)", f)
 		}
+	}
+	switch m.Kind {
+	case KindMoodle:
+		if m.Database != nil {
+			ps.add(path+".database", 0, "is read only with kind: %s (this site is read through its web services)", KindMoodleDB)
+		}
+	case KindMoodleDB:
+		if m.Database == nil {
+			ps.add(path+".database", 0, "required with kind: %s (driver, dsn, prefix, max_lag)", KindMoodleDB)
+		} else {
+			m.Database.validate(path+".database", ps)
+		}
+	default:
+		ps.add(path+".kind", 0, "%q is not a way to read a site (use %s for its web services or %s for its database)", m.Kind, KindMoodle, KindMoodleDB)
+	}
+}
+
+// moodlePrefix is a table prefix Moodle accepts ($CFG->prefix): it is
+// written into every query as is.
+var moodlePrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
+
+func (d *MoodleDatabase) validate(path string, ps *problems) {
+	switch d.Driver {
+	case "pgx", "mysql":
+	case "":
+		ps.add(path+".driver", 0, "required: pgx (PostgreSQL) or mysql (MySQL or MariaDB)")
+	default:
+		ps.add(path+".driver", 0, "%q is not supported (use pgx or mysql)", d.Driver)
+	}
+	if d.DSN == "" {
+		ps.add(path+".dsn", 0, "required (use ${VAR} to keep the password out of this file)")
+	}
+	if !moodlePrefix.MatchString(d.Prefix) {
+		ps.add(path+".prefix", 0, "%q is not a table prefix (lower case letters, digits and _, starting with a letter)", d.Prefix)
+	}
+	if d.MaxLag < time.Minute {
+		ps.add(path+".max_lag", 0, "must be at least 1m: how old the newest activity in the database may be")
+	}
+	if d.Timeout < 0 {
+		ps.add(path+".timeout", 0, "must not be negative")
 	}
 }
 

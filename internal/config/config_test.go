@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -25,6 +26,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("CMIS_DSN", "mim_reader/cmispw@cmis-db:1521/GEN")
 	t.Setenv("MOODLE_MAIN_TOKEN", "tok-main-0123456789")
 	t.Setenv("MOODLE_ARCHIVE_TOKEN", "tok-archive-0123456789")
+	t.Setenv("MOODLE_ARCHIVE_DB_DSN", "postgres://mim_reader:pw@replica.example.ac.uk/moodle")
 	t.Setenv("MIM_DATABASE_URL", "")
 	cfg, err := Load(filepath.Join(repoRoot(t), "mim.example.yaml"))
 	if err != nil {
@@ -42,6 +44,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if a := cfg.Moodle[1]; a.MaxInputVars != 900 || a.IMSTarget != "archive" || a.GroupPrefix != "mim:" {
 		t.Errorf("defaults not applied to site archive: %+v", a)
+	}
+	if main.Kind != KindMoodle || cfg.Moodle[1].Kind != KindMoodleDB || cfg.Moodle[1].Database.MaxLag != 30*time.Minute {
+		t.Errorf("kinds: main %q, archive %q %+v", main.Kind, cfg.Moodle[1].Kind, cfg.Moodle[1].Database)
 	}
 	// MIM_DATABASE_URL is set but empty, so the default in the file applies.
 	if got := cfg.Warehouse.DSN.Reveal(); got != "postgres://mim:mim@127.0.0.1:5432/mim?sslmode=disable" {
@@ -158,6 +163,9 @@ func TestRedactDSN(t *testing.T) {
 		"host=h password='p w' dbname=mim":                           "host=h password=xxxxx dbname=mim",
 		`user="scott" password="ti ger" connectString="db:1521/SIS"`: `user="scott" password=xxxxx connectString="db:1521/SIS"`,
 		"scott/tiger@sits-db:1521/SIS":                               "scott/xxxxx@sits-db:1521/SIS",
+		"reader:s3cr@t@tcp(db:3306)/moodle?parseTime=false":          "reader:xxxxx@tcp(db:3306)/moodle?parseTime=false",
+		"reader@unix(/run/mysqld/mysqld.sock)/moodle":                "reader@unix(/run/mysqld/mysqld.sock)/moodle",
+		"reader:pw@/moodle":                                          "reader:xxxxx@/moodle",
 		"":                                                           "",
 	}
 	for in, want := range cases {
@@ -227,5 +235,111 @@ func TestShapeErrors(t *testing.T) {
 	}
 	if _, err := Parse([]byte("environment: a\nenvironment: b\n"), envOf(nil)); err == nil {
 		t.Errorf("a repeated key must be an error")
+	}
+}
+
+// The password is redacted where it stands as a password, never as letters
+// of other words: with password "mim" the user and database stay readable.
+func TestScrubPasswordByField(t *testing.T) {
+	for text, want := range map[string]string{
+		"failed to connect to `user=mim database=mim_demo`: password authentication failed": "failed to connect to `user=mim database=mim_demo`: password authentication failed",
+		"cannot parse `host=h user=mim password=mim dbname=mim_demo`: x":                    "cannot parse `host=h user=mim password=xxxxx dbname=mim_demo`: x",
+		"dial postgres://mim:mim@127.0.0.1:5432/mim_demo: refused":                          "dial postgres://mim:xxxxx@127.0.0.1:5432/mim_demo: refused",
+		`ORA-01017 for mim/mim@sits-db:1521/MIM (password='mim')`:                           `ORA-01017 for mim/xxxxx@sits-db:1521/MIM (password=xxxxx)`,
+		"password=mimosa is another one, PASSWORD = mim;":                                   "password=mimosa is another one, PASSWORD = xxxxx;",
+	} {
+		if got := ScrubPassword(text, "mim"); got != want {
+			t.Errorf("ScrubPassword(%q)\n got %q\nwant %q", text, got, want)
+		}
+	}
+	if got := ScrubPassword("postgres://u:p%40ss@h/db", "p@ss"); got != "postgres://u:xxxxx@h/db" {
+		t.Errorf("escaped: %q", got)
+	}
+}
+
+// secrets_file supplies the ${NAME}s the environment does not set, from a
+// file only its owner can read.
+func TestSecretsFile(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "mim.yaml")
+	write := func(name, body string, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("mim.yaml", "environment: test\nsecrets_file: mim.secrets\nwarehouse: {dsn: \"${MIM_T_DSN}\"}\n"+
+		"moodle:\n  - {name: main, url: \"https://m.example.ac.uk\", token: \"${MIM_T_TOKEN}\", environment: test}\n", 0o644)
+	write("mim.secrets", "# the demo's\nMIM_T_DSN='postgres://mim:s3cret@h/db'\n\nMIM_T_TOKEN=tok123\n", 0o600)
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Warehouse.DSN.Reveal() != "postgres://mim:s3cret@h/db" || cfg.Moodle[0].Token.Reveal() != "tok123" {
+		t.Errorf("dsn %s token %s", cfg.Warehouse.DSN, cfg.Moodle[0].Token)
+	}
+	t.Setenv("MIM_T_TOKEN", "from-env")
+	if cfg, err = Load(cfgPath); err != nil || cfg.Moodle[0].Token.Reveal() != "from-env" {
+		t.Errorf("the environment does not win: %v", err)
+	}
+	write("mim.secrets", "MIM_T_DSN=x\nMIM_T_TOKEN=tok123\n", 0o644)
+	if _, err = Load(cfgPath); err == nil || !strings.Contains(err.Error(), "chmod 600") || ExitCodeOf(err) != 2 {
+		t.Errorf("a secrets file others can read: %v", err)
+	}
+	write("mim.secrets", "MIM_T_DSN=x\nthis line holds tok123\n", 0o600)
+	if _, err = Load(cfgPath); err == nil || !strings.Contains(err.Error(), "line 2 is not NAME=value") || strings.Contains(err.Error(), "tok123") {
+		t.Errorf("a bad line: %v", err)
+	}
+}
+
+// ExitCodeOf is the exit code an error asks for (0 if none).
+func ExitCodeOf(err error) int {
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 0
+}
+
+// A site read from its database needs the connection, and says what is
+// wrong with it; the defaults are Moodle's prefix and a 30-minute lag.
+func TestMoodleDatabaseSite(t *testing.T) {
+	const site = `
+environment: test
+moodle:
+  - name: main
+    url: https://moodle.example.ac.uk
+    token: t
+    environment: test
+    kind: %s
+`
+	cfg, err := Parse([]byte(fmt.Sprintf(site, "moodle-db")+`    database: {driver: mysql, dsn: "reader:pw@tcp(db:3306)/moodle"}
+`), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Moodle[0].Database
+	if d.Prefix != "mdl_" || d.MaxLag != 30*time.Minute || d.Timeout != 10*time.Minute {
+		t.Errorf("defaults: prefix %q, max_lag %v, timeout %v", d.Prefix, d.MaxLag, d.Timeout)
+	}
+	if s := fmt.Sprint(d.DSN); strings.Contains(s, "pw") {
+		t.Errorf("the DSN prints its password: %s", s)
+	}
+	for _, c := range []struct{ kind, db, want string }{
+		{"moodle-db", "", "moodle[0].database: required with kind: moodle-db"},
+		{"moodle-db", "    database: {driver: oracle, dsn: x, prefix: Mdl-, max_lag: 10s}\n",
+			`moodle[0].database.driver (line 9): "oracle" is not supported`},
+		{"moodle-db", "    database: {driver: pgx, dsn: x, prefix: Mdl-}\n", `moodle[0].database.prefix (line 9): "Mdl-" is not a table prefix`},
+		{"moodle-db", "    database: {driver: pgx, dsn: x, max_lag: 10s}\n", "moodle[0].database.max_lag (line 9): must be at least 1m"},
+		{"moodle", "    database: {driver: pgx, dsn: x}\n", "moodle[0].database (line 9): is read only with kind: moodle-db"},
+		{"soap", "", `moodle[0].kind (line 8): "soap" is not a way to read a site`},
+	} {
+		_, err := Parse([]byte(fmt.Sprintf(site, c.kind)+c.db), envOf(nil))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("kind %s, %q: error %v, want it to mention %q", c.kind, c.db, err, c.want)
+		}
 	}
 }

@@ -38,6 +38,10 @@ func (e *Error) Error() string {
 	if name == "" {
 		name = "configuration"
 	}
+	if len(e.Problems) == 1 && e.Problems[0].Path == "" && e.Problems[0].Line == 0 {
+		// One problem with the whole file (it cannot be read, is not YAML).
+		return name + ": " + e.Problems[0].Message
+	}
 	fmt.Fprintf(&b, "%s has %d problem", name, len(e.Problems))
 	if len(e.Problems) != 1 {
 		b.WriteString("s")

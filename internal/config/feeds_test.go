@@ -8,7 +8,7 @@ import (
 )
 
 func TestExampleProfileFields(t *testing.T) {
-	for k, v := range map[string]string{"SITS_DSN": "u/p@h/s", "CMIS_DSN": "u/p@h/s", "MOODLE_MAIN_TOKEN": "t1", "MOODLE_ARCHIVE_TOKEN": "t2"} {
+	for k, v := range map[string]string{"SITS_DSN": "u/p@h/s", "CMIS_DSN": "u/p@h/s", "MOODLE_MAIN_TOKEN": "t1", "MOODLE_ARCHIVE_TOKEN": "t2", "MOODLE_ARCHIVE_DB_DSN": "postgres://r@h/moodle"} {
 		t.Setenv(k, v)
 	}
 	cfg, err := Load(filepath.Join(repoRoot(t), "mim.example.yaml"))

@@ -12,7 +12,7 @@ import (
 
 // oracle answers, from the generated institution itself (not from the
 // warehouse), what the marts should say, by the rules docs/contracts.md and
-// sits-cmis.md give. The tests compare whole sets of rows with it, not only
+// the ref tables of migration 00030 give. The tests compare whole sets of rows with it, not only
 // the Manifest's counts.
 type oracle struct {
 	in        *synth.Institution
@@ -61,7 +61,7 @@ func (o *oracle) active(code string) bool {
 }
 
 // admitted lists the active students whose registration on occurrence occ
-// a mapping with minimum status minReg admits (sits-cmis.md §5.2).
+// a mapping with minimum status minReg admits (ref.sits_registration_status).
 func (o *oracle) admitted(occ, minReg string) []string {
 	var out []string
 	for _, r := range o.regsByOcc[occ] {

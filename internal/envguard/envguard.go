@@ -26,7 +26,7 @@ const Name = "environment"
 // Check is one of the guard's three conditions.
 type Check int
 
-// The three checks, numbered as DESIGN.md "Safety between environments" numbers them.
+// The three checks, numbered as docs/architecture.md "Guards" numbers them.
 const (
 	// SiteEnvironment: the site's configured environment is the deployment's.
 	SiteEnvironment Check = 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
@@ -125,4 +126,40 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// A step that recorded its own seconds (a transform model, finished only at
+// the commit) is timed by them; stages sum their steps up.
+func TestStepDurationAndStages(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	run, err := ledger.Begin(ctx, db.Pool, "transform", "test", "v", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Finish(ctx, ledger.Succeeded, 0, nil)
+	model, _ := run.Step(ctx, ledger.StepKey{Stage: "transform", Entity: "mart.dim_person"})
+	other, _ := run.Step(ctx, ledger.StepKey{Stage: "transform", Entity: "checks"})
+	time.Sleep(30 * time.Millisecond) // the commit, which both wait for
+	if err := model.Finish(ctx, ledger.Succeeded, ledger.Counts{In: 7}, map[string]any{"seconds": 0.004}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Finish(ctx, ledger.Failed, ledger.Counts{In: 3, Errors: 1}, map[string]any{"failures": []string{"x"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := ledger.Steps(ctx, db.Pool, run.ID)
+	if err != nil || len(steps) != 2 {
+		t.Fatalf("%v %v", steps, err)
+	}
+	if d := steps[0].Duration(); d != 4*time.Millisecond {
+		t.Errorf("the model took %s by the ledger, want its own 4ms", d)
+	}
+	if d := steps[1].Duration(); d < 30*time.Millisecond {
+		t.Errorf("a step without seconds took %s, want its span", d)
+	}
+	st := ledger.ByStage(steps)
+	if len(st) != 1 || st[0].Steps != 2 || st[0].Counts.In != 10 || st[0].Counts.Errors != 1 ||
+		st[0].Statuses() != "1 succeeded, 1 failed" || st[0].Finished == nil {
+		t.Errorf("%+v", st)
+	}
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,13 +65,29 @@ type StepSummary struct {
 	Finished *time.Time
 	Counts   Counts
 	Error    *string
+	// Seconds is the step's own time when it recorded one (detail.seconds):
+	// a transform model's build, which finishes only at the commit.
+	Seconds *float64
+}
+
+// Duration is how long the step's own work took: its recorded seconds, or
+// from its start to its end (zero while it runs).
+func (s StepSummary) Duration() time.Duration {
+	switch {
+	case s.Seconds != nil:
+		return time.Duration(*s.Seconds * float64(time.Second))
+	case s.Finished != nil:
+		return s.Finished.Sub(s.Started)
+	}
+	return 0
 }
 
 // Steps returns the steps of one run in the order they started.
 func Steps(ctx context.Context, q warehouse.Querier, runID int64) ([]StepSummary, error) {
 	rows, err := q.Query(ctx, `
 		SELECT step_id, stage, source, instance, entity, status, started_at, finished_at,
-		       rows_in, rows_new, rows_changed, rows_deleted, rows_unchanged, errors, error
+		       rows_in, rows_new, rows_changed, rows_deleted, rows_unchanged, errors, error,
+		       CASE WHEN jsonb_typeof(detail->'seconds') = 'number' THEN (detail->>'seconds')::float8 END
 		FROM ctl.run_step WHERE run_id = $1 ORDER BY step_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the steps of run %d: %w", runID, err)
@@ -79,7 +96,7 @@ func Steps(ctx context.Context, q warehouse.Querier, runID int64) ([]StepSummary
 		var s StepSummary
 		c := &s.Counts
 		err := row.Scan(&s.ID, &s.Key.Stage, &s.Key.Source, &s.Key.Instance, &s.Key.Entity, &s.Status,
-			&s.Started, &s.Finished, &c.In, &c.New, &c.Changed, &c.Deleted, &c.Unchanged, &c.Errors, &s.Error)
+			&s.Started, &s.Finished, &c.In, &c.New, &c.Changed, &c.Deleted, &c.Unchanged, &c.Errors, &s.Error, &s.Seconds)
 		return s, err
 	})
 	if err != nil {
@@ -99,4 +116,65 @@ func LastSuccess(ctx context.Context, q warehouse.Querier, command string) (time
 		return time.Time{}, nil
 	}
 	return *t, nil
+}
+
+// StageTotal sums up the steps of one stage of a run.
+type StageTotal struct {
+	Stage string
+	Steps int
+	// ByStatus counts the steps by status.
+	ByStatus map[string]int
+	Counts   Counts
+	// Started and Finished span the stage's steps (Finished nil while one
+	// still runs).
+	Started  time.Time
+	Finished *time.Time
+}
+
+// Statuses lists the step counts by status in a fixed order ("65
+// succeeded, 2 failed").
+func (t StageTotal) Statuses() string {
+	var parts []string
+	for _, st := range []string{Succeeded, Partial, Failed, Refused, Skipped, Running} {
+		if n := t.ByStatus[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ByStage sums steps up by stage, in the order the stages first appear.
+func ByStage(steps []StepSummary) []StageTotal {
+	var out []StageTotal
+	index := map[string]int{}
+	for _, s := range steps {
+		i, ok := index[s.Key.Stage]
+		if !ok {
+			i = len(out)
+			index[s.Key.Stage] = i
+			out = append(out, StageTotal{Stage: s.Key.Stage, ByStatus: map[string]int{}, Started: s.Started, Finished: s.Finished})
+		}
+		t := &out[i]
+		t.Steps++
+		t.ByStatus[s.Status]++
+		t.Counts.In += s.Counts.In
+		t.Counts.New += s.Counts.New
+		t.Counts.Changed += s.Counts.Changed
+		t.Counts.Deleted += s.Counts.Deleted
+		t.Counts.Unchanged += s.Counts.Unchanged
+		t.Counts.Errors += s.Counts.Errors
+		if s.Started.Before(t.Started) {
+			t.Started = s.Started
+		}
+		if s.Finished != nil && t.Finished != nil && s.Finished.After(*t.Finished) {
+			t.Finished = s.Finished
+		}
+	}
+	// A stage with a running step is still running.
+	for i := range out {
+		if out[i].ByStatus[Running] > 0 {
+			out[i].Finished = nil
+		}
+	}
+	return out
 }

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
 // Runner does one task's work under the run. prior holds the outcomes of
@@ -101,10 +100,6 @@ func WithLogger(l *slog.Logger) Option { return func(p *Pipeline) { p.logger = l
 // WithProgress writes a line as each task starts and ends.
 func WithProgress(w io.Writer) Option { return func(p *Pipeline) { p.progress = w } }
 
-// WithMetrics records stage durations, last successes, task outcomes and
-// the run's guard decisions.
-func WithMetrics(m *Metrics) Option { return func(p *Pipeline) { p.metrics = m } }
-
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Option { return func(p *Pipeline) { p.now = now } }
 
@@ -113,7 +108,6 @@ type Pipeline struct {
 	tasks    []Task
 	logger   *slog.Logger
 	progress io.Writer
-	metrics  *Metrics
 	now      func() time.Time
 	outMu    sync.Mutex
 }
@@ -237,7 +231,6 @@ func (p *Pipeline) Run(ctx context.Context, run *ledger.Run) *Result {
 	}
 	wg.Wait()
 	res.Finished = p.now()
-	p.record(res)
 	return res
 }
 
@@ -408,67 +401,4 @@ func (r *Result) AsError() error {
 		return nil
 	}
 	return &RunError{RunID: r.RunID, Status: r.Status(), Code: code, Err: r.Err()}
-}
-
-func (p *Pipeline) record(res *Result) {
-	if p.metrics == nil {
-		return
-	}
-	type span struct {
-		start, end time.Time
-		ok         bool
-	}
-	stages := map[string]*span{}
-	var order []string
-	for _, o := range res.Outcomes {
-		p.metrics.TaskDone(o.Stage, o.Status)
-		s := stages[o.Stage]
-		if s == nil {
-			s = &span{ok: true}
-			stages[o.Stage] = s
-			order = append(order, o.Stage)
-		}
-		if !o.Started.IsZero() {
-			if s.start.IsZero() || o.Started.Before(s.start) {
-				s.start = o.Started
-			}
-			if o.Finished.After(s.end) {
-				s.end = o.Finished
-			}
-		}
-		s.ok = s.ok && o.OK()
-	}
-	for _, name := range order {
-		s := stages[name]
-		if s.start.IsZero() {
-			continue // every task of the stage was skipped: its last duration stands
-		}
-		p.metrics.StageDone(name, s.end.Sub(s.start), s.ok)
-	}
-	p.metrics.StageDone("run", res.Finished.Sub(res.Started), res.Status() == ledger.Succeeded)
-}
-
-// CountGuardEvents adds the run's guard decisions (ctl.guard_event, whoever
-// recorded them) to mim_guard_events_total.
-func CountGuardEvents(ctx context.Context, q warehouse.Querier, m *Metrics, runID int64) error {
-	if m == nil {
-		return nil
-	}
-	rows, err := q.Query(ctx, `SELECT guard, decision, count(*) FROM ctl.guard_event WHERE run_id = $1 GROUP BY 1, 2`, runID)
-	if err != nil {
-		return fmt.Errorf("counting the guard events of run %d: %w", runID, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var guard, decision string
-		var n int64
-		if err := rows.Scan(&guard, &decision, &n); err != nil {
-			return fmt.Errorf("counting the guard events of run %d: %w", runID, err)
-		}
-		m.GuardEvents.WithLabelValues(guard, decision).Add(float64(n))
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("counting the guard events of run %d: %w", runID, err)
-	}
-	return nil
 }

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
@@ -92,8 +93,7 @@ func TestFailedSiteStopsOnlyWhatNeedsIt(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := context.Background()
 	r := &recorder{}
-	m := NewMetrics(observe.NewMetrics())
-	p, err := New(nightly(r, map[string]error{"extract:moodle:a": errors.New("site a answered 503")}), WithMetrics(m))
+	p, err := New(nightly(r, map[string]error{"extract:moodle:a": errors.New("site a answered 503")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,22 +127,72 @@ func TestFailedSiteStopsOnlyWhatNeedsIt(t *testing.T) {
 	if status != "skipped" || !strings.Contains(reason, "extract:moodle:a failed") {
 		t.Errorf("ledger: groups/a %s (%s)", status, reason)
 	}
-	if n := testutil.ToFloat64(m.StageRuns.WithLabelValues("extract", "failed")); n != 1 {
-		t.Errorf("mim_stage_runs_total{extract,failed} = %v, want 1", n)
+	// What /metrics shows of it, read from the ledger at scrape time.
+	if err := run.Finish(ctx, res.Status(), res.ExitCode(), res.Err()); err != nil {
+		t.Fatal(err)
 	}
-	if n := testutil.ToFloat64(m.StageRuns.WithLabelValues("groups", "skipped")); n != 1 {
-		t.Errorf("mim_stage_runs_total{groups,skipped} = %v, want 1", n)
+	m := ledgerMetrics(t, db)
+	if n := m.value("mim_stage_runs_total", "stage", "extract", "site", "a", "outcome", "failed"); n != 1 {
+		t.Errorf("mim_stage_runs_total{extract,a,failed} = %v, want 1", n)
+	}
+	if n := m.value("mim_stage_runs_total", "stage", "groups", "site", "a", "outcome", "skipped"); n != 1 {
+		t.Errorf("mim_stage_runs_total{groups,a,skipped} = %v, want 1", n)
 	}
 	// The transform succeeded, the extract stage as a whole did not.
-	if v := testutil.ToFloat64(m.LastSuccess.WithLabelValues("transform")); v == 0 {
+	if v := m.value("mim_last_success_timestamp_seconds", "stage", "transform"); v == 0 {
 		t.Error("mim_last_success_timestamp_seconds{transform} was not set")
 	}
-	if v := testutil.ToFloat64(m.LastSuccess.WithLabelValues("extract")); v != 0 {
+	if v := m.value("mim_last_success_timestamp_seconds", "stage", "extract"); v != 0 {
 		t.Error("mim_last_success_timestamp_seconds{extract} was set although a source failed")
 	}
-	if v := testutil.ToFloat64(m.LastSuccess.WithLabelValues("run")); v != 0 {
+	if v := m.value("mim_last_success_timestamp_seconds", "stage", "run"); v != 0 {
 		t.Error("a partial run counted as a success")
 	}
+	if v := m.value("mim_extract_records_total", "source", "moodle", "site", "b", "entity", "things"); v != 10 {
+		t.Errorf("mim_extract_records_total{moodle,b,things} = %v, want 10", v)
+	}
+}
+
+// scrape is one reading of the ledger collector.
+type scrape []*dto.MetricFamily
+
+func ledgerMetrics(t *testing.T, db *pgtest.DB) scrape {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(observe.NewLedger(db.Pool))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// value is the sample of name whose labels include the given pairs (0 if none).
+func (s scrape) value(name string, pairs ...string) float64 {
+	for _, f := range s {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(pairs); i += 2 {
+				if have[pairs[i]] != pairs[i+1] {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func TestFailedSITSStopsEverythingDownstream(t *testing.T) {
@@ -287,8 +337,12 @@ func TestSummaryShapedLikeTheJobMail(t *testing.T) {
 	}
 	text := b.String()
 	t.Log(text)
+	if !strings.HasPrefix(text, "MIM nightly has completed: run ") {
+		t.Errorf("the summary does not open with the outcome: %.80q", text)
+	}
 	for _, want := range []string{
-		"mim-host: MIM nightly has completed: run ",
+		"MIM nightly has completed: run ",
+		" partial (host mim-host).",
 		"---------- Execute nightly (run ",
 		"Run commenced at ",
 		"Start: ",
@@ -311,20 +365,26 @@ func TestSummaryShapedLikeTheJobMail(t *testing.T) {
 	if s := Subject(res, RunInfo{Job: "nightly", Environment: "test"}); !strings.HasPrefix(s, "[PARTIAL] MIM nightly on test: run ") {
 		t.Errorf("subject %q", s)
 	}
-	m := NewMetrics(observe.NewMetrics())
-	if err := CountGuardEvents(ctx, db.Pool, m, run.ID); err != nil {
-		t.Fatal(err)
-	}
-	if v := testutil.ToFloat64(m.GuardEvents.WithLabelValues("course_drop", "held")); v != 1 {
-		t.Errorf("mim_guard_events_total{course_drop,held} = %v", v)
+	if v := ledgerMetrics(t, db).value("mim_guard_events_total", "site", "a", "guard", "course_drop", "decision", "held"); v != 1 {
+		t.Errorf("mim_guard_events_total{a,course_drop,held} = %v", v)
 	}
 }
 
-func TestMetricsShareTheRegistry(t *testing.T) {
-	o := observe.NewMetrics()
-	a, b := NewMetrics(o), NewMetrics(o)
-	a.TaskDone("extract", "failed")
-	if v := testutil.ToFloat64(b.StageRuns.WithLabelValues("extract", "failed")); v != 1 {
-		t.Errorf("a second NewMetrics on one registry does not share the counter: %v", v)
+// Each limit is written in its own unit: a threshold's percentage, the
+// group budget's count of deletions beside its share of owned groups.
+func TestGuardFiguresInTheirUnits(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	f64 := func(v float64) *float64 { return &v }
+	threshold := GuardEvent{Instance: "main", Guard: "threshold", Decision: "passed", Subject: "active_students",
+		Previous: i64(1000), Current: i64(990), Percent: f64(99), Limit: f64(75)}
+	if got, want := threshold.String(), "threshold main active_students: passed (1,000 → 990, 99.0%, limit 75%)"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	budget := GuardEvent{Instance: "main", Guard: "group_delete_budget", Decision: "passed", Subject: "deletions",
+		Previous: i64(16), Current: i64(2), Percent: f64(6.25), Limit: f64(50),
+		Detail: map[string]any{"budget": 50.0, "budget_percent": 10.0, "owned_groups": 16.0, "group_deletes": 1.0, "grouping_deletes": 1.0}}
+	want := "group_delete_budget main deletions: passed (deletes 1 group and 1 grouping, 2 in all, limit 50 deletions; 1 of the 16 groups MIM owns, 6.2%, limit 10%)"
+	if got := budget.String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

@@ -26,10 +26,13 @@ type RunInfo struct {
 
 // GuardEvent is one row of ctl.guard_event.
 type GuardEvent struct {
+	RunID                              *int64
 	Instance, Guard, Decision, Subject string
 	Previous, Current                  *int64
 	Percent, Limit                     *float64
-	At                                 time.Time
+	// Detail is the guard's own record of what it measured.
+	Detail map[string]any
+	At     time.Time
 }
 
 // String writes the decision the way the mail and the terminal show it.
@@ -42,33 +45,68 @@ func (g GuardEvent) String() string {
 		}
 	}
 	b.WriteString(": " + g.Decision)
-	if g.Previous != nil && g.Current != nil {
-		fmt.Fprintf(&b, " (%s → %s", progress.Count(*g.Previous), progress.Count(*g.Current))
-		if g.Percent != nil {
-			fmt.Fprintf(&b, ", %.1f%%", *g.Percent)
-		}
-		if g.Limit != nil {
-			fmt.Fprintf(&b, ", limit %.0f%%", *g.Limit)
-		}
-		b.WriteString(")")
+	if f := g.Figures(); f != "" {
+		b.WriteString(" (" + f + ")")
 	}
 	return b.String()
 }
 
+// Figures writes what the guard measured, each number in its own unit. A
+// threshold compares a count with the last one ("1,000 → 990, 99.0%,
+// limit 75%"); the group delete budget limits deletions by a count of
+// groups and groupings and by a share of the groups MIM owns, which are
+// not a before and an after.
+func (g GuardEvent) Figures() string {
+	if _, ok := g.Detail["budget_percent"]; ok {
+		n := func(k string) int64 { v, _ := g.Detail[k].(float64); return int64(v) }
+		groups, groupings := n("group_deletes"), n("grouping_deletes")
+		s := fmt.Sprintf("deletes %s and %s, %s in all, limit %s; %s of the %s MIM owns",
+			progress.Counted(groups, "group", "groups"), progress.Counted(groupings, "grouping", "groupings"),
+			progress.Count(groups+groupings), progress.Counted(n("budget"), "deletion", "deletions"),
+			progress.Count(groups), progress.Counted(n("owned_groups"), "group", "groups"))
+		if g.Percent != nil {
+			s += fmt.Sprintf(", %.1f%%", *g.Percent)
+		}
+		return s + fmt.Sprintf(", limit %d%%", n("budget_percent"))
+	}
+	if g.Previous == nil || g.Current == nil {
+		return ""
+	}
+	s := progress.Count(*g.Previous) + " → " + progress.Count(*g.Current)
+	if g.Percent != nil {
+		s += fmt.Sprintf(", %.1f%%", *g.Percent)
+	}
+	if g.Limit != nil {
+		s += fmt.Sprintf(", limit %.0f%%", *g.Limit)
+	}
+	return s
+}
+
 // GuardEvents reads the guard decisions recorded under a run.
 func GuardEvents(ctx context.Context, q warehouse.Querier, runID int64) ([]GuardEvent, error) {
-	rows, err := q.Query(ctx, `SELECT instance, guard, decision, subject, previous, current, percent::float8, limit_value::float8, created_at
-		FROM ctl.guard_event WHERE run_id = $1 ORDER BY event_id`, runID)
+	return ReadGuardEvents(ctx, q, "run_id = $1", 0, runID)
+}
+
+// ReadGuardEvents reads the guard decisions matching where (an SQL
+// condition on ctl.guard_event, with args), newest first when limit > 0
+// (that many), else all in the order they were made.
+func ReadGuardEvents(ctx context.Context, q warehouse.Querier, where string, limit int, args ...any) ([]GuardEvent, error) {
+	order := "event_id"
+	if limit > 0 {
+		order = fmt.Sprintf("event_id DESC LIMIT %d", limit)
+	}
+	rows, err := q.Query(ctx, `SELECT run_id, instance, guard, decision, subject, previous, current, percent::float8, limit_value::float8,
+		detail, created_at FROM ctl.guard_event WHERE `+where+` ORDER BY `+order, args...)
 	if err != nil {
-		return nil, fmt.Errorf("reading the guard events of run %d: %w", runID, err)
+		return nil, fmt.Errorf("reading the guard events: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (GuardEvent, error) {
 		var g GuardEvent
-		err := r.Scan(&g.Instance, &g.Guard, &g.Decision, &g.Subject, &g.Previous, &g.Current, &g.Percent, &g.Limit, &g.At)
+		err := r.Scan(&g.RunID, &g.Instance, &g.Guard, &g.Decision, &g.Subject, &g.Previous, &g.Current, &g.Percent, &g.Limit, &g.Detail, &g.At)
 		return g, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading the guard events of run %d: %w", runID, err)
+		return nil, fmt.Errorf("reading the guard events: %w", err)
 	}
 	return out, nil
 }
@@ -108,7 +146,8 @@ func WriteSummary(ctx context.Context, q warehouse.Querier, w io.Writer, res *Re
 	}
 	clock := func(t time.Time) string { return t.In(loc).Format("15:04:05.000") }
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: MIM %s has completed: run %d %s.\n\n", info.Host, info.Job, res.RunID, res.Status())
+	// The outcome first: a mail list shows the first line.
+	fmt.Fprintf(&b, "MIM %s has completed: run %d %s (host %s).\n\n", info.Job, res.RunID, res.Status(), info.Host)
 	fmt.Fprintf(&b, "---------- Execute %s (run %d) ----------\n\n", info.Job, res.RunID)
 	fmt.Fprintf(&b, "Run commenced at %s\n\n", res.Started.In(loc).Format("15:04:05 02-01-2006 MST"))
 	fmt.Fprintf(&b, "Start: %s\n", clock(res.Started))
@@ -209,7 +248,8 @@ func writeSteps(b *strings.Builder, steps []ledger.StepSummary, withInstance boo
 				parts = append(parts, fmt.Sprintf("%d %s", byStatus[st], st))
 			}
 		}
-		fmt.Fprintf(b, "  %d steps (%s), %s rows, %s errors\n", len(listed), strings.Join(parts, ", "), progress.Count(rows), progress.Count(errs))
+		fmt.Fprintf(b, "  %s (%s), %s, %s\n", progress.Counted(int64(len(listed)), "step", "steps"), strings.Join(parts, ", "),
+			progress.Counted(rows, "row", "rows"), progress.Counted(errs, "error", "errors"))
 		listed = bad
 		if len(listed) == 0 {
 			return
@@ -229,7 +269,7 @@ func writeSteps(b *strings.Builder, steps []ledger.StepSummary, withInstance boo
 		}
 		secs := "-"
 		if s.Finished != nil {
-			secs = fmt.Sprintf("%.1f", s.Finished.Sub(s.Started).Seconds())
+			secs = fmt.Sprintf("%.1f", s.Duration().Seconds())
 		}
 		c := s.Counts
 		t.Add(name, progress.Count(c.In), progress.Count(c.New), progress.Count(c.Changed), progress.Count(c.Deleted),

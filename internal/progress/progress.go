@@ -228,6 +228,16 @@ func Count(n int64) string {
 	return b.String()
 }
 
+// Counted writes n with thousands separators and the noun that agrees with
+// it: "1 candidate", "1,609 course mappings". plural is what more than one
+// (or none) is called.
+func Counted(n int64, singular, plural string) string {
+	if n == 1 || n == -1 {
+		return Count(n) + " " + singular
+	}
+	return Count(n) + " " + plural
+}
+
 // Column is one column of a Table.
 type Column struct {
 	Name  string

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/settings"
@@ -38,6 +39,7 @@ type view struct {
 	Deployment  Section[*warehouse.Deployment]
 	Settings    Section[[]settingRow]
 	Upcoming    []schedule.Upcoming
+	Pause       Section[*schedule.Pause]
 	Schedule    Section[[]scheduleEvent]
 	Runs        Section[[]runRow]
 	Guards      Section[[]guardRow]
@@ -123,13 +125,8 @@ func groupSteps(steps []ledger.StepSummary) []stepGroup {
 	return out
 }
 
-type guardRow struct {
-	RunID                              *int64
-	Instance, Guard, Decision, Subject string
-	Previous, Current                  *int64
-	Percent, Limit                     *float64
-	At                                 time.Time
-}
+// guardRow is a guard decision; Figures writes its numbers in their units.
+type guardRow = pipeline.GuardEvent
 
 type driftTable struct {
 	Built bool     // mart.enrolment_drift exists
@@ -167,6 +164,7 @@ func (h *Handler) load(ctx context.Context) *view {
 	}
 	v.Deployment = section(warehouse.GetDeployment(ctx, q))
 	v.Settings = section(readSettings(ctx, q))
+	v.Pause = section(schedule.CurrentPause(ctx, q))
 	v.Schedule = section(readScheduleEvents(ctx, q, 12))
 	v.Runs = section(readRuns(ctx, q, h.opts.Runs, h.opts.ExpandedRuns))
 	v.Guards = section(readGuards(ctx, q, `TRUE`, 30))
@@ -225,17 +223,8 @@ func readRuns(ctx context.Context, q warehouse.Querier, n, expanded int) ([]runR
 	return out, nil
 }
 
-func readGuards(ctx context.Context, q warehouse.Querier, where string, n int) ([]guardRow, error) {
-	rows, err := q.Query(ctx, `SELECT run_id, instance, guard, decision, subject, previous, current,
-		percent::float8, limit_value::float8, created_at FROM ctl.guard_event WHERE `+where+` ORDER BY event_id DESC LIMIT $1`, n)
-	if err != nil {
-		return nil, fmt.Errorf("reading the guard events: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (guardRow, error) {
-		var g guardRow
-		err := r.Scan(&g.RunID, &g.Instance, &g.Guard, &g.Decision, &g.Subject, &g.Previous, &g.Current, &g.Percent, &g.Limit, &g.At)
-		return g, err
-	})
+func readGuards(ctx context.Context, q warehouse.Querier, where string, n int, args ...any) ([]guardRow, error) {
+	return pipeline.ReadGuardEvents(ctx, q, where, n, args...)
 }
 
 func readDrift(ctx context.Context, q warehouse.Querier) (driftTable, error) {

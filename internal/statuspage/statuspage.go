@@ -1,6 +1,7 @@
 // Package statuspage is the status page `mim serve` and `mim demo --serve`
 // show: the last runs with their steps, guard decisions and the override
-// state, drift per site, held courses, the schedule, and small charts of
+// state, drift per site, held courses, the schedule and whether mim pause
+// holds it, and small charts of
 // counts over time. It is rendered on the server as one HTML page with
 // inline CSS and SVG, so it needs nothing from the network to display.
 package statuspage
@@ -83,21 +84,9 @@ var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		if s.Finished == nil {
 			return "running"
 		}
-		return fmt.Sprintf("%.1fs", s.Finished.Sub(s.Started).Seconds())
+		return fmt.Sprintf("%.1fs", s.Duration().Seconds())
 	},
 	"count": func(n int64) string { return progress.Count(n) },
-	"countp": func(n *int64) string {
-		if n == nil {
-			return "-"
-		}
-		return progress.Count(*n)
-	},
-	"pct": func(f *float64) string {
-		if f == nil {
-			return "-"
-		}
-		return strconv.FormatFloat(*f, 'f', 1, 64) + "%"
-	},
 	"str": func(s *string) string {
 		if s == nil {
 			return ""
@@ -167,7 +156,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Run = section(&rs, nil)
 	v.Steps = section(ledger.Steps(ctx, h.pool, id))
-	v.Guards = section(readGuards(ctx, h.pool, fmt.Sprintf("run_id = %d", id), 1000))
+	v.Guards = section(readGuards(ctx, h.pool, "run_id = $1", 1000, id))
 	h.render(w, "run", v)
 }
 

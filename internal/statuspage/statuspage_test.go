@@ -294,3 +294,24 @@ func TestPendingPerSite(t *testing.T) {
 		}
 	}
 }
+
+// A pause (mim pause, from any process) is on the page with who and why,
+// and so is a due time it held.
+func TestPageShowsThePause(t *testing.T) {
+	db := pgtest.New(t)
+	for _, sql := range []string{
+		`INSERT INTO ctl.schedule_pause (paused_by, reason) VALUES ('lama@host', 'rollover 2026')`,
+		`INSERT INTO ctl.schedule_event (job, schedule, due_at, kind, note, host) VALUES ('nightly', '@daily', now(), 'held', 'schedules paused by lama@host', 'h')`,
+	} {
+		if _, err := db.Pool.Exec(context.Background(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body, _ := get(t, serve(t, db).URL+"/")
+	for _, want := range []string{`id="paused"`, "Schedules paused by lama@host since", ": rollover 2026", "mim resume",
+		`<span class="status held">held</span>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}

@@ -16,10 +16,10 @@ import (
 // Shared definitions:
 //
 //   - An active student is a student-view row whose enrolment_status enrols
-//     (E, ED, ES, ET, EQ, PE, XE, I, CI, IR, IRF, LRF: sits-cmis.md §5.1,
-//     ref.sits_enrolment_status) and whose course_join_status is 'O'.
-//   - A registration's level is CON 3, APP 2, NEW 1, REJ 0 (§5.2,
-//     ref.sits_registration_status).
+//     (E, ED, ES, ET, EQ, PE, XE, I, CI, IR, IRF, LRF: ref.sits_enrolment_status,
+//     migration 00030) and whose course_join_status is 'O'.
+//   - A registration's level is CON 3, APP 2, NEW 1, REJ 0
+//     (ref.sits_registration_status).
 //   - The site's active mappings are the Mappings of that instance with
 //     Active true (all sis_kind module_occurrence, sis_key = MOD_OCC_BDO_ID,
 //     academic_year and course_year empty).
@@ -62,7 +62,7 @@ type Manifest struct {
 	// more (CON, APP) of active students.
 	ActiveRegistrations int `json:"active_registrations"`
 
-	// Quirks of sits-cmis.md §9, as planted.
+	// Quirks of real SITS data, as planted.
 	DepartmentsWithoutFaculty         int `json:"departments_without_faculty"`           // dpt_fac_code NULL
 	DepartmentsWithEmptyID            int `json:"departments_with_empty_id"`             // dpt_bdo_id '' (NULL once read from Oracle or through the extractor)
 	ProgrammesUnderSeveralDepartments int `json:"programmes_under_several_departments"`  // distinct prog_code with 2+ rows

@@ -107,13 +107,13 @@ var enrolmentStatuses = []weighted{
 	{"L", 20}, {"LE", 5}, {"XF", 15}, {"XN", 5}, {"IS", 5}, {"CE", 5},
 }
 
-// enrols is the enrol = Y set of sits-cmis.md §5.1 (ref.sits_enrolment_status).
+// enrols is the enrol = Y set of ref.sits_enrolment_status (migration 00030).
 var enrols = map[string]bool{
 	"E": true, "ED": true, "ES": true, "ET": true, "EQ": true, "PE": true, "XE": true,
 	"I": true, "CI": true, "IR": true, "IRF": true, "LRF": true,
 }
 
-// regLevel is the level of a module registration status (sits-cmis.md §5.2).
+// regLevel is the level of a module registration status (ref.sits_registration_status).
 var regLevel = map[string]int{"CON": 3, "APP": 2, "NEW": 1, "REJ": 0}
 
 // groupKinds are CMIS group code stems and names.

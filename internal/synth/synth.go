@@ -157,7 +157,7 @@ type Student struct {
 }
 
 // Active is the Manifest's definition of an active student: an enrolment
-// status that enrols (sits-cmis.md §5.1) and an open course join.
+// status that enrols (ref.sits_enrolment_status) and an open course join.
 func (s *Student) Active() bool { return enrols[s.EnrolmentStatus] && s.JoinStatus == "O" }
 
 // Assignment is a UCL_BDO_V_MOODLE_ASSIGNMENT row.
@@ -246,8 +246,8 @@ func SITSStudentCode(cmis string) string {
 // SetID is the CMIS dataset of an academic year: LIVE-25-26 for 2025.
 func SetID(year int) string { return fmt.Sprintf("LIVE-%02d-%02d", year%100, (year+1)%100) }
 
-// CourseIDNumber is the Moodle course idnumber convention of sits-cmis.md
-// §8.4: <MOD_CODE>-<MAV_OCCUR>-<PSL_CODE with / -> _>-<AYR>.
+// CourseIDNumber is the Moodle course idnumber convention (docs/contracts.md §2,
+// occ_key): <MOD_CODE>-<MAV_OCCUR>-<PSL_CODE with / -> _>-<AYR>.
 func CourseIDNumber(modCode, mav, psl, ayr string) string {
 	return strings.TrimSpace(modCode) + "-" + mav + "-" + strings.ReplaceAll(psl, "/", "_") + "-" + ayr
 }

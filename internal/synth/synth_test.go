@@ -44,7 +44,7 @@ var (
 	idnumber    = regexp.MustCompile(`^[A-Z]{4}\d{4}-[A-E]\d[UP]-[A-Z0-9_]+-\d{4}$`)
 )
 
-// The planted quirks of sits-cmis.md §9 are all there, even at small scale.
+// The planted quirks of real SITS data are all there, even at small scale.
 func TestSmallInstitutionCarriesTheQuirks(t *testing.T) {
 	in := generate(t, synth.Options{Scale: synth.Small})
 	m := in.Manifest

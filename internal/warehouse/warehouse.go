@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/url"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,10 +70,10 @@ func Open(ctx context.Context, dsn config.DSN, maxConns int) (*pgxpool.Pool, err
 	return pool, nil
 }
 
-// scrub replaces an error whose text contains the password.
+// scrub redacts the password field in an error's text (config.ScrubPassword).
 func scrub(err error, password string) error {
-	if password != "" && strings.Contains(err.Error(), password) {
-		return errors.New(strings.ReplaceAll(err.Error(), password, "xxxxx"))
+	if msg := config.ScrubPassword(err.Error(), password); msg != err.Error() {
+		return errors.New(msg)
 	}
 	return err
 }

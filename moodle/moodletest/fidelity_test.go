@@ -16,7 +16,7 @@ import (
 	"github.com/mimwarehouse/mim/moodle/moodletest/recorded"
 )
 
-// The recordings in testdata/samples were made on a real Moodle 4.5 site:
+// The recordings in testdata/samples are exact answers of a real Moodle 4.5.0:
 // raw/ was recorded with Moodle's debugging off, errors/ off and
 // errors_debug/ on, all from one Moodle 4.5 site whose content
 // recorded.State mirrors.

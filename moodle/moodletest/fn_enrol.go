@@ -297,8 +297,9 @@ func getUsersCourses(c *call) *exception {
 		o.kstr("fullname", cr.FullName)
 		o.kstr("displayname", cr.FullName)
 		if c.a.boolean("returnusercount") {
-			// Every enrolled user, whatever the state of the enrolment.
-			o.knum("enrolledusercount", int64(len(c.s.enrol[id].ids)))
+			// count_enrolled_users: every enrolled user, whatever the
+			// state of their enrolments.
+			o.knum("enrolledusercount", int64(len(c.s.enrol[id].users)))
 		}
 		o.kstr("idnumber", cr.IDNumber)
 		o.kint01("visible", cr.Visible)
@@ -312,13 +313,19 @@ func getUsersCourses(c *call) *exception {
 		o.kbool("completionhascriteria", len(comp) > 0)
 		o.kbool("completionusertracked", c.s.tracked(userID, id, c.now))
 		o.knum("category", cr.CategoryID)
-		if uc != nil {
-			o.kfltp("progress", uc.Progress)
-			o.kbool("completed", uc.Completed)
-		} else {
+		// Progress is the share of the course's tracked activities the user
+		// completed: null only in a course that tracks none (here, one
+		// where no completion carries a progress), 0 for a user who has
+		// completed none of them.
+		switch {
+		case uc != nil && uc.Progress != nil:
+			o.kflt("progress", *uc.Progress)
+		case c.s.tracksActivities(id):
+			o.kflt("progress", 0)
+		default:
 			o.knull("progress")
-			o.kbool("completed", false)
 		}
+		o.kbool("completed", uc != nil && uc.Completed)
 		o.knum("startdate", cr.StartDate)
 		o.knum("enddate", cr.EndDate)
 		o.knum("marker", 0)
@@ -464,4 +471,15 @@ func manualEnrol(c *call) *exception {
 			Suspended: in.int("suspend") != 0, TimeStart: in.int("timestart"), TimeEnd: in.int("timeend")})
 	}
 	return nil
+}
+
+// tracksActivities reports whether a course has activities with completion
+// tracking: in a State, whether any of its completions carries a progress.
+func (s *Site) tracksActivities(courseID int64) bool {
+	for _, c := range s.completion[courseID] {
+		if c.Progress != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -101,29 +101,8 @@ func getGradeItems(c *call) *exception {
 // maximum the sum of their maxima, and each graded item weighs its share.
 func (c *call) writeGradeItems(items []int64, userID int64) {
 	o := c.o
-	var sum, sumMax float64
-	var lastGraded int64
-	graded := 0
-	grade := func(itemID int64) *Grade {
-		if byUser := c.s.grades[itemID]; byUser != nil {
-			if g := byUser[userID]; g != nil && g.Raw != nil {
-				return g
-			}
-		}
-		return nil
-	}
-	for _, id := range items {
-		it := c.s.items[id]
-		if it.ItemType == "course" {
-			continue
-		}
-		if g := grade(id); g != nil {
-			sum += *g.Raw
-			sumMax += it.GradeMax
-			lastGraded = max(lastGraded, g.Updated)
-			graded++
-		}
-	}
+	grade := func(itemID int64) *Grade { return c.s.gradeOf(itemID, userID) }
+	sum, sumMax, lastGraded, graded := c.s.courseTotal(items, userID)
 	if len(items) == 0 {
 		return
 	}
@@ -181,8 +160,8 @@ func (c *call) writeGradeItems(items []int64, userID int64) {
 				raw, dateGraded = g.Raw, g.Updated
 			}
 			weight := 0.0
-			if raw != nil && sumMax > 0 {
-				weight = math.Round(it.GradeMax/sumMax*100000) / 100000
+			if raw != nil {
+				weight = itemWeight(it, sumMax)
 			}
 			o.kflt("weightraw", weight)
 			o.kstr("weightformatted", fmt.Sprintf("%.2f %%", weight*100))
@@ -284,4 +263,42 @@ func getCompletionStatus(c *call) *exception {
 	o.end()
 	o.end()
 	return nil
+}
+
+// gradeOf is userID's grade on an item, nil when the user has none.
+func (s *Site) gradeOf(itemID, userID int64) *Grade {
+	if byUser := s.grades[itemID]; byUser != nil {
+		if g := byUser[userID]; g != nil && g.Raw != nil {
+			return g
+		}
+	}
+	return nil
+}
+
+// courseTotal aggregates one user's grades on a course's items the way
+// Moodle's default natural aggregation with empty grades excluded does: the
+// total is the sum of the graded items, its maximum the sum of their maxima.
+func (s *Site) courseTotal(items []int64, userID int64) (sum, sumMax float64, lastGraded int64, graded int) {
+	for _, id := range items {
+		it := s.items[id]
+		if it.ItemType == "course" {
+			continue
+		}
+		if g := s.gradeOf(id, userID); g != nil {
+			sum += *g.Raw
+			sumMax += it.GradeMax
+			lastGraded = max(lastGraded, g.Updated)
+			graded++
+		}
+	}
+	return sum, sumMax, lastGraded, graded
+}
+
+// itemWeight is a graded item's share of the total's maximum, as natural
+// aggregation stores it in grade_grades.aggregationweight.
+func itemWeight(it *GradeItem, sumMax float64) float64 {
+	if sumMax <= 0 {
+		return 0
+	}
+	return math.Round(it.GradeMax/sumMax*100000) / 100000
 }

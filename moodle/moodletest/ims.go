@@ -19,7 +19,7 @@ import (
 
 // This file is the site's IMS Enterprise "cron": enrol_imsenterprise's
 // scheduled task, applying a file to the site the way Moodle 4.5 does
-// (enrol/imsenterprise/lib.php, read and run on Moodle 4.5): the re-read rule, the <target> check, line by
+// (docs/formats.md §1): the re-read rule, the <target> check, line by
 // line reading with ims.Scanner, unknown courses and users skipped
 // silently, enrolments by the imsenterprise method with roles mapped from
 // roletypes, suspended enrolments left suspended, drops as imsunenrol and
@@ -47,7 +47,7 @@ const IMSMethod = "imsenterprise"
 const IMSTask = `\enrol_imsenterprise\task\cron_task`
 
 // IMSSettings are the enrol_imsenterprise settings that change how a file
-// is applied (formats.md §1.8).
+// is applied (docs/formats.md §1, moodle-side.md §4).
 type IMSSettings struct {
 	// RestrictTarget is imsrestricttarget: when set, a file whose
 	// properties do not name it is not read past them.

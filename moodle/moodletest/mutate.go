@@ -44,6 +44,9 @@ func (s *Site) Snapshot() State {
 			}
 		}
 	}
+	if len(s.disabled) > 0 {
+		st.DisabledMethods = sortedCourseMethods(s.disabled)
+	}
 	for _, id := range sortedKeys(s.groups) {
 		g := s.groups[id]
 		cp := g.Group

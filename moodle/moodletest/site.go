@@ -65,6 +65,7 @@ type Site struct {
 	enrol             map[int64]*courseEnrol
 	userCourses       map[int64]map[int64]struct{}
 	instances         map[int64][]enrolInstance
+	disabled          map[CourseMethod]bool
 	groups            map[int64]*group
 	courseGroups      map[int64][]int64
 	groupings         map[int64]*grouping
@@ -204,6 +205,7 @@ func New(st State, opts ...Option) (*Site, error) {
 		enrol:            map[int64]*courseEnrol{},
 		userCourses:      map[int64]map[int64]struct{}{},
 		instances:        map[int64][]enrolInstance{},
+		disabled:         map[CourseMethod]bool{},
 		groups:           map[int64]*group{},
 		courseGroups:     map[int64][]int64{},
 		groupings:        map[int64]*grouping{},
@@ -417,7 +419,15 @@ func (s *Site) load(st State) error {
 		}
 	}
 
-	// Enrolments.
+	// Enrolments, knowing first which instances are disabled.
+	for _, cm := range st.DisabledMethods {
+		cm.Method = methodOf(cm.Method)
+		if s.courses[cm.CourseID] == nil {
+			bad("disabled %s enrolment: course %d does not exist", cm.Method, cm.CourseID)
+			continue
+		}
+		s.disabled[cm] = true
+	}
 	for _, e := range st.Enrolments {
 		if err := s.checkEnrolment(e); err != nil {
 			bad("%v", err)
@@ -458,6 +468,9 @@ func (s *Site) load(st State) error {
 				s.ensureInstance(id, m)
 			}
 		}
+	}
+	for _, cm := range sortedCourseMethods(s.disabled) {
+		s.ensureInstance(cm.CourseID, cm.Method)
 	}
 
 	// Groups and groupings.
@@ -785,6 +798,7 @@ func (s *Site) putEnrolment(e Enrolment) (created bool) {
 	}
 	roles := e.RoleIDs
 	e.RoleIDs = nil
+	e.off = s.disabled[CourseMethod{e.CourseID, e.Method}]
 	if old := m.enrol(e.Method); old != nil {
 		*old = e
 	} else {
@@ -826,9 +840,25 @@ func (s *Site) ensureInstance(courseID int64, method string) int64 {
 }
 
 // active reports whether an enrolment gives access now, as Moodle's
-// get_enrolled_sql(onlyactive) decides: not suspended, started, not ended.
+// get_enrolled_sql(onlyactive) decides: its instance enabled, not
+// suspended, started, not ended.
 func active(e *Enrolment, now int64) bool {
-	return !e.Suspended && (e.TimeStart == 0 || e.TimeStart < now) && (e.TimeEnd == 0 || e.TimeEnd > now)
+	return !e.off && !e.Suspended && (e.TimeStart == 0 || e.TimeStart < now) && (e.TimeEnd == 0 || e.TimeEnd > now)
+}
+
+// sortedCourseMethods orders the keys of set by course, then method.
+func sortedCourseMethods(set map[CourseMethod]bool) []CourseMethod {
+	out := make([]CourseMethod, 0, len(set))
+	for cm := range set {
+		out = append(out, cm)
+	}
+	slices.SortFunc(out, func(a, b CourseMethod) int {
+		if c := cmp.Compare(a.CourseID, b.CourseID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Method, b.Method)
+	})
+	return out
 }
 
 func (m *member) isActive(now int64) bool {

@@ -257,3 +257,28 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 		}
 	}
 }
+
+// An enrolment through a disabled instance gives no access: a user whose
+// only enrolment it is is suspended in the course; one with another,
+// active enrolment is not. Snapshot keeps the disabled instance.
+func TestDisabledEnrolmentMethod(t *testing.T) {
+	st := small()
+	st.DisabledMethods = []moodletest.CourseMethod{{CourseID: 11, Method: "self"}}
+	st.Enrolments = append(st.Enrolments,
+		moodletest.Enrolment{CourseID: 11, UserID: 100, RoleIDs: []int64{5}, Method: "self"},
+		moodletest.Enrolment{CourseID: 11, UserID: 101, RoleIDs: []int64{5}, Method: "self"},
+		moodletest.Enrolment{CourseID: 11, UserID: 101, RoleIDs: []int64{5}})
+	site := moodletest.NewServer(t, st)
+	_, _, body := post(t, site, site.Token(),
+		"wsfunction=core_enrol_get_enrolled_users&moodlewsrestformat=json&courseid=11&options[0][name]=onlysuspended&options[0][value]=1&options[1][name]=userfields&options[1][value]=id", true)
+	if string(body) != `[{"id":100,"fullname":"Ann Zed"}]` { // Moodle adds fullname to every userfields
+		t.Errorf("suspended in course 11: %s", body)
+	}
+	if got := site.Snapshot().DisabledMethods; !slices.Equal(got, st.DisabledMethods) {
+		t.Errorf("snapshot: disabled methods %v", got)
+	}
+	st.DisabledMethods = append(st.DisabledMethods, moodletest.CourseMethod{CourseID: 99, Method: "self"})
+	if _, err := moodletest.New(st); err == nil || !strings.Contains(err.Error(), "disabled self enrolment: course 99 does not exist") {
+		t.Errorf("a disabled method in a missing course: %v", err)
+	}
+}

@@ -25,13 +25,17 @@ type State struct {
 	// Roles default to Moodle's standard set (manager 1, coursecreator 2,
 	// editingteacher 3, teacher 4, student 5, guest 6, user 7, frontpage 8)
 	// when empty.
-	Roles       []Role
-	Enrolments  []Enrolment
-	Groups      []Group
-	Groupings   []Grouping
-	GradeItems  []GradeItem
-	Grades      []Grade
-	Completions []Completion
+	Roles      []Role
+	Enrolments []Enrolment
+	// DisabledMethods are enrolment instances (a course's method) whose
+	// status is disabled: their enrolments stay, but give no access, as
+	// when a teacher disables a course's self enrolment.
+	DisabledMethods []CourseMethod
+	Groups          []Group
+	Groupings       []Grouping
+	GradeItems      []GradeItem
+	Grades          []Grade
+	Completions     []Completion
 }
 
 // Category is a course category.
@@ -112,6 +116,14 @@ type Enrolment struct {
 	Suspended bool
 	TimeStart int64 // Unix seconds, 0 = none
 	TimeEnd   int64
+
+	off bool // its instance is disabled (State.DisabledMethods)
+}
+
+// CourseMethod names one enrolment instance: a course's enrolment method.
+type CourseMethod struct {
+	CourseID int64
+	Method   string // manual, imsenterprise, self, ...; "manual" when empty
 }
 
 // Group is a course group. Members must be enrolled in the course, as

@@ -1,7 +1,7 @@
 -- Reference data the transforms read, and the helper functions staging
 -- models use to type raw JSON. Schema `ref` belongs to migrations (tables,
 -- functions); its rows are the university's to change: the seeded values are
--- UCL's (../shared/sits-cmis.md §5) and a later migration must never
+-- UCL's status codes (docs/contracts.md §2) and a later migration must never
 -- overwrite an edited row (seed with ON CONFLICT DO NOTHING).
 
 -- +goose Up
@@ -109,7 +109,7 @@ RETURN CASE WHEN v ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}($|T)'
             THEN make_date(substr(v, 1, 4)::int, substr(v, 6, 2)::int, substr(v, 9, 2)::int) END;
 
 -- The numeric start year of an academic year code, as institutions write
--- them (../shared/sits-cmis.md §6): '2025' (UCL) -> 2025; '2025/6' (Bath),
+-- them: '2025' (UCL) -> 2025; '2025/6' (Bath),
 -- '2023/24' (Solent) -> the first year, if the second part is the year
 -- after it; '18/19' (Warwick) -> 2018 (two-digit years below 70 are 20xx).
 -- Anything else -> NULL.

@@ -7,7 +7,7 @@
 -- the per-site views only (a grant the deployment makes, not MIM).
 CREATE SCHEMA IF NOT EXISTS mim_export;
 
--- The personal-tutor relationships of every site (../shared/formats.md §5),
+-- The personal-tutor relationships of every site (docs/formats.md §4),
 -- as last published. `mim export` replaces one site's rows in a single
 -- transaction, so enrol_dbuserrel (which reads the whole relation and removes
 -- every assignment it does not find) never sees a partial load, and keeps a

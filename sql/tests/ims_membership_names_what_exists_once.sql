@@ -1,5 +1,5 @@
 -- description: the IMS memberships name only courses and users that exist
--- description: exactly once on their site (formats.md §1.10: Moodle takes
+-- description: exactly once on their site (docs/formats.md §1.7: Moodle takes
 -- description: whichever duplicate it finds, or skips an unknown one silently).
 -- depends: mart.exp_ims_membership, stg.moodle_user, stg.moodle_course
 -- The query is a MATERIALIZED CTE so that it is planned for all its rows:

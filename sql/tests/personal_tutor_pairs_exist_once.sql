@@ -1,5 +1,5 @@
 -- description: the tutor table pairs only accounts whose idnumbers exist
--- description: exactly once on the site (formats.md §5.3), students who enrol.
+-- description: exactly once on the site (docs/formats.md §4), students who enrol.
 -- depends: mart.exp_personal_tutor, stg.moodle_user, stg.sits_student
 -- The query is a MATERIALIZED CTE so that it is planned for all its rows:
 -- the runner reads a test through LIMIT, which otherwise steers the planner

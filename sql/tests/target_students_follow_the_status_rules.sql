@@ -1,8 +1,8 @@
 -- description: a student is in the target only if their enrolment status
--- description: enrols and their course join is open (sits-cmis.md §5.1, §5.3)
+-- description: enrols and their course join is open (ref.sits_enrolment_status, ref.sits_course_join_status)
 -- description: and, through a module mapping, only with a registration on one
 -- description: of its occurrences at or above the mapping's minimum status and
--- description: never REJ (§5.2). Written again from staging and ctl, not from
+-- description: never REJ (ref.sits_registration_status). Written again from staging and ctl, not from
 -- description: the intermediate models.
 -- depends: mart.fct_enrolment_target, stg.sits_student, stg.sits_module_struc, stg.sits_student_enrl
 -- The query is a MATERIALIZED CTE so that it is planned for all its rows:

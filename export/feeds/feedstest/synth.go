@@ -8,7 +8,7 @@ import (
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
-// regLevel is the Manifest's registration level (sits-cmis.md §5.2).
+// regLevel is the Manifest's registration level (ref.sits_registration_status, migration 00030).
 var regLevel = map[string]int{"CON": 3, "APP": 2, "NEW": 1, "REJ": 0}
 
 // SynthTarget is the IMS target of a site of the synthetic institution by

@@ -6,7 +6,7 @@
 --
 -- Module mappings (module_occurrence, section): a registration on a mapped
 -- occurrence whose status level (ref.sits_registration_status) is above 0
--- and at least the mapping's min_reg_status level (sits-cmis.md §5.2).
+-- and at least the mapping's min_reg_status level (ref.sits_registration_status).
 -- start_date and end_date are the occurrence's, for the enrolment's
 -- timeframe.
 --

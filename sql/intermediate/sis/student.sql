@@ -1,4 +1,4 @@
--- A SITS student with the status rules of sits-cmis.md §5 applied and one
+-- A SITS student with the status rules of the ref tables applied and one
 -- programme assignment. active: the enrolment status enrols
 -- (ref.sits_enrolment_status) and the course join is open
 -- (ref.sits_course_join_status); a code missing from either table does not

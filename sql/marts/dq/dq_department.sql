@@ -1,4 +1,4 @@
--- SITS departments with a quirk of sits-cmis.md §9: no faculty (their
+-- SITS departments with a quirk of real SITS data: no faculty (their
 -- courses cannot be placed by faculty), or no BDO id (keyed by code: a
 -- department mapping cannot name them).
 -- description: SITS departments without a faculty or without a BDO id.

@@ -1,4 +1,4 @@
--- The merge list for tool_mergeusers (formats.md §4.3): for each SITS
+-- The merge list for tool_mergeusers (docs/formats.md §3): for each SITS
 -- student with several accounts on a site, every other account merged
 -- into the newest (highest user id), with the evidence. A student's
 -- accounts are those whose idnumber is the student code (reason "same SITS

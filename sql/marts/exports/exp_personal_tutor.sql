@@ -1,4 +1,4 @@
--- The personal-tutor table enrol_dbuserrel reads (formats.md §5): one row
+-- The personal-tutor table enrol_dbuserrel reads (docs/formats.md §4): one row
 -- per site, tutor and student, for every active student whose SITS
 -- personal tutor (a UPI) matches exactly one account of the site by the
 -- profile field upi, that account having an idnumber no other account

@@ -1,7 +1,7 @@
 -- The profile-field feed (tool_uploaduser, keyed on username): one row per
 -- existing Moodle account of an active student (an account whose idnumber
 -- is the student code; both accounts of a duplicated student get one). The
--- incumbent's fields (sits-cmis.md §4.11): student number, programme of
+-- incumbent's profile fields: student number, programme of
 -- study and code and UG/PG and year level from the student's first
 -- assignment (int.student), approved modules (module codes of
 -- registrations whose status is approved, CON and APP) and pre-approval
