@@ -13,6 +13,7 @@ type token struct {
 	kind tokenKind
 	text string // identifiers lower-cased; others as written
 	pos  int    // byte offset in the scanned text
+	end  int    // byte offset just past it (identifiers)
 }
 
 type tokenKind int
@@ -78,7 +79,7 @@ func scanSQL(s string) ([]token, string) {
 			if !closed {
 				return toks, "unterminated quoted identifier"
 			}
-			toks = append(toks, token{kind: tokQuotedIdent, text: strings.ReplaceAll(s[i+1:j-1], `""`, `"`), pos: i})
+			toks = append(toks, token{kind: tokQuotedIdent, text: strings.ReplaceAll(s[i+1:j-1], `""`, `"`), pos: i, end: j})
 			i = j
 		case c == '$' && dollarTag(s[i:]) != "":
 			tag := dollarTag(s[i:])
@@ -93,7 +94,7 @@ func scanSQL(s string) ([]token, string) {
 			for j < len(s) && isIdentPart(s[j]) {
 				j++
 			}
-			toks = append(toks, token{kind: tokIdent, text: strings.ToLower(s[i:j]), pos: i})
+			toks = append(toks, token{kind: tokIdent, text: strings.ToLower(s[i:j]), pos: i, end: j})
 			i = j
 		case c == '.':
 			toks = append(toks, token{kind: tokDot, text: ".", pos: i})
@@ -153,6 +154,7 @@ func isIdentPart(c byte) bool {
 type reference struct {
 	name string // schema.relation, lower case
 	pos  int
+	end  int // just past the relation's name
 }
 
 // references returns the schema.relation names in toks whose schema is one
@@ -172,7 +174,7 @@ func references(toks []token, schemas map[string]bool) []reference {
 		if n.kind != tokIdent && n.kind != tokQuotedIdent {
 			continue
 		}
-		out = append(out, reference{name: t.text + "." + n.text, pos: t.pos})
+		out = append(out, reference{name: t.text + "." + n.text, pos: t.pos, end: n.end})
 	}
 	return out
 }

@@ -116,32 +116,8 @@ func planIMS(ctx context.Context, tx pgx.Tx, cfg *config.Config, site *config.Mo
 	if p.settings, err = guard.ReadSettings(ctx, tx); err != nil {
 		return nil, err
 	}
-	names, codes := roleMap(cfg.Exports.IMSRoles)
-	for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.mim_ims_delta`, `DROP TABLE IF EXISTS pg_temp.mim_ims_target`} {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
-		}
-	}
-	// The target, with MIM role names mapped to roletypes by
-	// exports.ims_roles (a mart that already holds codes keeps them).
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_ims_target ON COMMIT DROP AS
-		SELECT t.course_idnumber::text AS course, t.user_idnumber::text AS usr, t.roletype::text AS raw_role,
-		       CASE WHEN t.roletype::text ~ '^0[1-8]$' THEN t.roletype::text ELSE r.code END AS roletype,
-		       t.status::int AS status, t.timeframe_begin::date AS tb, t.timeframe_end::date AS te,
-		       nullif(t.cohort::text, '') AS cohort
-		FROM `+MembershipMart+` t
-		LEFT JOIN unnest($2::text[], $3::text[]) AS r(name, code) ON r.name = t.roletype::text
-		WHERE t.instance = $1`, site.Name, names, codes); err != nil {
-		return nil, fmt.Errorf("reading the IMS target of site %s from %s: %w", site.Name, MembershipMart, err)
-	}
-	if err := p.checkTarget(ctx, tx); err != nil {
+	if err := p.delta(ctx, tx, cfg, imsScope{from: MembershipMart}); err != nil {
 		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `ANALYZE mim_ims_target`); err != nil {
-		return nil, fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
-	}
-	if _, err := tx.Exec(ctx, deltaSQL, site.Name, full); err != nil {
-		return nil, fmt.Errorf("computing the IMS delta of site %s: %w", site.Name, err)
 	}
 	if err := p.measure(ctx, tx); err != nil {
 		return nil, err
@@ -151,6 +127,48 @@ func planIMS(ctx context.Context, tx pgx.Tx, cfg *config.Config, site *config.Mo
 		return nil, err
 	}
 	return p, nil
+}
+
+// imsScope is what a delta is computed over: the target relation (the
+// mart, or a course preview's evaluation of it) and, for a preview, the one
+// course it covers ("" for the whole site).
+type imsScope struct {
+	from, course string
+}
+
+// delta fills the temporary tables mim_ims_target (the target as the feed
+// reads it, checked) and mim_ims_delta (its classification against what
+// Moodle was told) for the plan's site within scope.
+func (p *imsPlan) delta(ctx context.Context, tx pgx.Tx, cfg *config.Config, scope imsScope) error {
+	site := p.site
+	names, codes := roleMap(cfg.Exports.IMSRoles)
+	for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.mim_ims_delta`, `DROP TABLE IF EXISTS pg_temp.mim_ims_target`} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
+		}
+	}
+	// The target, with MIM role names mapped to roletypes by
+	// exports.ims_roles (a mart that already holds codes keeps them).
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_ims_target ON COMMIT DROP AS
+		SELECT t.course_idnumber::text AS course, t.user_idnumber::text AS usr, t.roletype::text AS raw_role,
+		       CASE WHEN t.roletype::text ~ '^0[1-8]$' THEN t.roletype::text ELSE r.code END AS roletype,
+		       t.status::int AS status, t.timeframe_begin::date AS tb, t.timeframe_end::date AS te,
+		       nullif(t.cohort::text, '') AS cohort
+		FROM `+scope.from+` t
+		LEFT JOIN unnest($2::text[], $3::text[]) AS r(name, code) ON r.name = t.roletype::text
+		WHERE t.instance = $1 AND ($4 = '' OR t.course_idnumber = $4)`, site.Name, names, codes, scope.course); err != nil {
+		return fmt.Errorf("reading the IMS target of site %s from %s: %w", site.Name, scope.from, err)
+	}
+	if err := p.checkTarget(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `ANALYZE mim_ims_target`); err != nil {
+		return fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
+	}
+	if _, err := tx.Exec(ctx, deltaSQL, site.Name, p.full, scope.course); err != nil {
+		return fmt.Errorf("computing the IMS delta of site %s: %w", site.Name, err)
+	}
+	return nil
 }
 
 // deltaSQL classifies every membership of the target and of what Moodle was
@@ -169,7 +187,7 @@ const deltaSQL = `CREATE TEMP TABLE mim_ims_delta ON COMMIT DROP AS
 WITH pub AS (
 	SELECT course_idnumber AS course, user_idnumber AS usr, roletype, status::int AS status,
 	       timeframe_begin AS tb, timeframe_end AS te
-	FROM ctl.published_membership WHERE instance = $1),
+	FROM ctl.published_membership WHERE instance = $1 AND ($3 = '' OR course_idnumber = $3)),
 frozen AS (
 	SELECT course_idnumber AS course FROM ctl.course_mapping WHERE instance = $1
 	GROUP BY 1 HAVING NOT bool_or(active)),

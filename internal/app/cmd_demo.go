@@ -422,7 +422,7 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		fmt.Fprintf(w, "status page: run `mim demo --serve` and open http://%s/\n", o.Listen)
 		return runErr
 	}
-	return serveDemo(ctx, e, cfg, pool, metrics, ln, o, runErr)
+	return serveDemo(ctx, e, cfg, pool, metrics, ln, o, sims, runErr)
 }
 
 // demoMoodleSchema is the schema holding a demo site's Moodle tables.
@@ -676,10 +676,23 @@ func demoDrift(ctx context.Context, w io.Writer, pool *pgxpool.Pool, in *synth.I
 }
 
 // serveDemo keeps the status page and the simulators up until Ctrl-C.
-func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *observe.Metrics, ln net.Listener, o DemoOptions, runErr error) error {
-	srv := &http.Server{Handler: ServeHandler(cfg, pool, ServeOptions{Metrics: m}), ReadHeaderTimeout: 10 * time.Second}
+func serveDemo(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, m *observe.Metrics, ln net.Listener, o DemoOptions,
+	sims map[string]*moodletest.Site, runErr error) error {
+	so := ServeOptions{Metrics: m}
+	tool, lines, err := demoLTI(ctx, e, cfg, pool, sims, "http://"+ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("setting up the LTI tool of the demo: %w", err)
+	}
+	if tool != nil {
+		so.LTI = tool
+	}
+	srv := &http.Server{Handler: ServeHandler(cfg, pool, so), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String() + "/"
+	for _, l := range lines {
+		fmt.Fprintln(e.Stdout, l)
+	}
 	fmt.Fprintf(e.Stdout, "\nstatus page: %s  (metrics %smetrics, health %shealthz); the simulated sites stay up. Ctrl-C to stop.\n", url, url, url)
 	if o.Ready != nil {
 		o.Ready(url)

@@ -289,6 +289,16 @@ func TestDemoServes(t *testing.T) {
 			t.Errorf("the status page in chromium lacks %q", want)
 		}
 	}
+	// The course staff's tool is up beside it: a student's launch from the
+	// simulated Moodle ends on the read-only page.
+	student := regexp.MustCompile(`as a student \(read-only\): +(\S+)`).FindStringSubmatch(stdout.String())
+	if student == nil {
+		t.Fatalf("the demo does not offer the LTI tool:\n%s", stdout.String())
+	}
+	page := string(browsertest.Headless(t, browser, student[1], "--virtual-time-budget=20000", "--dump-dom"))
+	if !strings.Contains(page, "Enrolments of") || !strings.Contains(page, "Students are enrolled in this course") {
+		t.Errorf("the student's launch in chromium ended on:\n%s", page)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("the demo ended with %v", err)

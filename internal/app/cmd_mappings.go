@@ -65,7 +65,9 @@ derive applies mappings.rules from the configuration to the Moodle courses
 now in staging (every transform does this too, after staging).
 
 deactivate --all is the rollover's global deactivation: enrolments of an
-inactive mapping are frozen as they are.`,
+inactive mapping are frozen as they are, and so are staff edits through the
+LTI tool (the setting staff_edits_frozen) until activate --all or
+'mim settings set staff_edits_frozen false'.`,
 		Setup: func(fs *flag.FlagSet) Runner {
 			var o mappingOpts
 			fs.StringVar(&o.instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
@@ -307,6 +309,16 @@ func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) 
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	global := o.all && f.Empty()
+	if global {
+		// A global deactivation freezes staff edits through the LTI tool (set
+		// before the deactivation, so a staff change in flight either commits
+		// first and is deactivated too, or sees the freeze); a global
+		// activation releases them.
+		if _, err := mapping.FreezeEdits(ctx, tx, !active, Who(), o.reason, &run.ID); err != nil {
+			return err
+		}
+	}
 	n, err := mapping.SetActive(ctx, tx, f, active, Who(), o.reason)
 	if err != nil {
 		return err
@@ -328,6 +340,12 @@ func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) 
 	fmt.Fprintf(e.Stdout, "%s %d of %d matching mappings (the others already were)\n", verb, n, len(all))
 	if !active && n > 0 {
 		fmt.Fprintln(e.Stdout, "note: an inactive mapping freezes its course: its enrolments stay exactly as they are.")
+	}
+	switch {
+	case global && !active:
+		fmt.Fprintln(e.Stdout, "staff edits through the LTI tool are frozen until `mim mappings activate --all` or `mim settings set staff_edits_frozen false`.")
+	case global:
+		fmt.Fprintln(e.Stdout, "staff edits through the LTI tool are open again.")
 	}
 	return nil
 }

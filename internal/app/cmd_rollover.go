@@ -47,7 +47,8 @@ and check itself:
   0. Before step 1, hold the schedules: mim pause --reason "rollover YYYY"
      (no night runs half-way through the changes; runs by hand still run).
   1. Global deactivation of every SITS and CMIS course mapping (an inactive
-     mapping freezes its course's enrolments as they are).
+     mapping freezes its course's enrolments as they are); staff edits
+     through the LTI tool are frozen until the release (step 8).
   2. academic_year := YYYY (the Portico block's academic year).
   3. min_mod_occ_year := YYYY, and threshold_override := true for one export
      (the new year's first export is expected to fall below the threshold).
@@ -271,6 +272,6 @@ Then, by hand:
 5. Once SITS shows %d, run 'mim run' (extract, transform, export).
 6. Check the feeds: essentially empty, and no mass unenrolment.
 7. Test adding and removing a %d module occurrence mapping ('mim mappings import', 'mim mappings deactivate --course').
-8. Release: make the mapping tools visible, and 'mim resume' the schedules 'mim pause' held.
+8. Release: let staff map their courses again ('mim settings set staff_edits_frozen false --reason ...'), and 'mim resume' the schedules 'mim pause' held.
 `, year, year)
 }

@@ -26,9 +26,12 @@ type world struct {
 	db    *pgtest.DB
 	in    *synth.Institution
 	sites []app.DemoSite
+	sims  map[string]*moodletest.Site
 }
 
-func newWorld(t *testing.T, env string) *world {
+// newWorld builds the world; prepare, if given, may change the synthetic
+// institution before it is written and its sites start.
+func newWorld(t *testing.T, env string, prepare ...func(*synth.Institution)) *world {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.NewEmpty(t)
@@ -42,13 +45,16 @@ func newWorld(t *testing.T, env string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, f := range prepare {
+		f(in)
+	}
 	if _, err := in.Write(ctx, db.Pool, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := synth.InsertMappings(ctx, db.Pool, in.Mappings, "test"); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{db: db, in: in}
+	w := &world{db: db, in: in, sims: map[string]*moodletest.Site{}}
 	for _, s := range in.Sites {
 		site, err := moodletest.New(*s.State, moodletest.WithToken("tok-"+s.Name+"-0123456789"))
 		if err != nil {
@@ -58,6 +64,7 @@ func newWorld(t *testing.T, env string) *world {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { site.Close() })
+		w.sims[s.Name] = site
 		w.sites = append(w.sites, app.DemoSite{Name: s.Name, URL: site.URL(), Token: site.Token()})
 	}
 	return w

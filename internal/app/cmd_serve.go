@@ -39,6 +39,8 @@ func init() {
   /metrics   Prometheus metrics (mim_* on their own registry, plus Go and
              process metrics)
   /healthz   200 when the warehouse answers, 503 otherwise (JSON)
+  /lti/      with lti.url set: the LTI 1.3 tool through which course staff
+             map their own Moodle courses (mim help lti)
 
 and runs the schedules:
   schedule.nightly  a full mim run (summary mailed)
@@ -75,6 +77,8 @@ recorded as failed.`,
 type ServeOptions struct {
 	Metrics  *observe.Metrics
 	Upcoming func() []schedule.Upcoming
+	// LTI is the course staff's tool, served under /lti/ (nil: off).
+	LTI http.Handler
 }
 
 // ServeMetrics are what /metrics serves: this process's live Moodle calls,
@@ -96,6 +100,9 @@ func ServeHandler(cfg *config.Config, pool *pgxpool.Pool, o ServeOptions) http.H
 	page := statuspage.New(pool, statuspage.Options{Environment: cfg.Environment, Version: VersionString(), Upcoming: o.Upcoming,
 		Pending: func(ctx context.Context) ([]statuspage.Pending, error) { return pendingRows(ctx, pool) }})
 	mux.Handle("/", page)
+	if o.LTI != nil {
+		mux.Handle("/lti/", o.LTI)
+	}
 	return mux
 }
 
@@ -177,13 +184,24 @@ func runServe(ctx context.Context, e *Env, listen string, scheduled bool) error 
 	if sched != nil {
 		upcoming = sched.Upcoming
 	}
-	srv := &http.Server{Handler: ServeHandler(cfg, pool, ServeOptions{Metrics: metrics, Upcoming: upcoming}),
+	tool, err := NewLTITool(cfg, pool, e.Logger)
+	if err != nil {
+		return err
+	}
+	so := ServeOptions{Metrics: metrics, Upcoming: upcoming}
+	if tool != nil {
+		so.LTI = tool
+	}
+	srv := &http.Server{Handler: ServeHandler(cfg, pool, so),
 		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.Logger.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
 	fmt.Fprintf(e.Stdout, "mim serve: status page http://%s/ (metrics /metrics, health /healthz), environment %s\n", ln.Addr(), cfg.Environment)
+	if tool != nil {
+		fmt.Fprintf(e.Stdout, "mim serve: LTI tool for course staff at %s (register it in Moodle with %s)\n", cfg.LTI.URL+"/lti/", tool.RegisterURL())
+	}
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -110,6 +110,7 @@ mappings:
 	if got := scalar(t, db.Pool, `SELECT count(*) FILTER (WHERE active)::text || '/' || (SELECT value FROM ctl.settings WHERE key = 'min_mod_occ_year') FROM ctl.course_mapping`); got != "0/2026" {
 		t.Errorf("after the rollover: %s", got)
 	}
+
 	code, out, _ = mim(t, "--config", cfg, "mappings", "history", "--course", "BSC5102-2021W")
 	if code != 0 || !strings.Contains(out, "deactivate") || !strings.Contains(out, "reason=rollover to 2026: agreed at CAB") || !strings.Contains(out, "create") {
 		t.Errorf("history: %d\n%s", code, out)
@@ -117,6 +118,26 @@ mappings:
 	// A transform after the rollover does not re-create or reactivate the derived mapping.
 	if code, out, errOut := mim(t, "--config", cfg, "transform"); code != 0 || !strings.Contains(out, "0 created, 0 updated, 1 already mapped") {
 		t.Errorf("transform after rollover: %d\n%s%s", code, out, errOut)
+	}
+
+	// The rollover froze staff edits; a global activation releases them,
+	// a global deactivation freezes them again.
+	frozen := func() string {
+		return scalar(t, db.Pool, `SELECT value FROM ctl.settings WHERE key = 'staff_edits_frozen'`)
+	}
+	if f := frozen(); f != "true" {
+		t.Errorf("after the rollover staff_edits_frozen is %s", f)
+	}
+	if code, out, errOut := mim(t, "--config", cfg, "mappings", "activate", "--all", "--reason", "release"); code != 0 || frozen() != "false" ||
+		!strings.Contains(out, "staff edits through the LTI tool are open again") {
+		t.Errorf("activate --all: %d %s%s (frozen %s)", code, out, errOut, frozen())
+	}
+	if code, out, errOut := mim(t, "--config", cfg, "mappings", "deactivate", "--all", "--reason", "term started"); code != 0 || frozen() != "true" ||
+		!strings.Contains(out, "staff edits through the LTI tool are frozen") {
+		t.Errorf("deactivate --all: %d %s%s (frozen %s)", code, out, errOut, frozen())
+	}
+	if code, _, _ := mim(t, "--config", cfg, "mappings", "activate", "--all", "--instance", "main"); code != 0 || frozen() != "true" {
+		t.Errorf("an activation of one site released the global freeze (frozen %s)", frozen())
 	}
 
 	// A failing check: exit 1, the failure and its sample on stderr.

@@ -44,6 +44,7 @@ type Config struct {
 	Catalog     Catalog      `yaml:"catalog"`
 	Log         Log          `yaml:"log"`
 	Mappings    Mappings     `yaml:"mappings"`
+	LTI         LTI          `yaml:"lti"`
 }
 
 // Warehouse is the PostgreSQL database MIM owns.
@@ -392,6 +393,7 @@ func (c *Config) applyDefaults() {
 		c.Notify.SMTP.Port = 587
 	}
 	c.Mappings.applyDefaults()
+	c.LTI.applyDefaults(c)
 	if c.Serve.Listen == "" {
 		c.Serve.Listen = "127.0.0.1:9464"
 	}
@@ -484,6 +486,7 @@ func (c *Config) validate(ps *problems) {
 		}
 	}
 	c.Mappings.validate(c, ps)
+	c.LTI.validate(c, ps)
 	if c.Catalog.URL != "" {
 		if u, err := url.Parse(c.Catalog.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			ps.add("catalog.url", 0, "not an http(s) URL")

@@ -9,23 +9,13 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/internal/synth/synthworld"
 	"github.com/mimwarehouse/mim/transform"
 )
 
 // e2eScale is the institution the benchmark builds: MIM_E2E_SCALE=small
-// (the default, to keep `go test -bench` short on a shared machine),
-// medium or ucl.
-func e2eScale(tb testing.TB) synth.Scale {
-	s := os.Getenv("MIM_E2E_SCALE")
-	if s == "" {
-		return synth.Small
-	}
-	sc, err := synth.ParseScale(s)
-	if err != nil {
-		tb.Fatalf("MIM_E2E_SCALE: %v", err)
-	}
-	return sc
-}
+// (the default), medium or ucl.
+func e2eScale(tb testing.TB) synth.Scale { return synthworld.ScaleFromEnv(tb, "MIM_E2E_SCALE") }
 
 // BenchmarkPipelineTransform builds the synthetic institution, extracts it
 // with the real extractors (Moodle through the simulator, no latency) and

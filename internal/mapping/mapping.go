@@ -3,8 +3,10 @@
 // course sections) feed which Moodle course: importing files (CSV, and the
 // JSON shape of a PowerCampus-style mapping file), deriving mappings from
 // course idnumbers by configured rules, listing, activating and
-// deactivating them, and the academic-year rollover. Every change is kept
-// in ctl.course_mapping_event with who made it and when.
+// deactivating them, the academic-year rollover, and the changes course
+// staff make through the LTI tool (staff.go: checked, frozen with the
+// global deactivation, searched in mart.mapping_candidate). Every change is
+// kept in ctl.course_mapping_event with who made it and when.
 package mapping
 
 import (

@@ -185,7 +185,8 @@ type Applied struct {
 
 // ApplyRollover makes the rollover's changes in tx, the incumbent's
 // checklist steps 1 and 3 (step 2, the Portico block's academic year, is
-// the academic_year setting here): every active mapping is deactivated
+// the academic_year setting here): staff edits through the LTI tool are
+// frozen (the block hidden) until the release, every active mapping is deactivated
 // (an event each, with the reason), academic_year and min_mod_occ_year
 // become the new year, and threshold_override is set for one export,
 // because the new year's first export is expected to carry far fewer
@@ -196,6 +197,12 @@ func ApplyRollover(ctx context.Context, tx pgx.Tx, p *RolloverPlan, by, reason s
 	why := fmt.Sprintf("rollover to %d", p.Year)
 	if reason != "" {
 		why += ": " + reason
+	}
+	// The freeze first: a staff change in flight commits before it (and is
+	// deactivated below) or waits and sees it.
+	frozen, err := FreezeEdits(ctx, tx, true, by, why, runID)
+	if err != nil {
+		return a, err
 	}
 	n, err := SetActive(ctx, tx, Filter{}, false, by, why)
 	if err != nil {
@@ -212,5 +219,6 @@ func ApplyRollover(ctx context.Context, tx pgx.Tx, p *RolloverPlan, by, reason s
 		}
 		a.Settings = append(a.Settings, SettingChange{Key: s.key, Old: old, New: s.value})
 	}
+	a.Settings = append(a.Settings, SettingChange{Key: SettingEditsFrozen, Old: frozen, New: "true"})
 	return a, nil
 }

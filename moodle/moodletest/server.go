@@ -301,8 +301,27 @@ func (s *Site) doneCh() <-chan struct{} {
 	return nil
 }
 
-// ServeHTTP answers Moodle's REST protocol at Endpoint, GET or POST.
+// Mount serves h for the paths that start with prefix on the site's own
+// address: pages of Moodle beside its web services, such as the LTI
+// platform's (internal/lti/ltitest), so that one URL is the whole site.
+func (s *Site) Mount(prefix string, h http.Handler) {
+	s.cfg.mu.Lock()
+	defer s.cfg.mu.Unlock()
+	s.cfg.mounts = append(s.cfg.mounts, mount{prefix: prefix, h: h})
+}
+
+// ServeHTTP answers Moodle's REST protocol at Endpoint, GET or POST, and
+// the paths handlers are mounted at.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.cfg.mu.Lock()
+	mounts := s.cfg.mounts
+	s.cfg.mu.Unlock()
+	for _, m := range mounts {
+		if strings.HasPrefix(r.URL.Path, m.prefix) {
+			m.h.ServeHTTP(w, r)
+			return
+		}
+	}
 	if r.URL.Path != Endpoint {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusNotFound)

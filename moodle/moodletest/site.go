@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -97,6 +98,13 @@ type config struct {
 	total        int
 	onRequest    func(Request)
 	srv          *server
+	mounts       []mount
+}
+
+// mount is a handler for paths other than the web services (Mount).
+type mount struct {
+	prefix string
+	h      http.Handler
 }
 
 type category struct {

@@ -2,6 +2,7 @@ package moodletest_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"slices"
@@ -280,5 +281,32 @@ func TestDisabledEnrolmentMethod(t *testing.T) {
 	st.DisabledMethods = append(st.DisabledMethods, moodletest.CourseMethod{CourseID: 99, Method: "self"})
 	if _, err := moodletest.New(st); err == nil || !strings.Contains(err.Error(), "disabled self enrolment: course 99 does not exist") {
 		t.Errorf("a disabled method in a missing course: %v", err)
+	}
+}
+
+// A handler mounted on the site answers its paths on the site's address;
+// the web services and other paths are the site's as before.
+func TestMountServesBesideTheWebServices(t *testing.T) {
+	site := moodletest.NewServer(t, moodletest.State{})
+	site.Mount("/mod/lti/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "platform "+r.URL.Path)
+	}))
+	get := func(path string) (int, string) {
+		resp, err := http.Get(site.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/mod/lti/certs.php"); code != 200 || body != "platform /mod/lti/certs.php" {
+		t.Errorf("mounted path: %d %q", code, body)
+	}
+	if code, _ := get("/course/view.php"); code != 404 {
+		t.Errorf("an unmounted path: %d", code)
+	}
+	if code, body := get(moodletest.Endpoint + "?wsfunction=core_webservice_get_site_info&moodlewsrestformat=json"); code != 200 || !strings.Contains(body, "exception") {
+		t.Errorf("the web services: %d %s", code, body)
 	}
 }

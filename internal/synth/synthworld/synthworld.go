@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,22 @@ import (
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 	"github.com/mimwarehouse/mim/transform"
 )
+
+// ScaleFromEnv is the scale a benchmark builds, read from the environment
+// variable name (small, medium or ucl; small when unset, to keep
+// `go test -bench` short on a shared machine).
+func ScaleFromEnv(tb testing.TB, name string) synth.Scale {
+	tb.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return synth.Small
+	}
+	sc, err := synth.ParseScale(s)
+	if err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	return sc
+}
 
 // Token is every simulated site's web-service token.
 const Token = "world0123456789abcdef0123456789ab"
