@@ -120,23 +120,34 @@ func reconcileIMS(ctx context.Context, tx pgx.Tx, instance string, roleNames, ro
 	if err != nil {
 		return observed{}, true, err
 	}
-	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS pg_temp.mim_pending_check`); err != nil {
-		return observed{}, true, err
-	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_pending_check ON COMMIT DROP AS
-		WITH obs AS (
-			SELECT c.idnumber, s.complete_run FROM stg.moodle_course c
-			JOIN raw.scope_read s ON s.source = 'moodle' AND s.instance = c.instance AND s.entity = 'enrolments'
-			                     AND s.scope = c.course_id::text
-			WHERE c.instance = $1 AND c.idnumber IS NOT NULL AND s.complete_run IS NOT NULL AND s.complete_run <= $2)
+	// Temporary tables with fresh statistics: a plan from stale ones
+	// (a pending table just filled) loops over every course per row.
+	for _, st := range []struct {
+		sql  string
+		args []any
+	}{
+		{`DROP TABLE IF EXISTS pg_temp.mim_obs_course`, nil},
+		{`CREATE TEMP TABLE mim_obs_course ON COMMIT DROP AS
+		SELECT c.idnumber, s.complete_run FROM stg.moodle_course c
+		JOIN raw.scope_read s ON s.source = 'moodle' AND s.instance = c.instance AND s.entity = 'enrolments'
+		                     AND s.scope = c.course_id::text
+		WHERE c.instance = $1 AND c.idnumber IS NOT NULL AND s.complete_run IS NOT NULL AND s.complete_run <= $2`, []any{instance, built}},
+		{`ANALYZE mim_obs_course`, nil},
+		{`ANALYZE ctl.pending_membership`, nil},
+		{`DROP TABLE IF EXISTS pg_temp.mim_pending_check`, nil},
+		{`CREATE TEMP TABLE mim_pending_check ON COMMIT DROP AS
 		SELECT p.course_idnumber, p.user_idnumber, p.roletype, p.kind, p.first_sent, p.was_there, o.complete_run AS obs_run,
 		       o.complete_run IS NOT NULL AND o.complete_run > p.last_run_id AS eligible,
-		       `+membershipSeen("p.status", "p.was_there")+` AS seen
+		       ` + membershipSeen("p.status", "p.was_there") + ` AS seen
 		FROM ctl.pending_membership p
-		LEFT JOIN obs o ON o.idnumber = p.course_idnumber
+		LEFT JOIN mim_obs_course o ON o.idnumber = p.course_idnumber
 		LEFT JOIN mim_ims_actual x ON x.course = p.course_idnumber AND x.usr = p.user_idnumber AND x.roletype = p.roletype
-		WHERE p.instance = $1`, instance, built); err != nil {
-		return observed{}, true, fmt.Errorf("comparing the pending memberships of site %s with Moodle: %w", instance, err)
+		WHERE p.instance = $1`, []any{instance}},
+		{`ANALYZE mim_pending_check`, nil},
+	} {
+		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+			return observed{}, true, fmt.Errorf("comparing the pending memberships of site %s with Moodle: %w", instance, err)
+		}
 	}
 	o, err := settle(ctx, tx, "ctl.pending_membership", string(IMS), instance,
 		[]string{"course_idnumber", "user_idnumber", "roletype"})
@@ -194,6 +205,9 @@ func addResends(ctx context.Context, tx pgx.Tx, instance string) (resends, froze
 		  AND p.course_idnumber NOT IN (SELECT course_idnumber FROM ctl.course_mapping WHERE instance = $1
 		                                GROUP BY 1 HAVING NOT bool_or(active))`, instance)
 	if err != nil {
+		return 0, 0, fmt.Errorf("adding the pending memberships of site %s to its file: %w", instance, err)
+	}
+	if _, err := tx.Exec(ctx, `ANALYZE mim_ims_delta`); err != nil {
 		return 0, 0, fmt.Errorf("adding the pending memberships of site %s to its file: %w", instance, err)
 	}
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM ctl.pending_membership p WHERE p.instance = $1
@@ -291,6 +305,7 @@ func reconcileProfile(ctx context.Context, tx pgx.Tx, instance string) (observed
 		FROM stg.moodle_user u LEFT JOIN ` + userFieldsStg + ` uf ON uf.instance = u.instance AND uf.user_id = u.user_id
 		WHERE u.instance = $1 AND u.username IS NOT NULL GROUP BY u.username`, []any{instance}},
 		{`ANALYZE mim_profile_actual`, nil},
+		{`ANALYZE ctl.pending_profile`, nil},
 		{`DROP TABLE IF EXISTS pg_temp.mim_pending_check`, nil},
 		{`CREATE TEMP TABLE mim_pending_check ON COMMIT DROP AS
 		WITH obs AS (
@@ -302,6 +317,7 @@ func reconcileProfile(ctx context.Context, tx pgx.Tx, instance string) (observed
 		FROM ctl.pending_profile p LEFT JOIN obs o ON true
 		LEFT JOIN mim_profile_actual x ON x.username = p.username
 		WHERE p.instance = $1`, []any{instance, built}},
+		{`ANALYZE mim_pending_check`, nil},
 	} {
 		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
 			return o, true, fmt.Errorf("comparing the pending profile values of site %s with Moodle: %w", instance, err)

@@ -96,7 +96,14 @@ func TestLostIMSFileIsSentAgainByTheNext(t *testing.T) {
 	// every change of the lost file Moodle does not have, though none is new.
 	w.extractAndTransform(t, false)
 	e.set(SettingPendingNights, "1")
-	r = e.result(e.export(x, imsOnly()), "main", IMS)
+	sum := e.export(x, imsOnly())
+	r = e.result(sum, "main", IMS)
+	// The summary (what the run mails) says it, with the cause.
+	var text strings.Builder
+	sum.Write(&text)
+	if !strings.Contains(text.String(), "NOT APPLIED IN MOODLE: ") || !strings.Contains(text.String(), "may not be running") {
+		t.Errorf("the summary does not report the pending changes:\n%s", text.String())
+	}
 	var again []string
 	for _, m := range members(t, stat(t, e.imsPath("main")).data) {
 		f := strings.Fields(m)

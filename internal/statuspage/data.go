@@ -152,7 +152,7 @@ var driftKinds = []string{"missing", "suspended", "extra", "unknown_user", "ambi
 
 // pageSettings are the settings shown, one-shot overrides first.
 var pageSettings = []string{"threshold_override", "group_delete_override", "threshold_percent", "course_drop_percent",
-	"group_delete_budget", "group_delete_budget_percent", "min_mod_occ_year", "academic_year"}
+	"group_delete_budget", "group_delete_budget_percent", "min_mod_occ_year", "academic_year", "pending_alert_nights"}
 
 var oneShot = map[string]bool{"threshold_override": true, "group_delete_override": true}
 
