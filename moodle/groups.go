@@ -255,3 +255,44 @@ func (c *Client) DeleteGroups(ctx context.Context, ids []int64) (*BatchResult[st
 func (c *Client) DeleteGroupings(ctx context.Context, ids []int64) (*BatchResult[struct{}], error) {
 	return writeBatch(ctx, c, idBatch("core_group_delete_groupings", "groupingids", "grouping"), ids)
 }
+
+// GroupUpdate rewrites a group's name and idnumber (Moodle requires the
+// name even when it does not change).
+type GroupUpdate struct {
+	ID       int64
+	Name     string
+	IDNumber string
+}
+
+// UpdateGroups rewrites groups (core_group_update_groups). The answer is
+// null: the caller re-reads what it changed to know it happened.
+func (c *Client) UpdateGroups(ctx context.Context, us []GroupUpdate) (*BatchResult[struct{}], error) {
+	return writeBatch(ctx, c, batch[GroupUpdate, struct{}]{
+		function: "core_group_update_groups",
+		list:     "groups",
+		encode:   func(u GroupUpdate) any { return P("id", u.ID, "name", u.Name, "idnumber", u.IDNumber) },
+		describe: func(u GroupUpdate) string { return fmt.Sprintf("group %d %q", u.ID, u.Name) },
+	}, us)
+}
+
+// GroupingUpdate rewrites a grouping's name and idnumber, keeping its
+// description (which Moodle requires).
+type GroupingUpdate struct {
+	ID          int64
+	Name        string
+	IDNumber    string
+	Description string
+}
+
+// UpdateGroupings rewrites groupings (core_group_update_groupings); the
+// answer is null, as for UpdateGroups.
+func (c *Client) UpdateGroupings(ctx context.Context, us []GroupingUpdate) (*BatchResult[struct{}], error) {
+	return writeBatch(ctx, c, batch[GroupingUpdate, struct{}]{
+		function: "core_group_update_groupings",
+		list:     "groupings",
+		encode: func(u GroupingUpdate) any {
+			return P("id", u.ID, "name", u.Name, "description", u.Description, "idnumber", u.IDNumber)
+		},
+		describe: func(u GroupingUpdate) string { return fmt.Sprintf("grouping %d %q", u.ID, u.Name) },
+	}, us)
+}

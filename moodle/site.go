@@ -39,6 +39,13 @@ var GroupWriteFunctions = []string{
 	"core_group_delete_groupings",
 }
 
+// GroupAdoptFunctions are the functions `mim groups adopt` writes with: it
+// gives a teacher's group (and grouping) MIM's idnumber.
+var GroupAdoptFunctions = []string{
+	"core_group_update_groups",
+	"core_group_update_groupings",
+}
+
 // SiteInfo is core_webservice_get_site_info's answer: who the site says it
 // is and what the token may call.
 type SiteInfo struct {

@@ -120,6 +120,13 @@ func loadMoodleSamples(t *testing.T, r raw, instance string) {
 	}
 	// Completion as core_enrol_get_users_courses returns a course entry.
 	r.put("moodle", instance, "completion", "107:14", "107", obj{"id": 14, "shortname": "MOD1234-A7U-T1-2025", "completed": true, "progress": 87.5, "lastaccess": 1746057600})
+	// Enrolment methods as core_enrol_get_course_enrolment_methods returns them.
+	var methods []obj
+	sample(t, "core_enrol_get_course_enrolment_methods", &methods)
+	for _, m := range methods {
+		m["mim_courseid"], m["mim_source"] = 14, "web_service"
+		r.put("moodle", instance, "enrol_methods", fmt.Sprintf("14:%v", m["id"]), "14", m)
+	}
 }
 
 // loadSITSAndCMIS writes example rows of the SITS views and CMIS tables
@@ -221,7 +228,7 @@ func TestStagingTypesEveryRawEntity(t *testing.T) {
 		"stg.moodle_user_field": 10, "stg.moodle_profile_field": 1, "stg.moodle_enrolment": 5,
 		"stg.moodle_enrolment_role": 5, "stg.moodle_group_member": 8, "stg.moodle_role": 1, "stg.moodle_group": 4,
 		"stg.moodle_grouping": 2, "stg.moodle_grouping_group": 1, "stg.moodle_grade_item": 4, "stg.moodle_grade": 4,
-		"stg.moodle_completion": 1,
+		"stg.moodle_completion": 1, "stg.moodle_enrol_method": 1,
 	}
 	if !reflect.DeepEqual(counts, want) {
 		for k, v := range want {
@@ -268,6 +275,8 @@ func TestStagingTypesEveryRawEntity(t *testing.T) {
 		{`SELECT coalesce(grade_raw::text, 'NULL') FROM stg.moodle_grade WHERE item_id = 64`, []string{"NULL"}},
 		{`SELECT item_type, coalesce(idnumber, 'NULL') FROM stg.moodle_grade_item WHERE item_id = 61`, []string{"course", "NULL"}},
 		{`SELECT completed, progress::text FROM stg.moodle_completion`, []string{"true", "87.5"}},
+		{`SELECT course_id::text || ' ' || enrol_id || ' ' || method || ' ' || enabled || ' ' || complete FROM stg.moodle_enrol_method`,
+			[]string{"14 39 self true false"}},
 	} {
 		if got := one(t, db.Pool, c.sql); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s\n got %v\nwant %v", c.sql, got, c.want)

@@ -215,6 +215,18 @@ func knownAlgorithms(cb ssh.HostKeyCallback, hostport string) []string {
 // String names the destination.
 func (s *SFTP) String() string { return s.display }
 
+// Exists reports whether name is in the remote directory.
+func (s *SFTP) Exists(_ context.Context, name string) (bool, error) {
+	_, err := s.client.Stat(path.Join(s.dir, name))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking for %s on %s: %w", name, s.display, err)
+	}
+	return true, nil
+}
+
 // Close ends the session.
 func (s *SFTP) Close() error {
 	var err error

@@ -2,7 +2,9 @@ package deliver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +30,14 @@ type Target interface {
 	Close() error
 }
 
+// Consumer is a Target that can tell whether a file is still where it was
+// delivered: Moodle's flat-file task deletes its file once it has read it,
+// so a file still there has not been read, and overwriting it would lose
+// its commands.
+type Consumer interface {
+	Exists(ctx context.Context, name string) (bool, error)
+}
+
 // Open returns the Target that exports.deliver names: empty means files
 // stay in exports.dir, a path is a local directory, sftp://user@host[:port]/path
 // an SFTP server (dialled now, host key checked).
@@ -35,7 +45,7 @@ func Open(ctx context.Context, exports config.Exports, opts ...SFTPOption) (Targ
 	d := exports.Deliver
 	switch {
 	case d == "":
-		return Stay{}, nil
+		return Stay{Dir: exports.Dir}, nil
 	case strings.HasPrefix(d, "sftp://"):
 		return DialSFTP(ctx, SFTPConfig{URL: d, KnownHosts: exports.SFTP.KnownHosts, KeyFile: exports.SFTP.KeyFile,
 			Password: exports.SFTP.Password}, opts...)
@@ -48,7 +58,22 @@ func Open(ctx context.Context, exports config.Exports, opts ...SFTPOption) (Targ
 
 // Stay leaves files where they were written (exports.deliver is empty:
 // Moodle reads exports.dir itself, e.g. over a shared mount).
-type Stay struct{}
+type Stay struct {
+	Dir string // exports.dir
+}
+
+// Exists reports whether name is in the directory.
+func (s Stay) Exists(_ context.Context, name string) (bool, error) {
+	return fileExists(filepath.Join(s.Dir, name))
+}
+
+func fileExists(path string) (bool, error) {
+	_, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // Deliver reports the file's own path.
 func (Stay) Deliver(_ context.Context, f File) (Delivery, error) {
@@ -81,6 +106,11 @@ func (d *Dir) Deliver(ctx context.Context, f File) (Delivery, error) {
 }
 
 func (d *Dir) String() string { return d.Path }
+
+// Exists reports whether name is in the directory.
+func (d *Dir) Exists(_ context.Context, name string) (bool, error) {
+	return fileExists(filepath.Join(d.Path, name))
+}
 
 // Close does nothing.
 func (d *Dir) Close() error { return nil }

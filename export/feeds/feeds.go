@@ -36,14 +36,17 @@ type Feed string
 
 // The feeds, in the order an export writes them (docs/formats.md §5).
 const (
-	IMS     Feed = "ims"
-	Profile Feed = "profile_csv"
-	Tutor   Feed = "tutor"
-	Merge   Feed = "merge"
+	IMS       Feed = "ims"
+	Flatfile  Feed = "flatfile"
+	Profile   Feed = "profile_csv"
+	Tutor     Feed = "tutor"
+	Merge     Feed = "merge"
+	OneRoster Feed = "oneroster"
 )
 
-// All lists every feed in export order.
-var All = []Feed{IMS, Profile, Tutor, Merge}
+// All lists every feed in export order. A site takes one of IMS and
+// Flatfile (moodle[].enrolment_feed).
+var All = []Feed{IMS, Flatfile, Profile, Tutor, Merge, OneRoster}
 
 // ParseFeed reads a feed name as the command line gives it (ims, profile,
 // tutor, merge; profile_csv too).
@@ -51,6 +54,10 @@ func ParseFeed(s string) (Feed, error) {
 	switch s {
 	case "ims":
 		return IMS, nil
+	case "flatfile":
+		return Flatfile, nil
+	case "oneroster":
+		return OneRoster, nil
 	case "profile", "profile_csv":
 		return Profile, nil
 	case "tutor":
@@ -58,7 +65,7 @@ func ParseFeed(s string) (Feed, error) {
 	case "merge":
 		return Merge, nil
 	}
-	return "", fmt.Errorf("%q is not a feed (ims, profile, tutor, merge)", s)
+	return "", fmt.Errorf("%q is not a feed (ims, flatfile, profile, tutor, merge, oneroster)", s)
 }
 
 // Stage is the ledger stage of an export's steps.
@@ -139,6 +146,14 @@ func WithTarget(t deliver.Target) Option {
 type nopCloser struct{ deliver.Target }
 
 func (nopCloser) Close() error { return nil }
+
+// Exists passes on to the wrapped target, when it can tell.
+func (n nopCloser) Exists(ctx context.Context, name string) (bool, error) {
+	if c, ok := n.Target.(deliver.Consumer); ok {
+		return c.Exists(ctx, name)
+	}
+	return false, fmt.Errorf("the delivery target %s cannot tell whether %s is still there", n.Target, name)
+}
 
 // New returns an Exporter over the warehouse pool and configuration cfg.
 func New(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) *Exporter {
@@ -262,8 +277,17 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 			if !slices.Contains(feeds, f) {
 				continue
 			}
+			why := notTaken(site, f)
+			if why != "" && len(opts.Feeds) == 0 {
+				continue // not a feed of this site
+			}
 			res := &Result{Instance: site.Name, Feed: f}
 			sum.Results = append(sum.Results, res)
+			if why != "" {
+				res.Status = StatusSkipped
+				res.note("%s", why)
+				continue
+			}
 			if refused != nil && opts.DryRun {
 				res.Status = StatusDryRun
 				res.Decisions = append(res.Decisions, "would be refused: "+refused.Error())
@@ -288,6 +312,19 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 	return sum, nil
 }
 
+// notTaken says why a site does not take a feed ("" when it does): a site
+// takes its enrolments by IMS or by flat file, and OneRoster only when it
+// asks for it.
+func notTaken(site *config.MoodleSite, f Feed) string {
+	switch {
+	case f == IMS && site.EnrolmentFeed == config.EnrolmentFlatfile, f == Flatfile && site.EnrolmentFeed != config.EnrolmentFlatfile:
+		return "the site takes its enrolments by " + site.EnrolmentFeed + " (moodle[].enrolment_feed)"
+	case f == OneRoster && !site.OneRoster:
+		return "the site has no OneRoster feed (moodle[].oneroster)"
+	}
+	return ""
+}
+
 // runFeed runs one feed of one site and records its step. Only an error
 // that makes going on pointless (the ledger cannot be written) is returned;
 // the feed's own failure is in res.
@@ -296,6 +333,10 @@ func (x *Exporter) runFeed(ctx context.Context, run *ledger.Run, site *config.Mo
 	switch f {
 	case IMS:
 		err = x.runIMS(ctx, run, site, opts, res)
+	case Flatfile:
+		err = x.runEnrolment(ctx, run, site, opts, res, Flatfile)
+	case OneRoster:
+		err = x.runOneRoster(ctx, run, site, opts, res)
 	case Profile:
 		err = x.runProfile(ctx, run, site, opts, res)
 	case Tutor:

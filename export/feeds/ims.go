@@ -285,7 +285,7 @@ func (p *imsPlan) measure(ctx context.Context, tx pgx.Tx) error {
 	p.check = guard.Check{Guard: guard.Threshold, Instance: name, Limit: p.settings.ThresholdPercent}
 	var prevStudents, prevMembers *int64
 	err := tx.QueryRow(ctx, `SELECT active_students, active_memberships FROM ctl.export_run
-		WHERE instance = $1 AND feed = 'ims' AND status IN ('published', 'empty')
+		WHERE instance = $1 AND feed IN ('ims', 'flatfile') AND status IN ('published', 'empty')
 		ORDER BY export_id DESC LIMIT 1`, name).Scan(&prevStudents, &prevMembers)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -435,6 +435,13 @@ func (p *imsPlan) holdDecisions() []string {
 
 // runIMS runs the IMS feed of one site.
 func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
+	return x.runEnrolment(ctx, run, site, opts, res, IMS)
+}
+
+// runEnrolment runs a site's enrolment feed, IMS Enterprise or the flat
+// file: one plan (the delta against ctl.published_membership), one set of
+// guards, one published state; only the file written differs.
+func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result, feed Feed) error {
 	tx, err := x.begin(ctx)
 	if err != nil {
 		return err
@@ -484,7 +491,7 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 	res.Decisions = append(res.Decisions, p.check.Describe(decision))
 	if decision == guard.Refused {
 		rollback(ctx, tx)
-		return x.refuse(ctx, run.ID, p.check, IMS, p.settings, res)
+		return x.refuse(ctx, run.ID, p.check, feed, p.settings, res)
 	}
 	res.Decisions = append(res.Decisions, p.holdDecisions()...)
 
@@ -498,18 +505,22 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 	}
 	wrote := sendable > 0
 	var persons int
-	if site.IMSPersons {
+	if feed == IMS && site.IMSPersons {
 		if persons, err = countPersons(ctx, tx, site.Name); err != nil {
 			return err
 		}
 		wrote = wrote || persons > 0
 	}
 	if wrote {
-		file, err = x.writeIMS(ctx, tx, run.ID, p, opts.Full, skipped, res)
+		if feed == Flatfile {
+			file, err = x.writeFlatfile(ctx, tx, run.ID, p, skipped, res)
+		} else {
+			file, err = x.writeIMS(ctx, tx, run.ID, p, opts.Full, skipped, res)
+		}
 		if err != nil {
 			return err
 		}
-		if err := x.publishFile(ctx, run.ID, site.Name, IMS, file, res); err != nil {
+		if err := x.publishFile(ctx, run.ID, site.Name, feed, file, res); err != nil {
 			return err
 		}
 	}
@@ -519,7 +530,7 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 		res.note("nothing to tell Moodle: no file written, the last one stays")
 	}
 	students, members := p.counts.Students, p.counts.Memberships
-	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: IMS, full: opts.Full,
+	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: feed, full: opts.Full,
 		status: status, file: file.Name, archive: res.Archive, sum: file.SHA256, bytes: file.Size,
 		students: &students, members: &members, counts: map[string]any{
 			"target": p.counts.Target, "adds": p.counts.Adds, "changes": p.counts.Changes, "same": p.counts.Same,
@@ -537,7 +548,7 @@ func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.Moo
 		return err
 	}
 	var notify []int64
-	id, err := guard.Record(ctx, tx, guard.CheckEvent(run.ID, p.check, decision, string(IMS)))
+	id, err := guard.Record(ctx, tx, guard.CheckEvent(run.ID, p.check, decision, string(feed)))
 	if err != nil {
 		return err
 	}

@@ -64,19 +64,9 @@ func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.M
 	if p.Invalid > int64(len(p.Problems)) {
 		res.note("%d rows left out in all", p.Invalid)
 	}
-	if opts.DryRun {
-		res.Status = StatusDryRun
-		res.Decisions = append(res.Decisions, check.Describe(wouldDecide(check, s.Override)))
-		return nil
-	}
-	decision, err := check.DecideIn(ctx, tx, run.ID, x.by)
-	if err != nil {
+	decision, done, err := x.decide(ctx, tx, run, check, s, Tutor, opts, res)
+	if done || err != nil {
 		return err
-	}
-	res.Decisions = append(res.Decisions, check.Describe(decision))
-	if decision == guard.Refused {
-		rollback(ctx, tx)
-		return x.refuse(ctx, run.ID, check, Tutor, s, res)
 	}
 	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: Tutor, full: opts.Full,
 		status: StatusPublished, file: p.View, counts: map[string]any{"rows": p.Rows, "previous": p.Previous,
@@ -102,4 +92,26 @@ func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.M
 			body+measuresText(check), []int64{id}, res)
 	}
 	return nil
+}
+
+// decide settles a feed's threshold check inside tx: a dry run only says
+// what would happen; a refusal rolls tx back and is recorded and mailed.
+// done reports that the feed stops here (dry run or refused).
+func (x *Exporter) decide(ctx context.Context, tx pgx.Tx, run *ledger.Run, c guard.Check, s guard.Settings, feed Feed, opts Options,
+	res *Result) (decision string, done bool, err error) {
+	if opts.DryRun {
+		res.Status = StatusDryRun
+		res.Decisions = append(res.Decisions, c.Describe(wouldDecide(c, s.Override)))
+		return "", true, nil
+	}
+	decision, err = c.DecideIn(ctx, tx, run.ID, x.by)
+	if err != nil {
+		return "", true, err
+	}
+	res.Decisions = append(res.Decisions, c.Describe(decision))
+	if decision == guard.Refused {
+		rollback(ctx, tx)
+		return decision, true, x.refuse(ctx, run.ID, c, feed, s, res)
+	}
+	return decision, false, nil
 }

@@ -60,10 +60,22 @@ func (o *Options) logger() *slog.Logger {
 // actual groups from Moodle now, through c, and compares them. It writes
 // nothing anywhere.
 func BuildPlan(ctx context.Context, q warehouse.Querier, c *moodle.Client, o Options) (*Plan, error) {
+	t, a, err := load(ctx, q, c, o)
+	if err != nil {
+		return nil, err
+	}
+	p := MakePlan(t, a, o.Site.GroupPrefix)
+	p.CourseFilter = o.CourseID
+	return p, nil
+}
+
+// load reads the site's target from the warehouse and the state of its
+// group-sync courses from Moodle now.
+func load(ctx context.Context, q warehouse.Querier, c *moodle.Client, o Options) (*Target, *Actual, error) {
 	site := o.Site
 	t, err := LoadTarget(ctx, q, site.Name, site.GroupPrefix, o.CourseID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ids := make([]int64, len(t.Courses))
 	for i, ct := range t.Courses {
@@ -72,13 +84,11 @@ func BuildPlan(ctx context.Context, q warehouse.Querier, c *moodle.Client, o Opt
 	start := time.Now()
 	a := ReadActual(ctx, c, ids, ReadOptions{Prefix: site.GroupPrefix, Concurrency: site.Concurrency, PageSize: site.PageSize})
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("reading the groups of site %s: %w", site.Name, err)
+		return nil, nil, fmt.Errorf("reading the groups of site %s: %w", site.Name, err)
 	}
 	o.logger().Info("read the group-sync courses", "stage", Stage, "instance", site.Name,
 		"courses", len(ids), "unreadable", len(a.Unreadable), "duration", time.Since(start).Round(time.Millisecond))
-	p := MakePlan(t, a, site.GroupPrefix)
-	p.CourseFilter = o.CourseID
-	return p, nil
+	return t, a, nil
 }
 
 // Report is what a sync of one site did.

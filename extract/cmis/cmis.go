@@ -7,6 +7,7 @@ package cmis
 import (
 	"embed"
 
+	"github.com/mimwarehouse/mim/docs"
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/internal/config"
@@ -21,13 +22,18 @@ func query(name string) string { return sqlsource.Query(queries, "cmis", name) }
 func Entities() []sqlsource.Entity {
 	return []sqlsource.Entity{
 		{Name: "module_group", SQL: query("module_group"), Key: []string{"group_bdo_id"},
-			Types: map[string]sqlsource.Type{"group_num": sqlsource.Number, "capacity": sqlsource.Number}},
-		{Name: "group_member", SQL: query("group_member"), Key: []string{"group_bdo_id", "student_code"}},
-		{Name: "group_tutor", SQL: query("group_tutor"), Key: []string{"group_bdo_id", "staff_upi"}},
+			Types: map[string]sqlsource.Type{"group_num": sqlsource.Number, "capacity": sqlsource.Number},
+			Reads: []string{"CMIS_MOODLE_V_MODULE_GROUP"}},
+		{Name: "group_member", SQL: query("group_member"), Key: []string{"group_bdo_id", "student_code"},
+			Reads: []string{"CMIS_MOODLE_V_GROUP_MEMBER"}},
+		{Name: "group_tutor", SQL: query("group_tutor"), Key: []string{"group_bdo_id", "staff_upi"},
+			Reads: []string{"CMIS_MOODLE_V_GROUP_TUTOR"}},
 	}
 }
 
 // New builds the CMIS source from its configuration.
 func New(cfg *config.SQLSource, opts extract.Options) (*sqlsource.Source, error) {
-	return sqlsource.New(sqlsource.Configured("cmis", cfg), Entities(), opts)
+	sc := sqlsource.Configured("cmis", cfg)
+	sc.Contract = sqlsource.MustContract(docs.SourceContract)
+	return sqlsource.New(sc, Entities(), opts)
 }

@@ -102,7 +102,9 @@ type rolePayload struct {
 type courseRun struct {
 	x                                    *extraction
 	enrol, groups, groupings, grades     *reader
+	methods                              *reader
 	enrolOut, groupsOut, groupingsOut    *entityOut
+	methodsOut                           *entityOut
 	itemsOut, gradesOut, rolesOut, compl *entityOut
 	gradeCats, complCats                 map[int64]bool // nil: every category
 	categoryOf                           map[int64]int64
@@ -125,6 +127,7 @@ func (x *extraction) perCourse(ctx context.Context, courses []course, crsErr err
 	r.enrolOut, r.rolesOut, r.compl = x.open(ctx, entEnrolments), x.open(ctx, entRoles), x.open(ctx, entCompletion)
 	r.groupsOut, r.groupingsOut = x.open(ctx, entGroups), x.open(ctx, entGroupings)
 	r.itemsOut, r.gradesOut = x.open(ctx, entGradeItems), x.open(ctx, entGrades)
+	r.methodsOut = x.open(ctx, entEnrolMethods)
 	if r.compl != nil {
 		if err := x.lacks(fnUserCourses); err != nil {
 			r.compl.abort(err, true)
@@ -142,7 +145,8 @@ func (x *extraction) perCourse(ctx context.Context, courses []course, crsErr err
 	r.groups = &reader{on: r.groupsOut != nil, scoped: []*entityOut{r.groupsOut}}
 	r.groupings = &reader{on: r.groupingsOut != nil, scoped: []*entityOut{r.groupingsOut}}
 	r.grades = &reader{on: r.itemsOut != nil || r.gradesOut != nil, scoped: []*entityOut{r.itemsOut, r.gradesOut}}
-	readers := []*reader{r.enrol, r.groups, r.groupings, r.grades}
+	r.methods = &reader{on: r.methodsOut != nil, scoped: []*entityOut{r.methodsOut}}
+	readers := []*reader{r.enrol, r.groups, r.groupings, r.grades, r.methods}
 
 	if crsErr != nil {
 		err := fmt.Errorf("the course list could not be read: %w", crsErr)
@@ -157,7 +161,7 @@ func (x *extraction) perCourse(ctx context.Context, courses []course, crsErr err
 		rd  *reader
 		fns []string
 	}{{r.enrol, []string{fnEnrolled}}, {r.groups, []string{fnGroups}}, {r.groupings, []string{fnGroupings, fnGroupingsByID}},
-		{r.grades, []string{fnGradeItems}}} {
+		{r.grades, []string{fnGradeItems}}, {r.methods, []string{fnEnrolMethods}}} {
 		if err := x.lacks(c.fns...); err != nil && c.rd.on {
 			c.rd.stop(err)
 		}
@@ -186,6 +190,7 @@ func (x *extraction) perCourse(ctx context.Context, courses []course, crsErr err
 	x.expect(entGroupings, len(todo))
 	x.expect(entGradeItems, gradeCourses)
 	x.expect(entGrades, gradeCourses)
+	x.expect(entEnrolMethods, len(todo))
 
 	forEach(ctx, x.readers, x.breakerLimit(), todo, r.course, r.skip)
 
@@ -201,7 +206,7 @@ func (x *extraction) perCourse(ctx context.Context, courses []course, crsErr err
 			graded[c.scope()] = true
 		}
 	}
-	for _, o := range []*entityOut{r.enrolOut, r.groupsOut, r.groupingsOut} {
+	for _, o := range []*entityOut{r.enrolOut, r.groupsOut, r.groupingsOut, r.methodsOut} {
 		x.closeVanished(ctx, o, current, "courses deleted from the site")
 		o.commit(ctx)
 	}
@@ -260,14 +265,40 @@ func (r *courseRun) course(ctx context.Context, c course) error {
 		settle(r.grades, entGradeItems, r.readGrades(ctx, c))
 		r.x.done(entGrades, 1)
 	}
+	if r.methods.active() {
+		settle(r.methods, entEnrolMethods, r.readEnrolMethods(ctx, c))
+	}
 	return last
+}
+
+// readEnrolMethods lands the enrolment instances the course describes
+// through core_enrol_get_course_enrolment_methods, each with mim_courseid
+// and mim_source "web_service": Moodle lists only enabled instances of
+// plugins that describe themselves (self, guest, fee), never IMS, manual,
+// cohort or flat-file ones, nor a disabled one (docs/contracts.md §1).
+func (r *courseRun) readEnrolMethods(ctx context.Context, c course) error {
+	ms, err := r.x.client.GetEnrolmentMethods(ctx, c.id)
+	if err != nil {
+		return fmt.Errorf("reading enrolment methods (%s): %w", fnEnrolMethods, err)
+	}
+	scope := c.scope()
+	for i := range ms {
+		p, err := withKeys(ms[i].Raw, kv{"mim_courseid", c.id}, kv{"mim_source", "web_service"})
+		if err != nil {
+			return fmt.Errorf("enrolment method %d: %w", int64(ms[i].ID), err)
+		}
+		if err := r.methodsOut.write(ctx, scope+":"+strconv.FormatInt(int64(ms[i].ID), 10), scope, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // skip fails the scopes of a course that was not read because too many
 // reads in a row had failed (or the run was interrupted).
 func (r *courseRun) skip(c course, cause error) {
 	err := fmt.Errorf("not read: %w", cause)
-	for _, rd := range []*reader{r.enrol, r.groups, r.groupings, r.grades} {
+	for _, rd := range []*reader{r.enrol, r.groups, r.groupings, r.grades, r.methods} {
 		if rd.active() && (rd != r.grades || r.gradeCats == nil || r.gradeCats[c.category]) {
 			rd.failScope(c.scope(), err)
 		}

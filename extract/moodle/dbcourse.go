@@ -23,6 +23,7 @@ func (r *dbRead) perCourse(ctx context.Context) error {
 	x := r.x
 	enrolOut, rolesOut := x.open(ctx, entEnrolments), x.open(ctx, entRoles)
 	groupsOut, groupingsOut := x.open(ctx, entGroups), x.open(ctx, entGroupings)
+	methodsOut := x.open(ctx, entEnrolMethods)
 	current := map[string]bool{}
 	for _, c := range r.courses {
 		if !c.site {
@@ -32,6 +33,7 @@ func (r *dbRead) perCourse(ctx context.Context) error {
 	x.expect(entEnrolments, len(current))
 	x.expect(entGroups, len(current))
 	x.expect(entGroupings, len(current))
+	x.expect(entEnrolMethods, len(current))
 
 	readEnrolments := enrolOut != nil || rolesOut != nil || x.land[entCompletion] || x.land[entGrades] || x.land[entGradeItems]
 	var groups map[int64]*dbGroup
@@ -51,7 +53,12 @@ func (r *dbRead) perCourse(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, o := range []*entityOut{enrolOut, groupsOut, groupingsOut} {
+	if methodsOut != nil {
+		if err := r.enrolMethods(ctx, methodsOut, current); err != nil {
+			return err
+		}
+	}
+	for _, o := range []*entityOut{enrolOut, groupsOut, groupingsOut, methodsOut} {
 		if o == nil {
 			continue
 		}
@@ -182,6 +189,35 @@ func (r *dbRead) groupings(ctx context.Context, o *entityOut, current map[string
 			}
 			j.raw("mim_groupids", ids)
 			return o.write(ctx, strconv.FormatInt(id, 10), scope, j.close())
+		})
+}
+
+// enrolMethods lands every enrolment instance of the courses, disabled
+// ones included, with the payload docs/contracts.md gives: status true when
+// mdl_enrol.status is 0 (enabled), name as stored ("" when unset),
+// mim_source "database".
+func (r *dbRead) enrolMethods(ctx context.Context, o *entityOut, current map[string]bool) error {
+	var (
+		id, courseID, status int64
+		typ                  string
+		name                 sql.NullString
+		j                    jsonObj
+	)
+	return r.q.each(ctx, "enrolment instances", `SELECT id, courseid, enrol, name, status FROM {enrol} ORDER BY courseid, sortorder, id`, nil,
+		[]any{&id, &courseID, &typ, &name, &status}, func() error {
+			scope := strconv.FormatInt(courseID, 10)
+			if !current[scope] {
+				return nil
+			}
+			j.reset()
+			j.num("id", id)
+			j.num("courseid", courseID)
+			j.str("type", typ)
+			j.str("name", name.String)
+			j.boolean("status", status == 0)
+			j.num("mim_courseid", courseID)
+			j.str("mim_source", "database")
+			return o.write(ctx, scope+":"+strconv.FormatInt(id, 10), scope, j.close())
 		})
 }
 

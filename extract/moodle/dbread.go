@@ -51,7 +51,7 @@ func (r *dbRead) run(ctx context.Context) error {
 		return err
 	}
 	needPerCourse := x.land[entEnrolments] || x.land[entRoles] || x.land[entGroups] || x.land[entGroupings] ||
-		x.land[entGradeItems] || x.land[entGrades] || x.land[entCompletion]
+		x.land[entGradeItems] || x.land[entGrades] || x.land[entCompletion] || x.land[entEnrolMethods]
 	needCategories := x.land[entCategories] ||
 		(x.land[entGrades] || x.land[entGradeItems]) && len(x.site.Grades.Categories) > 0 ||
 		x.land[entCompletion] && len(x.site.Completion.Categories) > 0

@@ -30,10 +30,11 @@ const (
 	entGradeItems    = "grade_items"
 	entGrades        = "grades"
 	entCompletion    = "completion"
+	entEnrolMethods  = "enrol_methods"
 )
 
 var rawOrder = []string{entSiteInfo, entCategories, entCourses, entUsers, entProfileFields, entEnrolments, entRoles,
-	entGroups, entGroupings, entGradeItems, entGrades, entCompletion}
+	entGroups, entGroupings, entGradeItems, entGrades, entCompletion, entEnrolMethods}
 
 // rawEntities maps a configured entity name (config.MoodleEntities) to the
 // raw entities it lands: one grade report read gives grade items and grades.
@@ -196,6 +197,8 @@ func Functions(site *config.MoodleSite) []string {
 			add(fnCourses, fnGroups)
 		case "groupings":
 			add(fnCourses, fnGroupings, fnGroupingsByID)
+		case "enrol_methods":
+			add(fnCourses, fnEnrolMethods)
 		case "grades":
 			add(fnCourses, fnGradeItems)
 			if len(site.Grades.Categories) > 0 {
@@ -223,6 +226,7 @@ const (
 	fnGroupingsByID = "core_group_get_groupings"
 	fnGradeItems    = "gradereport_user_get_grade_items"
 	fnUserCourses   = "core_enrol_get_users_courses"
+	fnEnrolMethods  = "core_enrol_get_course_enrolment_methods"
 )
 
 // Extract reads the site and streams its entities to sink. Site info comes

@@ -5,15 +5,18 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	// The pgx database/sql driver, registered as "pgx": a PostgreSQL-hosted
 	// copy of the views (tests, the demo, a university that replicates SITS).
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5/stdlib"
+	// Microsoft's pure-Go SQL Server driver, registered as "sqlserver":
+	// PowerCampus-style student records on SQL Server.
+	_ "github.com/microsoft/go-mssqldb"
 
 	"github.com/mimwarehouse/mim/internal/config"
 )
@@ -30,6 +33,11 @@ type driver struct {
 	queryOptions func(fetchSize int) []any
 	// unavailable, when set, says why the driver is not built in.
 	unavailable string
+	// open, when set, opens the database instead of sql.Open.
+	open func(dsn string) (*sql.DB, error)
+	// nullability, when set, tells which columns of a relation may be
+	// NULL, for a driver whose column types do not say (pgx).
+	nullability func(ctx context.Context, db *DB, schema, relation string) (map[string]bool, error)
 }
 
 // drivers are the drivers this binary can use, by their configuration name.
@@ -38,6 +46,15 @@ var drivers = map[string]driver{
 	"pgx": {
 		sqlName:      "pgx",
 		bind:         func(n int, _ string) string { return fmt.Sprintf("$%d", n) },
+		arg:          func(_ string, v any) any { return v },
+		queryOptions: func(int) []any { return nil },
+		nullability:  pgNullability,
+		open:         openPG,
+	},
+	"sqlserver": {
+		sqlName: "sqlserver",
+		// go-mssqldb's positional form: @p1, @p2, ...
+		bind:         func(n int, _ string) string { return fmt.Sprintf("@p%d", n) },
 		arg:          func(_ string, v any) any { return v },
 		queryOptions: func(int) []any { return nil },
 	},
@@ -66,8 +83,8 @@ type DB struct {
 // Driver is the configuration name of the driver ("pgx", "godror").
 func (db *DB) Driver() string { return db.driverName }
 
-// Open connects to a source database with the configured driver ("pgx" or
-// "godror") and checks the connection. Neither the returned error nor
+// Open connects to a source database with the configured driver ("pgx",
+// "godror" or "sqlserver") and checks the connection. Neither the returned error nor
 // anything logged carries the DSN's password.
 func Open(ctx context.Context, driverName string, dsn config.DSN) (*DB, error) {
 	drv, ok := drivers[driverName]
@@ -77,8 +94,12 @@ func Open(ctx context.Context, driverName string, dsn config.DSN) (*DB, error) {
 	case drv.unavailable != "":
 		return nil, errors.New(drv.unavailable)
 	}
-	pw := passwordOf(dsn.Reveal())
-	sdb, err := sql.Open(drv.sqlName, dsn.Reveal())
+	pw := dsn.Password()
+	open := func(dsn string) (*sql.DB, error) { return sql.Open(drv.sqlName, dsn) }
+	if drv.open != nil {
+		open = drv.open
+	}
+	sdb, err := open(dsn.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("opening %s with driver %s: %w", dsn, driverName, scrub(err, pw))
 	}
@@ -112,40 +133,6 @@ func scrub(err error, password string) error {
 		return err
 	}
 	return &scrubbed{msg: msg, err: err}
-}
-
-var (
-	kvPassword = regexp.MustCompile(`(?i)\b(?:password|pwd)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([^\s]*))`)
-	easyAuth   = regexp.MustCompile(`^[^/@\s]+/([^@\s]+)@`)
-)
-
-// passwordOf finds the password in a PostgreSQL URL, a key=value DSN (pgx or
-// godror's logfmt form) or an Oracle easy-connect string ("user/pass@host").
-func passwordOf(dsn string) string {
-	if strings.Contains(dsn, "://") {
-		if u, err := url.Parse(dsn); err == nil {
-			if p, ok := u.User.Password(); ok {
-				return p
-			}
-			for k, v := range u.Query() {
-				if strings.EqualFold(k, "password") && len(v) > 0 {
-					return v[0]
-				}
-			}
-			return ""
-		}
-	}
-	if m := easyAuth.FindStringSubmatch(dsn); m != nil {
-		return m[1]
-	}
-	if m := kvPassword.FindStringSubmatch(dsn); m != nil {
-		for _, g := range m[1:] {
-			if g != "" {
-				return g
-			}
-		}
-	}
-	return ""
 }
 
 var (
@@ -189,4 +176,48 @@ func (db *DB) prepare(query, schema string, params map[string]any) (string, []an
 		return "", nil, fmt.Errorf("the query uses parameters with no value: %s", strings.Join(missing, ", "))
 	}
 	return query, args, nil
+}
+
+// pgNullability reads a PostgreSQL relation's nullability from the
+// catalog (pgx's column types do not carry it); names come back upper case.
+func pgNullability(ctx context.Context, db *DB, schema, relation string) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT upper(a.attname), NOT a.attnotnull
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relname = lower($1)
+		  AND n.nspname = CASE WHEN $2 = '' THEN current_schema() ELSE lower($2) END`, relation, schema)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name string
+		var nullable bool
+		if err := rows.Scan(&name, &nullable); err != nil {
+			return nil, err
+		}
+		out[name] = nullable
+	}
+	return out, rows.Err()
+}
+
+// openPG opens a PostgreSQL-hosted copy asking for UTF-8 whatever the
+// database's encoding, as MIM's Oracle connections ask for AL32UTF8: a
+// LATIN1 copy of a WE8ISO8859P1 SITS then reads as the real one does
+// (PostgreSQL's default client encoding is the database's own, which
+// would hand Latin-1 bytes to MIM). A SQL_ASCII database has no encoding
+// to convert from: its bytes come as stored and each row's text is
+// checked for UTF-8 instead.
+func openPG(dsn string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
+		if c.PgConn().ParameterStatus("server_encoding") == "SQL_ASCII" {
+			return nil
+		}
+		_, err := c.Exec(ctx, "SET client_encoding TO 'UTF8'")
+		return err
+	})), nil
 }

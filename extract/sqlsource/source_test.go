@@ -207,21 +207,8 @@ func TestBadRowsAreReportedAndCounted(t *testing.T) {
 // A SITS copy in a SQL_ASCII database can hold bytes that are not UTF-8,
 // as a legacy Oracle character set does; such a row is named and skipped.
 func TestNonUTF8TextIsABadRow(t *testing.T) {
-	pgtest.NewEmpty(t) // skips or fails when there is no server
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, pgtest.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "mim_t_ascii_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
-	dsn := config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
+	dsn := newDatabase(t, "SQL_ASCII")
 	exec(t, dsn,
 		`CREATE SCHEMA srcx`,
 		`CREATE TABLE srcx.other (a text, b text)`,
@@ -268,17 +255,17 @@ func TestSchemaMismatchFailsTheEntity(t *testing.T) {
 	if e := sink.Get("thing"); !e.Aborted || e.Committed {
 		t.Errorf("thing: %+v", e)
 	}
-	problems, cerr := src.Check(context.Background())
-	if cerr != nil || problems["thing"] == nil || problems["other"] == nil {
-		t.Errorf("check: %v %v", problems, cerr)
+	rep, cerr := src.Check(context.Background())
+	if cerr != nil || rep.Entities["thing"] == nil || rep.Entities["other"] == nil || rep.OK() {
+		t.Errorf("check: %+v %v", rep, cerr)
 	}
 }
 
 func TestCheckPassesOnAGoodSchema(t *testing.T) {
 	dsn := setupThings(t)
-	problems, err := newSource(t, dsn, "2025", extract.Options{}, things, others).Check(context.Background())
-	if err != nil || problems["thing"] != nil || problems["other"] != nil || len(problems) != 2 {
-		t.Errorf("check: %v %v", problems, err)
+	rep, err := newSource(t, dsn, "2025", extract.Options{}, things, others).Check(context.Background())
+	if err != nil || !rep.OK() || rep.Entities["thing"] != nil || rep.Entities["other"] != nil || len(rep.Entities) != 2 {
+		t.Errorf("check: %+v %v", rep, err)
 	}
 }
 
@@ -297,5 +284,125 @@ func TestUnreachableSourceFailsEveryEntityWithoutThePassword(t *testing.T) {
 	}
 	if _, err := sqlsource.Open(context.Background(), "mysql", dsn); err == nil || !strings.Contains(err.Error(), `driver "mysql" is not supported`) {
 		t.Errorf("unknown driver: %v", err)
+	}
+}
+
+// SQL Server cannot run here: the driver is built in, chosen by
+// configuration, and fails as itself without printing the password, in
+// the DSN forms SQL Server users write.
+func TestSQLServerIsBuiltInAndNeverPrintsThePassword(t *testing.T) {
+	if !slices.Contains(sqlsource.Drivers(), "sqlserver") || !slices.Contains(sql.Drivers(), "sqlserver") {
+		t.Fatalf("sqlserver is not registered: %v", sqlsource.Drivers())
+	}
+	for _, dsn := range []string{
+		"sqlserver://mim_reader:Sq1Secret@127.0.0.1:1?database=Campus6&dial+timeout=2",
+		"server=127.0.0.1;port=1;user id=mim_reader;password=Sq1 Secret;database=Campus6;dial timeout=2",
+		"odbc:server=127.0.0.1;port=1;uid=mim_reader;pwd={Sq1;Secret};database=Campus6;dial timeout=2",
+	} {
+		_, err := sqlsource.Open(context.Background(), "sqlserver", config.DSN(dsn))
+		if err == nil {
+			t.Fatalf("%s: connecting to port 1 succeeded", config.RedactDSN(dsn))
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "Sq1") || !strings.Contains(msg, "with driver sqlserver") {
+			t.Errorf("%s", msg)
+		}
+		var sink sqlsourcetest.Sink
+		src, err := sqlsource.New(sqlsource.Config{Source: "sits", Driver: "sqlserver", DSN: config.DSN(dsn), Schema: "dbo"},
+			[]sqlsource.Entity{{Name: "x", SQL: "SELECT A FROM {{schema}}V", Key: []string{"a"}}}, extract.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Extract(context.Background(), &sink); err == nil || strings.Contains(err.Error(), "Sq1") {
+			t.Errorf("extract: %v", err)
+		}
+	}
+}
+
+// newDatabase creates a scratch database with the given encoding and
+// returns its DSN (dropped after the test).
+func newDatabase(t *testing.T, encoding string) config.DSN {
+	t.Helper()
+	pgtest.NewEmpty(t) // skips or fails when there is no server
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, pgtest.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "mim_t_" + strings.ToLower(strings.ReplaceAll(encoding, "_", "")) + "_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` ENCODING '`+encoding+`' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgtest.AdminDSN())
+		if err == nil {
+			_, _ = c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+			c.Close(context.Background())
+		}
+	})
+	return config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
+}
+
+// Oracle's quirks, reproduced on the PostgreSQL stand-in, each read the way
+// MIM reads it from Oracle.
+func TestOracleBehaviourOnTheStandIn(t *testing.T) {
+	// WE8ISO8859P1: a LATIN1 database, read by a UTF-8 client, as MIM's
+	// AL32UTF8 connection reads SITS: accents arrive intact, and the
+	// Windows-1252 punctuation such a database really holds (bytes 0x80 to
+	// 0x9F, converted to C1 controls) is read as the characters typed.
+	dsn := newDatabase(t, "LATIN1")
+	// The fixture is written by a UTF-8 client, as SITS's users write
+	// through theirs; MIM's connection asks for UTF-8 itself.
+	exec(t, dsn+"&client_encoding=UTF8",
+		`CREATE SCHEMA srcx`,
+		// Oracle DATE carries a time: PostgreSQL timestamp(0) is the same
+		// type; NUMBER may be fractional and wider than a float64.
+		`CREATE TABLE srcx.thing (code varchar(12) NOT NULL, label varchar(60), qty numeric, since timestamp(0), optional varchar(10))`,
+		`INSERT INTO srcx.thing VALUES
+		  ('A1', 'José Ñúñez', 15.00, '2025-09-22 00:00:00', ''),
+		  ('A2', convert_from('\x4f92427269656e'::bytea, 'LATIN1'), 12345678901234567890.125, '2025-09-22 00:00:00', NULL),
+		  ('A3', 'Straße', 0.000, '2025-09-22 13:45:00', 'x'),
+		  ('A4', convert_from('\x9371756f746573942080'::bytea, 'LATIN1'), -7.50, NULL, 'y')`,
+	)
+	e := sqlsource.Entity{Name: "thing", SQL: "SELECT CODE, LABEL, QTY, SINCE, OPTIONAL FROM {{schema}}THING ORDER BY CODE", Key: []string{"code"},
+		Types: map[string]sqlsource.Type{"qty": sqlsource.Number, "since": sqlsource.Date}}
+	src, err := sqlsource.New(sqlsource.Config{Source: "testsrc", Driver: "pgx", DSN: dsn, Schema: "srcx", MaxBadRowsPercent: 50},
+		[]sqlsource.Entity{e}, extract.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink sqlsourcetest.Sink
+	err = src.Extract(context.Background(), &sink)
+	for _, re := range sink.Get("thing").RowErrors {
+		t.Logf("row error %s: %v", re.Key, re.Err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range sink.Get("thing").Records {
+		got[r.Key] = string(r.Payload)
+	}
+	want := map[string]string{
+		// '' is NULL, as Oracle stores it; 15.00 is 15.
+		"A1": `{"code":"A1","label":"José Ñúñez","qty":15,"since":"2025-09-22","optional":null}`,
+		// 0x92 typed on Windows is an apostrophe; a NUMBER wider than a
+		// float64 arrives exactly.
+		"A2": `{"code":"A2","label":"O’Brien","qty":12345678901234567890.125,"since":"2025-09-22","optional":null}`,
+		"A4": `{"code":"A4","label":"“quotes” €","qty":-7.5,"since":null,"optional":"y"}`,
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s:\n got %s\nwant %s", k, got[k], w)
+		}
+	}
+	// A DATE with a time of day is not silently cut to its day: the row is
+	// named with its column, and the rest lands.
+	re := sink.Get("thing").RowErrors
+	if len(re) != 1 || re[0].Key != "A3" || !strings.Contains(re[0].Err.Error(), "column since: date 2025-09-22 13:45:00 has a time of day") {
+		t.Errorf("row errors %v", re)
 	}
 }

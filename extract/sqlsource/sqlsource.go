@@ -42,6 +42,9 @@ type Entity struct {
 	KeyFunc func(get func(column string) (string, bool)) (string, error)
 	// Types declares the columns that are not text (lower-case names).
 	Types map[string]Type
+	// Reads names the views or tables the SELECT reads, as the source
+	// contract (Config.Contract) names them; Check describes each.
+	Reads []string
 }
 
 // Config says where and how a source is read.
@@ -61,6 +64,9 @@ type Config struct {
 	FetchSize         int
 	// Timeout bounds each entity's query (0 = none).
 	Timeout time.Duration
+	// Contract describes the relations the entities read (docs/sources.md);
+	// Check compares the source with it.
+	Contract Contract
 }
 
 // Configured is the Config of source (sits, cmis) as its section of the
@@ -402,23 +408,57 @@ func (r *reader) key() (string, error) {
 	return key, nil
 }
 
-// Check dials the source and runs every selected entity's SELECT without
-// fetching a row, so a missing view, column, grant or type change shows up
-// in `mim check` rather than at night. It returns one error per entity
-// (nil when it is fine); err is set when the database cannot be reached.
-func (s *Source) Check(ctx context.Context) (problems map[string]error, err error) {
+// CheckReport is what Check found: each relation the selected entities
+// read, described and compared with the contract, and each entity's SELECT
+// run without fetching a row.
+type CheckReport struct {
+	Relations []RelationCheck
+	// Entities holds each entity's problem, nil when its SELECT runs and
+	// its columns are what the entity reads.
+	Entities map[string]error
+	// Uncontracted are relations an entity reads that the contract does
+	// not describe (a build mistake the tests catch).
+	Uncontracted []string
+}
+
+// OK reports a source that matches its contract and whose SELECTs run.
+func (r *CheckReport) OK() bool {
+	for _, rc := range r.Relations {
+		if !rc.OK() {
+			return false
+		}
+	}
+	for _, err := range r.Entities {
+		if err != nil {
+			return false
+		}
+	}
+	return len(r.Uncontracted) == 0
+}
+
+// Check dials the source and, before anything is read, describes every
+// relation the selected entities read (a WHERE 1 = 0 select: columns and
+// types from the driver) against the contract, naming each missing or
+// retyped column; then it runs every entity's SELECT without fetching a
+// row, so a missing grant or a type the reader cannot take shows in `mim
+// check` rather than at night. err is set when the database cannot be
+// reached.
+func (s *Source) Check(ctx context.Context) (*CheckReport, error) {
 	db, err := Open(ctx, s.cfg.Driver, s.cfg.DSN)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	problems = map[string]error{}
-	for _, e := range s.entities {
-		problems[e.Name] = s.checkEntity(ctx, db, e)
+	rels, unknown := s.relations()
+	rep := &CheckReport{Entities: map[string]error{}, Uncontracted: unknown}
+	for _, rel := range rels {
+		rep.Relations = append(rep.Relations, s.describe(ctx, db, rel))
 	}
-	return problems, nil
+	for _, e := range s.entities {
+		rep.Entities[e.Name] = s.checkEntity(ctx, db, e)
+	}
+	return rep, nil
 }
-
 func (s *Source) checkEntity(ctx context.Context, db *DB, e Entity) error {
 	query, args, err := db.prepare(e.SQL, s.cfg.Schema, s.cfg.Params)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 // Type is how a column's values are written into the raw payload, whatever
@@ -15,7 +17,8 @@ type Type int
 
 const (
 	// Text becomes a JSON string exactly as read; CHAR padding is trimmed on
-	// the right; an empty string becomes null, as Oracle stores it.
+	// the right; an empty string becomes null, as Oracle stores it; C1
+	// control characters become the Windows-1252 punctuation they were.
 	Text Type = iota
 	// Number becomes a JSON number in plain decimal notation with no
 	// insignificant zeros ("7.5", "15", "-0.25"), from an Oracle NUMBER, a
@@ -51,19 +54,22 @@ const (
 	kindOther
 )
 
-// classify maps a driver's DatabaseTypeName (godror's Oracle names or pgx's
-// PostgreSQL names) to a family.
+// classify maps a driver's DatabaseTypeName (godror's Oracle names, pgx's
+// PostgreSQL names, go-mssqldb's SQL Server names) to a family.
 func classify(dbType string) kind {
 	switch strings.ToUpper(dbType) {
 	case "":
 		return kindUnknown
 	case "VARCHAR2", "NVARCHAR2", "CHAR", "NCHAR", "LONG", "CLOB", "NCLOB", // Oracle
-		"TEXT", "VARCHAR", "BPCHAR", "NAME", "CITEXT", "UNKNOWN": // PostgreSQL
+		"TEXT", "VARCHAR", "BPCHAR", "NAME", "CITEXT", "UNKNOWN", // PostgreSQL
+		"NVARCHAR", "NTEXT": // SQL Server
 		return kindText
 	case "NUMBER", "FLOAT", "DOUBLE", "BINARY_INTEGER",
-		"NUMERIC", "INT2", "INT4", "INT8", "FLOAT4", "FLOAT8", "OID":
+		"NUMERIC", "INT2", "INT4", "INT8", "FLOAT4", "FLOAT8", "OID",
+		"INT", "BIGINT", "SMALLINT", "TINYINT", "DECIMAL", "MONEY", "SMALLMONEY", "REAL":
 		return kindNumber
-	case "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITH LOCAL TIME ZONE", "TIMESTAMPTZ":
+	case "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITH LOCAL TIME ZONE", "TIMESTAMPTZ",
+		"DATETIME", "DATETIME2", "SMALLDATETIME", "DATETIMEOFFSET":
 		return kindTime
 	}
 	return kindOther
@@ -147,6 +153,7 @@ func (c *column) text(v any) (string, bool, error) {
 	if !utf8.ValidString(s) {
 		return "", false, c.fail("not valid UTF-8 (%s)", describeBadUTF8(s))
 	}
+	s = cp1252Punctuation(s)
 	if c.char {
 		s = strings.TrimRight(s, " ")
 	}
@@ -154,6 +161,34 @@ func (c *column) text(v any) (string, bool, error) {
 		return "", true, nil
 	}
 	return s, false, nil
+}
+
+// cp1252Punctuation reads C1 control characters (U+0080 to U+009F) as the
+// Windows-1252 characters they were typed as. A WE8ISO8859P1 database
+// (SITS, CMIS) stores whatever bytes a Windows client sent, so O’Brien's
+// apostrophe arrives as byte 0x92, which Oracle converts to U+0092 for an
+// AL32UTF8 client: never meant, and refused by every CSV Moodle reads.
+func cp1252Punctuation(s string) string {
+	has := false
+	for _, r := range s {
+		if r >= 0x80 && r <= 0x9f {
+			has = true
+			break
+		}
+	}
+	if !has {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 0x80 && r <= 0x9f {
+			if d := charmap.Windows1252.DecodeByte(byte(r)); d != utf8.RuneError {
+				r = d
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func describeBadUTF8(s string) string {

@@ -84,22 +84,6 @@ func TestColumnValues(t *testing.T) {
 	}
 }
 
-func TestPasswordOf(t *testing.T) {
-	for dsn, want := range map[string]string{
-		"postgres://mim:s3cret@127.0.0.1/mim":                      "s3cret",
-		"postgres://mim@127.0.0.1/mim?password=s3cret&sslmode=x":   "s3cret",
-		"host=x user=mim password=s3cret dbname=y":                 "s3cret",
-		"host=x password='se cret' dbname=y":                       "se cret",
-		"mim_reader/s3cret@sits-db:1521/SIS":                       "s3cret",
-		`user="mim" password="s3cret" connectString="db:1521/SIS"`: "s3cret",
-		"postgres://mim@127.0.0.1/mim":                             "",
-	} {
-		if got := passwordOf(dsn); got != want {
-			t.Errorf("passwordOf(%q) = %q, want %q", dsn, got, want)
-		}
-	}
-}
-
 func TestPrepareRendersEachDialect(t *testing.T) {
 	q := "-- keeps years from :min_year on\nSELECT A FROM {{schema}}V WHERE :min_year = '0000' OR SUBSTR(Y, 1, 4) >= :min_year -- :min_year again\n"
 	pg := &DB{drv: drivers["pgx"]}
@@ -115,6 +99,11 @@ func TestPrepareRendersEachDialect(t *testing.T) {
 	}
 	if _, _, err := pg.prepare(q, "", nil); err == nil || !strings.Contains(err.Error(), "min_year") {
 		t.Errorf("missing parameter: %v", err)
+	}
+	ms := &DB{drv: drivers["sqlserver"]}
+	if got, _, err := ms.prepare(q, "dbo", map[string]any{"min_year": "2025"}); err != nil ||
+		got != "SELECT A FROM dbo.V WHERE @p1 = '0000' OR SUBSTR(Y, 1, 4) >= @p2" {
+		t.Errorf("sqlserver: %q %v", got, err)
 	}
 	if d, ok := drivers["godror"]; ok && d.unavailable == "" {
 		ora := &DB{drv: d}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -26,7 +27,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/export/feeds"
+	"github.com/mimwarehouse/mim/export/flatfile"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/progress"
@@ -61,10 +64,12 @@ func init() {
      simulators on loopback, each with its own token;
   4. runs mim run: every source extracted at once, the marts built, the IMS
      Enterprise file, profile CSV, tutor table and merge list written to
-     --out, timetable groups synced into the simulated sites, all guarded;
+     --out (and the first site's OneRoster 1.2 CSV), timetable groups
+     synced into the simulated sites, all guarded;
   5. lets each site's IMS Enterprise task apply its file, as Moodle's cron
      would at night, then (with --nights 2 or more) runs again: the drift
-     falls and the second night sends only what changed;
+     falls and the second night sends only what changed. It also exports the first site's target as a flat-file site would
+     get it (enrol_flatfile lines, out/flatfile/);
   6. prints what was produced: the files, the counts, the drift per site
      against what the synthetic data planted, the guard decisions, and where
      the status page is.
@@ -169,7 +174,7 @@ func DemoConfigText(dsn, out string, minYear int, sites []DemoSite) (text string
 	// The synthetic sites' profile fields, declared as a site's integration
 	// team would: their accounts hold only upi values before MIM's first file.
 	fields := strings.Join(synth.ProfileFieldNames(), ", ")
-	for _, s := range sites {
+	for i, s := range sites {
 		tok := "MIM_DEMO_TOKEN_" + strings.ToUpper(nonWord.ReplaceAllString(s.Name, "_"))
 		secrets[tok] = s.Token
 		read := ""
@@ -177,8 +182,9 @@ func DemoConfigText(dsn, out string, minYear int, sites []DemoSite) (text string
 			secrets[tok+"_DB"] = s.DB
 			read = fmt.Sprintf(", kind: moodle-db, database: {driver: pgx, dsn: \"${%s_DB}\"}", tok)
 		}
-		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q, known_profile_fields: [%s]%s}\n",
-			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix, fields, read)
+		// The first site also gets its target as OneRoster 1.2 CSV.
+		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q, oneroster: %t, known_profile_fields: [%s]%s}\n",
+			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix, i == 0, fields, read)
 	}
 	fmt.Fprintf(&b, "exports:\n  dir: %q\n  profile_fields:\n", out)
 	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},
@@ -412,6 +418,13 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		}
 	}
 
+	if last.Status() != "failed" {
+		fmt.Fprintln(w, "\n== 5b. the same target for a flat-file site: mim export --full --feed flatfile, as a site with enrolment_feed: flatfile gets it")
+		if err := demoFlatfile(ctx, e, cfg, pool, out, in); err != nil {
+			fmt.Fprintf(w, "the flat-file export failed: %v\n", err)
+		}
+	}
+
 	fmt.Fprintln(w, "\n== 6. what was produced")
 	if err := demoReport(ctx, w, pool, out, in, last); err != nil {
 		return err
@@ -459,6 +472,50 @@ func replicateDemoSites(ctx context.Context, pool *pgxpool.Pool, sites []DemoSit
 		if err != nil {
 			return fmt.Errorf("writing the tables of %s: %w", s.Name, err)
 		}
+	}
+	return nil
+}
+
+// demoFlatfile shows the flat-file feed on the demo's first site: the
+// configuration says the site takes its enrolments by flat file, and a full
+// export re-asserts the whole target (the IMS file already told the site
+// the same, so nothing it says is new) into out/flatfile/, checked as
+// enrol_flatfile reads it.
+func demoFlatfile(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, out string, in *synth.Institution) error {
+	w := e.Stdout
+	if len(in.Sites) == 0 {
+		return nil
+	}
+	c := *cfg
+	c.Moodle = slices.Clone(cfg.Moodle)
+	c.Exports.Dir = filepath.Join(out, "flatfile")
+	site := &c.Moodle[0]
+	site.EnrolmentFeed, site.Timezone = config.EnrolmentFlatfile, "Europe/London"
+	run, err := ledger.Begin(ctx, pool, "export", c.Environment, VersionString(), []string{"demo", "export", "--full", "--feed", "flatfile"})
+	if err != nil {
+		return err
+	}
+	x := feeds.New(pool, &c, feeds.WithOperator("mim demo"))
+	sum, err := x.Run(ctx, run, feeds.Options{Full: true, Instances: []string{site.Name}, Feeds: []feeds.Feed{feeds.Flatfile}})
+	_ = run.Finish(ctx, exportOutcome(sum, err), ExitCode(err), err)
+	if err != nil {
+		return err
+	}
+	for _, r := range sum.Results {
+		if r.Err != nil {
+			return r.Err
+		}
+		data, err := os.ReadFile(filepath.Join(c.Exports.Dir, feeds.FlatfileName(site.Name)))
+		if err != nil {
+			return err
+		}
+		st, err := flatfile.Validate(bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		fmt.Fprintf(w, "%-10s %s: %d add lines, %d del lines, checked as enrol_flatfile reads them (first: %s)\n",
+			site.Name, filepath.Join("flatfile", feeds.FlatfileName(site.Name)), st.Adds, st.Dels, first)
 	}
 	return nil
 }
@@ -610,7 +667,7 @@ func demoReport(ctx context.Context, w io.Writer, pool *pgxpool.Pool, out string
 	fmt.Fprintln(w, "\nmarts (rows):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, mart := range []string{"dim_person", "dim_course", "fct_enrolment_target", "fct_enrolment_actual", "enrolment_drift",
-		"exp_ims_membership", "exp_profile_fields", "exp_personal_tutor", "exp_merge_candidates", "exp_group_target"} {
+		"exp_ims_membership", "exp_profile_fields", "exp_personal_tutor", "exp_merge_candidates", "exp_group_target", "exp_oneroster"} {
 		var n int64
 		err := pool.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{"mart", mart}.Sanitize()).Scan(&n)
 		switch {

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mimwarehouse/mim/export/flatfile"
 	"github.com/mimwarehouse/mim/export/ims"
+	"github.com/mimwarehouse/mim/export/oneroster"
 	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/statuspage/browsertest"
@@ -115,6 +117,24 @@ func TestDemoEndToEnd(t *testing.T) {
 	if _, err := ims.ValidateBytes(b); err != nil {
 		t.Errorf("ims-main.xml: %v", err)
 	}
+	// So are the OneRoster set and the flat file of the same target.
+	b, err = os.ReadFile(filepath.Join(out, "oneroster-main.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := oneroster.Validate(b); err != nil || sum.Modes["enrollments"] != oneroster.Bulk || sum.Rows["enrollments"] == 0 {
+		t.Errorf("oneroster-main.zip: %+v %v", sum, err)
+	}
+	b, err = os.ReadFile(filepath.Join(out, "flatfile", "enrolments-main.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := flatfile.Validate(bytes.NewReader(b)); err != nil || st.Adds == 0 || st.Dels != 0 {
+		t.Errorf("enrolments-main.txt: %+v %v", st, err)
+	}
+	if !strings.Contains(stdout, "add lines, 0 del lines, checked as enrol_flatfile reads them") {
+		t.Errorf("the demo does not show the flat file:\n%s", stdout)
+	}
 	// No token of a simulated site reaches the output.
 	if m := regexp.MustCompile(`\b[0-9a-f]{32}\b`).FindString(stdout + stderr); m != "" {
 		t.Errorf("the output holds something shaped like a token: %s", m)
@@ -140,8 +160,10 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("mim.secrets: %v %v", st, err)
 	}
 	code, got, errOut := mim(t, "--config", cfgPath, "status")
-	if code != 0 || !strings.Contains(got, `deployment environment "demo"`) || !strings.Contains(got, "run 1 by stage") ||
-		!regexp.MustCompile(`(?m)^transform\s+\d+`).MatchString(got) {
+	// The last run is the flat-file export the demo shows after the night
+	// (run 2); the night itself is run 1.
+	if code != 0 || !strings.Contains(got, `deployment environment "demo"`) || !strings.Contains(got, "run 2 by stage") ||
+		!regexp.MustCompile(`(?m)^export\s+\d+`).MatchString(got) || !regexp.MustCompile(`(?m)^\s*1\s+run\s+succeeded`).MatchString(got) {
 		t.Errorf("status with the demo's configuration: %d\n%s%s", code, got, errOut)
 	}
 	code, got, errOut = mim(t, "--config", cfgPath, "export", "--dry-run")

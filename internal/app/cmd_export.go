@@ -15,8 +15,8 @@ func init() {
 	Register(Command{
 		Name:    "export",
 		Group:   "Feeds and Moodle",
-		Summary: "write the feeds for Moodle (IMS Enterprise, profile CSV, tutor table, merge list), guarded",
-		Usage:   "mim export [--dry-run] [--full] [--instance NAME]... [--feed ims|profile|tutor|merge]...",
+		Summary: "write the feeds for Moodle (IMS Enterprise or flat file, profile CSV, tutor table, merge list, OneRoster), guarded",
+		Usage:   "mim export [--dry-run] [--full] [--instance NAME]... [--feed ims|flatfile|profile|tutor|merge|oneroster]...",
 		Help: `For every configured Moodle site (or those named with --instance), reads the
 marts and writes the feeds Moodle picks up:
 
@@ -25,6 +25,13 @@ marts and writes the feeds Moodle picks up:
            changes and explicit drops carrying the roletype the user was
            enrolled with; --full re-asserts every membership. Courses whose
            mappings are all inactive are frozen: nothing added or dropped.
+  flatfile enrolments-<site>.txt for enrol_flatfile (and Open LMS Conduit), for
+           a site with moodle[].enrolment_feed: flatfile instead of ims: the
+           same delta, guards and recorded state as the IMS file, written as
+           "add|del,role,user idnumber,course idnumber[,start,end]" lines with
+           the site's midnights (moodle[].timezone). A file Moodle's task has
+           not read yet (it deletes it when it has) is never overwritten: the
+           feed fails, and its changes go with the next file.
   profile  profile-<site>.csv for tool_uploaduser (--uutype=3 --uuupdatetype=1):
            username and the exports.profile_fields columns, only accounts
            whose values changed since the last published file (all with --full).
@@ -33,6 +40,11 @@ marts and writes the feeds Moodle picks up:
            mim_export.personal_tutor_<site>.
   merge    merge-<site>-<run>.csv: pairs of accounts for tool_mergeusers, in an
            order the plugin can run, with the evidence, for review.
+  oneroster oneroster-<site>.zip, OneRoster 1.2 CSV (manifest, orgs,
+           academicSessions, courses, classes, users, roles, enrollments) of
+           the site's target, for sites with moodle[].oneroster: bulk the first
+           time and with --full, else a delta (active / tobedeleted rows)
+           against what the last one sent.
 
 Guards, before anything is written:
   - Environment: the site's configured environment, this deployment's and the
@@ -68,7 +80,7 @@ Exit status: 0 every feed went out (or had nothing to send), 1 a feed failed,
 			full := fs.Bool("full", false, "re-assert every membership (and every profile row) instead of the delta")
 			var instances, feedNames []string
 			fs.Func("instance", "only the Moodle site `NAME` (repeatable)", listFlag(&instances))
-			fs.Func("feed", "only this `feed`: ims, profile, tutor or merge (repeatable)", listFlag(&feedNames))
+			fs.Func("feed", "only this `feed`: ims, flatfile, profile, tutor, merge or oneroster (repeatable)", listFlag(&feedNames))
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) != 0 {
 					return Usagef("export takes no arguments")

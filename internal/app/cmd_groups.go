@@ -24,7 +24,7 @@ func init() {
 		Name:    "groups",
 		Group:   "Feeds and Moodle",
 		Summary: "put CMIS timetable groups into Moodle: plan shows what would change, apply writes it (guarded)",
-		Usage:   "mim groups plan|apply [--instance NAME] [--course ID] [--verbose]",
+		Usage:   "mim groups plan|apply [--instance NAME] [--course ID] [--verbose]\n       mim groups adopt --instance NAME --course ID [--group NAME]... [--apply --reason TEXT]",
 		Help: `plan reads the desired groups (mart.exp_group_target: the CMIS groups of the
 courses whose mapping has group_sync) and what each Moodle site has NOW, read
 through its web services in this run, never from remembered state. It prints
@@ -61,6 +61,18 @@ Without --instance, every configured site that has group-sync courses is
 synced. --course takes a Moodle course id (with --instance when several sites
 sync groups).
 
+adopt takes over, in one course, a group (and grouping) MIM does not own that
+holds the name of a CMIS group MIM wants there (a teacher made "Seminar 1"
+before the sync did; plan reports it as a conflict). Without --apply it shows
+what would be adopted and what the next apply then does in the course: the
+members it would add and remove (removals count against the budget like any).
+With --apply --reason "..." it gives each object MIM's idnumber through
+core_group_update_groups / core_group_update_groupings (environment guard
+first), re-reads the course to see Moodle has it, and records each adoption
+in ctl.group_adoption with who and why. --group limits it to groups of those
+names. An object with an idnumber of its own is not adopted (another
+integration may own it).
+
 Exit status: 0 done (waiting members and conflicts are not failures), 1 some
 writes failed (the others were applied; the next sync retries from a fresh
 read), 3 refused by a guard (nothing was written to that site).`,
@@ -68,12 +80,28 @@ read), 3 refused by a guard (nothing was written to that site).`,
 			instance := fs.String("instance", "", "only the Moodle site `NAME`")
 			course := fs.Int64("course", 0, "only the Moodle course with id `ID`")
 			verbose := fs.Bool("verbose", false, "list every write and every waiting member")
+			apply := fs.Bool("apply", false, "adopt: make the adoptions (without it, only show them)")
+			reason := fs.String("reason", "", "adopt --apply: why, recorded with each adoption")
+			var names []string
+			fs.Func("group", "adopt: only the group (and grouping) called `NAME` (repeatable)", listFlag(&names))
 			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 1 || (args[0] != "plan" && args[0] != "apply") {
-					return Usagef("say plan or apply")
+				if len(args) != 1 || (args[0] != "plan" && args[0] != "apply" && args[0] != "adopt") {
+					return Usagef("say plan, apply or adopt")
 				}
 				if *course < 0 {
 					return Usagef("--course takes a Moodle course id")
+				}
+				if args[0] == "adopt" {
+					if *instance == "" || *course == 0 {
+						return Usagef("adopt works on one course: give --instance and --course")
+					}
+					if *apply && strings.TrimSpace(*reason) == "" {
+						return Usagef("adopt --apply needs --reason: the adoption is recorded with it")
+					}
+					return runAdopt(ctx, e, *instance, *course, names, *apply, *reason)
+				}
+				if *apply || len(names) > 0 || *reason != "" {
+					return Usagef("--apply, --group and --reason are for adopt")
 				}
 				return runGroups(ctx, e, args[0] == "apply", *instance, *course, *verbose)
 			}
@@ -81,16 +109,23 @@ read), 3 refused by a guard (nothing was written to that site).`,
 	})
 }
 
-func runGroups(ctx context.Context, e *Env, apply bool, instance string, course int64, verbose bool) error {
+// groupsEnv is what every groups action starts from: the configuration,
+// the warehouse and the sites it works on.
+func groupsEnv(ctx context.Context, e *Env, instance string) (*config.Config, *pgxpool.Pool, []*config.MoodleSite, error) {
 	cfg, err := e.Config()
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	sites, err := groupSites(ctx, e, cfg, pool, instance)
+	return cfg, pool, sites, err
+}
+
+func runGroups(ctx context.Context, e *Env, apply bool, instance string, course int64, verbose bool) error {
+	cfg, pool, sites, err := groupsEnv(ctx, e, instance)
 	if err != nil {
 		return err
 	}
@@ -262,4 +297,59 @@ func budgetText(b groupsync.Budget) string {
 		n(int64(b.GroupDeletes), "group", "groups"), n(int64(b.GroupingDeletes), "grouping", "groupings"),
 		progress.Count(int64(b.Deletes())), n(int64(b.Limit), "deletion", "deletions"),
 		progress.Count(int64(b.GroupDeletes)), n(int64(b.OwnedGroups), "group", "groups"), b.Share(), b.LimitPercent)
+}
+
+// runAdopt shows, and with apply makes, the adoptions of one course.
+func runAdopt(ctx context.Context, e *Env, instance string, course int64, names []string, apply bool, reason string) error {
+	cfg, pool, sites, err := groupsEnv(ctx, e, instance)
+	if err != nil {
+		return err
+	}
+	site := sites[0]
+	c, err := groupsClient(e, site)
+	if err != nil {
+		return err
+	}
+	o := groupsync.Options{Site: site, CourseID: course, By: Who(), Logger: e.Logger}
+	ap, err := groupsync.PlanAdoption(ctx, pool, c, o, names)
+	if err != nil {
+		return err
+	}
+	w := e.Stdout
+	if len(ap.Adoptions) == 0 {
+		fmt.Fprintf(w, "course %d of site %s: no group or grouping MIM does not own holds a name MIM wants; nothing to adopt\n", course, site.Name)
+		return nil
+	}
+	for _, ad := range ap.Adoptions {
+		what := fmt.Sprintf("%s %q (id %d", ad.What, ad.Name, ad.ID)
+		if ad.What == "group" {
+			what += fmt.Sprintf(", %d members", ad.Members)
+		}
+		what += ")"
+		if ad.Refused != "" {
+			fmt.Fprintf(w, "not adopted: %s: %s\n", what, ad.Refused)
+			continue
+		}
+		fmt.Fprintf(w, "adopt %s as %s\n", what, ad.IDNumber)
+	}
+	if cp := ap.After; cp != nil {
+		fmt.Fprintf(w, "then the next `mim groups apply` in course %d: %d members to add, %d to remove, %d waiting for their enrolment, %d assignments, %d conflicts left\n",
+			course, cp.Count(groupsync.AddMember), cp.Count(groupsync.RemoveMember), len(cp.Waiting), cp.Count(groupsync.Assign), len(cp.Conflicts))
+	}
+	if !apply {
+		fmt.Fprintln(w, "nothing written; adopt with --apply --reason \"...\"")
+		return nil
+	}
+	run, err := ledger.Begin(ctx, pool, "groups", cfg.Environment, VersionString(), e.Args)
+	if err != nil {
+		return err
+	}
+	o.Run = run
+	err = groupsync.Adopt(ctx, pool, c, envguard.New(cfg.Environment, pool), o, ap, reason)
+	_ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "adopted %d; recorded in ctl.group_adoption (run %d)\n", len(ap.Adoptable()), run.ID)
+	return nil
 }

@@ -62,7 +62,7 @@ moodle:
 	if code, out, _ := mim(t, "groups", "--help"); code != 0 || !strings.Contains(out, "mim groups plan|apply") || !strings.Contains(out, "migrate --claim") {
 		t.Errorf("--help: %d\n%s", code, out)
 	}
-	if code, _, errOut := mim(t, "--config", staging, "groups"); code != 2 || !strings.Contains(errOut, "say plan or apply") {
+	if code, _, errOut := mim(t, "--config", staging, "groups"); code != 2 || !strings.Contains(errOut, "say plan, apply or adopt") {
 		t.Errorf("no action: %d %s", code, errOut)
 	}
 
@@ -122,6 +122,30 @@ moodle:
 	}
 	if code, _, errOut := mim(t, "--config", staging, "groups", "plan", "--instance", "nope"); code != 2 || !strings.Contains(errOut, "no such site") {
 		t.Errorf("unknown site: %d %s", code, errOut)
+	}
+
+	// The teacher's "Lab team A" still holds mim:C's name: adopt it.
+	if code, _, errOut := mim(t, "--config", staging, "groups", "adopt", "--instance", "main"); code != 2 || !strings.Contains(errOut, "give --instance and --course") {
+		t.Errorf("adopt without a course: %d %s", code, errOut)
+	}
+	code, out, errOut = mim(t, "--config", staging, "groups", "adopt", "--instance", "main", "--course", "14")
+	if code != 0 || !strings.Contains(out, `adopt group "Lab team A" (id 3, 0 members) as mim:C`) || !strings.Contains(out, "1 members to add, 0 to remove") ||
+		!strings.Contains(out, "nothing written") {
+		t.Errorf("adopt: %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := mim(t, "--config", staging, "groups", "adopt", "--instance", "main", "--course", "14", "--apply"); code != 2 || !strings.Contains(errOut, "needs --reason") {
+		t.Errorf("adopt --apply without a reason: %d %s", code, errOut)
+	}
+	code, out, errOut = mim(t, "--config", staging, "groups", "adopt", "--instance", "main", "--course", "14", "--apply", "--reason", "agreed with the module lead")
+	if code != 0 || !strings.Contains(out, "adopted 1") {
+		t.Errorf("adopt --apply: %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = mim(t, "--config", staging, "groups", "apply")
+	if code != 0 || strings.Contains(out, "does not own") {
+		t.Errorf("apply after adopting: %d\n%s", code, out)
+	}
+	if got := scalar(t, db.Pool, `SELECT name || ' ' || idnumber || ' ' || reason FROM ctl.group_adoption`); got != "Lab team A mim:C agreed with the module lead" {
+		t.Errorf("adoption recorded: %s", got)
 	}
 }
 

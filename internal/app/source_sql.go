@@ -54,26 +54,63 @@ func checkSQLSources(ctx context.Context, e *Env) []CheckResult {
 			out = append(out, r)
 			continue
 		}
-		problems, err := src.Check(ctx)
+		rep, err := src.Check(ctx)
 		if err != nil {
 			r.Detail = err.Error()
 			out = append(out, r)
 			continue
 		}
-		var bad []string
-		for entity, p := range problems {
-			if p != nil {
-				bad = append(bad, entity+": "+p.Error())
-			}
-		}
-		sort.Strings(bad)
-		if len(bad) > 0 {
-			r.Detail = fmt.Sprintf("%d of %d views unusable: %s", len(bad), len(problems), strings.Join(bad, "; "))
-		} else {
-			r.OK = true
-			r.Detail = fmt.Sprintf("%s via %s: %d views readable (%s)", s.cfg.DSN, s.cfg.Driver, len(problems), strings.Join(src.Entities(), ", "))
-		}
-		out = append(out, r)
+		out = append(out, sqlCheckLines(s.name, s.cfg, src, rep)...)
 	}
 	return out
+}
+
+// sqlCheckLines turns a source's check into `mim check` lines: a summary,
+// then one line per relation naming every missing or retyped column.
+func sqlCheckLines(name string, cfg *config.SQLSource, src *sqlsource.Source, rep *sqlsource.CheckReport) []CheckResult {
+	var lines []CheckResult
+	badRels := 0
+	for _, rc := range rep.Relations {
+		l := CheckResult{Target: name + " " + rc.Name, OK: rc.OK()}
+		switch {
+		case rc.Err != nil:
+			l.Detail = "cannot be described: " + rc.Err.Error()
+		case len(rc.Problems) > 0:
+			l.Detail = strings.Join(rc.Problems, "; ")
+		default:
+			l.Detail = fmt.Sprintf("%d columns, as the contract says", rc.Columns)
+		}
+		if len(rc.Notes) > 0 {
+			l.Detail += "; note: " + strings.Join(rc.Notes, "; ")
+		}
+		if !l.OK {
+			badRels++
+		}
+		lines = append(lines, l)
+	}
+	var bad []string
+	for entity, p := range rep.Entities {
+		if p != nil {
+			bad = append(bad, entity+": "+p.Error())
+		}
+	}
+	sort.Strings(bad)
+	sum := CheckResult{Target: name, OK: rep.OK()}
+	switch {
+	case len(rep.Uncontracted) > 0:
+		sum.Detail = "the source contract does not describe " + strings.Join(rep.Uncontracted, ", ")
+	case badRels > 0 || len(bad) > 0:
+		sum.Detail = fmt.Sprintf("%d of %d relations differ from the contract, %d of %d SELECTs unusable", badRels, len(rep.Relations), len(bad), len(rep.Entities))
+		if len(bad) > 0 {
+			sum.Detail += ": " + strings.Join(bad, "; ")
+		}
+	default:
+		via := cfg.Driver
+		if cfg.System != "" && cfg.System != name {
+			via += ", " + cfg.System
+		}
+		sum.Detail = fmt.Sprintf("%s via %s: %d relations as the contract says, %d views readable (%s)", cfg.DSN, via,
+			len(rep.Relations), len(rep.Entities), strings.Join(src.Entities(), ", "))
+	}
+	return append([]CheckResult{sum}, lines...)
 }

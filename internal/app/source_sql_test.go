@@ -81,6 +81,32 @@ func TestSynthThenSourcesFromConfig(t *testing.T) {
 		!strings.Contains(out, "ok  sits") || !strings.Contains(out, "9 views readable") || !strings.Contains(out, "ok  cmis") {
 		t.Errorf("check: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// Night one on a source whose views moved: a retyped and a dropped
+	// column are named, view by view, before anything is read.
+	exec := func(stmt string) {
+		if _, err := db.Pool.Exec(context.Background(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`ALTER TABLE demo_sismgr.ucl_bdo_v_moodle_module_inst ALTER COLUMN mod_credits TYPE varchar(10)`)
+	exec(`ALTER TABLE demo_moodlemgr.cmis_moodle_v_group_tutor DROP COLUMN lecturer_id`)
+	code, out, errOut = mim(t, "--config", cfgPath, "check")
+	for _, want := range []string{
+		"FAIL  sits UCL_BDO_V_MOODLE_MODULE_INST   column MOD_CREDITS is VARCHAR in the source, the contract reads it as number",
+		"FAIL  cmis CMIS_MOODLE_V_GROUP_TUTOR      column LECTURER_ID is missing (the contract reads it as text)",
+		"ok    sits UCL_BDO_V_MOODLE_STUDENT",
+		"FAIL  sits ", "1 of 9 relations differ from the contract",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 1 {
+		t.Errorf("check: exit %d, want 1\n%s", code, errOut)
+	}
+	exec(`ALTER TABLE demo_sismgr.ucl_bdo_v_moodle_module_inst ALTER COLUMN mod_credits TYPE numeric USING mod_credits::numeric`)
+	exec(`ALTER TABLE demo_moodlemgr.cmis_moodle_v_group_tutor ADD COLUMN lecturer_id varchar(10)`)
+
 	// The same synth again changes nothing in the mappings.
 	if code, out, _ := mim(t, "synth", "--dsn", db.DSN.Reveal(), "--schema-prefix", "demo_", "--mappings"); code != 0 ||
 		!strings.Contains(out, "0 created, 0 updated") {

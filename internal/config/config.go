@@ -64,15 +64,23 @@ type Sources struct {
 }
 
 // SQLSource is a database read through database/sql: godror for Oracle in
-// production, pgx for a PostgreSQL-hosted copy.
+// production, sqlserver for SQL Server (PowerCampus), pgx for a
+// PostgreSQL-hosted copy.
 type SQLSource struct {
 	Driver string `yaml:"driver"`
+	// System is what the database is: "sits" (the UCL_BDO_V_MOODLE_* views,
+	// the default) or "powercampus" (PowerCampus tables read into the same
+	// entities). SITS only.
+	System string `yaml:"system"`
 	DSN    DSN    `yaml:"dsn"`
 	// Schema is the owner prefix of the views or tables (SISMGR, CMIS_OWNER);
 	// empty means the connection's default schema.
 	Schema string `yaml:"schema"`
 	// MinYear drops academic years before it (SITS only).
 	MinYear int `yaml:"min_year"`
+	// Term keeps only this ACADEMIC_TERM (PowerCampus only; empty: every
+	// term of the kept years).
+	Term string `yaml:"term"`
 	// MaxBadRowsPercent fails an entity whose unreadable rows exceed this share.
 	MaxBadRowsPercent float64       `yaml:"max_bad_rows_percent"`
 	FetchSize         int           `yaml:"fetch_size"`
@@ -127,6 +135,32 @@ type MoodleSite struct {
 	Kind string `yaml:"kind"`
 	// Database is the site's database, read when Kind is KindMoodleDB.
 	Database *MoodleDatabase `yaml:"database"`
+	// EnrolmentFeed is how the site is told its enrolments: "ims" (IMS
+	// Enterprise for enrol_imsenterprise, the default) or "flatfile"
+	// (enrol_flatfile, Open LMS Conduit). Both come from the same delta
+	// and guards; a site takes one.
+	EnrolmentFeed string `yaml:"enrolment_feed"`
+	// Timezone is the site's time zone (IANA name, default UTC): flat-file
+	// enrolments start and end at midnight there.
+	Timezone string `yaml:"timezone"`
+	// OneRoster writes the site's target as a OneRoster 1.2 CSV set too,
+	// for the systems beside Moodle that read rosters (off by default).
+	OneRoster bool `yaml:"oneroster"`
+}
+
+// Enrolment feeds a site may take (moodle[].enrolment_feed).
+const (
+	EnrolmentIMS      = "ims"
+	EnrolmentFlatfile = "flatfile"
+)
+
+// Location is the site's time zone (UTC when unset or unknown; the
+// configuration refuses an unknown one).
+func (m *MoodleSite) Location() *time.Location {
+	if loc, err := time.LoadLocation(m.Timezone); err == nil && m.Timezone != "" {
+		return loc
+	}
+	return time.UTC
 }
 
 // The ways a Moodle site is read (moodle[].kind).
@@ -240,7 +274,7 @@ type Log struct {
 // MoodleEntities are the entity names a site's `entities` list accepts.
 var MoodleEntities = []string{
 	"site_info", "categories", "courses", "users", "enrolments", "roles",
-	"groups", "groupings", "profile_fields", "grades", "completion",
+	"groups", "groupings", "profile_fields", "grades", "completion", "enrol_methods",
 }
 
 // DefaultMoodleEntities are extracted when a site does not list its own.
@@ -328,6 +362,9 @@ func (c *Config) applyDefaults() {
 	if c.Warehouse.LockTimeout == 0 {
 		c.Warehouse.LockTimeout = time.Minute
 	}
+	if c.Sources.SITS != nil && c.Sources.SITS.System == "" {
+		c.Sources.SITS.System = "sits"
+	}
 	for _, s := range []*SQLSource{c.Sources.SITS, c.Sources.CMIS} {
 		if s == nil {
 			continue
@@ -367,6 +404,12 @@ func (c *Config) applyDefaults() {
 		}
 		if m.GroupPrefix == "" {
 			m.GroupPrefix = "mim:"
+		}
+		if m.EnrolmentFeed == "" {
+			m.EnrolmentFeed = EnrolmentIMS
+		}
+		if m.Timezone == "" {
+			m.Timezone = "UTC"
 		}
 		if m.Kind == "" {
 			m.Kind = KindMoodle
@@ -442,6 +485,18 @@ func (c *Config) validate(ps *problems) {
 			s.validate(name, ps)
 		}
 	}
+	if s := c.Sources.SITS; s != nil && !slices.Contains(SITSSystems, s.System) {
+		ps.add("sources.sits.system", 0, "%q is not one of %s", s.System, strings.Join(SITSSystems, ", "))
+	}
+	if s := c.Sources.SITS; s != nil && s.Term != "" && s.System != "powercampus" {
+		ps.add("sources.sits.term", 0, "only a PowerCampus source (system: powercampus) is read by term")
+	}
+	if s := c.Sources.CMIS; s != nil && s.Term != "" {
+		ps.add("sources.cmis.term", 0, "only a PowerCampus source (system: powercampus) is read by term")
+	}
+	if s := c.Sources.CMIS; s != nil && s.System != "" && s.System != "cmis" {
+		ps.add("sources.cmis.system", 0, "CMIS is read only from its own views (leave system out)")
+	}
 	names := map[string]bool{}
 	for i := range c.Moodle {
 		m := &c.Moodle[i]
@@ -452,10 +507,24 @@ func (c *Config) validate(ps *problems) {
 		names[m.Name] = true
 		m.validate(path, ps)
 	}
+	byCode := map[string][]string{}
 	for role, code := range c.Exports.IMSRoles {
 		if !imsRole.MatchString(code) {
 			ps.add("exports.ims_roles."+role, 0, "%q is not an IMS roletype code (01 to 08)", code)
 		}
+		byCode[code] = append(byCode[code], role)
+	}
+	for i := range c.Moodle {
+		if c.Moodle[i].EnrolmentFeed != EnrolmentFlatfile {
+			continue
+		}
+		for code, roles := range byCode {
+			if len(roles) > 1 {
+				slices.Sort(roles)
+				ps.add("exports.ims_roles", 0, "roles %s share code %s: a flat-file site (moodle[%d]) needs one role per code", strings.Join(roles, ", "), code, i)
+			}
+		}
+		break
 	}
 	if c.Exports.Deliver != "" && strings.Contains(c.Exports.Deliver, "://") {
 		u, err := url.Parse(c.Exports.Deliver)
@@ -523,13 +592,19 @@ func (c *Config) validate(ps *problems) {
 	}
 }
 
+// SQLDrivers are the drivers a relational source may name.
+var SQLDrivers = []string{"godror", "sqlserver", "pgx"}
+
+// SITSSystems are the student record systems sources.sits.system names.
+var SITSSystems = []string{"sits", "powercampus"}
+
 func (s *SQLSource) validate(path string, ps *problems) {
-	switch s.Driver {
-	case "godror", "pgx":
-	case "":
-		ps.add(path+".driver", 0, "required: godror (Oracle) or pgx (a PostgreSQL-hosted copy)")
+	switch {
+	case slices.Contains(SQLDrivers, s.Driver):
+	case s.Driver == "":
+		ps.add(path+".driver", 0, "required: godror (Oracle), sqlserver (SQL Server) or pgx (a PostgreSQL-hosted copy)")
 	default:
-		ps.add(path+".driver", 0, "%q is not supported (use godror or pgx)", s.Driver)
+		ps.add(path+".driver", 0, "%q is not supported (use godror, sqlserver or pgx)", s.Driver)
 	}
 	if s.DSN == "" {
 		ps.add(path+".dsn", 0, "required")
@@ -601,6 +676,12 @@ func (m *MoodleSite) validate(path string, ps *problems) {
 		if !profileShortname.MatchString(f) {
 			ps.add(fmt.Sprintf("%s.known_profile_fields[%d]", path, j), 0, "%q is not a profile field shortname (letters, digits, _)", f)
 		}
+	}
+	if m.EnrolmentFeed != EnrolmentIMS && m.EnrolmentFeed != EnrolmentFlatfile {
+		ps.add(path+".enrolment_feed", 0, "%q is not ims or flatfile", m.EnrolmentFeed)
+	}
+	if _, err := time.LoadLocation(m.Timezone); err != nil {
+		ps.add(path+".timezone", 0, "%q is not a time zone name (e.g. Europe/London)", m.Timezone)
 	}
 	switch m.Kind {
 	case KindMoodle:

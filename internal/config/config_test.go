@@ -167,10 +167,44 @@ func TestRedactDSN(t *testing.T) {
 		"reader@unix(/run/mysqld/mysqld.sock)/moodle":                "reader@unix(/run/mysqld/mysqld.sock)/moodle",
 		"reader:pw@/moodle":                                          "reader:xxxxx@/moodle",
 		"":                                                           "",
+		// SQL Server: URL, ADO (values may hold spaces; quotes doubled) and ODBC (braces).
+		"sqlserver://mim:pw@pc-db:1433?database=Campus6":        "sqlserver://mim:xxxxx@pc-db:1433?database=Campus6",
+		"server=pc-db;user id=mim;password=se cret;database=C6": "server=pc-db;user id=mim;password=xxxxx;database=C6",
+		"Server=pc-db;Pwd='it''s';Database=C6":                  "Server=pc-db;Pwd=xxxxx;Database=C6",
+		"odbc:server=pc-db;uid=mim;pwd={a;b}}c d};database=C6":  "odbc:server=pc-db;uid=mim;pwd=xxxxx;database=C6",
+		"server=pc-db;password=\"x;y\";database=C6":             "server=pc-db;password=xxxxx;database=C6",
+		"host=h password=a pw=b dbname=x":                       "host=h password=xxxxx pw=b dbname=x",
 	}
 	for in, want := range cases {
 		if got := RedactDSN(in); got != want {
 			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Password finds what RedactDSN hides, so drivers' errors can be scrubbed.
+func TestDSNPassword(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://mim:s3cret@127.0.0.1/mim":                      "s3cret",
+		"postgres://mim@127.0.0.1/mim?password=s3cret&sslmode=x":   "s3cret",
+		"host=x user=mim password=s3cret dbname=y":                 "s3cret",
+		"host=x password='se cret' dbname=y":                       "se cret",
+		`host=x password='it\'s' dbname=y`:                         "it's",
+		"mim_reader/s3cret@sits-db:1521/SIS":                       "s3cret",
+		`user="mim" password="s3cret" connectString="db:1521/SIS"`: "s3cret",
+		"postgres://mim@127.0.0.1/mim":                             "",
+		"sqlserver://mim:s3cret@pc-db?database=Campus6":            "s3cret",
+		"server=pc-db;user id=mim;password=se cret;database=C6":    "se cret",
+		"Server=pc-db;PWD='it''s';Database=C6":                     "it's",
+		"odbc:server=pc-db;pwd={a;b}}c d};database=C6":             "a;b}c d",
+		"server=pc-db;user id=mim;database=C6":                     "",
+		"mim:my@pw@tcp(db:3306)/moodle":                            "my@pw",
+	} {
+		if got := DSN(dsn).Password(); got != want {
+			t.Errorf("Password(%q) = %q, want %q", dsn, got, want)
+		}
+		if pw := DSN(dsn).Password(); pw != "" && strings.Contains(RedactDSN(dsn), pw) {
+			t.Errorf("RedactDSN(%q) = %q still shows the password", dsn, RedactDSN(dsn))
 		}
 	}
 }

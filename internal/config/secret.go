@@ -60,11 +60,6 @@ func (d DSN) LogValue() slog.Value { return slog.StringValue(d.String()) }
 // MarshalText keeps encoders from writing the password.
 func (d DSN) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
-var (
-	kvPassword     = regexp.MustCompile(`(?i)\b(password|pwd)\s*=\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s]*)`)
-	oracleEasyAuth = regexp.MustCompile(`^([^/@\s]+)/([^@\s]+)@(.+)$`)
-)
-
 // mysqlAddr starts the part of a go-sql-driver DSN after the credentials:
 // a protocol with its address, or straight the database name.
 var mysqlAddr = regexp.MustCompile(`^(?:[a-z0-9]+\([^)]*\))?/`)
@@ -73,6 +68,19 @@ var mysqlAddr = regexp.MustCompile(`^(?:[a-z0-9]+\([^)]*\))?/`)
 // ("user:password@tcp(host:3306)/moodle"), splitting it as the driver does:
 // the credentials end at the last "@" before the last "/".
 func redactMySQL(s string) (string, bool) {
+	creds, ok := mysqlCredentials(s)
+	if !ok {
+		return "", false
+	}
+	user, _, hasPassword := strings.Cut(creds, ":")
+	if !hasPassword {
+		return s, true
+	}
+	return user + ":xxxxx" + s[len(creds):], true
+}
+
+// mysqlCredentials is the "user:password" part of a go-sql-driver DSN.
+func mysqlCredentials(s string) (string, bool) {
 	slash := strings.LastIndex(s, "/")
 	if slash < 0 {
 		return "", false
@@ -81,15 +89,48 @@ func redactMySQL(s string) (string, bool) {
 	if at < 0 || !mysqlAddr.MatchString(s[at+1:]) {
 		return "", false
 	}
-	user, _, hasPassword := strings.Cut(s[:at], ":")
-	if !hasPassword {
-		return s, true
-	}
-	return user + ":xxxxx" + s[at:], true
+	return s[:at], true
 }
 
-// RedactDSN hides the password in a PostgreSQL URL ("postgres://u:p@h/db"), a
-// key=value DSN ("password=p") or an Oracle easy-connect string ("u/p@host").
+// Password returns the password the DSN carries ("" when none), in any of
+// the forms RedactDSN knows, so a driver's error text can be scrubbed of it.
+func (d DSN) Password() string {
+	s := string(d)
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return ""
+		}
+		if p, ok := u.User.Password(); ok {
+			return p
+		}
+		for k, v := range u.Query() {
+			if strings.EqualFold(k, "password") && len(v) > 0 {
+				return v[0]
+			}
+		}
+		return ""
+	}
+	if m := oracleEasyAuth.FindStringSubmatch(s); m != nil {
+		return m[2]
+	}
+	if creds, ok := mysqlCredentials(s); ok {
+		_, pw, _ := strings.Cut(creds, ":")
+		return pw
+	}
+	if sp, ok := findKVPassword(s); ok {
+		return sp.value
+	}
+	return ""
+}
+
+var oracleEasyAuth = regexp.MustCompile(`^([^/@\s]+)/([^@\s]+)@(.+)$`)
+
+// RedactDSN hides the password in a URL ("postgres://u:p@h/db",
+// "sqlserver://u:p@h?database=x"), a key=value DSN ("password=p": libpq,
+// godror's logfmt form), a SQL Server ADO or ODBC string
+// ("server=h;user id=u;password=p", "pwd={p;w}"), an Oracle easy-connect
+// string ("u/p@host") or a go-sql-driver/mysql DSN ("u:p@tcp(h)/db").
 func RedactDSN(s string) string {
 	if s == "" {
 		return ""
@@ -121,7 +162,80 @@ func RedactDSN(s string) string {
 	if r, ok := redactMySQL(s); ok {
 		return r
 	}
-	return kvPassword.ReplaceAllString(s, "${1}=xxxxx")
+	for off := 0; ; {
+		sp, ok := findKVPassword(s[off:])
+		if !ok {
+			return s
+		}
+		s = s[:off+sp.start] + "xxxxx" + s[off+sp.end:]
+		off += sp.start + len("xxxxx")
+	}
+}
+
+// kvSpan is where a key=value DSN holds its password, and the password.
+type kvSpan struct {
+	start, end int // the value as written, quotes included
+	value      string
+}
+
+// passwordKey is a password key at the start or after a separator.
+var passwordKey = regexp.MustCompile(`(?i)(?:^|[\s;])(?:password|pwd)\s*=\s*`)
+
+// nextPair is the start of a libpq pair after whitespace ("  host=").
+var nextPair = regexp.MustCompile(`^\s+[A-Za-z_][A-Za-z0-9_]*\s*=`)
+
+// findKVPassword scans key=value DSNs of every dialect MIM meets: libpq and
+// logfmt (pairs separated by spaces, values quoted with ' or " and \
+// escapes), ADO (pairs separated by ";", values quoted with ' or " doubled
+// to escape) and ODBC (braced values, "}}" for "}"). An unquoted value ends
+// at ";", at the end, or at whitespace followed by the next key=.
+func findKVPassword(s string) (kvSpan, bool) {
+	loc := passwordKey.FindStringIndex(s)
+	if loc == nil {
+		return kvSpan{}, false
+	}
+	i := loc[1]
+	if i >= len(s) {
+		return kvSpan{start: i, end: i}, true
+	}
+	var b strings.Builder
+	switch q := s[i]; q {
+	case '\'', '"', '{':
+		closing := q
+		if q == '{' {
+			closing = '}'
+		}
+		j := i + 1
+		for j < len(s) {
+			c := s[j]
+			switch {
+			case c == '\\' && q != '{' && j+1 < len(s):
+				b.WriteByte(s[j+1])
+				j += 2
+				continue
+			case c == closing && j+1 < len(s) && s[j+1] == closing:
+				b.WriteByte(c)
+				j += 2
+				continue
+			case c == closing:
+				return kvSpan{start: i, end: j + 1, value: b.String()}, true
+			}
+			b.WriteByte(c)
+			j++
+		}
+		// Unterminated: everything after the quote is the secret.
+		return kvSpan{start: i, end: len(s), value: s[i+1:]}, true
+	}
+	j := i
+	for j < len(s) && s[j] != ';' {
+		if s[j] == ' ' || s[j] == '\t' || s[j] == '\n' {
+			if nextPair.MatchString(s[j:]) {
+				break
+			}
+		}
+		j++
+	}
+	return kvSpan{start: i, end: j, value: strings.TrimSpace(s[i:j])}, true
 }
 
 // ScrubPassword hides password where text holds it as a password: after
@@ -142,7 +256,8 @@ func ScrubPassword(text, password string) string {
 	}
 	for _, p := range forms {
 		q := regexp.QuoteMeta(p)
-		text = regexp.MustCompile(`(?i)(\b(?:password|pwd)\s*=\s*)('`+q+`'|"`+q+`"|`+q+`)(\s|$|[;&,)'"])`).ReplaceAllString(text, "${1}xxxxx${3}")
+		braced := regexp.QuoteMeta("{" + strings.ReplaceAll(p, "}", "}}") + "}")
+		text = regexp.MustCompile(`(?i)(\b(?:password|pwd)\s*=\s*)('`+q+`'|"`+q+`"|`+braced+`|`+q+`)(\s|$|[;&,)'"])`).ReplaceAllString(text, "${1}xxxxx${3}")
 		text = regexp.MustCompile(`(://[^:/@\s]*:)`+q+`@`).ReplaceAllString(text, "${1}xxxxx@")
 		text = regexp.MustCompile(`(\b[^/@\s:]+/)`+q+`@`).ReplaceAllString(text, "${1}xxxxx@")
 	}

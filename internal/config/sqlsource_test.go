@@ -34,3 +34,30 @@ func TestMaxBadRowsPercentZeroIsKept(t *testing.T) {
 		}
 	}
 }
+
+func TestSQLServerAndPowerCampusConfiguration(t *testing.T) {
+	cfg, err := Parse([]byte("environment: test\nsources:\n  sits: {driver: sqlserver, dsn: \"server=pc;user id=u;password=p w;database=Campus6\", system: powercampus, schema: dbo, term: WINTER}\n"), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Sources.SITS; s.Driver != "sqlserver" || s.System != "powercampus" || s.Term != "WINTER" {
+		t.Errorf("%+v", s)
+	}
+	if got := cfg.Sources.SITS.DSN.String(); strings.Contains(got, "p w") || !strings.Contains(got, "database=Campus6") {
+		t.Errorf("printed DSN %q", got)
+	}
+	if cfg, err := Parse([]byte("environment: test\nsources:\n  sits: {driver: godror, dsn: x=y}\n"), envOf(nil)); err != nil || cfg.Sources.SITS.System != "sits" {
+		t.Errorf("default system: %v", err)
+	}
+	for yaml, path := range map[string]string{
+		"sits: {driver: mysql, dsn: x=y}":                    "sources.sits.driver",
+		"sits: {driver: pgx, dsn: x=y, system: banner}":      "sources.sits.system",
+		"sits: {driver: pgx, dsn: x=y, term: WINTER}":        "sources.sits.term",
+		"cmis: {driver: pgx, dsn: x=y, system: powercampus}": "sources.cmis.system",
+	} {
+		_, err := Parse([]byte("environment: test\nsources:\n  "+yaml+"\n"), envOf(nil))
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: %v", yaml, err)
+		}
+	}
+}

@@ -312,7 +312,7 @@ func readCharts(ctx context.Context, q warehouse.Querier) []chart {
 		GROUP BY 1, 2, r.run_id ORDER BY r.run_id`))
 	add(seriesChart(ctx, q, "Active memberships published, by site", "memberships", `
 		SELECT to_char(created_at, 'YYYY-MM-DD HH24:MI'), instance, active_memberships::float8
-		FROM (SELECT * FROM ctl.export_run WHERE feed = 'ims' AND status = 'published' AND active_memberships IS NOT NULL
+		FROM (SELECT * FROM ctl.export_run WHERE feed IN ('ims', 'flatfile') AND status = 'published' AND active_memberships IS NOT NULL
 		      ORDER BY export_id DESC LIMIT $1 * 8) e
 		ORDER BY export_id`))
 	add(seriesChart(ctx, q, "Records new, changed or deleted per run", "records", `

@@ -75,27 +75,27 @@ func (in *Institution) tables(prefix string) []table {
 	sits, cmis := Schemas(prefix)
 	v := "ucl_bdo_v_moodle_"
 	return []table{
-		{sits, v + "faculties", `dpt_fac_code varchar(12), dpt_fac_name varchar(250)`,
+		{sits, v + "faculties", `dpt_fac_code varchar(12) NOT NULL, dpt_fac_name varchar(250)`,
 			[]string{"dpt_fac_code", "dpt_fac_name"}, len(in.Faculties), func(i int) []any {
 				f := in.Faculties[i]
 				return []any{f.Code, f.Name}
 			}},
-		{sits, v + "department", `dpt_bdo_id varchar(50), dpt_code varchar(12), dpt_name varchar(250), dpt_fac_code varchar(6)`,
+		{sits, v + "department", `dpt_bdo_id varchar(50), dpt_code varchar(12) NOT NULL, dpt_name varchar(250), dpt_fac_code varchar(6)`,
 			[]string{"dpt_bdo_id", "dpt_code", "dpt_name", "dpt_fac_code"}, len(in.Departments), func(i int) []any {
 				d := in.Departments[i]
 				return []any{d.BDOID, d.Code, d.Name, nz(d.FacCode)}
 			}},
-		{sits, v + "programme", `prog_code varchar(12), prog_name varchar(250), dpt_bdo_id varchar(50), ioe_sessions varchar(10)`,
+		{sits, v + "programme", `prog_code varchar(12) NOT NULL, prog_name varchar(250), dpt_bdo_id varchar(50), ioe_sessions varchar(10)`,
 			[]string{"prog_code", "prog_name", "dpt_bdo_id", "ioe_sessions"}, len(in.Programmes), func(i int) []any {
 				p := in.Programmes[i]
 				return []any{p.Code, p.Name, p.DptBDOID, p.IOESessions}
 			}},
-		{sits, v + "route", `route_code varchar(12), route_name varchar(250), prog_code varchar(12), dpt_bdo_id varchar(50), ioe_sessions varchar(10)`,
+		{sits, v + "route", `route_code varchar(12) NOT NULL, route_name varchar(250), prog_code varchar(12), dpt_bdo_id varchar(50), ioe_sessions varchar(10)`,
 			[]string{"route_code", "route_name", "prog_code", "dpt_bdo_id", "ioe_sessions"}, len(in.Routes), func(i int) []any {
 				r := in.Routes[i]
 				return []any{r.Code, r.Name, r.ProgCode, r.DptBDOID, r.IOESessions}
 			}},
-		{sits, v + "student", `student_code varchar(12), username varchar(50), upi varchar(50), firstname varchar(30),
+		{sits, v + "student", `student_code varchar(12) NOT NULL, username varchar(50), upi varchar(50), firstname varchar(30),
 			surname varchar(40), student_name varchar(100), email varchar(255), dpt_bdo_id varchar(50),
 			personal_tutor varchar(12), enrolment_status varchar(6), course_join_status varchar(6)`,
 			[]string{"student_code", "username", "upi", "firstname", "surname", "student_name", "email", "dpt_bdo_id",
@@ -104,7 +104,7 @@ func (in *Institution) tables(prefix string) []table {
 				return []any{s.Code, s.Username, s.UPI, nz(s.FirstName), s.Surname, s.Name, nz(s.Email), s.DptBDOID,
 					nz(s.PersonalTutor), s.EnrolmentStatus, s.JoinStatus}
 			}},
-		{sits, v + "assignment", `student_code varchar(12), route_code varchar(12), prog_code varchar(12), dpt_bdo_id varchar(50),
+		{sits, v + "assignment", `student_code varchar(12) NOT NULL, route_code varchar(12), prog_code varchar(12), dpt_bdo_id varchar(50),
 			dpt_fac_code varchar(12), post_undergrad varchar(2), course_year varchar(2)`,
 			[]string{"student_code", "route_code", "prog_code", "dpt_bdo_id", "dpt_fac_code", "post_undergrad", "course_year"},
 			len(in.Assignments), func(i int) []any {
@@ -112,14 +112,14 @@ func (in *Institution) tables(prefix string) []table {
 				return []any{a.StudentCode, a.RouteCode, a.ProgCode, a.DptBDOID, nz(a.FacCode), a.PostUndergrad, a.CourseYear}
 			}},
 		// MOD_CODE is CHAR(12) here, blank-padded, as some SITS views have it.
-		{sits, v + "module_inst", `mod_inst_bdo_id varchar(50), mod_bdo_id varchar(50), mod_code char(12), mod_name varchar(120),
+		{sits, v + "module_inst", `mod_inst_bdo_id varchar(50) NOT NULL, mod_bdo_id varchar(50), mod_code char(12) NOT NULL, mod_name varchar(120),
 			mod_dpt_bdo_id varchar(50), mod_year_code varchar(12), mod_credits numeric, mod_leader_upi varchar(12)`,
 			[]string{"mod_inst_bdo_id", "mod_bdo_id", "mod_code", "mod_name", "mod_dpt_bdo_id", "mod_year_code", "mod_credits", "mod_leader_upi"},
 			len(in.ModuleInstances), func(i int) []any {
 				m := in.ModuleInstances[i]
 				return []any{m.BDOID, m.ModBDOID, m.ModCode, m.ModName, m.DptBDOID, m.YearCode, numeric(m.Credits), nz(m.LeaderUPI)}
 			}},
-		{sits, v + "module_struc", `mod_occ_bdo_id varchar(50), mod_inst_bdo_id varchar(50), mod_code varchar(12),
+		{sits, v + "module_struc", `mod_occ_bdo_id varchar(50) NOT NULL, mod_inst_bdo_id varchar(50), mod_code varchar(12) NOT NULL,
 			mod_occ_psl_code varchar(6), mod_occ_mav varchar(6), mod_occ_year_code varchar(12), mod_occ_name varchar(120),
 			mod_occ_start_date date, mod_occ_end_date date`,
 			[]string{"mod_occ_bdo_id", "mod_inst_bdo_id", "mod_code", "mod_occ_psl_code", "mod_occ_mav", "mod_occ_year_code",
@@ -127,14 +127,14 @@ func (in *Institution) tables(prefix string) []table {
 				o := in.Occurrences[i]
 				return []any{o.BDOID, o.InstBDOID, o.ModCode, o.PSL, o.MAV, o.YearCode, o.Name, dateOrNull(o.Start), dateOrNull(o.End)}
 			}},
-		{sits, v + "student_enrl", `student_code varchar(12), mod_occ_bdo_id varchar(50), mod_dpt_bdo_id varchar(50),
+		{sits, v + "student_enrl", `student_code varchar(12) NOT NULL, mod_occ_bdo_id varchar(50) NOT NULL, mod_dpt_bdo_id varchar(50),
 			reg_status varchar(3), smo_sms varchar(3), spr_code varchar(12)`,
 			[]string{"student_code", "mod_occ_bdo_id", "mod_dpt_bdo_id", "reg_status", "smo_sms", "spr_code"},
 			len(in.Registrations), func(i int) []any {
 				r := in.Registrations[i]
 				return []any{r.StudentCode, r.OccBDOID, r.ModDptBDOID, r.RegStatus, r.SMOSMS, r.SPRCode}
 			}},
-		{cmis, "cmis_moodle_v_module_group", `group_bdo_id varchar(50), mod_occ_bdo_id varchar(50), group_id varchar(24),
+		{cmis, "cmis_moodle_v_module_group", `group_bdo_id varchar(50) NOT NULL, mod_occ_bdo_id varchar(50), group_id varchar(24),
 			group_code varchar(10), group_name varchar(30), mod_code varchar(12), inst_code varchar(10), setid varchar(10),
 			group_num numeric, capacity numeric`,
 			[]string{"group_bdo_id", "mod_occ_bdo_id", "group_id", "group_code", "group_name", "mod_code", "inst_code", "setid",
@@ -143,12 +143,12 @@ func (in *Institution) tables(prefix string) []table {
 				return []any{g.BDOID, g.OccBDOID, g.GroupID, g.Code, g.Name, g.ModCode, g.InstCode, g.SetID,
 					numeric(strconv.Itoa(g.Num)), numeric(strconv.Itoa(g.Capacity))}
 			}},
-		{cmis, "cmis_moodle_v_group_member", `group_bdo_id varchar(50), student_code varchar(12), mod_occ_bdo_id varchar(50), setid varchar(10)`,
+		{cmis, "cmis_moodle_v_group_member", `group_bdo_id varchar(50) NOT NULL, student_code varchar(12) NOT NULL, mod_occ_bdo_id varchar(50), setid varchar(10)`,
 			[]string{"group_bdo_id", "student_code", "mod_occ_bdo_id", "setid"}, len(in.GroupMembers), func(i int) []any {
 				m := in.GroupMembers[i]
 				return []any{m.GroupBDOID, m.StudentCode, m.OccBDOID, m.SetID}
 			}},
-		{cmis, "cmis_moodle_v_group_tutor", `group_bdo_id varchar(50), staff_upi varchar(12), lecturer_id varchar(10)`,
+		{cmis, "cmis_moodle_v_group_tutor", `group_bdo_id varchar(50) NOT NULL, staff_upi varchar(12) NOT NULL, lecturer_id varchar(10)`,
 			[]string{"group_bdo_id", "staff_upi", "lecturer_id"}, len(in.GroupTutors), func(i int) []any {
 				t := in.GroupTutors[i]
 				return []any{t.GroupBDOID, t.StaffUPI, t.LecturerID}

@@ -384,6 +384,9 @@ func getEnrolmentMethods(c *call) *exception {
 	o := c.o
 	o.list()
 	for _, in := range c.s.instances[courseID] {
+		if c.s.disabled[CourseMethod{courseID, in.method}] {
+			continue // enrol_get_instances(courseid, enabled only)
+		}
 		var name string
 		switch in.method {
 		case "self":

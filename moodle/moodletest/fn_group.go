@@ -1,6 +1,7 @@
 package moodletest
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -369,6 +370,77 @@ func deleteGroupings(c *call) *exception {
 			c.s.groupings[id] = gg
 			c.s.courseGroupings[gg.CourseID] = list
 		})
+	}
+	return nil
+}
+
+// updateGroups is core_group_update_groups: each group's name (required)
+// and, when given, description, enrolment key and idnumber are rewritten;
+// a name or idnumber another group of the course has is refused. The
+// answer is null.
+func updateGroups(c *call) *exception {
+	for _, in := range c.a.items("groups") {
+		id, name := in.int("id"), in.str("name")
+		if strings.TrimSpace(name) == "" {
+			return invalidParam("Invalid group name")
+		}
+		g := c.s.groups[id]
+		if g == nil {
+			return invalidParam(fmt.Sprintf("Group %d does not exist", id))
+		}
+		if other := c.s.groupByName(g.CourseID, name); name != g.Name && other != 0 && other != id {
+			return invalidParam("A different group with the same name already exists in the course")
+		}
+		if ex := c.manageGroups(g.CourseID); ex != nil {
+			return ex
+		}
+		before := *g
+		if in.has("idnumber") {
+			idn := in.str("idnumber")
+			if other := c.s.groupByIDNumber(g.CourseID, idn); idn != "" && other != 0 && other != id {
+				return idNumberTaken()
+			}
+			g.IDNumber = idn
+		}
+		g.Name = name
+		if in.has("description") {
+			g.Description = in.str("description")
+		}
+		if in.has("enrolmentkey") {
+			g.enrolmentKey = in.str("enrolmentkey")
+		}
+		c.onUndo(func() { *g = before })
+	}
+	return nil
+}
+
+// updateGroupings is core_group_update_groupings, as updateGroups.
+func updateGroupings(c *call) *exception {
+	for _, in := range c.a.items("groupings") {
+		id, name := in.int("id"), in.str("name")
+		if strings.TrimSpace(name) == "" {
+			return invalidParam("Invalid grouping name")
+		}
+		g := c.s.groupings[id]
+		if g == nil {
+			return invalidParam(fmt.Sprintf("Grouping %d does not exist", id))
+		}
+		if other := c.s.groupingByName(g.CourseID, name); name != g.Name && other != 0 && other != id {
+			return invalidParam("A different grouping with the same name already exists in the course")
+		}
+		if ex := c.manageGroups(g.CourseID); ex != nil {
+			return ex
+		}
+		before := *g
+		if in.has("idnumber") {
+			idn := in.str("idnumber")
+			if other := c.s.groupingByIDNumber(g.CourseID, idn); idn != "" && other != 0 && other != id {
+				return idNumberTaken()
+			}
+			g.IDNumber = idn
+		}
+		g.Name, g.Description = name, in.str("description")
+		c.onUndo(func() { *g = before })
 	}
 	return nil
 }

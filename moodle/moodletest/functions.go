@@ -30,7 +30,7 @@ var unsimulated = map[string]bool{
 	"core_role_assign_roles": true, "core_role_unassign_roles": true, "core_user_update_users": true,
 	"core_course_update_courses": true, "core_course_search_courses": true, "core_course_delete_courses": true,
 	"core_completion_get_activities_completion_status": true, "core_grades_get_gradeitems": true,
-	"core_user_get_course_user_profiles": true, "core_group_update_groups": true, "core_user_delete_users": true,
+	"core_user_get_course_user_profiles": true, "core_user_delete_users": true,
 	"core_group_get_groups": true, "core_cohort_get_cohorts": true,
 }
 
@@ -197,6 +197,25 @@ func init() {
 			params: single(f("groupingids", multiple(val("int")))),
 			write:  true,
 			run:    deleteGroupings,
+		},
+		"core_group_update_groups": {
+			params: single(f("groups", multiple(single(
+				f("id", val("int")), f("name", val("text")), f("description", val("raw").opt()),
+				f("descriptionformat", val("int").dflt(int64(1))), f("enrolmentkey", val("raw").opt()),
+				f("idnumber", val("raw").opt()), f("visibility", val("int").opt()), f("participation", val("bool").opt()),
+				f("customfields", multiple(single(f("shortname", val("alphanumext")), f("value", val("raw")))).opt()),
+			)))),
+			write: true,
+			run:   updateGroups,
+		},
+		"core_group_update_groupings": {
+			params: single(f("groupings", multiple(single(
+				f("id", val("int")), f("name", val("text")), f("description", val("raw")),
+				f("descriptionformat", val("int").dflt(int64(1))), f("idnumber", val("raw").opt()),
+				f("customfields", multiple(single(f("shortname", val("alphanumext")), f("value", val("raw")))).opt()),
+			)))),
+			write: true,
+			run:   updateGroupings,
 		},
 	}
 }

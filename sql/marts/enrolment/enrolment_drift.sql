@@ -28,8 +28,13 @@
 --                     person_kind says whether the idnumber is a SITS
 --                     student code (student), another one (other) or none.
 -- Roles compare by name: a MIM role is the Moodle role shortname.
+-- explanation says why a missing or suspended enrolment is so when Moodle
+-- shows the reason: the course's IMS Enterprise or flat-file enrolment
+-- instance is disabled (stg.moodle_enrol_method; known when the site is
+-- read from its database, as the web services do not list disabled or IMS
+-- instances), so the feed's enrolments there give no access.
 -- description: differences between the target and Moodle's enrolments.
--- depends: mart.fct_enrolment_target, mart.fct_enrolment_actual, int.mapping_role, int.student
+-- depends: mart.fct_enrolment_target, mart.fct_enrolment_actual, int.mapping_role, int.student, stg.moodle_enrol_method
 -- checks: unique(instance, kind, course_idnumber, course_id, role, person_kind, person_code, user_id)
 -- checks: not_null(instance, kind, course_idnumber, role)
 -- checks: accepted_values(kind, 'unknown_course', 'ambiguous_course', 'unknown_user', 'ambiguous_user', 'missing', 'suspended', 'extra')
@@ -50,7 +55,11 @@ WITH from_target AS (
                  THEN 'suspended'
         END AS kind,
         t.course_idnumber, t.course_id, t.role, t.person_kind, t.person_code, t.user_id, t.user_idnumber, t.username,
-        a.suspended, t.mapping_id
+        a.suspended, t.mapping_id,
+        (SELECT 'the course''s ' || min(em.method) || ' enrolment is disabled'
+         FROM stg.moodle_enrol_method em
+         WHERE em.instance = t.instance AND em.course_id = t.course_id AND em.method IN ('imsenterprise', 'flatfile')
+           AND NOT em.enabled) AS explanation
     FROM mart.fct_enrolment_target t
     LEFT JOIN mart.fct_enrolment_actual a
            ON a.instance = t.instance AND a.course_id = t.course_id AND a.user_id = t.user_id AND a.role_shortname = t.role
@@ -65,7 +74,7 @@ extra AS (
         a.instance, 'extra' AS kind, a.course_idnumber, a.course_id, a.role_shortname AS role,
         CASE WHEN s.student_code IS NOT NULL THEN 'student' WHEN a.user_idnumber IS NOT NULL THEN 'other' END AS person_kind,
         a.user_idnumber AS person_code,
-        a.user_id, a.user_idnumber, a.username, a.suspended, mr.mapping_id
+        a.user_id, a.user_idnumber, a.username, a.suspended, mr.mapping_id, NULL::text AS explanation
     FROM mart.fct_enrolment_actual a
     JOIN mapped_role mr ON mr.instance = a.instance AND mr.course_idnumber = a.course_idnumber AND mr.role = a.role_shortname
     LEFT JOIN int.student s ON s.student_code = a.user_idnumber
@@ -74,6 +83,8 @@ extra AS (
           AND t.user_idnumber = a.user_idnumber
     WHERE t.instance IS NULL
 )
-SELECT * FROM from_target WHERE kind IS NOT NULL
+SELECT instance, kind, course_idnumber, course_id, role, person_kind, person_code, user_id, user_idnumber, username,
+    suspended, mapping_id, CASE WHEN kind IN ('missing', 'suspended') THEN explanation END AS explanation
+FROM from_target WHERE kind IS NOT NULL
 UNION ALL
 SELECT * FROM extra

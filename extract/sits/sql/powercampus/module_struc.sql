@@ -1,0 +1,15 @@
+-- PowerCampus sections as UCL_BDO_V_MOODLE_MODULE_STRUC: a section is a
+-- module occurrence (MOD_CODE = EVENT_ID, MOD_OCC_MAV = SECTION,
+-- MOD_OCC_PSL_CODE = ACADEMIC_TERM), keyed
+-- EVENT_ID|EVENT_SUB_TYPE|SECTION|ACADEMIC_YEAR|ACADEMIC_TERM|ACADEMIC_SESSION,
+-- so a section mapping ("courses" and "section" of the JSON mapping file)
+-- finds it by course code and section.
+SELECT CONCAT(s.EVENT_ID, '|', s.EVENT_SUB_TYPE, '|', s.SECTION, '|', s.ACADEMIC_YEAR, '|',
+              s.ACADEMIC_TERM, '|', s.ACADEMIC_SESSION) AS MOD_OCC_BDO_ID,
+       CONCAT(s.EVENT_ID, '|', s.ACADEMIC_YEAR, '|', s.ACADEMIC_TERM) AS MOD_INST_BDO_ID,
+       s.EVENT_ID AS MOD_CODE, s.ACADEMIC_TERM AS MOD_OCC_PSL_CODE, s.SECTION AS MOD_OCC_MAV,
+       s.ACADEMIC_YEAR AS MOD_OCC_YEAR_CODE, s.EVENT_LONG_NAME AS MOD_OCC_NAME,
+       s.START_DATE AS MOD_OCC_START_DATE, s.END_DATE AS MOD_OCC_END_DATE
+FROM {{schema}}SECTIONS s
+WHERE s.ACADEMIC_YEAR >= :min_year AND (:term = '' OR s.ACADEMIC_TERM = :term)
+ORDER BY MOD_OCC_BDO_ID
