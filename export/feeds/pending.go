@@ -446,9 +446,10 @@ func pendingCause(feed Feed, instance string, oldest time.Time, readThrough *tim
 		}
 		switch feed {
 		case IMS:
-			causes = append(causes, fmt.Sprintf("no change %s has been seen applied: Moodle's IMS task (%s) may not be running, "+
-				"or not reading %s (its imsfilelocation), or the file's <target> may not be the site's imsrestricttarget",
-				since, imsTask, IMSFileName(instance)))
+			causes = append(causes, fmt.Sprintf("no change %s has been seen applied: Moodle's enrolment task may not be running, "+
+				"or not reading the file: the IMS task (%s) and %s (its imsfilelocation; the file's <target> must be the site's "+
+				"imsrestricttarget), or, for a flat-file site, enrol_flatfile's task (%s) and %s",
+				since, imsTask, IMSFileName(instance), flatfileTask, FlatfileName(instance)))
 		case Profile:
 			causes = append(causes, fmt.Sprintf("no profile value %s has been seen in Moodle: tool_uploaduser may not be run on %s, "+
 				"or it rejects the file (one unknown profile_field_ column aborts the whole upload)", since, ProfileFileName(instance)))
@@ -491,8 +492,11 @@ func pendingCause(feed Feed, instance string, oldest time.Time, readThrough *tim
 	return strings.Join(causes, "; ")
 }
 
-// imsTask is enrol_imsenterprise's scheduled task, which reads the file.
-const imsTask = `\enrol_imsenterprise\task\cron_task`
+// The scheduled tasks that read the enrolment files.
+const (
+	imsTask      = `\enrol_imsenterprise\task\cron_task`
+	flatfileTask = `\enrol_flatfile\task\flatfile_sync_task`
+)
 
 // describePending words a site's pending changes for an export's notes.
 func describePending(p Pending) string {
