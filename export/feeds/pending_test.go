@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mimwarehouse/mim/export/feeds/feedstest"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
@@ -70,20 +72,12 @@ func TestLostIMSFileIsSentAgainByTheNext(t *testing.T) {
 		t.Errorf("%d pending after the first file, which carried %d", n, len(lost))
 	}
 	// What Moodle did not have when the file was sent.
-	var notThere []string
-	rows, err := e.pool.Query(context.Background(), `SELECT course_idnumber || ' ' || user_idnumber || ' ' || roletype
+	rows, _ := e.pool.Query(context.Background(), `SELECT course_idnumber || ' ' || user_idnumber || ' ' || roletype
 		FROM ctl.pending_membership WHERE instance = 'main' AND NOT was_there ORDER BY 1`)
+	notThere, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		notThere = append(notThere, s)
-	}
-	rows.Close()
 	man, _ := w.In.Manifest.Site("main")
 	if len(notThere) < man.DriftMissing {
 		t.Fatalf("%d changes Moodle did not have, the manifest plants %d missing enrolments", len(notThere), man.DriftMissing)

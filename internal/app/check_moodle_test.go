@@ -35,12 +35,7 @@ moodle:
   - {name: other, url: "%s", token: othertoken0123456789abcdef, environment: production, retries: 1}
   - {name: down, url: "%s", token: x, environment: production, retries: 1}
 `, pgtest.Environment, db.DSN.Reveal(), good.URL(), pgtest.Environment, other.URL(), down.URL))
-	code, out, errOut := mim(t, "--config", cfg, "check")
-	if code != app.ExitFailure {
-		t.Errorf("exit %d, want 1:\n%s%s", code, out, errOut)
-	}
-	t.Logf("mim check:\n%s", out)
-	lines := checkLines(out)
+	out, errOut, lines := failingCheck(t, cfg)
 	for target, want := range map[string][]string{
 		"moodle:main":            {"ok", "Moodle 4.5 (Build: 20241007)", good.URL(), "functions reading it needs are in the token's service"},
 		"moodle:main group sync": {"ok", "may create, fill and delete groups"},
@@ -84,12 +79,7 @@ moodle:
   - {name: short, url: "%s", token: shorttoken0123456789abcdef, environment: %s, retries: 1}
   - {name: tight, url: "%s", token: tighttoken0123456789abcdef, environment: %s, retries: 1}
 `, pgtest.Environment, db.DSN.Reveal(), short.URL(), pgtest.Environment, tight.URL(), pgtest.Environment))
-	code, out, errOut := mim(t, "--config", cfg, "check")
-	if code != app.ExitFailure {
-		t.Errorf("exit %d, want 1:\n%s%s", code, out, errOut)
-	}
-	t.Logf("mim check:\n%s", out)
-	lines := checkLines(out)
+	_, _, lines := failingCheck(t, cfg)
 	for target, want := range map[string]string{
 		"moodle:short users":          "FAIL missing capability moodle/user:viewalldetails",
 		"moodle:short groups":         "ok",
@@ -102,6 +92,18 @@ moodle:
 			t.Errorf("%s: %q, want %q", target, lines[target], want)
 		}
 	}
+}
+
+// failingCheck runs `mim check` on cfg, which must fail (exit 1), and
+// returns its output and its lines by target.
+func failingCheck(t *testing.T, cfg string) (string, string, map[string]string) {
+	t.Helper()
+	code, out, errOut := mim(t, "--config", cfg, "check")
+	if code != app.ExitFailure {
+		t.Errorf("exit %d, want 1:\n%s%s", code, out, errOut)
+	}
+	t.Logf("mim check:\n%s", out)
+	return out, errOut, checkLines(out)
 }
 
 // checkLines indexes `mim check`'s lines by their target: the site's name
