@@ -41,3 +41,32 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// SuspectError says an entity's read was not believed: it came back empty,
+// or would have deleted more of the entity than its shrink limit allows,
+// against its last complete read, and completeness_override was not armed.
+// Nothing of the entity was loaded: raw keeps its last complete read.
+type SuspectError struct {
+	Entity  extract.EntityID
+	Live    int64 // live records in the scopes read completely
+	Deleted int64 // of them, those this read would have deleted
+	Written int64 // records this read wrote in those scopes
+	Limit   int   // the entity's shrink limit, percent
+}
+
+func (e *SuspectError) Error() string {
+	return fmt.Sprintf("%s is suspect: %s; nothing of it was loaded, raw keeps its last complete read. "+
+		"If the source really lost them, accept this read once with "+
+		"`mim settings set completeness_override true --reason \"...\"`", e.Entity, e.what())
+}
+
+func (e *SuspectError) what() string {
+	if e.Written == 0 {
+		return fmt.Sprintf("it came back empty where its last complete read had %d records", e.Live)
+	}
+	return fmt.Sprintf("this read would delete %d of its %d records (%.1f%%), more than its shrink limit %d%%",
+		e.Deleted, e.Live, 100*float64(e.Deleted)/float64(e.Live), e.Limit)
+}
+
+// ExitCode makes a suspect read a guard's refusal (exit 3).
+func (e *SuspectError) ExitCode() int { return 3 }

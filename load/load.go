@@ -38,6 +38,8 @@ type Loader struct {
 	memLimit int
 	workMem  string
 	onFinish func(Report)
+	shrink   func(extract.EntityID) int
+	by       string
 
 	mu      sync.Mutex
 	open    map[extract.EntityID]*writer
@@ -142,6 +144,7 @@ func (l *Loader) Entity(ctx context.Context, id extract.EntityID) (extract.Entit
 		seed:     maphash.MakeSeed(),
 		seen:     map[uint64]struct{}{},
 		scopes:   map[string]*scopeState{},
+		badKeys:  map[string]struct{}{},
 	}
 	l.mu.Lock()
 	l.open[id] = w
@@ -216,7 +219,10 @@ type writer struct {
 	scopes      map[string]*scopeState
 	badRows     []badRow
 	badRowCount int64
-	recBuf      []byte
+	// badKeys are the keys of every row that could not be read: they keep
+	// their last good version and are never taken for deleted.
+	badKeys map[string]struct{}
+	recBuf  []byte
 }
 
 var canonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
@@ -345,12 +351,17 @@ func (w *writer) LiveScopes(ctx context.Context) ([]string, error) {
 
 var _ extract.ScopeLister = (*writer)(nil)
 
-// RowError records a source row that could not be read.
+// RowError records a source row that could not be read. Its key, as far
+// as it could be read, keeps its last good version: a row that could not
+// be read never deletes.
 func (w *writer) RowError(key string, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state != open {
 		return
+	}
+	if key != "" {
+		w.badKeys[key] = struct{}{}
 	}
 	w.badRowCount++
 	if len(w.badRows) < maxDetailRows {
@@ -408,8 +419,13 @@ func (w *writer) Commit(ctx context.Context) (extract.Result, error) {
 	errCount := w.badRowCount + int64(len(plan.failed))
 	status := ledger.Succeeded
 	if err != nil {
+		if s := out.suspect; s != nil && !s.accepted {
+			if rerr := w.recordSuspect(ctx, s); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
 		err = fmt.Errorf("loading %s: %w", w.id, err)
-		status = ledger.Failed
+		status = ledger.Outcome(err)
 	} else {
 		res.New, res.Changed, res.Deleted = out.inserted, out.changed, out.deleted
 		res.Unchanged = out.applied - out.inserted - out.changed
@@ -426,7 +442,7 @@ func (w *writer) Commit(ctx context.Context) (extract.Result, error) {
 	}
 	w.l.finished(Report{ID: w.id, Status: status, Result: res, Errors: errCount, Started: w.started,
 		Elapsed: time.Since(w.started), Err: err})
-	if err != nil && status == ledger.Failed {
+	if err != nil && (status == ledger.Failed || status == ledger.Refused) {
 		return extract.Result{In: w.n, FailedScopes: res.FailedScopes}, err
 	}
 	return res, err
@@ -488,6 +504,7 @@ func (w *writer) detail(p *scopePlan, out *mergeOutcome) map[string]any {
 	if w.badRowCount > 0 {
 		d["bad_rows"] = w.badRows
 		d["bad_rows_total"] = w.badRowCount
+		d["bad_rows_kept"] = "their keys keep their last good version and are never deleted"
 	}
 	if p != nil {
 		d["complete_scopes"] = len(p.complete)
@@ -512,6 +529,13 @@ func (w *writer) detail(p *scopePlan, out *mergeOutcome) map[string]any {
 		}
 		if out.rescoped > 0 {
 			d["rescoped"] = out.rescoped
+		}
+		if out.keptBad > 0 {
+			d["kept_bad_keys"] = out.keptBad
+		}
+		if s := out.suspect; s != nil {
+			d["suspect"] = map[string]any{"live": s.err.Live, "deleted": s.err.Deleted, "written": s.err.Written,
+				"limit_percent": s.err.Limit, "accepted": s.accepted, "why": s.err.what()}
 		}
 		laps := map[string]int64{}
 		for _, l := range out.laps {

@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/load"
 )
 
@@ -545,30 +546,186 @@ func TestBadRecordsAreRefusedAndBadRowsCounted(t *testing.T) {
 	}
 }
 
-func TestEmptyCompleteSnapshotDeletesEverything(t *testing.T) {
-	// A full snapshot (scope "") read completely with no rows: every key goes.
-	// This is the source's call to make; the loader only obeys ScopeComplete.
-	e := newEnv(t)
-	students := extract.EntityID{Source: "sits", Instance: "sits", Entity: "student"}
+// students is a SITS-like full snapshot of n keys (scope "").
+func students(from, to int) pass {
 	var p pass
-	for i := 0; i < 5; i++ {
+	for i := from; i < to; i++ {
 		p.records = append(p.records, extract.Record{Key: fmt.Sprint(i), Payload: json.RawMessage(`{"x":1}`)})
 	}
 	p.complete = []string{""}
-	e.mustLoad(students, p)
-	_, res := e.mustLoad(students, pass{complete: []string{""}})
+	return p
+}
+
+var sitsStudents = extract.EntityID{Source: "sits", Instance: "sits", Entity: "student"}
+
+// arm arms an override as an operator would.
+func (e *env) arm(key string) {
+	e.t.Helper()
+	if _, err := settings.Set(context.Background(), e.db.Pool, key, "true", "ops", "the source really lost them", nil); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// An empty answer where the last complete read was not empty is not
+// believed: nothing is deleted, the read is refused (exit 3) and recorded,
+// until an operator accepts it once.
+func TestEmptyCompleteSnapshotIsSuspect(t *testing.T) {
+	e := newEnv(t)
+	e.mustLoad(sitsStudents, students(0, 5))
+	run, res, err := e.load(sitsStudents, pass{complete: []string{""}})
+	var se *load.SuspectError
+	if !errors.As(err, &se) || se.ExitCode() != 3 || se.Live != 5 || se.Written != 0 || res.Deleted != 0 ||
+		!strings.Contains(err.Error(), "came back empty where its last complete read had 5 records") ||
+		!strings.Contains(err.Error(), "completeness_override") {
+		t.Fatalf("empty read: %+v %v", res, err)
+	}
+	if n := e.count(`SELECT count(*) FROM raw.record WHERE deleted_run IS NULL`); n != 5 {
+		t.Errorf("%d live rows, want the 5 of the last complete read", n)
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND status = 'refused'`, run); n != 1 {
+		t.Error("the step is not refused")
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND guard = 'completeness' AND decision = 'refused'
+		AND subject = 'sits/student' AND previous = 5 AND current = 0`, run); n != 1 {
+		t.Error("the refusal is not in ctl.guard_event")
+	}
+	// Accepted once: the read lands, deletions included, and the override lapses.
+	e.arm("completeness_override")
+	run, res = e.mustLoad(sitsStudents, pass{complete: []string{""}})
 	if res.Deleted != 5 {
-		t.Errorf("%+v", res)
+		t.Errorf("accepted read: %+v", res)
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND guard = 'completeness' AND decision = 'overridden'`, run); n != 1 {
+		t.Error("the acceptance is not in ctl.guard_event")
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.settings WHERE key = 'completeness_override' AND value = 'false'`); n != 1 {
+		t.Error("completeness_override did not lapse")
+	}
+	// A source may switch the judgement off.
+	e2 := newEnv(t)
+	e2.mustLoad(sitsStudents, students(0, 5))
+	if _, res := e2.mustLoad(sitsStudents, pass{complete: []string{""}}, load.WithShrinkLimits(func(extract.EntityID) int { return load.NeverSuspect })); res.Deleted != 5 {
+		t.Errorf("with the judgement off: %+v", res)
 	}
 	// And with the scope failed instead, nothing would have gone.
-	e2 := newEnv(t)
-	e2.mustLoad(students, p)
-	_, res = e2.mustLoad(students, pass{failed: []string{""}})
+	e3 := newEnv(t)
+	e3.mustLoad(sitsStudents, students(0, 5))
+	_, res = e3.mustLoad(sitsStudents, pass{failed: []string{""}})
 	if res.Deleted != 0 || len(res.FailedScopes) != 1 || res.FailedScopes[0] != "" {
 		t.Errorf("%+v", res)
 	}
-	if n := e2.count(`SELECT count(*) FROM raw.record WHERE deleted_run IS NULL`); n != 5 {
+	if n := e3.count(`SELECT count(*) FROM raw.record WHERE deleted_run IS NULL`); n != 5 {
 		t.Errorf("%d live rows", n)
+	}
+}
+
+// A read that would delete more than the entity's shrink limit of its live
+// records lands nothing at all (not even its new and changed records); at
+// the limit exactly, or below minShrinkRows deletions, it is believed.
+func TestShrinkPastTheLimitIsSuspect(t *testing.T) {
+	e := newEnv(t)
+	e.mustLoad(sitsStudents, students(0, 200)) // sits/student: limit 10%
+	// 21 of 200 go (10.5%), one new key arrives and one changes.
+	p := students(21, 200)
+	p.records = append(p.records, extract.Record{Key: "new", Payload: json.RawMessage(`{"x":1}`)})
+	p.records[0].Payload = json.RawMessage(`{"x":2}`)
+	_, res, err := e.load(sitsStudents, p)
+	var se *load.SuspectError
+	if !errors.As(err, &se) || se.Deleted != 21 || se.Live != 200 || se.Limit != 10 ||
+		!strings.Contains(err.Error(), "would delete 21 of its 200 records (10.5%), more than its shrink limit 10%") {
+		t.Fatalf("a 10.5%% shrink: %+v %v", res, err)
+	}
+	if n := e.count(`SELECT count(*) FROM raw.record WHERE deleted_run IS NULL AND payload = '{"x":1}'`); n != 200 {
+		t.Errorf("the suspect read landed something: %d rows as they were, want 200", n)
+	}
+	// Exactly 10% is within the limit.
+	_, res = e.mustLoad(sitsStudents, students(20, 200))
+	if res.Deleted != 20 {
+		t.Errorf("a 10%% shrink: %+v", res)
+	}
+	// Below minShrinkRows deletions the share does not count: 9 of 180 is 5%,
+	// and 9 of a 12-record entity would be 75%.
+	small := extract.EntityID{Source: "sits", Instance: "sits", Entity: "faculties"}
+	e.mustLoad(small, students(0, 12), load.WithShrinkLimits(func(extract.EntityID) int { return 10 }))
+	if _, res := e.mustLoad(small, students(9, 12), load.WithShrinkLimits(func(extract.EntityID) int { return 10 })); res.Deleted != 9 {
+		t.Errorf("9 deletions of 12: %+v", res)
+	}
+}
+
+// A key whose row could not be read keeps its last good version: it is
+// never taken for deleted, in any source.
+func TestBadRowKeysAreNeverDeleted(t *testing.T) {
+	e := newEnv(t)
+	e.mustLoad(sitsStudents, students(0, 50))
+	ctx := context.Background()
+	run := e.begin()
+	w, err := load.New(e.db.Pool, run).Entity(ctx, sitsStudents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range students(0, 48).records {
+		if r.Key == "7" {
+			w.RowError("7", errors.New("column student_name: not valid UTF-8 (byte 0xE9 at offset 3)"))
+			continue
+		}
+		if err := w.Write(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.ScopeComplete("")
+	res, err := w.Commit(ctx)
+	if err != nil || res.Deleted != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	live := e.rows(sitsStudents)
+	for _, k := range []string{"7", "48", "49"} {
+		if gone := live[k].deleted != nil; gone != (k != "7") {
+			t.Errorf("key %s deleted: %v", k, gone)
+		}
+	}
+	var detail string
+	e.db.Pool.QueryRow(ctx, `SELECT detail::text FROM ctl.run_step WHERE run_id = $1`, run.ID).Scan(&detail)
+	if !strings.Contains(detail, `"kept_bad_keys": 1`) {
+		t.Errorf("detail %s", detail)
+	}
+}
+
+// A scope declared both complete and failed is failed: a Moodle course
+// whose read succeeded but one of whose records the sink refused is
+// completed by the extractor and failed by the refusal, in either order.
+func TestScopeCompleteAndFailedIsFailed(t *testing.T) {
+	for _, failFirst := range []bool{true, false} {
+		e := newEnv(t)
+		e.mustLoad(enrolments, courses(2, 5))
+		ctx := context.Background()
+		run := e.begin()
+		w, err := load.New(e.db.Pool, run).Entity(ctx, enrolments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c := 1; c <= 2; c++ {
+			for u := 1; u <= 2; u++ {
+				if err := w.Write(ctx, rec(c, u, "")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		fail := func() { w.ScopeFailed("1", errors.New("record 1:3 could not be stored")) }
+		if failFirst {
+			fail()
+			w.ScopeComplete("1")
+		} else {
+			w.ScopeComplete("1")
+			fail()
+		}
+		w.ScopeComplete("2")
+		res, err := w.Commit(ctx)
+		if err != nil || res.Deleted != 3 || fmt.Sprint(res.FailedScopes) != "[1]" {
+			t.Errorf("fail first %v: %+v %v", failFirst, res, err)
+		}
+		if n := e.count(`SELECT count(*) FROM raw.record WHERE scope = '1' AND deleted_run IS NULL`); n != 5 {
+			t.Errorf("fail first %v: course 1 keeps %d of its 5 rows", failFirst, n)
+		}
 	}
 }
 

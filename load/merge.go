@@ -16,6 +16,8 @@ type mergeOutcome struct {
 	changed      int64 // payload changed, or the key came back after deletion
 	deleted      int64
 	rescoped     int64 // same payload, read under another scope
+	keptBad      int64 // live keys of complete scopes not deleted because their row could not be read
+	suspect      *suspicion
 	duplicates   int64 // extra writes of a key already written this run
 	conflicts    int64 // keys written more than once with different payloads
 	conflictKeys []string
@@ -253,9 +255,9 @@ func (w *writer) mergeExisting(ctx context.Context, tx pgx.Tx, p *scopePlan, out
 		FROM mim_load_keys k
 		FULL JOIN (SELECT key, scope, hash, deleted_run FROM raw.record
 		           WHERE source = $1 AND instance = $2 AND entity = $3) r ON r.key = k.key
-		WHERE CASE WHEN k.key IS NULL THEN r.deleted_run IS NULL AND r.scope = ANY($4::text[])
+		WHERE CASE WHEN k.key IS NULL THEN r.deleted_run IS NULL AND r.scope = ANY($4::text[]) AND NOT r.key = ANY($5::text[])
 		           ELSE k.apply AND (r.key IS NULL OR r.hash <> k.hash OR r.deleted_run IS NOT NULL OR r.scope <> k.scope) END`,
-		src, inst, ent, p.complete)
+		src, inst, ent, p.complete, w.badKeyList())
 	if err != nil {
 		return fmt.Errorf("comparing hashes: %w", err)
 	}
@@ -291,6 +293,17 @@ func (w *writer) mergeExisting(ctx context.Context, tx pgx.Tx, p *scopePlan, out
 		return fmt.Errorf("comparing hashes: %w", err)
 	}
 	out.lap("compare")
+	if len(w.badKeys) > 0 {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM raw.record WHERE source = $1 AND instance = $2 AND entity = $3
+			AND deleted_run IS NULL AND key = ANY($4::text[]) AND scope = ANY($5::text[])
+			AND key NOT IN (SELECT key FROM mim_load_keys)`, src, inst, ent, w.badKeyList(), p.complete).Scan(&out.keptBad); err != nil {
+			return fmt.Errorf("counting the keys kept for their unreadable rows: %w", err)
+		}
+	}
+	// Completeness is earned: judge the read before it writes anything.
+	if err := w.judge(ctx, tx, p, out, int64(len(deleteKeys))); err != nil {
+		return err
+	}
 
 	if out.inserted > 0 {
 		n, err := w.copyRecords(ctx, tx, func(it *recIter) bool { return newSet.has(it.seq) })
@@ -462,4 +475,13 @@ func (w *writer) recordScopes(ctx context.Context, tx pgx.Tx, p *scopePlan) erro
 		return fmt.Errorf("recording which scopes were read: %w", err)
 	}
 	return nil
+}
+
+// badKeyList is the keys of the rows that could not be read, for SQL.
+func (w *writer) badKeyList() []string {
+	out := make([]string, 0, len(w.badKeys))
+	for k := range w.badKeys {
+		out = append(out, k)
+	}
+	return out
 }

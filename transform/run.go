@@ -49,6 +49,9 @@ type Options struct {
 	Hooks []Hook
 	// OnModel, if set, is told as each model is built (for progress output).
 	OnModel func(ModelResult)
+
+	// afterCommit is a test hook called right after COMMIT succeeds.
+	afterCommit func()
 }
 
 // Hook is Go work that must happen inside the transform's transaction
@@ -102,7 +105,11 @@ type Result struct {
 // transaction is rolled back, so every model keeps what it had. The error
 // is a *ModelError (a model could not be built), a *CheckError (checks or
 // tests returned rows), a *NotBuiltError or a *SelectError; the Result is
-// returned in every case it could be formed.
+// returned in every case it could be formed. Result.Committed is the
+// truth about the marts: a transform that committed is recorded as
+// committed (the ledger writes again from a fresh connection if its own
+// died right after COMMIT), and an error with Committed set is about the
+// bookkeeping only.
 func Run(ctx context.Context, pool *pgxpool.Pool, p *Project, opts Options) (*Result, error) {
 	start := time.Now()
 	rec := &recorder{run: opts.Run}
@@ -116,6 +123,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p *Project, opts Options) (*Re
 			err = fmt.Errorf("committing the transform: %w", err)
 		} else {
 			res.Committed = true
+			if opts.afterCommit != nil {
+				opts.afterCommit()
+			}
 		}
 	}
 	if res == nil {

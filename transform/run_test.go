@@ -445,3 +445,101 @@ func TestHooksRunInsideTheTransaction(t *testing.T) {
 		t.Errorf("the mart did not see the hook's mapping: %v", got)
 	}
 }
+
+// The ledger's connection dies right after COMMIT (a restart, a network
+// cut): the transform committed, so it is recorded as committed, from a
+// fresh connection. The marts are the truth, not the failed bookkeeping.
+func TestCommittedTransformIsRecordedAsCommittedWhenTheLedgerConnectionDies(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	raw{t, db.Pool}.put("sits", "sits", "student", "1", "", map[string]any{"student_code": "1", "enrolment_status": "E"})
+	p := project(t, martFiles)
+	// The ledger writes through a pool of its own: one connection holds the
+	// run lock, the other records the steps.
+	cfg, err := pgxpool.ParseConfig(db.DSN.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 2
+	ledgerPool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ledgerPool.Close()
+	run, err := ledger.Begin(ctx, ledgerPool, "transform", "test", "dev", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Finish(ctx, ledger.Failed, 1, nil) // releases the run lock before the pool closes
+	var pid int
+	if err := ledgerPool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	o := opts()
+	o.Run = run
+	transform.SetAfterCommit(&o, func() {
+		var killed bool
+		if err := db.Pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&killed); err != nil || !killed {
+			t.Errorf("killing the ledger's connection: %v %v", killed, err)
+		}
+		// Wait until it is gone.
+		for i := 0; i < 100; i++ {
+			var alive bool
+			_ = db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive)
+			if !alive {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	res, err := transform.Run(ctx, db.Pool, p, o)
+	if err != nil || !res.Committed {
+		t.Fatalf("committed %v: %v", res != nil && res.Committed, err)
+	}
+	if err := run.Finish(ctx, ledger.Succeeded, 0, nil); err != nil {
+		t.Fatalf("finishing the run: %v", err)
+	}
+	steps, err := ledger.Steps(ctx, db.Pool, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 4 {
+		t.Fatalf("%d steps", len(steps))
+	}
+	for _, s := range steps {
+		if s.Status != ledger.Succeeded {
+			t.Errorf("step %s recorded %s after a committed transform", s.Key.Entity, s.Status)
+		}
+	}
+}
+
+// A check that cannot run is a failed check, never a passed one: the
+// transform is rolled back and yesterday's marts stand. The error here
+// arises while the rows are read (division by zero on the second row), as
+// most run-time errors do.
+func TestCheckThatCannotRunFailsTheTransform(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	r := raw{t, db.Pool}
+	r.put("sits", "sits", "student", "1", "", map[string]any{"student_code": "1", "enrolment_status": "E"})
+	if _, err := transform.Run(ctx, db.Pool, project(t, martFiles), opts()); err != nil {
+		t.Fatal(err)
+	}
+	r.put("sits", "sits", "student", "2", "", map[string]any{"student_code": "2", "enrolment_status": "E"})
+	files := map[string]string{"tests/divides_by_zero.sql": `SELECT student_code, 1 / (row_number() OVER (ORDER BY student_code) - 2) AS boom
+FROM mart.active_students WHERE false IS NOT NULL`}
+	for k, v := range martFiles {
+		files[k] = v
+	}
+	res, err := transform.Run(ctx, db.Pool, project(t, files), opts())
+	var ce *transform.CheckError
+	if !errors.As(err, &ce) || res.Committed {
+		t.Fatalf("a check that cannot run: committed %v, %v", res.Committed, err)
+	}
+	if len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err, "division by zero") {
+		t.Errorf("failures %+v", res.Failures)
+	}
+	if got := strings2(t, db.Pool, `SELECT student_code FROM mart.active_students ORDER BY 1`); !reflect.DeepEqual(got, []string{"1"}) {
+		t.Errorf("the marts moved: %v", got)
+	}
+}

@@ -117,7 +117,7 @@ func PreviewCourse(ctx context.Context, tx pgx.Tx, cfg *config.Config, site, cou
 		out.Decisions = append(out.Decisions, "the course's mappings are all inactive: the export leaves its enrolments exactly as they are")
 	}
 	if out.Held {
-		out.Decisions = append(out.Decisions, p.holdDecisions()...)
+		out.Decisions = append(out.Decisions, p.holdDecisions(wouldHold(p.settings.CourseDropOverride))...)
 	}
 	return out, nil
 }

@@ -191,6 +191,9 @@ type Result struct {
 	// Pending is set when changes of earlier files have not been seen
 	// applied for pending_alert_nights extracts or more.
 	Pending *Pending `json:"pending,omitempty"`
+	// LeftOut names every person and member the writer refused, each with
+	// its reason (the feed's ledger step keeps them all).
+	LeftOut []string `json:"left_out,omitempty"`
 	// The published file, for file feeds.
 	File      string `json:"file,omitempty"`
 	SHA256    string `json:"sha256,omitempty"`

@@ -117,7 +117,9 @@ func (x *Exporter) writeFlatfile(ctx context.Context, tx pgx.Tx, runID int64, p 
 	}
 	if skipped.n > 0 {
 		res.Skipped = skipped.n
-		res.note("%s refused by the writer and left as published, e.g. %s", plural(skipped.n, "line", "lines"), joinShort(skipped.first, 3))
+		res.LeftOut = append(res.LeftOut, skipped.all...)
+		res.note("%s refused by the writer and left as published (every one is listed in left_out), e.g. %s",
+			plural(skipped.n, "line", "lines"), joinShort(skipped.all, 3))
 	}
 	return f, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/mimwarehouse/mim/export/ims"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/settings"
 )
 
 // The marts the IMS feed reads (docs/contracts.md §2).
@@ -281,21 +282,30 @@ func (p *imsPlan) measure(ctx context.Context, tx pgx.Tx) error {
 		p.notes = append(p.notes, fmt.Sprintf("%s in %s whose mappings are all inactive left as they are (frozen)",
 			plural(c.Frozen, "published membership", "published memberships"), plural(c.FrozenCourses, "course", "courses")))
 	}
-	// The incumbent's comparison: with the last successful export of the site.
+	// The incumbent's comparison, with what the successful exports told
+	// Moodle: the published memberships, counted only in courses that are
+	// not frozen now, as the target is. So a night after a global
+	// deactivation (or a rollover) compares active courses with active
+	// courses and is not refused for drops it does not make, and a mapping
+	// activated weeks later is measured against its own course only.
 	p.check = guard.Check{Guard: guard.Threshold, Instance: name, Limit: p.settings.ThresholdPercent}
-	var prevStudents, prevMembers *int64
-	err := tx.QueryRow(ctx, `SELECT active_students, active_memberships FROM ctl.export_run
-		WHERE instance = $1 AND feed IN ('ims', 'flatfile') AND status IN ('published', 'empty')
-		ORDER BY export_id DESC LIMIT 1`, name).Scan(&prevStudents, &prevMembers)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		p.check.First = true
-	case err != nil:
+	var published bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ctl.export_run
+		WHERE instance = $1 AND feed IN ('ims', 'flatfile') AND status IN ('published', 'empty'))`, name).Scan(&published); err != nil {
 		return fmt.Errorf("reading the last successful IMS export of site %s: %w", name, err)
 	}
+	p.check.First = !published
+	var prevStudents, prevMembers int64
+	if err := tx.QueryRow(ctx, `SELECT count(DISTINCT p.user_idnumber) FILTER (WHERE p.roletype = $2), count(*)
+		FROM ctl.published_membership p
+		WHERE p.instance = $1 AND p.status = 1 AND p.course_idnumber NOT IN (
+			SELECT course_idnumber FROM ctl.course_mapping WHERE instance = $1 GROUP BY 1 HAVING NOT bool_or(active))`,
+		name, learner).Scan(&prevStudents, &prevMembers); err != nil {
+		return fmt.Errorf("counting the published memberships of site %s: %w", name, err)
+	}
 	p.check.Measures = []guard.Measure{
-		{Subject: "active_students", Previous: deref(prevStudents), Current: c.Students},
-		{Subject: "active_memberships", Previous: deref(prevMembers), Current: c.Memberships},
+		{Subject: "active_students", Previous: prevStudents, Current: c.Students},
+		{Subject: "active_memberships", Previous: prevMembers, Current: c.Memberships},
 	}
 	rows, err := tx.Query(ctx, `
 		WITH d AS (SELECT course, count(*) FILTER (WHERE roletype = $2) AS drops
@@ -382,13 +392,6 @@ func (p *imsPlan) heldRows(ctx context.Context, tx pgx.Tx) (int64, error) {
 	return n, nil
 }
 
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
 // roleMap turns exports.ims_roles into parallel arrays, sorted for a
 // stable statement.
 func roleMap(m map[string]string) (names, codes []string) {
@@ -423,12 +426,12 @@ func (p *imsPlan) fill(res *Result, heldRows int64) {
 	}
 }
 
-// holdDecisions describes the per-course holds.
-func (p *imsPlan) holdDecisions() []string {
+// holdDecisions describes the per-course holds and what became of them.
+func (p *imsPlan) holdDecisions(decision string) []string {
 	var out []string
 	for _, h := range p.held {
-		out = append(out, fmt.Sprintf("%s: %s held, course %s would lose %d of its %d students (%.0f%% > %d%%)",
-			guard.CourseDrop, plural(h.Drops, "drop", "drops"), h.Course, h.Drops, h.Students, h.Percent(), p.settings.CourseDropPercent))
+		out = append(out, fmt.Sprintf("%s: %s %s, course %s would lose %d of its %d students (%.0f%% > %d%%)",
+			guard.CourseDrop, plural(h.Drops, "drop", "drops"), decision, h.Course, h.Drops, h.Students, h.Percent(), p.settings.CourseDropPercent))
 	}
 	return out
 }
@@ -478,7 +481,7 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 	if opts.DryRun {
 		res.Status = StatusDryRun
 		res.Decisions = append(res.Decisions, p.check.Describe(wouldDecide(p.check, p.settings.Override)))
-		res.Decisions = append(res.Decisions, p.holdDecisions()...)
+		res.Decisions = append(res.Decisions, p.holdDecisions(wouldHold(p.settings.CourseDropOverride))...)
 		return nil
 	}
 
@@ -493,7 +496,25 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 		rollback(ctx, tx)
 		return x.refuse(ctx, run.ID, p.check, feed, p.settings, res)
 	}
-	res.Decisions = append(res.Decisions, p.holdDecisions()...)
+	// The courses' holds: course_drop_override, when armed, sends their
+	// drops this once.
+	holdDecision := guard.Held
+	if len(p.held) > 0 {
+		used, err := settings.TakeOneShot(ctx, tx, guard.OverrideOf(guard.CourseDrop), run.ID, x.by)
+		if err != nil {
+			return err
+		}
+		if used {
+			holdDecision = guard.Overridden
+		}
+	}
+	res.Decisions = append(res.Decisions, p.holdDecisions(holdDecision)...)
+	released := p.held
+	if holdDecision == guard.Overridden {
+		p.held, heldRows = nil, 0
+		res.Drops += res.Held
+		res.Held, res.HeldCourses = 0, nil
+	}
 
 	// Write, check, archive and deliver the file; the published state
 	// moves only after that, in this transaction.
@@ -555,8 +576,8 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 	if decision == guard.Overridden {
 		notify = append(notify, id)
 	}
-	for _, h := range p.held {
-		id, err := guard.Record(ctx, tx, guard.HoldEvent(run.ID, site.Name, h, p.settings.CourseDropPercent, p.heldSample[h.Course]))
+	for _, h := range released {
+		id, err := guard.Record(ctx, tx, guard.HoldEvent(run.ID, site.Name, h, p.settings.CourseDropPercent, p.heldSample[h.Course], holdDecision))
 		if err != nil {
 			return err
 		}
@@ -567,9 +588,17 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 	}
 	res.Status, res.ExportID = status, exportID
 	if len(notify) > 0 {
-		x.mailPublished(ctx, p, decision, notify, res)
+		x.mailPublished(ctx, p, decision, released, holdDecision, notify, res)
 	}
 	return nil
+}
+
+// wouldHold is a dry run's word for the courses' holds.
+func wouldHold(override bool) string {
+	if override {
+		return "would send once (course_drop_override is armed)"
+	}
+	return "would hold"
 }
 
 // wouldDecide is a dry run's decision: nothing is spent.
@@ -585,18 +614,18 @@ func wouldDecide(c guard.Check, override bool) string {
 }
 
 // skipSet is the members the Writer refused: they stay as published.
+// Every one is named (in the feed's ledger step, Result.LeftOut), not only
+// the first.
 type skipSet struct {
 	courses, users, roles []string
 	n                     int64
-	first                 []string
+	all                   []string
 }
 
 func (s *skipSet) add(course, usr, role string, err error) {
 	s.courses, s.users, s.roles = append(s.courses, course), append(s.users, usr), append(s.roles, role)
 	s.n++
-	if len(s.first) < 10 {
-		s.first = append(s.first, err.Error())
-	}
+	s.all = append(s.all, err.Error())
 }
 
 // streamWhere selects the delta's lines to send ($1: the held courses):
@@ -660,7 +689,9 @@ func (x *Exporter) writeIMS(ctx context.Context, tx pgx.Tx, runID int64, p *imsP
 	}
 	if skipped.n > 0 {
 		res.Skipped = skipped.n
-		res.note("%s refused by the writer and left as published, e.g. %s", plural(skipped.n, "member", "members"), joinShort(skipped.first, 3))
+		res.LeftOut = append(res.LeftOut, skipped.all...)
+		res.note("%s refused by the writer and left as published (every one is listed in left_out), e.g. %s",
+			plural(skipped.n, "member", "members"), joinShort(skipped.all, 3))
 	}
 	return f, nil
 }
@@ -798,8 +829,7 @@ func writePersons(ctx context.Context, tx pgx.Tx, iw *ims.Writer, instance strin
 		return fmt.Errorf("reading the IMS persons of site %s: %w", instance, err)
 	}
 	defer rows.Close()
-	var refused int64
-	var first string
+	var refused []string
 	for rows.Next() {
 		var p ims.Person
 		if err := rows.Scan(&p.IDNumber, &p.Username, &p.Auth, &p.Given, &p.Family, &p.Email); err != nil {
@@ -809,14 +839,13 @@ func writePersons(ctx context.Context, tx pgx.Tx, iw *ims.Writer, instance strin
 			if !ims.IsFieldError(err) {
 				return err
 			}
-			refused++
-			if first == "" {
-				first = err.Error()
-			}
+			refused = append(refused, err.Error())
 		}
 	}
-	if refused > 0 {
-		res.note("%s refused by the writer, e.g. %s", plural(refused, "person", "persons"), first)
+	if len(refused) > 0 {
+		res.LeftOut = append(res.LeftOut, refused...)
+		res.note("%s refused by the writer and left out (every one is listed in left_out), e.g. %s",
+			plural(int64(len(refused)), "person", "persons"), joinShort(refused, 3))
 	}
 	return rows.Err()
 }

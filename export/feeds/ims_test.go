@@ -3,6 +3,7 @@ package feeds
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -612,6 +613,37 @@ func TestIMSWriterRefusalsStayUnpublished(t *testing.T) {
 	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "role manager") }) {
 		t.Errorf("the unmapped role should be noted: %v", r.Notes)
 	}
+	// Every member the writer left out is named, in the ledger too.
+	if len(r.LeftOut) != 2 || !strings.Contains(strings.Join(r.LeftOut, "\n"), "bad&id") || !strings.Contains(strings.Join(r.LeftOut, "\n"), "C<2") {
+		t.Errorf("left out: %q", r.LeftOut)
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.run_step WHERE entity = 'ims' AND jsonb_array_length(detail->'left_out') = 2`); n != 1 {
+		t.Errorf("the ledger step does not name every member left out (%d steps)", n)
+	}
+}
+
+// Persons the writer refuses (a username longer than Moodle's column) are
+// all named, not only the first.
+func TestIMSPersonsLeftOutAreAllNamed(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Moodle[0].IMSPersons = true
+	feedstest.FillMemberships(t, e.pool, students("main", "C1", "a", 3))
+	if _, err := e.pool.Exec(context.Background(), `DROP TABLE IF EXISTS mart.exp_ims_person; CREATE TABLE mart.exp_ims_person AS
+		SELECT 'main'::text AS instance, 'a00' || i AS user_idnumber,
+		       CASE WHEN i < 3 THEN repeat('x', 100 + i) ELSE 'a00' || i END AS username,
+		       'ldap'::text AS auth, 'Given'::text AS given, 'Family'::text AS family, ''::text AS email
+		FROM generate_series(1, 3) i`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.result(e.export(e.exporter(), imsOnly()), "main", IMS)
+	if r.Status != StatusPublished {
+		t.Fatalf("%s %v", r.Status, r.Err)
+	}
+	left := strings.Join(r.LeftOut, "\n")
+	if len(r.LeftOut) != 2 || !strings.Contains(left, "user a001") || !strings.Contains(left, "user a002") ||
+		!strings.Contains(left, "longer than Moodle's user.username (100)") {
+		t.Errorf("left out: %q", r.LeftOut)
+	}
 }
 
 func TestIMSDuplicateTargetRowsFail(t *testing.T) {
@@ -652,5 +684,124 @@ func TestExportCreatesAMissingDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.cfg.Exports.Dir, IMSFileName("main"))); err != nil {
 		t.Errorf("the IMS file is not in the new directory: %v", err)
+	}
+}
+
+// The per-course hold measures students: teachers in the course do not
+// dilute a course losing most of its students. course_drop_override sends
+// the held drops once.
+func TestIMSCourseDropCountsStudentsOnly(t *testing.T) {
+	e := newEnv(t)
+	x := e.exporter()
+	var teachers []feedstest.Membership
+	for i := 1; i <= 6; i++ {
+		teachers = append(teachers, feedstest.Membership{Instance: "main", CourseIDNumber: "C1", UserIDNumber: fmt.Sprintf("t%03d", i),
+			RoleType: "editingteacher", Status: 1})
+	}
+	target := concat(students("main", "C1", "a", 4), teachers, students("main", "C2", "b", 40))
+	feedstest.FillMemberships(t, e.pool, target)
+	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished {
+		t.Fatal(r.Err)
+	}
+	// C1 loses 3 of its 4 students (75%), though only 3 of its 10 members.
+	next := concat(target[3:], nil)
+	feedstest.FillMemberships(t, e.pool, next)
+	r := e.result(e.export(x, imsOnly()), "main", IMS)
+	if r.Held != 3 || len(r.HeldCourses) != 1 || r.HeldCourses[0].Students != 4 || r.HeldCourses[0].Drops != 3 {
+		t.Fatalf("C1 must be held on its students: held %d %+v (%s %v)", r.Held, r.HeldCourses, r.Status, r.Err)
+	}
+	e.set("course_drop_override", "true")
+	sum := e.export(x, imsOnly())
+	r = e.result(sum, "main", IMS)
+	if r.Held != 0 || r.Drops != 3 || r.Status != StatusPublished {
+		t.Fatalf("with course_drop_override: held %d drops %d %s %v", r.Held, r.Drops, r.Status, r.Err)
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.guard_event WHERE guard = 'course_drop' AND decision = 'overridden' AND subject = 'C1' AND run_id = $1`,
+		sum.RunID); n != 1 {
+		t.Errorf("overridden events: %d", n)
+	}
+	if e.setting("course_drop_override") != "false" {
+		t.Error("course_drop_override did not lapse")
+	}
+}
+
+// Rule (2) of the environment guard in front of the file feeds: a
+// warehouse labelled for another environment, or whose label was written in
+// another warehouse (a restored copy), writes no feed at all.
+func TestEnvironmentGuardChecksTheWarehouseLabel(t *testing.T) {
+	for name, breakLabel := range map[string]string{
+		"labelled production":          `UPDATE ctl.deployment SET environment = 'production'`,
+		"label from another warehouse": `UPDATE ctl.deployment SET database_oid = database_oid + 1`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			feedstest.FillMemberships(t, e.pool, students("main", "C1", "a", 3))
+			if _, err := e.pool.Exec(context.Background(), breakLabel); err != nil {
+				t.Fatal(err)
+			}
+			sum := e.export(e.exporter(), Options{})
+			refused := 0
+			for _, r := range sum.Results {
+				if r.Instance != "main" {
+					continue
+				}
+				if r.Status != StatusRefused || !strings.Contains(r.Err.Error(), "warehouse label") {
+					t.Errorf("%s: %s (%v), want refused by the warehouse label", r.Feed, r.Status, r.Err)
+				}
+				refused++
+			}
+			if refused == 0 {
+				t.Error("no feed of site main was decided")
+			}
+			if _, err := os.Stat(e.imsPath("main")); !os.IsNotExist(err) {
+				t.Error("a feed was written from a warehouse that is not this deployment's")
+			}
+		})
+	}
+}
+
+// A global deactivation (or a rollover) freezes every course: the next
+// export compares only courses that are active on both sides, so a night
+// that drops nothing is not refused, and a mapping activated weeks later is
+// measured against its own course only.
+func TestGlobalDeactivationDoesNotMisfireTheThreshold(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mapCourse := func(course string, active bool) {
+		if _, err := e.pool.Exec(ctx, `INSERT INTO ctl.course_mapping (instance, course_idnumber, sis_kind, sis_key, active, created_by, updated_by)
+			VALUES ('main', $1, 'module_occurrence', $1, $2, 'test', 'test')
+			ON CONFLICT (instance, course_idnumber, sis_kind, sis_key, academic_year, section, course_year) DO UPDATE SET active = $2`,
+			course, active); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mapCourse("C1", true)
+	mapCourse("C2", true)
+	x := e.exporter()
+	feedstest.FillMemberships(t, e.pool, concat(students("main", "C1", "a", 30), students("main", "C2", "b", 30)))
+	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished {
+		t.Fatalf("first: %s %v", r.Status, r.Err)
+	}
+	// mim mappings deactivate --all: the target lists no course any more.
+	mapCourse("C1", false)
+	mapCourse("C2", false)
+	feedstest.FillMemberships(t, e.pool, nil)
+	sum := e.export(x, imsOnly())
+	if r := e.result(sum, "main", IMS); r.Status != StatusEmpty || r.Drops != 0 {
+		t.Fatalf("the night after a global deactivation: %s, %d drops, %v %v", r.Status, r.Drops, r.Err, r.Decisions)
+	}
+	// Weeks later a new course is mapped: measured on its own.
+	mapCourse("C3", true)
+	feedstest.FillMemberships(t, e.pool, students("main", "C3", "c", 5))
+	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished || r.Adds != 5 {
+		t.Fatalf("a new mapping after the deactivation: %s, %d adds, %v %v", r.Status, r.Adds, r.Err, r.Decisions)
+	}
+	if n := e.count(`SELECT count(*) FROM ctl.guard_event WHERE guard = 'threshold' AND decision = 'refused'`); n != 0 {
+		t.Errorf("%d threshold refusals", n)
+	}
+	// And a real loss in an active course is still refused.
+	feedstest.FillMemberships(t, e.pool, students("main", "C3", "c", 1))
+	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusRefused {
+		t.Errorf("C3 losing 4 of 5 students: %s", r.Status)
 	}
 }

@@ -20,7 +20,7 @@ const OneRosterMart = "mart.exp_oneroster"
 
 // OneRosterThreshold is the OneRoster feed's threshold guard (users and
 // enrollments against the last published set).
-const OneRosterThreshold = "oneroster_threshold"
+const OneRosterThreshold = guard.OneRosterThreshold
 
 // OneRosterFileName is the name of a site's OneRoster zip.
 func OneRosterFileName(site string) string { return "oneroster-" + site + ".zip" }

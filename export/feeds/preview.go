@@ -42,7 +42,7 @@ func (p *Previewer) PreviewExport(ctx context.Context, tx pgx.Tx) ([]mapping.Exp
 				return nil, err
 			}
 			c := plan.counts
-			decisions := append([]string{plan.check.Describe(wouldDecide(plan.check, plan.settings.Override))}, plan.holdDecisions()...)
+			decisions := append([]string{plan.check.Describe(wouldDecide(plan.check, plan.settings.Override))}, plan.holdDecisions(wouldHold(plan.settings.CourseDropOverride))...)
 			if c.Frozen > 0 {
 				decisions = append(decisions, fmt.Sprintf("%d memberships in %d frozen courses left as they are", c.Frozen, c.FrozenCourses))
 			}

@@ -86,10 +86,10 @@ func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.M
 	}
 	res.Status, res.ExportID, res.Delivered = StatusPublished, exportID, p.View
 	if decision == guard.Overridden {
-		body := fmt.Sprintf("threshold_override was set, so the tutor table of %s was published although it is below threshold_percent;\n"+
-			"the override has been reset to false.\n\nSite: %s\nView: %s\n\n", site.Name, site.Name, p.View)
-		x.send(ctx, s, fmt.Sprintf("MIM threshold override used: the tutor table of %s was published despite the threshold", site.Name),
-			body+measuresText(check), []int64{id}, res)
+		body := fmt.Sprintf("threshold_override was armed, so the tutor table of %s was published although it is below threshold_percent;\n"+
+			"the override has lapsed.\n\nSite: %s\nView: %s\n\n", site.Name, site.Name, p.View)
+		x.send(ctx, s, guard.Notice{Subject: fmt.Sprintf("MIM threshold override used: the tutor table of %s was published despite the threshold", site.Name),
+			Body: body + measuresText(check), Events: []int64{id}}, res)
 	}
 	return nil
 }

@@ -73,7 +73,9 @@ func TestAdoptATeachersGroup(t *testing.T) {
 		AND status = 'adopted' AND idnumber = 'mim:C' AND members_before = 2 AND reason = 'agreed with the module lead' AND by = 'tester'`); n != 1 {
 		t.Errorf("%d adoption rows", n)
 	}
-	// The next sync owns it: its members become CMIS's, no conflict left.
+	// The next sync owns it, no conflict left: CMIS's member is added, and
+	// the group losing both teacher's members (more than
+	// group_member_drop_percent) has those removals held.
 	rep, err := e.sync(t, pgtest.Environment, e.client(t))
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +83,19 @@ func TestAdoptATeachersGroup(t *testing.T) {
 	if rep.Plan.Conflicts() != 0 {
 		t.Errorf("conflicts after adoption: %d", rep.Plan.Conflicts())
 	}
-	if g := groups(e.sim, 14); !slices.Contains(g, `Lab team A mim:C [107] in [Teacher set Lab team A]`) {
+	if held := rep.Plan.Held(); len(held) != 1 || held[0].Group.IDNumber != "mim:C" {
+		t.Errorf("held %+v", held)
+	}
+	if g := groups(e.sim, 14); !slices.Contains(g, `Lab team A mim:C [104 105 107] in [Teacher set Lab team A]`) {
 		t.Errorf("groups after the sync %q", g)
+	}
+	// Agreed with the module lead: its members become CMIS's.
+	setSetting(t, e.db.Pool, "group_member_drop_override", "true")
+	if _, err := e.sync(t, pgtest.Environment, e.client(t)); err != nil {
+		t.Fatal(err)
+	}
+	if g := groups(e.sim, 14); !slices.Contains(g, `Lab team A mim:C [107] in [Teacher set Lab team A]`) {
+		t.Errorf("groups after the sync with the override %q", g)
 	}
 }
 

@@ -28,20 +28,28 @@ func (e *TargetError) Error() string {
 		e.Instance, len(e.Problems), strings.Join(shown, "; "), more)
 }
 
-// BudgetError is the delete budget's refusal: the plan would delete more
-// MIM groups and groupings than group_delete_budget or
-// group_delete_budget_percent allow, and group_delete_override was not
-// set. Nothing was written.
+// BudgetError is the budgets' refusal: the plan would delete more MIM
+// groups and groupings, or remove more members, than the budgets allow
+// (group_delete_budget(_percent), member_remove_budget(_percent)), and the
+// broken budgets' overrides were not armed. Nothing was written.
 type BudgetError struct {
 	Instance string
-	Budget   Budget
+	Budget   Budget       // the delete budget
+	Members  MemberBudget // the member budget
+	// Breaches are the limits broken, one sentence each; Overrides the
+	// settings that would let the plan through once.
+	Breaches  []string
+	Overrides []string
 }
 
 func (e *BudgetError) Error() string {
-	return fmt.Sprintf("group delete budget: refusing to sync site %s, nothing was written: %s. "+
-		"If these deletions are expected, let one sync through with "+
-		"`mim settings set group_delete_override true --reason \"...\"`",
-		e.Instance, strings.Join(e.Budget.Exceeded(), " and "))
+	hints := make([]string, len(e.Overrides))
+	for i, o := range e.Overrides {
+		hints[i] = "`mim settings set " + o + " true --reason \"...\"`"
+	}
+	return fmt.Sprintf("group sync budget: refusing to sync site %s, nothing was written: %s. "+
+		"If these removals are expected, let one sync through with %s",
+		e.Instance, strings.Join(e.Breaches, " and "), strings.Join(hints, " and "))
 }
 
 // ExitCode makes a budget refusal exit 3.

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/mimwarehouse/mim/moodle"
 )
 
 // Kind is what one write does.
@@ -101,6 +103,10 @@ type CoursePlan struct {
 	// Notes are changes MIM does not make: a MIM group renamed in CMIS
 	// keeps its Moodle name (MIM follows groups by idnumber).
 	Notes []string
+	// Losses are the groups that lose members (the member budget's
+	// per-group measure); Held those whose removals are held back.
+	Losses []GroupLoss
+	Held   []GroupLoss
 }
 
 // Count returns how many ops of kind the course plans.
@@ -134,7 +140,10 @@ type Plan struct {
 	// courses read: the base of the delete budget's share.
 	OwnedGroups    int
 	OwnedGroupings int
-	DesiredGroups  int
+	// OwnedMembers counts the members of those groups: the base of the
+	// member budget's share.
+	OwnedMembers  int
+	DesiredGroups int
 }
 
 // Count returns how many ops of kind the plan holds.
@@ -243,6 +252,8 @@ func MakePlan(t *Target, a *Actual, prefix string) *Plan {
 		cp, ownedG, ownedGG := planCourse(&ct, st, prefix)
 		p.OwnedGroups += ownedG
 		p.OwnedGroupings += ownedGG
+		p.OwnedMembers += ownedMembers(st, prefix)
+		cp.Losses = groupLosses(cp.Ops, st)
 		if len(cp.Ops)+len(cp.Waiting)+len(cp.Conflicts)+len(cp.Notes) > 0 {
 			p.Courses = append(p.Courses, cp)
 		}
@@ -371,6 +382,10 @@ func planCourse(ct *CourseTarget, st *CourseState, prefix string) (cp CoursePlan
 	groupNames := map[string]string{}
 	for i := range ct.Groups {
 		d := &ct.Groups[i]
+		if why := tooLong(d); why != "" {
+			cp.Conflicts = append(cp.Conflicts, Conflict{What: "group", IDNumber: d.IDNumber, Name: d.Name, Members: len(d.Members), Reason: why})
+			continue
+		}
 		var existing, byName *holder
 		if g := groupByIDN[d.IDNumber]; g != nil {
 			existing = &holder{g.ID, g.IDNumber, g.Name, false}
@@ -500,4 +515,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// tooLong says why a desired group (and its grouping) cannot be made in
+// Moodle: a name or idnumber longer than Moodle's column is refused there,
+// so it is refused here, the group named, and never sent.
+func tooLong(d *DesiredGroup) string {
+	for _, c := range []struct {
+		column, v string
+		width     int
+	}{
+		{"groups.name", d.Name, moodle.GroupNameWidth}, {"groups.idnumber", d.IDNumber, moodle.GroupIDNumberWidth},
+		{"groupings.name", d.GroupingName, moodle.GroupingNameWidth}, {"groupings.idnumber", d.GroupingIDNumber, moodle.GroupingIDNumberWidth},
+	} {
+		if why := moodle.TooLong(c.column, c.v, c.width); why != "" {
+			return fmt.Sprintf("not sent: its %s %s", strings.TrimPrefix(strings.TrimPrefix(c.column, "groups."), "groupings."), why)
+		}
+	}
+	return ""
 }

@@ -202,3 +202,18 @@ func TestPlanLeavesUnreadableAndAbsentCoursesAlone(t *testing.T) {
 		t.Errorf("functions: %v", got)
 	}
 }
+
+// A desired group whose name or idnumber is longer than Moodle's column is
+// refused by name and never sent; the course's other groups are planned.
+func TestPlanRefusesNamesLongerThanMoodlesColumns(t *testing.T) {
+	ct := CourseTarget{CourseID: 14, IDNumber: "C14", Groups: []DesiredGroup{
+		desired("mim:A", strings.Repeat("Seminar ", 32), 101), desired("mim:B", "SEM2", 102),
+		desired("mim:"+strings.Repeat("9", 97), "SEM3", 103),
+	}}
+	cp := plan1(t, ct, &CourseState{Enrolled: enrolled(101, 102, 103)})
+	same(t, ops(cp), []string{"create_group mim:B", "create_grouping mim:B", "assign mim:B>mim:B", "add_member mim:B/102"})
+	if len(cp.Conflicts) != 2 || !strings.Contains(cp.Conflicts[0].Reason, "name is 256 characters, longer than Moodle's groups.name (254)") ||
+		!strings.Contains(cp.Conflicts[1].Reason, "idnumber is 101 characters, longer than Moodle's groups.idnumber (100)") {
+		t.Errorf("conflicts: %+v", cp.Conflicts)
+	}
+}

@@ -3,8 +3,9 @@
 // with what the site has now, read in the same run, and applies the
 // difference in small checked batches. It touches only groups and
 // groupings whose idnumber carries the site's prefix, only in group-sync
-// courses, never without the environment guard's permit, and never deletes
-// beyond the delete budget unless an override is spent.
+// courses, never without the environment guard's permit, and never removes
+// beyond its budgets (groups and groupings deleted, members removed per site
+// and per group) unless the budget's one-shot override is spent.
 package groupsync
 
 import (
@@ -19,9 +20,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mimwarehouse/mim/export/guard"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/notify"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/moodle"
 )
@@ -45,6 +48,9 @@ type Options struct {
 	Run *ledger.Run
 	// By names who spends an override, for the settings history.
 	By string
+	// Mailer, if set, is sent the guards' refusals, holds and overrides
+	// (to threshold_email, or notify.to, when threshold_send_email is on).
+	Mailer notify.Mailer
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
 }
@@ -97,8 +103,12 @@ type Report struct {
 	Site           *moodle.SiteInfo // who the site said it is; nil if not asked
 	Plan           *Plan            // nil when the sync stopped before planning
 	Budget         Budget
-	BudgetDecision string  // "", passed, overridden or refused
-	Result         *Result // nil when nothing was applied
+	BudgetDecision string // the delete budget's: "", passed, overridden or refused
+	// Decisions are every budget's (nil when the sync stopped before).
+	Decisions *Decisions
+	Result    *Result // nil when nothing was applied
+	// Notes say what else happened (mail not sent, ...).
+	Notes []string
 }
 
 // Sync runs one site's group sync as a step of o.Run: the environment
@@ -149,7 +159,7 @@ func syncSite(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envg
 			o.Site.Name, strings.Join(missing, ", "))
 	}
 
-	// One transaction records the apply and settles its deletions: an
+	// One transaction records the apply and settles its removals: an
 	// override is spent exactly when an apply that needed it is recorded.
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		planned, _ := json.Marshal(plan.Counts())
@@ -158,30 +168,52 @@ func syncSite(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envg
 			o.Run.ID, plan.Instance, plan.CourseFilter, planned, plan.Waiting(), plan.Conflicts(), len(plan.Unreadable)); err != nil {
 			return fmt.Errorf("recording the group sync of site %s: %w", plan.Instance, err)
 		}
-		rep.Budget, rep.BudgetDecision, err = decideBudget(ctx, tx, o.Run.ID, o.By, plan)
+		d, err := decideBudgets(ctx, tx, o.Run.ID, o.By, plan)
 		if err != nil {
 			return err
 		}
-		if rep.BudgetDecision == "" {
+		rep.Decisions, rep.Budget, rep.BudgetDecision = d, d.Budgets.Delete, d.Delete
+		overall := d.overall()
+		if overall == "" {
 			return nil
 		}
 		status := "running"
-		if rep.BudgetDecision == BudgetRefused {
+		if d.Refused() {
 			status = "refused"
 		}
 		_, err = tx.Exec(ctx, `UPDATE ctl.group_sync_apply SET budget_decision = $3, status = $4,
 			finished_at = CASE WHEN $4 = 'refused' THEN now() END WHERE run_id = $1 AND instance = $2`,
-			o.Run.ID, plan.Instance, rep.BudgetDecision, status)
+			o.Run.ID, plan.Instance, overall, status)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	switch rep.BudgetDecision {
-	case BudgetRefused:
-		return &BudgetError{Instance: plan.Instance, Budget: rep.Budget}
-	case BudgetOverridden:
-		log.Warn("group delete budget exceeded; group_delete_override spent", "deletes", rep.Budget.Deletes())
+	d := rep.Decisions
+	if n := d.notice(plan.Instance, o.Run.ID); n.Subject != "" {
+		s, err := guard.ReadSettings(ctx, pool)
+		if err == nil {
+			if note := guard.Mail(ctx, pool, o.Mailer, s, n); note != "" {
+				rep.Notes = append(rep.Notes, note)
+			}
+		} else {
+			rep.Notes = append(rep.Notes, "guard mail not sent: "+err.Error())
+		}
+	}
+	if d.Refused() {
+		be := &BudgetError{Instance: plan.Instance, Budget: d.Budgets.Delete, Members: d.Budgets.Members, Breaches: d.Breaches}
+		if d.Delete == guard.Refused {
+			be.Overrides = append(be.Overrides, guard.OverrideOf(guard.GroupDeleteBudget))
+		}
+		if d.Members == guard.Refused {
+			be.Overrides = append(be.Overrides, guard.OverrideOf(guard.MemberRemoveBudget))
+		}
+		return be
+	}
+	for _, v := range d.verdicts {
+		if v.decision == guard.Overridden {
+			log.Warn("budget exceeded; override spent", "guard", v.verdict.Guard, "override", guard.OverrideOf(v.verdict.Guard))
+		}
 	}
 
 	record := func(ctx context.Context, acts []Action) error {
@@ -302,6 +334,23 @@ func stepSummary(rep *Report) (ledger.Counts, map[string]any) {
 	if rep.BudgetDecision != "" {
 		detail["budget"] = map[string]any{"decision": rep.BudgetDecision, "deletes": rep.Budget.Deletes(),
 			"limit": rep.Budget.Limit, "share": rep.Budget.Share(), "limit_percent": rep.Budget.LimitPercent}
+	}
+	if d := rep.Decisions; d != nil && d.Members != "" {
+		m := d.Budgets.Members
+		detail["member_budget"] = map[string]any{"decision": d.Members, "removes": m.Removes, "owned_members": m.OwnedMembers,
+			"limit": m.Limit, "share": m.Share(), "limit_percent": m.LimitPercent}
+	}
+	if p := rep.Plan; p != nil {
+		if held := p.Held(); len(held) > 0 {
+			hs := make([]string, len(held))
+			for i, h := range held {
+				hs[i] = fmt.Sprintf("%s %s: %d of %d members", h.CourseIDNumber, h.Group.IDNumber, h.Removes, h.Members)
+			}
+			detail["held_groups"] = hs
+		}
+	}
+	if len(rep.Notes) > 0 {
+		detail["notes"] = rep.Notes
 	}
 	if r := rep.Result; r != nil {
 		for _, a := range r.Actions {

@@ -94,7 +94,7 @@ func setup(t *testing.T, opts ...moodletest.Option) *env {
 
 func setSetting(t *testing.T, pool *pgxpool.Pool, key, value string) {
 	t.Helper()
-	if _, err := settings.Set(context.Background(), pool, key, value, "test", "", nil); err != nil {
+	if _, err := settings.Set(context.Background(), pool, key, value, "test", "test "+key, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -622,5 +622,97 @@ func TestAnUnreadableCourseIsLeftAloneAndReported(t *testing.T) {
 	}
 	if got := scalar[string](t, e.db.Pool, `SELECT status || ' ' || unreadable FROM ctl.group_sync_apply`); got != "partial 1" {
 		t.Errorf("apply record: %q", got)
+	}
+}
+
+// The delete budget's edges: a plan deleting exactly the budget passes,
+// one more is refused, and a plan that deletes only groupings (no group) is
+// budgeted like any other.
+func TestDeleteBudgetBoundaryAndGroupingsOnly(t *testing.T) {
+	e := setup(t)
+	setSetting(t, e.db.Pool, groupsync.SettingBudget, "2") // the plan deletes a group and a grouping: 2
+	rep, err := e.sync(t, pgtest.Environment, e.client(t))
+	if err != nil || rep.BudgetDecision != groupsync.BudgetPassed || rep.Budget.Deletes() != 2 {
+		t.Fatalf("deletions exactly at the budget: %v, %q", err, rep.BudgetDecision)
+	}
+
+	// Groupings only: two stale MIM groupings, no MIM group to delete.
+	st := state()
+	st.Groupings = append(st.Groupings,
+		moodletest.Grouping{ID: 4, CourseID: 14, Name: "OLD2", IDNumber: "mim:OLD2"},
+		moodletest.Grouping{ID: 5, CourseID: 14, Name: "OLD3", IDNumber: "mim:OLD3"})
+	g := &env{db: pgtest.New(t), sim: moodletest.NewServer(t, st)}
+	g.site = &config.MoodleSite{Name: "main", URL: g.sim.URL(), Token: config.Secret(moodletest.DefaultToken),
+		Environment: pgtest.Environment, GroupPrefix: "mim:", Concurrency: 2, PageSize: 4}
+	const c14 = "MOD1234-A7U-T1-2025"
+	groupsynctest.Fill(t, g.db.Pool,
+		groupsynctest.Group("main", 14, c14, "mim:A", "SEM1", 101, 102, 110),
+		groupsynctest.Group("main", 14, c14, "mim:OLD", "OLD1", 103))
+	setSetting(t, g.db.Pool, groupsync.SettingBudget, "1")
+	_, err = g.sync(t, pgtest.Environment, g.client(t))
+	var be *groupsync.BudgetError
+	if !errors.As(err, &be) || be.Budget.GroupDeletes != 0 || be.Budget.GroupingDeletes != 2 {
+		t.Fatalf("two grouping deletions over a budget of 1: %v", err)
+	}
+	if n := writes(g.sim); n != 0 {
+		t.Errorf("a refused plan wrote %d requests", n)
+	}
+}
+
+// Member removals are budgeted per site (count and share of the members of
+// MIM's groups) and per group: an emptied CMIS member view is refused
+// whole; a group that would lose more than group_member_drop_percent has
+// its removals held while the rest of the sync goes ahead.
+func TestMemberRemovalsAreBudgeted(t *testing.T) {
+	e := setup(t)
+	const c14, c15 = "MOD1234-A7U-T1-2025", "MOD5678-A7U-T1-2025"
+	// CMIS lost every member: mim:A (3 members in Moodle) would be emptied.
+	groupsynctest.Fill(t, e.db.Pool,
+		groupsynctest.Group("main", 14, c14, "mim:A", "SEM1"),
+		groupsynctest.Group("main", 14, c14, "mim:OLD", "OLD1", 103))
+	setSetting(t, e.db.Pool, groupsync.SettingMemberBudget, "2")
+	_, err := e.sync(t, pgtest.Environment, e.client(t))
+	var be *groupsync.BudgetError
+	if !errors.As(err, &be) || be.Members.Removes != 3 || !strings.Contains(err.Error(), "more than member_remove_budget 2") ||
+		!strings.Contains(err.Error(), "member_remove_override") {
+		t.Fatalf("three removals over a budget of 2: %v", err)
+	}
+	if n := writes(e.sim); n != 0 {
+		t.Errorf("a refused plan wrote %d requests", n)
+	}
+	if got := scalar[string](t, e.db.Pool, `SELECT decision FROM ctl.guard_event WHERE guard = 'member_remove_budget'`); got != "refused" {
+		t.Errorf("guard_event: %q", got)
+	}
+
+	// Within the site budget, the group that would lose all its members is
+	// held; the other change goes ahead.
+	setSetting(t, e.db.Pool, groupsync.SettingMemberBudget, "1000")
+	groupsynctest.Fill(t, e.db.Pool,
+		groupsynctest.Group("main", 14, c14, "mim:A", "SEM1"),
+		groupsynctest.Group("main", 14, c14, "mim:OLD", "OLD1", 103),
+		groupsynctest.Group("main", 15, c15, "mim:D", "TUT1", 101))
+	rep, err := e.sync(t, pgtest.Environment, e.client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held := rep.Plan.Held(); len(held) != 1 || held[0].Group.IDNumber != "mim:A" || held[0].Removes != 3 {
+		t.Fatalf("held %+v", held)
+	}
+	if e.sim.Calls("core_group_delete_group_members") != 0 || !slices.Contains(groups(e.sim, 14), "SEM1 mim:A [101 102 110] in [SEM1]") {
+		t.Errorf("the held group lost members: %q", groups(e.sim, 14))
+	}
+	if !slices.Contains(groups(e.sim, 15), "TUT1 mim:D [101] in [TUT1]") {
+		t.Errorf("the rest of the sync did not go ahead: %q", groups(e.sim, 15))
+	}
+	if got := scalar[string](t, e.db.Pool, `SELECT decision || ' ' || subject FROM ctl.guard_event WHERE guard = 'group_member_drop'`); got != "held mim:A" {
+		t.Errorf("guard_event: %q", got)
+	}
+	// group_member_drop_override sends them once.
+	setSetting(t, e.db.Pool, "group_member_drop_override", "true")
+	if _, err := e.sync(t, pgtest.Environment, e.client(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(groups(e.sim, 14), "SEM1 mim:A [] in [SEM1]") {
+		t.Errorf("the override did not send the held removals: %q", groups(e.sim, 14))
 	}
 }

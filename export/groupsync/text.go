@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mimwarehouse/mim/export/guard"
 	"github.com/mimwarehouse/mim/internal/progress"
 )
 
@@ -202,4 +203,48 @@ func countNot(acts []Action, outcomes ...Outcome) int {
 		}
 	}
 	return n
+}
+
+// BudgetLines say what the budgets decided, one line each, for the run's
+// summary and `mim groups apply`.
+func (r *Report) BudgetLines() []string {
+	d := r.Decisions
+	if d == nil {
+		return nil
+	}
+	var out []string
+	if d.Delete != "" {
+		out = append(out, fmt.Sprintf("delete budget %s: %s", d.Delete, d.Budgets.Delete.Text()))
+	}
+	if d.Members != "" {
+		out = append(out, fmt.Sprintf("member budget %s: %s", d.Members, d.Budgets.Members.Text()))
+	}
+	if r.Plan != nil {
+		for _, h := range r.Plan.Held() {
+			out = append(out, fmt.Sprintf("held: group %q (%s) of course %s would lose %d of its %d members; its removals were not sent",
+				h.Group.Name, h.Group.IDNumber, h.CourseIDNumber, h.Removes, h.Members))
+		}
+	}
+	if d.Holds == guard.Overridden {
+		out = append(out, "group_member_drop_override sent the removals of the groups that would lose more than group_member_drop_percent")
+	}
+	out = append(out, r.Notes...)
+	return out
+}
+
+// Text says what the delete budget measured, for people.
+func (b Budget) Text() string {
+	n := progress.Counted
+	return fmt.Sprintf("%s and %s deleted, %s in all (limit %s); %s of the %s MIM owns in the courses read (%.1f%%, limit %d%%)",
+		n(int64(b.GroupDeletes), "group", "groups"), n(int64(b.GroupingDeletes), "grouping", "groupings"),
+		progress.Count(int64(b.Deletes())), n(int64(b.Limit), "deletion", "deletions"),
+		progress.Count(int64(b.GroupDeletes)), n(int64(b.OwnedGroups), "group", "groups"), b.Share(), b.LimitPercent)
+}
+
+// Text says what the member budget measured, for people.
+func (b MemberBudget) Text() string {
+	n := progress.Counted
+	return fmt.Sprintf("%s removed (limit %s); %s of the %s of the groups MIM owns in the courses read (%.1f%%, limit %d%%)",
+		n(int64(b.Removes), "member", "members"), progress.Count(int64(b.Limit)), progress.Count(int64(b.Removes)),
+		n(int64(b.OwnedMembers), "member", "members"), b.Share(), b.LimitPercent)
 }

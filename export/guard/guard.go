@@ -1,9 +1,14 @@
-// Package guard holds the rules that stand between a new target and Moodle:
-// the incumbent's threshold (a feed must keep threshold_percent of what the
-// last successful publish had, or it is refused unless the one-shot
-// threshold_override is set) and the per-course hold (a course about to lose
-// more than course_drop_percent of its students keeps them this time). It
-// decides and records; the feeds measure and publish.
+// Package guard holds the rules that stand between a new state and Moodle,
+// one budget model for every removal (see Verdict): the incumbent's
+// threshold (a feed must keep threshold_percent of what was published, or
+// it is refused), the per-course hold (a course about to lose more than
+// course_drop_percent of its students keeps them this time), the tutor
+// table's threshold, group sync's delete and member-removal budgets and
+// per-group hold, and an extract's completeness. Each breach is refused or
+// held unless the guard's one-shot override is armed (with a reason; it
+// lapses after the run that used it, or after override_hours); each
+// decision is recorded in ctl.guard_event and mailed. The guards decide and
+// record; the stages measure and publish.
 package guard
 
 import (
@@ -56,6 +61,9 @@ type Settings struct {
 	Email             []string
 	Subject, Message  string
 	CourseDropPercent int
+	// CourseDropOverride is course_drop_override as read (spent with
+	// settings.TakeOneShot when a hold uses it).
+	CourseDropOverride bool
 }
 
 // ReadSettings reads the guards' settings.
@@ -87,6 +95,9 @@ func ReadSettings(ctx context.Context, q warehouse.Querier) (Settings, error) {
 		return s, err
 	}
 	if s.CourseDropPercent, err = settings.Int(ctx, q, SettingCourseDropPercent); err != nil {
+		return s, err
+	}
+	if s.CourseDropOverride, err = settings.Bool(ctx, q, OverrideOf(CourseDrop)); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -161,7 +172,7 @@ func (c Check) DecideIn(ctx context.Context, tx pgx.Tx, runID int64, by string) 
 	if len(c.Breaches()) == 0 {
 		return Passed, nil
 	}
-	used, err := settings.TakeOneShot(ctx, tx, SettingOverride, runID, by)
+	used, err := settings.TakeOneShot(ctx, tx, OverrideOf(c.Guard), runID, by)
 	if err != nil {
 		return "", err
 	}
@@ -182,7 +193,7 @@ func (c Check) Describe(decision string) string {
 	}
 	s := fmt.Sprintf("%s: %s, %s (limit %d%%)", c.Guard, decision, strings.Join(parts, ", "), c.Limit)
 	if decision == Overridden {
-		s += "; threshold_override let it through once"
+		s += "; " + OverrideOf(c.Guard) + " let it through once"
 	}
 	return s
 }
@@ -290,12 +301,22 @@ func CheckEvent(runID int64, c Check, decision, feed string) Event {
 	return e
 }
 
-// HoldEvent is the ctl.guard_event row of one held course.
-func HoldEvent(runID int64, instance string, l CourseLoss, limit int, sample []string) Event {
-	p, cur, pct, lim := l.Students, l.Students-l.Drops, round2(l.Percent()), float64(limit)
-	return Event{RunID: runID, Instance: instance, Guard: CourseDrop, Decision: Held, Subject: l.Course,
-		Previous: &p, Current: &cur, Percent: &pct, Limit: &lim,
+// Verdict is the per-course hold's judgement of one course's drops.
+func (l CourseLoss) Verdict(instance string, limit int, sample []string) Verdict {
+	v := Verdict{Guard: CourseDrop, Instance: instance, Subject: l.Course, Previous: l.Students, Current: l.Students - l.Drops,
+		Percent: l.Percent(), Limit: float64(limit), Hold: true,
 		Detail: map[string]any{"students": l.Students, "drops": l.Drops, "sample_drops": sample}}
+	if l.Students > 0 && l.Drops*100 > int64(limit)*l.Students {
+		v.Breaches = []string{fmt.Sprintf("course %s would lose %d of its %d students (%.0f%%), more than course_drop_percent %d%%",
+			l.Course, l.Drops, l.Students, l.Percent(), limit)}
+	}
+	return v
+}
+
+// HoldEvent is the ctl.guard_event row of one held course (decision Held,
+// or Overridden when course_drop_override let its drops through).
+func HoldEvent(runID int64, instance string, l CourseLoss, limit int, sample []string, decision string) Event {
+	return l.Verdict(instance, limit, sample).Event(runID, decision)
 }
 
 // MarkNotified records that the events' mail went out.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mimwarehouse/mim/moodle"
 )
 
 // Properties is the header of a file. Moodle reads only the target; the
@@ -229,6 +231,22 @@ func (w *Writer) WritePerson(p Person) error {
 	if err != nil {
 		return err
 	}
+	// Moodle stores the text as it reads it, entities undecoded: the
+	// escaped value is what must fit its column.
+	for _, f := range []struct {
+		field, column, v string
+		width            int
+	}{
+		{"idnumber", "user.idnumber", p.IDNumber, moodle.UserIDNumberWidth},
+		{"username", "user.username", p.Username, moodle.UsernameWidth},
+		{"given", "user.firstname", string(appendEscaped(nil, given)), moodle.FirstNameWidth},
+		{"family", "user.lastname", string(appendEscaped(nil, family)), moodle.LastNameWidth},
+		{"email", "user.email", string(appendEscaped(nil, email)), moodle.EmailWidth},
+	} {
+		if why := moodle.TooLong(f.column, f.v, f.width); why != "" {
+			return &FieldError{"person", rec, f.field, why}
+		}
+	}
 	rs := byte('1')
 	if p.Recstatus == 2 {
 		rs = '2'
@@ -282,11 +300,24 @@ func (w *Writer) WriteGroup(g Group) error {
 	if err := checkID("group", rec, "idnumber", g.IDNumber); err != nil {
 		return err
 	}
+	if why := moodle.TooLong("course.idnumber", g.IDNumber, moodle.CourseIDNumberWidth); why != "" {
+		return &FieldError{"group", rec, "idnumber", why}
+	}
 	var texts [4]string
-	for i, f := range []struct{ name, v string }{{"short", g.Short}, {"long", g.Long}, {"full", g.Full}, {"orgunit", g.OrgUnit}} {
+	for i, f := range []struct {
+		name, column string
+		v            string
+		width        int
+	}{{"short", "course.shortname", g.Short, moodle.CourseShortNameWidth}, {"long", "course.fullname", g.Long, moodle.CourseFullNameWidth},
+		{"full", "course.fullname", g.Full, moodle.CourseFullNameWidth}, {"orgunit", "", g.OrgUnit, 0}} {
 		t, err := checkText("group", rec, f.name, f.v)
 		if err != nil {
 			return err
+		}
+		if f.width > 0 {
+			if why := moodle.TooLong(f.column, string(appendEscaped(nil, t)), f.width); why != "" {
+				return &FieldError{"group", rec, f.name, why}
+			}
 		}
 		texts[i] = t
 	}
@@ -344,6 +375,9 @@ func (w *Writer) BeginMembership(courseIDNumber string) error {
 	if err := checkID("membership", rec, "course idnumber", courseIDNumber); err != nil {
 		return err
 	}
+	if why := moodle.TooLong("course.idnumber", courseIDNumber, moodle.CourseIDNumberWidth); why != "" {
+		return &FieldError{"membership", rec, "course idnumber", why}
+	}
 	if _, dup := w.courses[courseIDNumber]; dup {
 		return fmt.Errorf("writing IMS membership (%s): %w: the course already has a membership in this file", rec, ErrDuplicate)
 	}
@@ -368,6 +402,9 @@ func (w *Writer) WriteMember(m Member) error {
 	if err := checkID("member", "", "idnumber", m.IDNumber); err != nil {
 		err.(*FieldError).Record = w.memberRecord(m)
 		return err
+	}
+	if why := moodle.TooLong("user.idnumber", m.IDNumber, moodle.UserIDNumberWidth); why != "" {
+		return &FieldError{"member", w.memberRecord(m), "idnumber", why}
 	}
 	if !isRoleType(m.RoleType) {
 		return &FieldError{"member", w.memberRecord(m), "roletype", fmt.Sprintf("%q is not an IMS roletype code (01 to 08)", m.RoleType)}

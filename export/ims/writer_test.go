@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -215,6 +216,29 @@ func TestWriterRefusals(t *testing.T) {
 		{"U+FFFE", func(w *Writer) error { p := okPerson; p.Given = "a\uFFFEb"; return w.WritePerson(p) }, "given", nil},
 		{"C1 control", func(w *Writer) error { p := okPerson; p.Given = "a\u0085b"; return w.WritePerson(p) }, "given", nil},
 		{"course id with spaces", func(w *Writer) error { return w.BeginMembership(" C1") }, "course idnumber", nil},
+		// Longer than Moodle's columns: refused per record, never sent.
+		{"course id of 101", func(w *Writer) error { return w.BeginMembership(strings.Repeat("C", 101)) }, "course idnumber", nil},
+		{"username of 101", func(w *Writer) error { p := okPerson; p.Username = strings.Repeat("u", 101); return w.WritePerson(p) }, "username", nil},
+		{"given of 101", func(w *Writer) error { p := okPerson; p.Given = strings.Repeat("é", 101); return w.WritePerson(p) }, "given", nil},
+		{"family escaped past 100", func(w *Writer) error {
+			p := okPerson
+			p.Family = strings.Repeat("a", 96) + "&"
+			return w.WritePerson(p)
+		}, "family", nil},
+		{"email of 101", func(w *Writer) error {
+			p := okPerson
+			p.Email = strings.Repeat("e", 90) + "@example.ac"
+			return w.WritePerson(p)
+		}, "email", nil},
+		{"member id of 256", func(w *Writer) error {
+			_ = w.BeginMembership("C1")
+			m := okMember
+			m.IDNumber = strings.Repeat("9", 256)
+			return w.WriteMember(m)
+		}, "idnumber", nil},
+		{"course shortname of 256", func(w *Writer) error {
+			return w.WriteGroup(Group{IDNumber: "C1", Short: strings.Repeat("s", 256)})
+		}, "short", nil},
 		{"course id with ampersand", func(w *Writer) error { return w.BeginMembership("R&D-1") }, "course idnumber", nil},
 		{"empty course id", func(w *Writer) error { return w.BeginMembership("") }, "course idnumber", nil},
 		{"member id with <", func(w *Writer) error {
@@ -377,5 +401,24 @@ func TestParseDate(t *testing.T) {
 		if _, err := ParseDate(bad); err == nil {
 			t.Errorf("ParseDate(%q) accepted", bad)
 		}
+	}
+}
+
+// A value longer than Moodle's column is refused by name, with the column
+// and its width, so the operator can find and fix the record.
+func TestTooLongForMoodleSaysWhichColumn(t *testing.T) {
+	w := NewWriter(io.Discard)
+	if err := w.WriteProperties(Properties{Target: "moodle-main"}); err != nil {
+		t.Fatal(err)
+	}
+	err := w.WritePerson(Person{IDNumber: "u1", Username: strings.Repeat("u", 101), Auth: "ldap", Given: "A", Family: "B"})
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Record != "user u1" ||
+		!strings.Contains(err.Error(), "field username is 101 characters, longer than Moodle's user.username (100)") {
+		t.Errorf("%v", err)
+	}
+	// One refused record leaves the writer usable for the next.
+	if err := w.WritePerson(Person{IDNumber: "u2", Username: "u2", Auth: "ldap", Given: "A", Family: "B"}); err != nil {
+		t.Errorf("the next person: %v", err)
 	}
 }

@@ -36,6 +36,9 @@ const (
 var rawOrder = []string{entSiteInfo, entCategories, entCourses, entUsers, entProfileFields, entEnrolments, entRoles,
 	entGroups, entGroupings, entGradeItems, entGrades, entCompletion, entEnrolMethods}
 
+// RawEntities lists every raw entity a site can land, in extraction order.
+func RawEntities() []string { return slices.Clone(rawOrder) }
+
 // rawEntities maps a configured entity name (config.MoodleEntities) to the
 // raw entities it lands: one grade report read gives grade items and grades.
 func rawEntities(name string) []string {

@@ -2,23 +2,18 @@ package sqlsource_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/pgtest"
-	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
 // exec runs statements against a test database through database/sql.
@@ -208,7 +203,7 @@ func TestBadRowsAreReportedAndCounted(t *testing.T) {
 // as a legacy Oracle character set does; such a row is named and skipped.
 func TestNonUTF8TextIsABadRow(t *testing.T) {
 	ctx := context.Background()
-	dsn := newDatabase(t, "SQL_ASCII")
+	dsn := pgtest.NewEncoded(t, "SQL_ASCII")
 	exec(t, dsn,
 		`CREATE SCHEMA srcx`,
 		`CREATE TABLE srcx.other (a text, b text)`,
@@ -319,33 +314,6 @@ func TestSQLServerIsBuiltInAndNeverPrintsThePassword(t *testing.T) {
 	}
 }
 
-// newDatabase creates a scratch database with the given encoding and
-// returns its DSN (dropped after the test).
-func newDatabase(t *testing.T, encoding string) config.DSN {
-	t.Helper()
-	pgtest.NewEmpty(t) // skips or fails when there is no server
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, pgtest.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "mim_t_" + strings.ToLower(strings.ReplaceAll(encoding, "_", "")) + "_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` ENCODING '`+encoding+`' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), pgtest.AdminDSN())
-		if err == nil {
-			_, _ = c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
-			c.Close(context.Background())
-		}
-	})
-	return config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
-}
-
 // Oracle's quirks, reproduced on the PostgreSQL stand-in, each read the way
 // MIM reads it from Oracle.
 func TestOracleBehaviourOnTheStandIn(t *testing.T) {
@@ -353,7 +321,7 @@ func TestOracleBehaviourOnTheStandIn(t *testing.T) {
 	// AL32UTF8 connection reads SITS: accents arrive intact, and the
 	// Windows-1252 punctuation such a database really holds (bytes 0x80 to
 	// 0x9F, converted to C1 controls) is read as the characters typed.
-	dsn := newDatabase(t, "LATIN1")
+	dsn := pgtest.NewEncoded(t, "LATIN1")
 	// The fixture is written by a UTF-8 client, as SITS's users write
 	// through theirs; MIM's connection asks for UTF-8 itself.
 	exec(t, dsn+"&client_encoding=UTF8",

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -36,7 +35,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
-	sqlfiles "github.com/mimwarehouse/mim/sql"
 )
 
 // DemoDSN is the database `mim demo` uses unless MIM_DEMO_DATABASE_URL says otherwise.
@@ -160,42 +158,16 @@ func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config,
 }
 
 // DemoConfigText is the demo's configuration as a file's text, and the
-// values of the ${NAME}s it refers to (the DSN and each site's token).
+// values of the ${NAME}s it refers to (the DSN and each site's token); the
+// first site also gets its target as OneRoster 1.2 CSV.
 func DemoConfigText(dsn, out string, minYear int, sites []DemoSite) (text string, secrets map[string]string) {
-	secrets = map[string]string{"MIM_DEMO_DSN": dsn}
-	var b strings.Builder
-	fmt.Fprintf(&b, "environment: %s\nwarehouse: {dsn: \"${MIM_DEMO_DSN}\", max_conns: 12}\n", DemoEnvironment)
-	sits, cmis := synth.Schemas("")
-	fmt.Fprintf(&b, "sources:\n  sits: {driver: pgx, dsn: \"${MIM_DEMO_DSN}\", schema: %s, min_year: %d}\n  cmis: {driver: pgx, dsn: \"${MIM_DEMO_DSN}\", schema: %s}\n",
-		sits, minYear, cmis)
-	if len(sites) > 0 {
-		b.WriteString("moodle:\n")
-	}
-	// The synthetic sites' profile fields, declared as a site's integration
-	// team would: their accounts hold only upi values before MIM's first file.
-	fields := strings.Join(synth.ProfileFieldNames(), ", ")
+	ws := make([]synth.WorldSite, len(sites))
 	for i, s := range sites {
-		tok := "MIM_DEMO_TOKEN_" + strings.ToUpper(nonWord.ReplaceAllString(s.Name, "_"))
-		secrets[tok] = s.Token
-		read := ""
-		if s.DB != "" {
-			secrets[tok+"_DB"] = s.DB
-			read = fmt.Sprintf(", kind: moodle-db, database: {driver: pgx, dsn: \"${%s_DB}\"}", tok)
-		}
-		// The first site also gets its target as OneRoster 1.2 CSV.
-		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q, oneroster: %t, known_profile_fields: [%s]%s}\n",
-			s.Name, s.URL, tok, DemoEnvironment, synth.GroupPrefix, i == 0, fields, read)
+		ws[i] = synth.WorldSite{Name: s.Name, URL: s.URL, Token: s.Token, DB: s.DB, OneRoster: i == 0}
 	}
-	fmt.Fprintf(&b, "exports:\n  dir: %q\n  profile_fields:\n", out)
-	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},
-		{"ug_pg", "ugpg"}, {"year_level", "yearlevel"}, {"approved_modules", "approvedmodules"}, {"preapproval_modules", "preapprovalmodules"}} {
-		fmt.Fprintf(&b, "    - {column: %s, shortname: %s}\n", f[0], f[1])
-	}
-	b.WriteString("log: {level: warn}\n")
-	return b.String(), secrets
+	return synth.ConfigText(synth.ConfigOptions{Environment: DemoEnvironment, DSN: dsn, Out: out, MinYear: minYear, Sites: ws,
+		VarPrefix: "MIM_DEMO"})
 }
-
-var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
 // Names of the files the demo writes its configuration to, in --out.
 const (
@@ -523,53 +495,10 @@ func demoFlatfile(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool
 // resetDemo empties the demo warehouse: every schema the migrations create.
 // It refuses a database labelled with another environment.
 func resetDemo(ctx context.Context, pool *pgxpool.Pool) error {
-	var labelled bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('ctl.deployment') IS NOT NULL`).Scan(&labelled); err != nil {
-		return fmt.Errorf("looking at the demo database: %w", err)
-	}
-	if labelled {
-		d, err := warehouse.GetDeployment(ctx, pool)
-		if err != nil {
-			return err
-		}
-		if d != nil && d.Environment != DemoEnvironment {
-			return fmt.Errorf("the database is the warehouse of environment %q, not a demo: mim demo resets only a demo warehouse (set MIM_DEMO_DATABASE_URL to another database)", d.Environment)
-		}
-	}
-	schemas, err := migrationSchemas()
-	if err != nil {
-		return err
-	}
-	for _, s := range schemas {
-		if _, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{s}.Sanitize()+` CASCADE`); err != nil {
-			return fmt.Errorf("resetting schema %s of the demo warehouse: %w", s, err)
-		}
+	if err := warehouse.Reset(ctx, pool, DemoEnvironment); err != nil {
+		return fmt.Errorf("%w (set MIM_DEMO_DATABASE_URL to another database)", err)
 	}
 	return nil
-}
-
-var createSchema = regexp.MustCompile(`(?i)CREATE\s+SCHEMA\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)`)
-
-// migrationSchemas lists the schemas the migrations create.
-func migrationSchemas() ([]string, error) {
-	var out []string
-	err := fs.WalkDir(sqlfiles.Migrations, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(sqlfiles.Migrations, p)
-		if err != nil {
-			return err
-		}
-		up, _, _ := strings.Cut(string(b), "-- +goose Down")
-		for _, m := range createSchema.FindAllStringSubmatch(up, -1) {
-			if !slices.Contains(out, m[1]) {
-				out = append(out, m[1])
-			}
-		}
-		return nil
-	})
-	return out, err
 }
 
 func randomToken() string {

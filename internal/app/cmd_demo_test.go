@@ -250,7 +250,7 @@ func TestDemoRefusesAnotherWarehouse(t *testing.T) {
 	db := pgtest.New(t) // labelled environment "test"
 	t.Setenv("MIM_DEMO_DATABASE_URL", db.DSN.Reveal())
 	code, _, stderr := mim(t, "demo", "--out", t.TempDir())
-	if code != 1 || !strings.Contains(stderr, `the warehouse of environment "test", not a demo`) {
+	if code != 1 || !strings.Contains(stderr, `the warehouse of environment "test", not a demo warehouse`) {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 	var n int

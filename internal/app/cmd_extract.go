@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/extract"
+	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
@@ -100,6 +101,7 @@ type Extraction struct {
 	opts    ExtractOptions
 	display *progress.Display
 	sources []*plannedSource
+	shrink  func(extract.EntityID) int
 }
 
 type plannedSource struct {
@@ -138,9 +140,68 @@ func PrepareExtract(ctx context.Context, e *Env, opts ExtractOptions) (*Extracti
 		if p.openErr != nil && len(s.Entities) > 0 {
 			return nil, Usagef("%s: %v", s.Name, p.openErr)
 		}
+		if err := checkShrinkLimits(cfg, s.Name, p.src); err != nil {
+			return nil, err
+		}
 		x.sources = append(x.sources, p)
 	}
+	x.shrink = shrinkLimits(cfg)
 	return x, nil
+}
+
+// sourceShrinkLimits is the max_shrink_percent section of a source.
+func sourceShrinkLimits(cfg *config.Config, kind, instance string) (config.ShrinkLimits, string) {
+	switch kind {
+	case "sits":
+		if cfg.Sources.SITS != nil {
+			return cfg.Sources.SITS.MaxShrinkPercent, "sources.sits.max_shrink_percent"
+		}
+	case "cmis":
+		if cfg.Sources.CMIS != nil {
+			return cfg.Sources.CMIS.MaxShrinkPercent, "sources.cmis.max_shrink_percent"
+		}
+	case "moodle":
+		for i := range cfg.Moodle {
+			if cfg.Moodle[i].Name == instance {
+				return cfg.Moodle[i].MaxShrinkPercent, fmt.Sprintf("moodle[%d].max_shrink_percent", i)
+			}
+		}
+	}
+	return nil, ""
+}
+
+// shrinkLimits is the loader's judgement of completeness as configured:
+// each source's max_shrink_percent, else the built-in default.
+func shrinkLimits(cfg *config.Config) func(extract.EntityID) int {
+	return func(id extract.EntityID) int {
+		limits, _ := sourceShrinkLimits(cfg, id.Source, id.Instance)
+		if v, ok := limits[id.Entity]; ok {
+			return v
+		}
+		return load.DefaultShrinkLimit(id)
+	}
+}
+
+// checkShrinkLimits refuses a max_shrink_percent that names an entity the
+// source does not have: a typo must not leave an entity with the default.
+func checkShrinkLimits(cfg *config.Config, name string, src extract.Source) error {
+	kind, inst := SourceKind(name)
+	limits, path := sourceShrinkLimits(cfg, kind, inst)
+	lister, ok := src.(interface{ Entities() []string })
+	if len(limits) == 0 || !ok {
+		return nil
+	}
+	known := lister.Entities()
+	if kind == "moodle" {
+		known = moodlex.RawEntities()
+	}
+	for entity := range limits {
+		if !slices.Contains(known, entity) {
+			return &config.Error{Problems: []config.Problem{{Path: path + "." + entity,
+				Message: fmt.Sprintf("%s has no entity %q (it has %s)", name, entity, strings.Join(known, ", "))}}}
+		}
+	}
+	return nil
 }
 
 func newDisplay(e *Env, opts ExtractOptions) (*progress.Display, error) {
@@ -303,7 +364,7 @@ func (o *ExtractOutcome) failures() (failed, landed, partial int) {
 		}
 		for _, r := range s.Entities {
 			switch r.Status {
-			case ledger.Failed:
+			case ledger.Failed, ledger.Refused:
 				if s.Err == nil {
 					failed++
 				}
@@ -318,22 +379,56 @@ func (o *ExtractOutcome) failures() (failed, landed, partial int) {
 	return failed, landed, partial
 }
 
-// Status is the ledger status of the stage: failed if nothing landed,
-// partial if something failed or a scope or row was bad, else succeeded.
+// Status is the ledger status of the stage: refused if an entity's read
+// was suspect (nothing of it landed) or a source was refused (a site that
+// redirected elsewhere), failed if nothing landed, partial if something
+// failed or a scope or row was bad, else succeeded.
 func (o *ExtractOutcome) Status() string {
 	failed, landed, partial := o.failures()
-	for _, s := range o.Sources {
-		if ledger.Outcome(s.Err) == ledger.Refused {
-			return ledger.Refused
-		}
-	}
 	switch {
+	case o.refused():
+		return ledger.Refused
 	case failed > 0 && landed == 0:
 		return ledger.Failed
 	case failed > 0 || partial > 0:
 		return ledger.Partial
 	}
 	return ledger.Succeeded
+}
+
+// refused reports whether an entity's read was refused as suspect, or a
+// source by the environment guard.
+func (o *ExtractOutcome) refused() bool {
+	for _, s := range o.Sources {
+		if ledger.Outcome(s.Err) == ledger.Refused {
+			return true
+		}
+		for _, r := range s.Entities {
+			if r.Status == ledger.Refused {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ExtractError names every source that failed; it exits 3 when one of
+// them was refused by the completeness guard.
+type ExtractError struct {
+	Msgs    []string
+	Refused bool
+}
+
+func (e *ExtractError) Error() string {
+	return fmt.Sprintf("extracting: %d failed (what succeeded was kept): %s", len(e.Msgs), strings.Join(e.Msgs, "; "))
+}
+
+// ExitCode is 3 when a guard refused an entity, else 1.
+func (e *ExtractError) ExitCode() int {
+	if e.Refused {
+		return ExitRefused
+	}
+	return ExitFailure
 }
 
 // Err names every source that failed, or is nil.
@@ -345,7 +440,7 @@ func (o *ExtractOutcome) Err() error {
 			msgs = append(msgs, s.Name+": "+s.Err.Error())
 		default:
 			for _, r := range s.Entities {
-				if r.Status == ledger.Failed {
+				if r.Status == ledger.Failed || r.Status == ledger.Refused {
 					msgs = append(msgs, r.ID.String()+": "+errText(r.Err))
 				}
 			}
@@ -354,20 +449,8 @@ func (o *ExtractOutcome) Err() error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	err := fmt.Errorf("extracting: %d failed (what succeeded was kept): %s", len(msgs), strings.Join(msgs, "; "))
-	for _, s := range o.Sources {
-		if ledger.Outcome(s.Err) == ledger.Refused {
-			return refusedError{err}
-		}
-	}
-	return err
+	return &ExtractError{Msgs: msgs, Refused: o.refused()}
 }
-
-// refusedError keeps a guard's refusal of one source an exit 3.
-type refusedError struct{ error }
-
-func (e refusedError) ExitCode() int { return ExitRefused }
-func (e refusedError) Unwrap() error { return e.error }
 
 func errText(err error) string {
 	if err == nil {
@@ -396,7 +479,7 @@ func (o *ExtractOutcome) WriteSummary(w io.Writer) error {
 		}
 		for _, r := range s.Entities {
 			res := r.Result
-			if r.Status == ledger.Failed {
+			if r.Status == ledger.Failed || r.Status == ledger.Refused {
 				t.Add(r.ID.Source, r.ID.Instance, r.ID.Entity, num(res.In), "", "", "", "", num(r.Errors),
 					fmt.Sprintf("%.1f", r.Elapsed.Seconds()), r.Status)
 				notes = append(notes, fmt.Sprintf("%s: %s", r.ID, errText(r.Err)))
@@ -449,7 +532,7 @@ func (x *Extraction) Run(ctx context.Context, run *ledger.Run) (*ExtractOutcome,
 	}
 	opts := []load.Option{load.WithLogger(x.e.Logger), load.WithOnFinish(func(r load.Report) {
 		x.display.Finish(nameOf(r.ID), r.ID.Entity, finishText(r))
-	})}
+	}), load.WithShrinkLimits(x.shrink), load.WithOperator(Who())}
 	loader := load.New(pool, run, opts...)
 	x.display.Start()
 	out := &ExtractOutcome{RunID: run.ID, Sources: make([]SourceOutcome, len(x.sources))}
@@ -541,6 +624,8 @@ func finishText(r load.Report) string {
 	switch r.Status {
 	case ledger.Failed:
 		return fmt.Sprintf("FAILED after %s read", progress.Count(res.In))
+	case ledger.Refused:
+		return fmt.Sprintf("SUSPECT after %s read: nothing loaded", progress.Count(res.In))
 	case ledger.Partial:
 		return fmt.Sprintf("%s read, %s new, %s changed, %s deleted; %s error(s)", progress.Count(res.In), progress.Count(res.New),
 			progress.Count(res.Changed), progress.Count(res.Deleted), progress.Count(r.Errors))

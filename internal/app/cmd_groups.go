@@ -14,8 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/progress"
-	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/internal/notify"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -44,10 +43,16 @@ apply builds the same plan and sends it:
     site's group_prefix (default "mim:"), and only in group-sync courses. A
     group MIM does not own with the name of a desired one is a conflict:
     reported, never touched.
-  - Delete budget: a plan deleting more than group_delete_budget groups plus
+  - Budgets: a plan deleting more than group_delete_budget groups plus
     groupings, or a larger share of the MIM groups read than
     group_delete_budget_percent, is refused (exit 3) unless
-    group_delete_override is true; one apply spends the override.
+    group_delete_override is armed; so is one removing more members than
+    member_remove_budget, or (from 10 removals on) a larger share of the
+    members of MIM's groups than member_remove_budget_percent, unless
+    member_remove_override is armed. A MIM group that would lose 2 or more
+    members and more than group_member_drop_percent of them has its removals
+    held (the rest goes ahead) unless group_member_drop_override is armed.
+    An override lapses after the run that used it (mim help settings).
   - Writes go in batches of 25 that are split on failure until the bad item
     stands alone, so one bad item fails alone and the others are applied.
     Every answer is decoded and checked (Moodle reports errors with HTTP
@@ -65,7 +70,9 @@ adopt takes over, in one course, a group (and grouping) MIM does not own that
 holds the name of a CMIS group MIM wants there (a teacher made "Seminar 1"
 before the sync did; plan reports it as a conflict). Without --apply it shows
 what would be adopted and what the next apply then does in the course: the
-members it would add and remove (removals count against the budget like any).
+members it would add and remove (removals count against the budgets like any:
+a teacher's group whose members mostly go is held by group_member_drop_percent
+until group_member_drop_override is armed for the sync that replaces them).
 With --apply --reason "..." it gives each object MIM's idnumber through
 core_group_update_groups / core_group_update_groupings (environment guard
 first), re-reads the course to see Moodle has it, and records each adoption
@@ -212,24 +219,12 @@ func groupsPlan(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.P
 	case guardErr != nil:
 		fmt.Fprintf(e.Stdout, "apply could not check the site: %v\n", guardErr)
 	}
-	b, err := groupsync.ReadBudget(ctx, pool, p)
+	lines, err := groupsync.PreviewBudgets(ctx, pool, p)
 	if err != nil {
 		return err
 	}
-	if b.Deletes() > 0 {
-		over := b.Exceeded()
-		override, err := settings.Bool(ctx, pool, groupsync.SettingBudgetOverride)
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(over) == 0:
-			fmt.Fprintf(e.Stdout, "deletions within the budget: %s\n", budgetText(b))
-		case override:
-			fmt.Fprintf(e.Stdout, "over the delete budget (%s), but group_delete_override is set: the next apply goes ahead and spends it\n", strings.Join(over, " and "))
-		default:
-			fmt.Fprintf(e.Stdout, "apply would be REFUSED by the delete budget: %s\n", strings.Join(over, " and "))
-		}
+	for _, l := range lines {
+		fmt.Fprintln(e.Stdout, l)
 	}
 	return nil
 }
@@ -241,6 +236,10 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
 	guard := envguard.New(cfg.Environment, pool)
+	mailer, err := notify.New(cfg.Notify)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	partialOnly := true
 	for i, site := range sites {
@@ -250,15 +249,16 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		c, err := groupsClient(e, site)
 		if err == nil {
 			var rep *groupsync.Report
-			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: site, CourseID: course, Run: run, By: Who(), Logger: e.Logger})
+			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: site, CourseID: course, Run: run, By: Who(),
+				Logger: e.Logger, Mailer: mailer})
 			if rep.Plan != nil {
 				if werr := rep.Plan.WriteText(e.Stdout, verbose); werr != nil {
 					return werr
 				}
 				fmt.Fprintf(e.Stdout, "environment guard passed: environment %s, siteurl %s\n", cfg.Environment, rep.Site.SiteURL)
 			}
-			if b := rep.Budget; rep.BudgetDecision != "" && rep.BudgetDecision != groupsync.BudgetRefused {
-				fmt.Fprintf(e.Stdout, "delete budget %s: %s\n", rep.BudgetDecision, budgetText(b))
+			for _, l := range rep.BudgetLines() {
+				fmt.Fprintln(e.Stdout, l)
 			}
 			if rep.Result != nil {
 				if werr := rep.Result.WriteText(e.Stdout); werr != nil {
@@ -289,14 +289,6 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		return fmt.Errorf("%d of %d sites did not sync completely:\n%w", len(errs), len(sites), err)
 	}
 	return err
-}
-
-func budgetText(b groupsync.Budget) string {
-	n := progress.Counted
-	return fmt.Sprintf("%s and %s deleted, %s in all (limit %s); %s of the %s MIM owns in the courses read (%.1f%%, limit %d%%)",
-		n(int64(b.GroupDeletes), "group", "groups"), n(int64(b.GroupingDeletes), "grouping", "groupings"),
-		progress.Count(int64(b.Deletes())), n(int64(b.Limit), "deletion", "deletions"),
-		progress.Count(int64(b.GroupDeletes)), n(int64(b.OwnedGroups), "group", "groups"), b.Share(), b.LimitPercent)
 }
 
 // runAdopt shows, and with apply makes, the adoptions of one course.

@@ -17,14 +17,20 @@ func init() {
 		Usage:   "mim migrate [up|status] [--claim ENV]",
 		Help: `up (the default) applies every pending migration; running it again is a no-op.
 The first migrate labels the warehouse (ctl.deployment) with the configuration's
-environment. A warehouse that already carries another label (a production
-backup restored into staging) keeps it, and every write to Moodle is refused
-until someone relabels it deliberately with --claim.
+environment, bound to this warehouse's identity (the cluster's system
+identifier and the database's OID). A warehouse that already carries another
+label (a production backup restored into staging) keeps it, and a copy of a
+warehouse (restored into another cluster or database, even under a copied
+configuration that agrees with its label) is not the warehouse that was
+labelled: either way every write to Moodle is refused until someone claims it
+deliberately with --claim. (A major PostgreSQL upgrade that makes a new
+cluster asks for the same claim.)
 
 status lists the migrations and whether each is applied.
 
---claim ENV relabels the warehouse for this deployment; ENV must equal the
-configuration's environment, so a claim is always a conscious act.`,
+--claim ENV relabels the warehouse for this deployment and binds the label to
+this warehouse; ENV must equal the configuration's environment, so a claim is
+always a conscious act.`,
 		Setup: func(fs *flag.FlagSet) Runner {
 			claim := fs.String("claim", "", "relabel the warehouse as belonging to `ENV` (must equal the configuration's environment)")
 			return func(ctx context.Context, e *Env, args []string) error {
@@ -120,7 +126,15 @@ func describeDeployment(ctx context.Context, e *Env, env string) error {
 	case d == nil:
 		fmt.Fprintf(e.Stdout, "warehouse environment: (none yet; `mim migrate` labels it %q)\n", env)
 	case d.Environment == env:
-		fmt.Fprintf(e.Stdout, "warehouse environment: %s (matches this deployment)\n", d.Environment)
+		here, err := warehouse.CurrentIdentity(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if why := d.Foreign(here); why != "" {
+			fmt.Fprintf(e.Stdout, "WARNING: %v\n", &warehouse.MismatchError{Configured: env, Warehouse: d.Environment, Foreign: why})
+			return nil
+		}
+		fmt.Fprintf(e.Stdout, "warehouse environment: %s (matches this deployment; the label is this warehouse's)\n", d.Environment)
 	default:
 		fmt.Fprintf(e.Stdout, "WARNING: %v\n", &warehouse.MismatchError{Configured: env, Warehouse: d.Environment})
 	}

@@ -50,8 +50,9 @@ and check itself:
      mapping freezes its course's enrolments as they are); staff edits
      through the LTI tool are frozen until the release (step 8).
   2. academic_year := YYYY (the Portico block's academic year).
-  3. min_mod_occ_year := YYYY, and threshold_override := true for one export
-     (the new year's first export is expected to fall below the threshold).
+  3. min_mod_occ_year := YYYY. No override is armed: the export's threshold
+     compares only courses that are not frozen, so the deactivated courses
+     are not a drop and the new year's courses are measured on their own.
   4. SITS readiness: whether the module views already show YYYY (they switch
      when the registry rolls SIW_MRG_AYR over; confirm the date with them).
   5-8. Run 'mim run', check the feeds hold no mass unenrolment, test adding
@@ -183,8 +184,7 @@ func printRolloverPlan(w io.Writer, p *mapping.RolloverPlan) {
 			pc.Instance, progress.Count(pc.ActiveMemberships), progress.Count(pc.Courses))
 	}
 	fmt.Fprintf(w, "2. academic_year: %d -> %d\n", p.AcademicYear, p.Year)
-	fmt.Fprintf(w, "3. min_mod_occ_year: %d -> %d; threshold_override: %v -> true (one export; reset when used)\n",
-		p.MinModOccYear, p.Year, p.ThresholdOverride)
+	fmt.Fprintf(w, "3. min_mod_occ_year: %d -> %d (no override armed: frozen courses are not compared)\n", p.MinModOccYear, p.Year)
 	n, known := p.SITSReady()
 	switch {
 	case !known:

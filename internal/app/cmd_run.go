@@ -23,6 +23,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/schedule"
+	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -215,6 +216,13 @@ func RunPipeline(ctx context.Context, e *Env, o RunOptions) (*pipeline.Result, e
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
 	fmt.Fprintf(o.Out, "run %d: %s\n", run.ID, taskNames(tasks))
+	// An override armed longer ago than override_hours has lapsed: say so
+	// before any guard looks at it.
+	if lapsed, err := settings.LapseExpired(ctx, pool, Who()); err != nil {
+		e.Logger.Warn("lapsing expired overrides", "run_id", run.ID, "error", err)
+	} else if len(lapsed) > 0 {
+		fmt.Fprintf(o.Out, "lapsed unused (armed more than override_hours ago): %s\n", strings.Join(lapsed, ", "))
+	}
 	res := p.Run(ctx, run)
 
 	// /metrics reads the ledger; the Moodle calls go there too.
@@ -298,8 +306,9 @@ func runTasks(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Poo
 					case err != nil:
 						// An entity that did not land keeps yesterday's rows:
 						// the source was not read tonight, whatever else landed.
-						// A site that redirected elsewhere is the environment
-						// guard's refusal.
+						// A suspect read (the completeness guard), or a site
+						// that redirected elsewhere (the environment guard), is
+						// refused.
 						rep.Status = ledger.Outcome(err)
 					case out != nil:
 						// Partial: every entity landed, with bad rows or Moodle
@@ -372,6 +381,11 @@ func transformStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpo
 		Logger: e.Logger, Hooks: transformHooks(cfg, Who(), run.ID),
 	})
 	rep := pipeline.Report{Err: err}
+	if res != nil && res.Committed && err != nil {
+		// The marts are the truth: they committed, only the bookkeeping
+		// failed, so what depends on them goes ahead.
+		rep.Status = ledger.Partial
+	}
 	if res != nil {
 		var rows int64
 		for _, m := range res.Models {
@@ -445,8 +459,12 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
+	mailer, err := notify.New(cfg.Notify)
+	if err != nil {
+		return pipeline.Report{Err: err}
+	}
 	rep, err := groupsync.Sync(ctx, pool, c, envguard.New(cfg.Environment, pool),
-		groupsync.Options{Site: site, Run: run, By: Who(), Logger: e.Logger})
+		groupsync.Options{Site: site, Run: run, By: Who(), Logger: e.Logger, Mailer: mailer})
 	out := pipeline.Report{Err: err}
 	var pe *groupsync.PartialError
 	if errors.As(err, &pe) {
@@ -460,8 +478,8 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 			}
 		}
 	}
-	if rep != nil && rep.BudgetDecision != "" {
-		out.Lines = append(out.Lines, fmt.Sprintf("delete budget: %s (%s)", rep.BudgetDecision, budgetText(rep.Budget)))
+	if rep != nil {
+		out.Lines = append(out.Lines, rep.BudgetLines()...)
 	}
 	return out
 }

@@ -79,12 +79,19 @@ func printStatus(ctx context.Context, e *Env, n int, allSteps bool) error {
 	if err := describeDeployment(ctx, e, cfg.Environment); err != nil {
 		return err
 	}
-	for _, key := range []string{"threshold_override", "group_delete_override"} {
-		if on, err := settings.Bool(ctx, pool, key); err != nil {
-			return err
-		} else if on {
-			fmt.Fprintf(e.Stdout, "NOTE: %s is true: the next run will go through a breach once\n", key)
+	overrides, err := settings.Overrides(ctx, pool)
+	if err != nil {
+		return err
+	}
+	armed := 0
+	for _, o := range overrides {
+		if o.Armed {
+			armed++
+			fmt.Fprintf(e.Stdout, "OVERRIDE: %s\n", o.Describe())
 		}
+	}
+	if armed == 0 {
+		fmt.Fprintln(e.Stdout, "overrides: none armed (every guard refuses or holds what breaks its budget)")
 	}
 	switch p, err := schedule.CurrentPause(ctx, pool); {
 	case err != nil:

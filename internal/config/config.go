@@ -82,9 +82,29 @@ type SQLSource struct {
 	// term of the kept years).
 	Term string `yaml:"term"`
 	// MaxBadRowsPercent fails an entity whose unreadable rows exceed this share.
-	MaxBadRowsPercent float64       `yaml:"max_bad_rows_percent"`
-	FetchSize         int           `yaml:"fetch_size"`
-	Timeout           time.Duration `yaml:"timeout"`
+	MaxBadRowsPercent float64 `yaml:"max_bad_rows_percent"`
+	// MaxShrinkPercent is, by entity, the share of its records one read may
+	// delete before the read is suspect (see ShrinkLimits).
+	MaxShrinkPercent ShrinkLimits  `yaml:"max_shrink_percent"`
+	FetchSize        int           `yaml:"fetch_size"`
+	Timeout          time.Duration `yaml:"timeout"`
+}
+
+// ShrinkLimits are, by entity name, the share (percent) of an entity's live
+// records one read may delete before the read is suspect and lands nothing
+// until completeness_override accepts it. 100 lets any shrink through but
+// still refuses a read that comes back empty; -1 switches the judgement off.
+// An entity not listed keeps the built-in default (load.DefaultShrinkLimit:
+// Moodle users and SITS students 10, Moodle courses and enrolments, SITS
+// registrations, CMIS groups and members 20, anything else 100).
+type ShrinkLimits map[string]int
+
+func (l ShrinkLimits) validate(path string, ps *problems) {
+	for entity, v := range l {
+		if v < -1 || v > 100 {
+			ps.add(path+"."+entity, 0, "%d is not a percentage from 0 to 100 (or -1: never suspect)", v)
+		}
+	}
 }
 
 // DefaultMaxBadRowsPercent is max_bad_rows_percent when a source leaves it
@@ -128,6 +148,9 @@ type MoodleSite struct {
 	// has not seen: tool_uploaduser rejects a whole file for one unknown
 	// column.
 	KnownProfileFields []string `yaml:"known_profile_fields"`
+	// MaxShrinkPercent is, by raw entity (users, enrolments, courses, ...),
+	// the share of its records one read may delete (see ShrinkLimits).
+	MaxShrinkPercent ShrinkLimits `yaml:"max_shrink_percent"`
 	// Kind is how the site is read: KindMoodle (its web services, the
 	// default) or KindMoodleDB (a read-only connection to its database,
 	// usually a replica). Writes (group sync) always go through the web
@@ -612,6 +635,7 @@ func (s *SQLSource) validate(path string, ps *problems) {
 	if s.MaxBadRowsPercent < 0 || s.MaxBadRowsPercent > 100 {
 		ps.add(path+".max_bad_rows_percent", 0, "must be between 0 and 100")
 	}
+	s.MaxShrinkPercent.validate(path+".max_shrink_percent", ps)
 	if s.MinYear != 0 && (s.MinYear < 1990 || s.MinYear > 2100) {
 		ps.add(path+".min_year", 0, "%d is not a plausible academic start year", s.MinYear)
 	}
@@ -625,6 +649,7 @@ func (s *SQLSource) validate(path string, ps *problems) {
 var sqlSchema = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_$#]{0,127}$`)
 
 func (m *MoodleSite) validate(path string, ps *problems) {
+	m.MaxShrinkPercent.validate(path+".max_shrink_percent", ps)
 	switch {
 	case m.Name == "":
 		ps.add(path+".name", 0, "required")

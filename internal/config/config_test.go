@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,9 +141,19 @@ moodle:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logged strings.Builder
+	var logged, loggedJSON strings.Builder
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg, "site", cfg.Moodle[0], "token", cfg.Moodle[0].Token)
-	for _, out := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", *cfg), fmt.Sprintf("%#v", *cfg), logged.String()} {
+	// mim's JSON log (log.format: json) encodes structs with encoding/json.
+	slog.New(slog.NewJSONHandler(&loggedJSON, nil)).Info("config", "cfg", cfg, "site", cfg.Moodle[0], "token", cfg.Moodle[0].Token)
+	encoded, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(encoded), `"Token":"[redacted]"`) {
+		t.Errorf("the token should encode as redacted: %s", encoded)
+	}
+	for _, out := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", *cfg), fmt.Sprintf("%#v", *cfg), logged.String(),
+		loggedJSON.String(), string(encoded)} {
 		for _, secret := range []string{"hunter2", "tiger", "tok-abcdef123456"} {
 			if strings.Contains(out, secret) {
 				t.Errorf("printed configuration contains %q:\n%s", secret, out)
@@ -269,6 +280,32 @@ func TestShapeErrors(t *testing.T) {
 	}
 	if _, err := Parse([]byte("environment: a\nenvironment: b\n"), envOf(nil)); err == nil {
 		t.Errorf("a repeated key must be an error")
+	}
+}
+
+// A value that came from the environment is never echoed in a problem: a
+// secret put in the wrong variable (or the wrong key) must not reach a log.
+func TestConfigErrorsNeverEchoExpandedValues(t *testing.T) {
+	env := envOf(map[string]string{"SMTP_PORT": "s3cr3t-p4ss", "SITE_NAME": "Hunter2 Moodle", "WAIT": "tiger-tiger"})
+	_, err := Parse([]byte(`
+environment: test
+notify: {smtp: {host: smtp.example.ac.uk, port: "${SMTP_PORT}", from: mim@example.ac.uk}}
+moodle:
+  - {name: "${SITE_NAME}", url: https://m.example.ac.uk, token: t, environment: test, timeout: "${WAIT}"}
+`), env)
+	if err == nil {
+		t.Fatal("want problems")
+	}
+	msg := err.Error()
+	for _, secret := range []string{"s3cr3t-p4ss", "Hunter2", "tiger-tiger"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("the problem echoes %q:\n%s", secret, msg)
+		}
+	}
+	for _, ref := range []string{"${SMTP_PORT}", "${SITE_NAME}", "${WAIT}"} {
+		if !strings.Contains(msg, ref) {
+			t.Errorf("the problem should name %s:\n%s", ref, msg)
+		}
 	}
 }
 

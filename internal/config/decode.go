@@ -163,10 +163,18 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		d.problems.add(path, n.Line, "%v", err)
 		return
 	}
-	// quote shows the offending value, except for secrets.
+	if s != n.Value {
+		d.problems.expandedValue(n.Value, s)
+	}
+	// quote shows the offending value, except for secrets and values that
+	// came from the environment (a secret put in the wrong variable must
+	// not be printed either).
 	quote := func(s string) string {
-		if secret {
+		switch {
+		case secret:
 			return "(value hidden)"
+		case s != n.Value:
+			return fmt.Sprintf("%s (its value is not shown)", strings.TrimSpace(n.Value))
 		}
 		return strconv.Quote(s)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -65,6 +66,32 @@ type problems struct {
 	list  []Problem
 	lines map[string]int
 	bad   map[string]bool
+	// expanded maps each value that came from the environment to the
+	// reference it was written as, so no problem ever prints it.
+	expanded map[string]string
+}
+
+// expandedValue notes that value came from the environment, written as raw.
+func (ps *problems) expandedValue(raw, value string) {
+	if strings.TrimSpace(value) == "" {
+		return
+	}
+	if ps.expanded == nil {
+		ps.expanded = map[string]string{}
+	}
+	ps.expanded[value] = strings.TrimSpace(raw)
+}
+
+// scrub writes, in a problem, every value that came from the environment
+// as the reference it was given as.
+func (ps *problems) scrub(msg string) string {
+	for value, raw := range ps.expanded {
+		msg = strings.ReplaceAll(msg, strconv.Quote(value), raw)
+		if len(value) >= 4 {
+			msg = strings.ReplaceAll(msg, value, raw)
+		}
+	}
+	return msg
 }
 
 func (ps *problems) seen(path string, line int) {
@@ -92,6 +119,9 @@ func (ps *problems) add(path string, line int, format string, args ...any) {
 // required key that is absent) come after those with one, in the order found.
 func (ps *problems) sorted() []Problem {
 	out := append([]Problem(nil), ps.list...)
+	for i := range out {
+		out[i].Message = ps.scrub(out[i].Message)
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		li, lj := out[i].Line, out[j].Line
 		if li == 0 || lj == 0 {

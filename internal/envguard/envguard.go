@@ -3,7 +3,9 @@
 // production again (seed 001: a staging copy deleted 2,085 groups there).
 // A writer asks the guard for a Permit first; it gets one only when (1) the
 // site's configured environment is this deployment's, (2) the warehouse's
-// ctl.deployment says the same, and, for web-service writes, (3) the live
+// ctl.deployment says the same and was written in this very warehouse (its
+// cluster's system identifier and the database's OID: a restored or copied
+// warehouse must be claimed), and, for web-service writes, (3) the live
 // siteurl the site reports is the configured URL. A refusal names every
 // check that failed and is recorded in ctl.guard_event.
 package envguard
@@ -203,6 +205,19 @@ func (g *Guard) local(ctx context.Context, site *config.MoodleSite) ([]Failure, 
 			"the warehouse (ctl.deployment) belongs to environment %q, but this deployment is %q: a restored copy? "+
 				"If this warehouse is now %s's, relabel it deliberately with `mim migrate --claim %s`",
 			d.Environment, g.Environment, g.Environment, g.Environment)})
+	default:
+		// The label is bound to the warehouse it was written in: a
+		// restored production warehouse under a copied production
+		// configuration says "production" and still may not write.
+		here, err := warehouse.CurrentIdentity(ctx, g.Warehouse)
+		if err != nil {
+			return nil, fmt.Errorf("checking the warehouse's identity before writing to Moodle site %s: %w", site.Name, err)
+		}
+		if why := d.Foreign(here); why != "" {
+			out = append(out, Failure{WarehouseLabel, fmt.Sprintf(
+				"the warehouse is labelled %q, but %s. If this warehouse is now %s's, claim it deliberately with `mim migrate --claim %s`",
+				d.Environment, why, g.Environment, g.Environment)})
+		}
 	}
 	return out, nil
 }

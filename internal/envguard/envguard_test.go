@@ -193,3 +193,80 @@ func TestWebServicesRefusesARedirect(t *testing.T) {
 		t.Errorf("an ordinary error made a refusal: %v", r)
 	}
 }
+
+// The incident the label alone cannot stop: a production configuration
+// copied to a staging host together with a restored production warehouse.
+// The environments all agree ("production" everywhere) and the siteurl is
+// production's, so only the warehouse's identity tells the copy apart: it
+// is refused until it is claimed.
+func TestRestoredWarehouseMustBeClaimed(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewEmpty(t)
+	if _, err := warehouse.Migrate(ctx, db.Pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := warehouse.EnsureDeployment(ctx, db.Pool, "production", "ops@prod"); err != nil {
+		t.Fatal(err)
+	}
+	site := siteConfig("main", "https://moodle.example.ac.uk", "production")
+	if _, err := envguard.New("production", db.Pool).Feed(ctx, site); err != nil {
+		t.Fatalf("the production warehouse itself: %v", err)
+	}
+	// "Restore" it: a copy of the database, as CREATE DATABASE ... TEMPLATE
+	// (or pg_dump into a new database, or a restore into another cluster)
+	// makes one.
+	copyDSN := copyDatabase(t, db)
+	copyPool, err := warehouse.Open(ctx, copyDSN, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copyPool.Close()
+	d, err := warehouse.GetDeployment(ctx, copyPool)
+	if err != nil || d == nil || d.Environment != "production" {
+		t.Fatalf("the copy's label: %+v %v", d, err)
+	}
+	_, err = envguard.New("production", copyPool).Feed(ctx, site)
+	re := refusal(t, err, envguard.WarehouseLabel)
+	if !strings.Contains(re.Error(), "written in another warehouse") || !strings.Contains(re.Error(), "mim migrate --claim production") {
+		t.Errorf("message: %v", re)
+	}
+	var mm *warehouse.MismatchError
+	if err := warehouse.CheckDeployment(ctx, copyPool, "production"); !errors.As(err, &mm) || mm.Foreign == "" {
+		t.Errorf("CheckDeployment on the copy: %v", err)
+	}
+	// Claimed deliberately, the copy is a warehouse of its own.
+	if _, err := warehouse.Claim(ctx, copyPool, "production", "ops: this copy is production now"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := envguard.New("production", copyPool).Feed(ctx, site); err != nil {
+		t.Errorf("after the claim: %v", err)
+	}
+	if _, err := envguard.New("production", db.Pool).Feed(ctx, site); err != nil {
+		t.Errorf("the original is untouched by the copy's claim: %v", err)
+	}
+}
+
+// copyDatabase copies db's database into a new one (dropped with the test)
+// and returns its DSN. db's connections are closed for the copy.
+func copyDatabase(t *testing.T, db *pgtest.DB) config.DSN {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := warehouse.Open(ctx, config.DSN(pgtest.AdminDSN()), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	db.Pool.Reset() // PostgreSQL copies only a database nobody is connected to
+	name := db.Name + "_copy"
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE `+db.Name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a, err := warehouse.Open(context.Background(), config.DSN(pgtest.AdminDSN()), 1)
+		if err == nil {
+			_, _ = a.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+			a.Close()
+		}
+	})
+	return config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
+}

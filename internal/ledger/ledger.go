@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -86,10 +87,10 @@ func (r *Run) Finish(ctx context.Context, status string, exitCode int, runErr er
 	defer r.lock.Release()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	_, err := r.pool.Exec(ctx, `UPDATE ctl.run SET status = $2, finished_at = now(), exit_code = $3, error = $4
+	err := write(ctx, r.pool, `UPDATE ctl.run SET status = $2, finished_at = now(), exit_code = $3, error = $4
 		WHERE run_id = $1`, r.ID, status, exitCode, errText(runErr))
 	if err == nil {
-		_, err = r.pool.Exec(ctx, `UPDATE ctl.run_step SET status = 'failed', finished_at = now(),
+		err = write(ctx, r.pool, `UPDATE ctl.run_step SET status = 'failed', finished_at = now(),
 			error = 'unfinished when its run ended' WHERE run_id = $1 AND status = 'running'`, r.ID)
 	}
 	if err != nil {
@@ -165,12 +166,33 @@ func (s *Step) Finish(ctx context.Context, status string, c Counts, detail any, 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `UPDATE ctl.run_step SET status = $2, finished_at = now(),
+	err := write(ctx, s.pool, `UPDATE ctl.run_step SET status = $2, finished_at = now(),
 		rows_in = $3, rows_new = $4, rows_changed = $5, rows_deleted = $6, rows_unchanged = $7, errors = $8,
 		detail = $9, error = $10 WHERE step_id = $1`,
 		s.ID, status, c.In, c.New, c.Changed, c.Deleted, c.Unchanged, c.Errors, d, errText(stepErr))
 	if err != nil {
 		return fmt.Errorf("recording the end of step %s: %w", s.Key, err)
+	}
+	return nil
+}
+
+// write runs one of the ledger's idempotent updates. When the pool's
+// connection died under it (a restart, a cut right after a stage's COMMIT)
+// it is written once more from a fresh connection: what a stage did must be
+// recorded even when the bookkeeping's own connection fails, or a committed
+// transform would pass for a failed one.
+func write(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) error {
+	_, err := pool.Exec(ctx, sql, args...)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	conn, cerr := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if cerr != nil {
+		return errors.Join(err, fmt.Errorf("and from a fresh connection: %w", cerr))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, rerr := conn.Exec(ctx, sql, args...); rerr != nil {
+		return errors.Join(err, fmt.Errorf("and from a fresh connection: %w", rerr))
 	}
 	return nil
 }

@@ -393,16 +393,16 @@ func TestRollover(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if a.Deactivated != 3 || len(a.Settings) != 4 || a.Settings[0] != (mapping.SettingChange{Key: "academic_year", Old: "2025", New: "2026"}) ||
-		a.Settings[3] != (mapping.SettingChange{Key: "staff_edits_frozen", Old: "false", New: "true"}) {
+	if a.Deactivated != 3 || len(a.Settings) != 3 || a.Settings[0] != (mapping.SettingChange{Key: "academic_year", Old: "2025", New: "2026"}) ||
+		a.Settings[2] != (mapping.SettingChange{Key: "staff_edits_frozen", Old: "false", New: "true"}) {
 		t.Errorf("applied %+v", a)
 	}
-	for k, want := range map[string]string{"academic_year": "2026", "min_mod_occ_year": "2026", "threshold_override": "true", "staff_edits_frozen": "true"} {
+	for k, want := range map[string]string{"academic_year": "2026", "min_mod_occ_year": "2026", "threshold_override": "false", "staff_edits_frozen": "true"} {
 		if v, _ := settings.Text(ctx, db.Pool, k); v != want {
 			t.Errorf("%s = %q", k, v)
 		}
 	}
-	if n := count(t, db.Pool, `SELECT count(*) FROM ctl.settings_history WHERE reason = 'rollover to 2026: agreed with the service owner'`); n != 4 {
+	if n := count(t, db.Pool, `SELECT count(*) FROM ctl.settings_history WHERE reason = 'rollover to 2026: agreed with the service owner'`); n != 3 {
 		t.Errorf("%d settings history rows", n)
 	}
 	if n := count(t, db.Pool, `SELECT count(*) FROM ctl.course_mapping_event WHERE action = 'deactivate' AND by = 'ops@host'`); n != 3 {

@@ -186,12 +186,14 @@ type Applied struct {
 // ApplyRollover makes the rollover's changes in tx, the incumbent's
 // checklist steps 1 and 3 (step 2, the Portico block's academic year, is
 // the academic_year setting here): staff edits through the LTI tool are
-// frozen (the block hidden) until the release, every active mapping is deactivated
-// (an event each, with the reason), academic_year and min_mod_occ_year
-// become the new year, and threshold_override is set for one export,
-// because the new year's first export is expected to carry far fewer
-// active memberships. The caller commits (--apply) or rolls back (the dry
-// run).
+// frozen (the block hidden) until the release, every active mapping is
+// deactivated (an event each, with the reason), and academic_year and
+// min_mod_occ_year become the new year. No override is armed: the export
+// measures its threshold only over courses that are not frozen, so the
+// deactivated courses are not a drop, and the new year's courses are
+// measured on their own (an override armed "just in case" would let a real
+// disaster through instead). The caller commits (--apply) or rolls back (the
+// dry run).
 func ApplyRollover(ctx context.Context, tx pgx.Tx, p *RolloverPlan, by, reason string, runID *int64) (Applied, error) {
 	var a Applied
 	why := fmt.Sprintf("rollover to %d", p.Year)
@@ -211,7 +213,7 @@ func ApplyRollover(ctx context.Context, tx pgx.Tx, p *RolloverPlan, by, reason s
 	a.Deactivated = n
 	year := strconv.Itoa(p.Year)
 	for _, s := range []struct{ key, value string }{
-		{"academic_year", year}, {"min_mod_occ_year", year}, {"threshold_override", "true"},
+		{"academic_year", year}, {"min_mod_occ_year", year},
 	} {
 		old, err := settings.Set(ctx, tx, s.key, s.value, by, why, runID)
 		if err != nil {

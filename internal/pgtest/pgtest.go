@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +117,16 @@ func newDB(t testing.TB, migrated bool) *DB {
 	if err != nil {
 		dropDatabase(ap, name)
 		t.Fatalf("connecting to test database: %v", err)
+	}
+	if migrated {
+		// A clone of the template is a copy of a labelled warehouse: its
+		// label is bound to the template, so it is claimed, as an operator
+		// would claim a restored copy.
+		if _, err := warehouse.Claim(ctx, pool, Environment, "pgtest"); err != nil {
+			pool.Close()
+			dropDatabase(ap, name)
+			t.Fatalf("claiming test database: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		// Dropping with FORCE first ends every session, so a test that failed
@@ -242,3 +253,24 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// NewEncoded returns the DSN of a fresh, empty database of the given
+// encoding (SQL_ASCII, LATIN1, ...), dropped when the test ends: a stand-in
+// for a source database in a legacy character set, which can hold text that
+// is not UTF-8.
+func NewEncoded(t testing.TB, encoding string) config.DSN {
+	t.Helper()
+	ap, err := adminPool()
+	if err != nil {
+		unavailable(t, err)
+	}
+	name := "mim_t_" + strings.ToLower(strings.ReplaceAll(encoding, "_", "")) + "_" + randomHex(6)
+	if _, err := ap.Exec(context.Background(), `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()+` ENCODING `+
+		quoteLiteral(encoding)+` LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`); err != nil {
+		t.Fatalf("creating a %s database: %v", encoding, err)
+	}
+	t.Cleanup(func() { dropDatabase(ap, name) })
+	return config.DSN(warehouse.WithDatabase(AdminDSN(), name))
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

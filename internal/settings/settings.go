@@ -131,7 +131,7 @@ func Normalize(key, typ, value string) (string, error) {
 	v := strings.TrimSpace(value)
 	bad := func(reason string) (string, error) { return "", &InvalidError{Key: key, Value: value, Reason: reason} }
 	switch typ {
-	case "bool":
+	case "bool", TypeOverride:
 		switch strings.ToLower(v) {
 		case "true", "yes", "on", "1":
 			return "true", nil
@@ -177,9 +177,12 @@ func Normalize(key, typ, value string) (string, error) {
 }
 
 // Set validates and stores a value, recording the change in
-// ctl.settings_history in the same statement. It returns the old value.
-// Run it inside the caller's transaction when the change must stand or fall
-// with other work (resetting a one-shot override with a publish).
+// ctl.settings_history. It returns the old value. Run it inside the
+// caller's transaction when the change must stand or fall with other work.
+//
+// Arming a one-shot override (type "override") needs a reason: it is kept
+// with who armed it and until when (override_hours) in ctl.override_arm;
+// setting it to false disarms it.
 func Set(ctx context.Context, q warehouse.Querier, key, value, by, reason string, runID *int64) (string, error) {
 	s, err := Get(ctx, q, key)
 	if err != nil {
@@ -189,8 +192,33 @@ func Set(ctx context.Context, q warehouse.Querier, key, value, by, reason string
 	if err != nil {
 		return "", err
 	}
+	if s.Type == TypeOverride && v == "true" && strings.TrimSpace(reason) == "" {
+		return "", &ReasonRequiredError{Key: key}
+	}
+	old, err := store(ctx, q, key, v, by, reason, runID)
+	if err != nil || s.Type != TypeOverride {
+		return old, err
+	}
+	// Whatever was armed before ends here: disarmed, or replaced by a new arming.
+	if _, err := q.Exec(ctx, `UPDATE ctl.override_arm SET ended_at = now(), ended_how = 'disarmed', ended_by = $2
+		WHERE key = $1 AND ended_at IS NULL`, key, by); err != nil {
+		return "", fmt.Errorf("changing setting %s: %w", key, err)
+	}
+	if v != "true" {
+		return old, nil
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO ctl.override_arm (key, armed_by, reason, expires_at)
+		SELECT $1, $2, $3, now() + make_interval(hours => coalesce((SELECT value::int FROM ctl.settings WHERE key = 'override_hours'), 24))`,
+		key, by, strings.TrimSpace(reason)); err != nil {
+		return "", fmt.Errorf("arming %s: %w", key, err)
+	}
+	return old, nil
+}
+
+// store writes a value and its history row in one statement.
+func store(ctx context.Context, q warehouse.Querier, key, v, by, reason string, runID *int64) (string, error) {
 	var old *string
-	err = q.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		WITH upd AS (
 			UPDATE ctl.settings s SET value = $2, updated_at = now(), updated_by = $3
 			FROM (SELECT key, value FROM ctl.settings WHERE key = $1 FOR UPDATE) o
@@ -208,10 +236,14 @@ func Set(ctx context.Context, q warehouse.Querier, key, value, by, reason string
 	return *old, nil
 }
 
-// TakeOneShot reads a one-shot bool setting (threshold_override,
-// group_delete_override) and, if it is true, resets it to false, recording
-// that runID used it. Call it inside the transaction that publishes, so the
-// override is spent exactly when the publish commits.
+// TakeOneShot is how a guard spends a one-shot override (threshold_override,
+// group_delete_override, ...): it reports whether the override lets run
+// runID through. An armed override is used by the first guard of a run that
+// needs it: it is reset to false at once (in tx, so only if tx commits) and
+// the arming records the run, so every other guard of the same run may use
+// it too, and no later run can. An override armed longer ago than
+// override_hours has lapsed instead. Call it inside the transaction that
+// publishes, so the override is spent exactly when the publish commits.
 func TakeOneShot(ctx context.Context, tx pgx.Tx, key string, runID int64, by string) (bool, error) {
 	var v string
 	err := tx.QueryRow(ctx, `SELECT value FROM ctl.settings WHERE key = $1 FOR UPDATE`, key).Scan(&v)
@@ -222,10 +254,70 @@ func TakeOneShot(ctx context.Context, tx pgx.Tx, key string, runID int64, by str
 		return false, fmt.Errorf("reading setting %s: %w", key, err)
 	}
 	if v != "true" {
-		return false, nil
+		var usedByRun bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ctl.override_arm WHERE key = $1 AND used_run = $2)`, key, runID).Scan(&usedByRun)
+		if err != nil {
+			return false, fmt.Errorf("reading setting %s: %w", key, err)
+		}
+		return usedByRun, nil
 	}
-	if _, err := Set(ctx, tx, key, "false", by, fmt.Sprintf("one-shot override used by run %d", runID), &runID); err != nil {
+	arm, err := openArm(ctx, tx, key)
+	if err != nil {
 		return false, err
 	}
+	if arm != nil && arm.Lapsed {
+		return false, lapse(ctx, tx, arm, by, &runID)
+	}
+	why := fmt.Sprintf("one-shot override used by run %d", runID)
+	if arm != nil {
+		why += fmt.Sprintf(" (armed by %s: %s)", arm.ArmedBy, arm.Reason)
+	}
+	if _, err := store(ctx, tx, key, "false", by, why, &runID); err != nil {
+		return false, err
+	}
+	if arm == nil {
+		// Armed outside mim settings (before arming was recorded, or by
+		// hand in SQL): the use is recorded all the same.
+		_, err = tx.Exec(ctx, `INSERT INTO ctl.override_arm (key, armed_by, reason, expires_at, used_run, ended_at, ended_how, ended_by)
+			SELECT key, updated_by, 'armed without a recorded reason', now(), $2, now(), 'used', $3 FROM ctl.settings WHERE key = $1`,
+			key, runID, by)
+	} else {
+		_, err = tx.Exec(ctx, `UPDATE ctl.override_arm SET used_run = $2, ended_at = now(), ended_how = 'used', ended_by = $3
+			WHERE arm_id = $1`, arm.ID, runID, by)
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording that run %d used %s: %w", runID, key, err)
+	}
 	return true, nil
+}
+
+// lapse ends an arming whose time ran out and resets its override.
+func lapse(ctx context.Context, q warehouse.Querier, a *Arm, by string, runID *int64) error {
+	why := fmt.Sprintf("lapsed unused: armed by %s at %s (%s), past its %s", a.ArmedBy,
+		a.ArmedAt.Local().Format("2006-01-02 15:04"), a.Reason, a.Expires.Sub(a.ArmedAt).Round(time.Minute))
+	if _, err := store(ctx, q, a.Key, "false", by, why, runID); err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, `UPDATE ctl.override_arm SET ended_at = now(), ended_how = 'expired', ended_by = $2 WHERE arm_id = $1`,
+		a.ID, by); err != nil {
+		return fmt.Errorf("recording that %s lapsed: %w", a.Key, err)
+	}
+	return nil
+}
+
+// LapseExpired resets every override armed longer ago than its time, so
+// that what ctl.settings says is true. Runs call it as they start.
+func LapseExpired(ctx context.Context, q warehouse.Querier, by string) ([]string, error) {
+	arms, err := openArms(ctx, q, `a.expires_at < now()`)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range arms {
+		if err := lapse(ctx, q, &arms[i], by, nil); err != nil {
+			return out, err
+		}
+		out = append(out, arms[i].Key)
+	}
+	return out, nil
 }

@@ -3,7 +3,9 @@ package settings_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -111,20 +113,100 @@ func TestTakeOneShotFollowsItsTransaction(t *testing.T) {
 	if b, _ := settings.Bool(ctx, db.Pool, "threshold_override"); b {
 		t.Fatal("override not reset after the publish committed")
 	}
+	// Every guard of the run that used it may use it (two sites' feeds, two
+	// shrunk entities); no later run can.
+	var nextRun int64
+	db.Pool.QueryRow(ctx, `INSERT INTO ctl.run (command, environment, host, pid, version) VALUES ('export','test','h',1,'v') RETURNING run_id`).Scan(&nextRun)
+	for _, c := range []struct {
+		run  int64
+		want bool
+	}{{runID, true}, {nextRun, false}} {
+		err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			used, err := settings.TakeOneShot(ctx, tx, "threshold_override", c.run, "mim")
+			if used != c.want {
+				t.Errorf("run %d: used %v, want %v", c.run, used, c.want)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reason string
+	var hRun *int64
+	db.Pool.QueryRow(ctx, `SELECT reason, run_id FROM ctl.settings_history WHERE key = 'threshold_override' ORDER BY change_id DESC LIMIT 1`).Scan(&reason, &hRun)
+	if hRun == nil || *hRun != runID {
+		t.Errorf("history does not name the run that used the override: %q %v", reason, hRun)
+	}
+}
+
+// Arming an override needs a reason; the arming keeps who, why and until
+// when, and an arming past override_hours lapses unused.
+func TestOverridesAreDeliberateAndLapse(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	var rr *settings.ReasonRequiredError
+	if _, err := settings.Set(ctx, db.Pool, "member_remove_override", "true", "alice@host", "  ", nil); !errors.As(err, &rr) || rr.ExitCode() != 2 {
+		t.Fatalf("armed without a reason: %v", err)
+	}
+	if on, _ := settings.Bool(ctx, db.Pool, "member_remove_override"); on {
+		t.Fatal("armed without a reason")
+	}
+	if _, err := settings.Set(ctx, db.Pool, "member_remove_override", "false", "alice@host", "", nil); err != nil {
+		t.Errorf("disarming needs no reason: %v", err)
+	}
+	if _, err := settings.Set(ctx, db.Pool, "member_remove_override", "true", "alice@host", "CMIS rebuilt the term 2 groups; agreed with the service owner", nil); err != nil {
+		t.Fatal(err)
+	}
+	os, err := settings.Overrides(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(os) < 6 || os[0].Key != "member_remove_override" || !os[0].Armed || os[0].Arm == nil || os[0].Arm.ArmedBy != "alice@host" {
+		t.Fatalf("overrides: %+v", os[0])
+	}
+	if d := os[0].Describe(); !strings.Contains(d, "ARMED by alice@host") || !strings.Contains(d, "CMIS rebuilt the term 2 groups") ||
+		!strings.Contains(d, "lapses after the next run that uses it, or at") {
+		t.Errorf("describe: %s", d)
+	}
+	if h := os[0].Arm.Expires.Sub(os[0].Arm.ArmedAt); h != 24*time.Hour {
+		t.Errorf("lapses after %s, want the default 24h", h)
+	}
+	for _, o := range os[1:] {
+		if o.Armed {
+			t.Errorf("%s armed", o.Key)
+		}
+	}
+	// A day later no run has used it: it has lapsed.
+	if _, err := db.Pool.Exec(ctx, `UPDATE ctl.override_arm SET armed_at = armed_at - interval '25 hours', expires_at = expires_at - interval '25 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	var runID int64
+	db.Pool.QueryRow(ctx, `INSERT INTO ctl.run (command, environment, host, pid, version) VALUES ('groups','test','h',1,'v') RETURNING run_id`).Scan(&runID)
+	if ok, err := settings.OneShotAvailable(ctx, db.Pool, "member_remove_override", runID); err != nil || ok {
+		t.Errorf("a lapsed override is available: %v %v", ok, err)
+	}
+	lapsed, err := settings.LapseExpired(ctx, db.Pool, "mim run")
+	if err != nil || len(lapsed) != 1 || lapsed[0] != "member_remove_override" {
+		t.Fatalf("lapse: %v %v", lapsed, err)
+	}
+	if on, _ := settings.Bool(ctx, db.Pool, "member_remove_override"); on {
+		t.Error("a lapsed override still reads true")
+	}
 	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		used, err := settings.TakeOneShot(ctx, tx, "threshold_override", runID, "mim")
+		used, err := settings.TakeOneShot(ctx, tx, "member_remove_override", runID, "mim")
 		if used {
-			t.Error("override used twice")
+			t.Error("a lapsed override was used")
 		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reason string
-	var hRun *int64
-	db.Pool.QueryRow(ctx, `SELECT reason, run_id FROM ctl.settings_history ORDER BY change_id DESC LIMIT 1`).Scan(&reason, &hRun)
-	if hRun == nil || *hRun != runID {
-		t.Errorf("history does not name the run that used the override: %q %v", reason, hRun)
+	os, _ = settings.Overrides(ctx, db.Pool)
+	for _, o := range os {
+		if o.Key == "member_remove_override" && !strings.Contains(o.Describe(), "lapsed unused") {
+			t.Errorf("describe after the lapse: %s", o.Describe())
+		}
 	}
 }

@@ -37,23 +37,26 @@ type view struct {
 	Environment string // configured
 	Version     string
 	Deployment  Section[*warehouse.Deployment]
-	Settings    Section[[]settingRow]
-	Upcoming    []schedule.Upcoming
-	Pause       Section[*schedule.Pause]
-	Schedule    Section[[]scheduleEvent]
-	Runs        Section[[]runRow]
-	Guards      Section[[]guardRow]
-	Held        Section[[]guardRow]
-	Drift       Section[driftTable]
-	Pending     Section[[]Pending]
-	Sites       Section[[]siteRow]
-	Charts      []chart
+	// Foreign says why the warehouse's label is not this warehouse's (a
+	// restored or copied one); "" when it is.
+	Foreign   string
+	Overrides Section[[]settings.Override]
+	Settings  Section[[]settingRow]
+	Upcoming  []schedule.Upcoming
+	Pause     Section[*schedule.Pause]
+	Schedule  Section[[]scheduleEvent]
+	Runs      Section[[]runRow]
+	Guards    Section[[]guardRow]
+	Held      Section[[]guardRow]
+	Drift     Section[driftTable]
+	Pending   Section[[]Pending]
+	Sites     Section[[]siteRow]
+	Charts    []chart
 }
 
 type settingRow struct {
 	Key, Value, UpdatedBy string
 	UpdatedAt             time.Time
-	Armed                 bool // a one-shot override that is set
 }
 
 type scheduleEvent struct {
@@ -150,11 +153,10 @@ type siteRow struct {
 // kinds the mart adds later are appended.
 var driftKinds = []string{"missing", "suspended", "extra", "unknown_user", "ambiguous_user", "unknown_course", "ambiguous_course"}
 
-// pageSettings are the settings shown, one-shot overrides first.
-var pageSettings = []string{"threshold_override", "group_delete_override", "threshold_percent", "course_drop_percent",
-	"group_delete_budget", "group_delete_budget_percent", "min_mod_occ_year", "academic_year", "pending_alert_nights"}
-
-var oneShot = map[string]bool{"threshold_override": true, "group_delete_override": true}
+// pageSettings are the limits shown beside the overrides.
+var pageSettings = []string{"threshold_percent", "course_drop_percent", "group_delete_budget", "group_delete_budget_percent",
+	"member_remove_budget", "member_remove_budget_percent", "group_member_drop_percent", "override_hours",
+	"min_mod_occ_year", "academic_year", "pending_alert_nights"}
 
 func (h *Handler) load(ctx context.Context) *view {
 	q := h.pool
@@ -163,13 +165,21 @@ func (h *Handler) load(ctx context.Context) *view {
 		v.Upcoming = h.opts.Upcoming()
 	}
 	v.Deployment = section(warehouse.GetDeployment(ctx, q))
+	if d := v.Deployment.Data; d != nil {
+		if here, err := warehouse.CurrentIdentity(ctx, q); err == nil {
+			v.Foreign = d.Foreign(here)
+		}
+	}
+	v.Overrides = section(settings.Overrides(ctx, q))
 	v.Settings = section(readSettings(ctx, q))
 	v.Pause = section(schedule.CurrentPause(ctx, q))
 	v.Schedule = section(readScheduleEvents(ctx, q, 12))
 	v.Runs = section(readRuns(ctx, q, h.opts.Runs, h.opts.ExpandedRuns))
 	v.Guards = section(readGuards(ctx, q, `TRUE`, 30))
-	v.Held = section(readGuards(ctx, q, `guard = 'course_drop' AND decision = 'held'
-		AND run_id = (SELECT max(run_id) FROM ctl.guard_event WHERE guard = 'course_drop')`, 500))
+	// What the holding guards (courses' drops, groups' member removals) held
+	// in the latest run each checked.
+	v.Held = section(readGuards(ctx, q, `decision = 'held' AND run_id = (
+		SELECT max(g.run_id) FROM ctl.guard_event g WHERE g.guard = ctl.guard_event.guard)`, 500))
 	v.Drift = section(readDrift(ctx, q))
 	if h.opts.Pending != nil {
 		v.Pending = section(h.opts.Pending(ctx))
@@ -186,8 +196,7 @@ func readSettings(ctx context.Context, q warehouse.Querier) ([]settingRow, error
 		if err != nil {
 			return out, err
 		}
-		out = append(out, settingRow{Key: s.Key, Value: s.Value, UpdatedBy: s.UpdatedBy, UpdatedAt: s.UpdatedAt,
-			Armed: oneShot[key] && s.Value == "true"})
+		out = append(out, settingRow{Key: s.Key, Value: s.Value, UpdatedBy: s.UpdatedBy, UpdatedAt: s.UpdatedAt})
 	}
 	return out, nil
 }

@@ -118,11 +118,12 @@ func TestPageShowsTheNight(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf(`id="run-%d"`, runID), `<span class="status partial">partial</span>`,
 		"extract/moodle/main/enrolments", "2 courses could not be read: kept as they were", // a step and its error
-		"threshold_override is set (by lama@example.ac.uk", // the armed override
-		"HELD1234-A6U-T1-2025",                             // a held course
-		"another MIM run holds the warehouse run lock",     // a skipped schedule time
-		"CRON_TZ=Europe/London 15 0 * * *",                 // the upcoming job
-		"4.5 (Build: 20241007)",                            // the site fingerprint
+		"threshold_override is ARMED by lama@example.ac.uk", // the armed override, who, why, when it lapses
+		"&#34;rollover&#34;; it lapses after the next run that uses it, or at",
+		"HELD1234-A6U-T1-2025",                         // a held course
+		"another MIM run holds the warehouse run lock", // a skipped schedule time
+		"CRON_TZ=Europe/London 15 0 * * *",             // the upcoming job
+		"4.5 (Build: 20241007)",                        // the site fingerprint
 		"Active memberships published, by site",
 		"mart.enrolment_drift is not built yet", // the empty test warehouse has no marts
 	} {

@@ -93,6 +93,10 @@ func provider(db *sql.DB, logger *slog.Logger) (*goose.Provider, error) {
 		goose.WithTableName(VersionTable),
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
+		// Areas number their migrations in ranges (the header of 00001), so
+		// a range below the newest applied one can land later: a warehouse
+		// already at 00133 must still apply a new 00080.
+		goose.WithAllowOutofOrder(true),
 	}
 	if logger != nil {
 		opts = append(opts, goose.WithSlog(logger))

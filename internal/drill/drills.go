@@ -1,0 +1,172 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/moodle/moodletest"
+)
+
+// Drills is every drill, in the order a session runs them. It is a plain
+// list: a new disaster is one more entry here (the max-input-vars drill,
+// PHP silently truncating a write, comes with the verification of void
+// writes).
+func Drills() []Drill {
+	return []Drill{
+		{
+			Name:     "members-emptied",
+			Disaster: "CMIS group member view comes back empty",
+			Stage:    sql(`DELETE FROM moodlemgr.cmis_moodle_v_group_member`),
+		},
+		{
+			Name:     "users-empty",
+			Disaster: "Moodle lists no user, and no warning",
+			Stage: func(ctx context.Context, w *World) error {
+				w.Sites[w.base.order[0]].Inject(moodletest.Fault{Function: "core_user_get_users", Body: `{"users":[],"warnings":[]}`})
+				return nil
+			},
+		},
+		{
+			Name:      "unreadable-row",
+			Disaster:  "one SITS student's name is not UTF-8",
+			Stage:     unreadableStudent,
+			Contained: badRowKept,
+		},
+		{
+			Name:     "sits-shrink",
+			Disaster: "SITS loses 30% of module registrations",
+			Stage: sql(`DELETE FROM sismgr.ucl_bdo_v_moodle_student_enrl
+				WHERE abs(hashtext(student_code || '|' || mod_occ_bdo_id)) % 10 < 3`),
+		},
+		{
+			Name:     "course-emptied",
+			Disaster: "every student of one course deregistered",
+			Stage:    emptyLargestCourse,
+		},
+		{
+			Name:     "groups-deleted",
+			Disaster: "most CMIS timetable groups vanish",
+			Stage:    sql(deleteMostGroups),
+		},
+		{
+			Name:     "staging-to-production",
+			Disaster: "staging MIM configured with production's sites",
+			Claim:    "staging",
+			Stage: func(ctx context.Context, w *World) error {
+				// Staging's data differs from production's: here its
+				// timetable lacks most groups, so the plan would delete them.
+				return sql(deleteMostGroups)(ctx, w)
+			},
+		},
+		{
+			Name:      "restored-production",
+			Disaster:  "restored production warehouse, copied config",
+			Unclaimed: true,
+			Stage:     sql(deleteMostGroups),
+		},
+	}
+}
+
+// quietNight breaks nothing: the night every drill is measured against
+// must itself write nothing and refuse nothing.
+func quietNight() Drill {
+	return Drill{Name: "quiet-night", Disaster: "nothing broken: the baseline"}
+}
+
+// sql stages a disaster with statements on the drill's warehouse copy
+// (which holds the synthetic SITS and CMIS views).
+func sql(statements ...string) func(ctx context.Context, w *World) error {
+	return func(ctx context.Context, w *World) error {
+		for _, s := range statements {
+			tag, err := w.Pool.Exec(ctx, s)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return fmt.Errorf("the disaster changed nothing: %s", s)
+			}
+		}
+		return nil
+	}
+}
+
+// deleteMostGroups takes out of CMIS every timetable group of the
+// group-sync courses but the first of each course.
+const deleteMostGroups = `DELETE FROM moodlemgr.cmis_moodle_v_module_group WHERE group_bdo_id IN (
+	SELECT group_bdo_id FROM (
+		SELECT group_bdo_id, row_number() OVER (PARTITION BY instance, courseid ORDER BY group_bdo_id) AS n
+		FROM (SELECT DISTINCT instance, courseid, group_bdo_id FROM mart.exp_group_target) t) g
+	WHERE n > 1)`
+
+// emptyLargestCourse removes the registrations of the module occurrence
+// mapped to the course with most published students.
+func emptyLargestCourse(ctx context.Context, w *World) error {
+	var course, key string
+	err := w.Pool.QueryRow(ctx, `SELECT m.course_idnumber, m.sis_key FROM ctl.course_mapping m
+		JOIN ctl.published_membership p ON p.instance = m.instance AND p.course_idnumber = m.course_idnumber
+		WHERE m.active AND m.sis_kind = 'module_occurrence' AND p.roletype = '01' AND p.status = 1
+		GROUP BY 1, 2 ORDER BY count(*) DESC, 1 LIMIT 1`).Scan(&course, &key)
+	if err != nil {
+		return fmt.Errorf("choosing the course: %w", err)
+	}
+	tag, err := w.Pool.Exec(ctx, `DELETE FROM sismgr.ucl_bdo_v_moodle_student_enrl WHERE mod_occ_bdo_id = $1
+		OR mod_occ_bdo_id IN (SELECT mod_occ_bdo_id FROM stg.sits_module_struc WHERE occ_key = $1)`, key)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fmt.Errorf("course %s (occurrence %s) has no registration to remove", course, key)
+	}
+	return err
+}
+
+// unreadableStudent moves SITS into a database that, like an Oracle
+// database in a legacy character set, can hold text that is not UTF-8, and
+// breaks the name of the student with the most published enrolments there.
+func unreadableStudent(ctx context.Context, w *World) error {
+	dsn, err := w.scratchDatabase(ctx, "sits", `ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`)
+	if err != nil {
+		return err
+	}
+	pool, err := warehouse.Open(ctx, config.DSN(dsn), 4)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := w.In.Write(ctx, pool, "", nil); err != nil {
+		return err
+	}
+	var code string
+	var courses int
+	if err := w.Pool.QueryRow(ctx, `SELECT user_idnumber, count(*) FROM ctl.published_membership
+		WHERE roletype = '01' AND status = 1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1`).Scan(&code, &courses); err != nil {
+		return fmt.Errorf("choosing the student: %w", err)
+	}
+	tag, err := pool.Exec(ctx, `UPDATE sismgr.ucl_bdo_v_moodle_student SET student_name = E'Jos\xe9 ' || surname WHERE student_code = $1`, code)
+	if err != nil || tag.RowsAffected() != 1 {
+		return fmt.Errorf("breaking student %s: %v", code, err)
+	}
+	w.student, w.studentCourses = code, courses
+	w.Cfg.Sources.SITS.DSN = config.DSN(dsn)
+	return nil
+}
+
+// badRowKept checks that the student's unreadable row kept its last good
+// version: it was reported, its key is live in raw, and every enrolment
+// Moodle was told of stands.
+func badRowKept(ctx context.Context, w *World, runID int64) (string, bool, error) {
+	var reported, live, kept, courses int
+	err := w.Pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND source = 'sits' AND entity = 'student' AND errors > 0),
+			(SELECT count(*) FROM raw.record WHERE source = 'sits' AND entity = 'student' AND key = $2 AND deleted_run IS NULL),
+			(SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND source = 'sits' AND entity = 'student'
+			   AND (detail->>'kept_bad_keys')::int > 0),
+			(SELECT count(*) FROM ctl.published_membership WHERE user_idnumber = $2 AND roletype = '01' AND status = 1)`,
+		runID, w.student).Scan(&reported, &live, &kept, &courses)
+	if err != nil {
+		return "", false, err
+	}
+	if reported == 0 || live == 0 || kept == 0 || courses != w.studentCourses {
+		return "", false, nil
+	}
+	return fmt.Sprintf("the loader kept student %s's last good row (%d enrolments stand)", w.student, courses), true, nil
+}

@@ -1,0 +1,4 @@
+package transform
+
+// SetAfterCommit makes Run call f right after its COMMIT succeeds (tests).
+func SetAfterCommit(o *Options, f func()) { o.afterCommit = f }
