@@ -87,6 +87,17 @@ func (r *Result) Total(outcome Outcome) int {
 	return n
 }
 
+// countOutcome counts the actions with outcome o.
+func countOutcome(acts []Action, o Outcome) int {
+	n := 0
+	for _, a := range acts {
+		if a.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
 // VoidRetries counts the writes that did not take even when sent again.
 func (r *Result) VoidRetries() int {
 	n := 0
@@ -215,9 +226,9 @@ func Apply(ctx context.Context, c *moodle.Client, permit *envguard.Permit, plan 
 	if err := a.checkApplied(ctx, o); err != nil {
 		return res, fmt.Errorf("verifying the group changes made on site %s: %w", plan.Instance, err)
 	}
-	if bad := res.Total(Failed) + res.Total(NotAttempted) + res.VoidRetries(); bad > 0 {
+	if bad := res.Total(Failed) + res.Total(NotAttempted) + len(res.Retries); bad > 0 {
 		return res, &PartialError{Instance: plan.Instance, Failed: res.Total(Failed), NotAttempted: res.Total(NotAttempted),
-			Void: res.VoidRetries(), Total: len(res.Actions)}
+			Void: res.VoidRetries(), Retried: countOutcome(res.Retries, Applied), Total: len(res.Actions)}
 	}
 	return res, nil
 }

@@ -353,20 +353,16 @@ func stepSummary(rep *Report) (ledger.Counts, map[string]any) {
 		detail["notes"] = rep.Notes
 	}
 	if r := rep.Result; r != nil {
-		for _, a := range r.Actions {
+		// A write that did not take is counted by its retry.
+		for _, a := range r.all() {
 			switch {
-			case a.Outcome == Void: // counted by its retry
+			case a.Outcome == Void && !a.Retry:
 			case a.Outcome != Applied:
 				c.Errors++
 			case a.Kind == CreateGroup || a.Kind == CreateGrouping || a.Kind == Assign || a.Kind == AddMember:
 				c.New++
 			default:
 				c.Deleted++
-			}
-		}
-		for _, a := range r.Retries {
-			if a.Outcome != Applied {
-				c.Errors++
 			}
 		}
 		detail["requests"] = r.Requests

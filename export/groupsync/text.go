@@ -3,7 +3,6 @@ package groupsync
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -157,7 +156,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	if n := len(r.Retries); n > 0 {
 		fmt.Fprintf(w, "  %d writes Moodle answered without an error were not there when the courses were read again "+
 			"(PHP's max_input_vars?); sent again in batches of %d: %d took, %d did not\n",
-			n, RetryBatch, n-r.VoidRetries()-countNot(r.Retries, Applied, Void), r.VoidRetries())
+			n, RetryBatch, countOutcome(r.Retries, Applied), r.VoidRetries())
 	}
 	if r.Unverified > 0 {
 		fmt.Fprintf(w, "  %d writes not verified: their course could not be read again\n", r.Unverified)
@@ -192,17 +191,6 @@ func (r *Result) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "  ... and %d more (ctl.group_sync_action has them all)\n", listed-maxListed)
 	}
 	return nil
-}
-
-// countNot counts the actions whose outcome is none of outcomes.
-func countNot(acts []Action, outcomes ...Outcome) int {
-	n := 0
-	for _, a := range acts {
-		if !slices.Contains(outcomes, a.Outcome) {
-			n++
-		}
-	}
-	return n
 }
 
 // BudgetLines say what the budgets decided, one line each, for the run's
