@@ -142,6 +142,12 @@ type MoodleSite struct {
 	// IMSPersons puts a <person> for every row of mart.exp_ims_person of
 	// the site in its IMS file (off: accounts come from LDAP/SSO).
 	IMSPersons bool `yaml:"ims_persons"`
+	// KnownProfileFields are custom profile fields (shortnames) the site
+	// has although no account holds a value yet. MIM learns a site's fields
+	// from its users' values and writes no profile CSV naming a field it
+	// has not seen: tool_uploaduser rejects a whole file for one unknown
+	// column.
+	KnownProfileFields []string `yaml:"known_profile_fields"`
 	// MaxShrinkPercent is, by raw entity (users, enrolments, courses, ...),
 	// the share of its records one read may delete (see ShrinkLimits).
 	MaxShrinkPercent ShrinkLimits `yaml:"max_shrink_percent"`
@@ -690,6 +696,11 @@ func (m *MoodleSite) validate(path string, ps *problems) {
 	}
 	if m.GroupPrefix == "" || strings.TrimSpace(m.GroupPrefix) != m.GroupPrefix {
 		ps.add(path+".group_prefix", 0, "must be non-empty without surrounding spaces")
+	}
+	for j, f := range m.KnownProfileFields {
+		if !profileShortname.MatchString(f) {
+			ps.add(fmt.Sprintf("%s.known_profile_fields[%d]", path, j), 0, "%q is not a profile field shortname (letters, digits, _)", f)
+		}
 	}
 	if m.EnrolmentFeed != EnrolmentIMS && m.EnrolmentFeed != EnrolmentFlatfile {
 		ps.add(path+".enrolment_feed", 0, "%q is not ims or flatfile", m.EnrolmentFeed)
