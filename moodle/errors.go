@@ -139,6 +139,21 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.msg }
 
+// Redirected returns the site root a redirect sends the client to (the
+// Location without Moodle's endpoint and query), and false when err holds
+// no redirect. Moodle redirects every request for another host or port than
+// its wwwroot to the wwwroot, before any function runs: the configured URL
+// then names another site root than the one Moodle answers at.
+func Redirected(err error) (root string, ok bool) {
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status < 300 || se.Status >= 400 || se.Location == "" {
+		return "", false
+	}
+	root, _, _ = strings.Cut(se.Location, "?")
+	root = strings.TrimSuffix(root, Endpoint)
+	return strings.TrimRight(root, "/"), true
+}
+
 // BatchError says that some items of a batch write failed; the batch's
 // result tells which and why. It unwraps to the first item's error.
 type BatchError struct {

@@ -69,7 +69,8 @@ func TestEachUserFailures(t *testing.T) {
 			f.Function, f.Times = "core_user_get_users", 2
 			site.Inject(f)
 			got, _, err := eachUser(c)
-			if err != nil || site.Calls("core_user_get_users") != 3 {
+			// Three tries of lastname LIKE '%', then one of email LIKE '%'.
+			if err != nil || site.Calls("core_user_get_users") != 3+1 {
 				t.Fatalf("read through two failures: %v after %d calls", err, site.Calls("core_user_get_users"))
 			}
 			seen := map[moodle.Int]bool{}
@@ -117,4 +118,31 @@ func TestEachUserFailures(t *testing.T) {
 			t.Fatalf("fn's error: %v after %d users, %d calls", err, n, site.Calls("core_user_get_users"))
 		}
 	})
+}
+
+// Moodle drops from a criterion's answer every user whose searched field
+// is empty: email LIKE '%' misses accounts without an e-mail address (two
+// on the second recorded site), lastname LIKE '%' those without a last
+// name. EachUser with no criteria reads both and misses neither.
+func TestEachUserReadsUsersWithEmptyFields(t *testing.T) {
+	st := recorded.Site2()
+	for i := range st.Users {
+		if st.Users[i].ID == 95 {
+			st.Users[i].LastName = "" // an account created without a last name
+		}
+	}
+	site := moodletest.NewServer(t, st)
+	c := newClient(t, site, site.Token())
+	got, warnings, err := eachUser(c)
+	if err != nil || len(warnings) > 0 {
+		t.Fatal(err, warnings)
+	}
+	ids := map[moodle.Int]bool{}
+	for _, u := range got {
+		ids[u.ID] = true
+	}
+	if len(got) != len(st.Users) || !ids[154] || !ids[222] || !ids[95] {
+		t.Errorf("%d users of %d; 154 and 222 (no e-mail) %v %v, 95 (no last name) %v",
+			len(got), len(st.Users), ids[154], ids[222], ids[95])
+	}
 }

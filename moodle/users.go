@@ -60,8 +60,12 @@ type CustomField struct {
 }
 
 // GetUsers returns the users matching every criterion (id, username,
-// idnumber, auth exactly; firstname, lastname, email with SQL LIKE). With
-// no criteria it asks for email LIKE '%': every user.
+// idnumber, auth exactly; firstname, lastname, email with SQL LIKE), of
+// those whose searched fields are not empty in what the token may see:
+// Moodle finds users in SQL, then drops each whose details lack a searched
+// field or have it empty (email LIKE '%' leaves out every account without
+// an e-mail). With no criteria it asks for lastname LIKE '%', which leaves
+// out fewest; EachUser reads the rest too.
 //
 // Moodle ignores a criterion key it does not support and then returns
 // every user, with a warning (invalidfieldparameter). GetUsers turns that
@@ -82,10 +86,11 @@ func (c *Client) GetUsers(ctx context.Context, criteria ...Criterion) ([]User, [
 	return out.Users, out.Warnings, nil
 }
 
-// usersCriteria is criteria, or email LIKE '%' (every user) when empty.
+// usersCriteria is criteria, or lastname LIKE '%' when empty: Moodle's
+// forms require a last name, so it leaves out fewest accounts.
 func usersCriteria(criteria []Criterion) []Criterion {
 	if len(criteria) == 0 {
-		return []Criterion{{Key: "email", Value: "%"}}
+		return []Criterion{{Key: "lastname", Value: "%"}}
 	}
 	return criteria
 }
@@ -107,17 +112,49 @@ func ignoredCriterion(fn string, warnings []Warning) error {
 // would be, and the users fn has already seen are not passed to it again;
 // an error from fn ends the read and is returned as is.
 //
+// With no criteria it reads every user whatever fields are empty: Moodle
+// drops from a criterion's answer each user whose searched field is empty,
+// so it reads lastname LIKE '%' and then email LIKE '%' and passes on the
+// union. Only an account with neither a last name nor an e-mail address
+// (which Moodle's forms do not allow) escapes both. Reading the gaps by id
+// instead would name deleted accounts, which Moodle's get_users_by_field
+// does not skip.
+//
 // Moodle sends its warnings after the users: when one says a criterion
 // was ignored (invalidfieldparameter), the *Error of kind InvalidParameter
 // comes after fn has seen every user, and the caller must discard them.
 // Other warnings are returned, as by GetUsers, for the caller to decide.
 func (c *Client) EachUser(ctx context.Context, criteria []Criterion, fn func(*User) error) ([]Warning, error) {
-	const function = "core_user_get_users"
-	f := newForm(c.token, function)
-	if err := f.params(P("criteria", criteriaParam(usersCriteria(criteria)))); err != nil {
-		return nil, fmt.Errorf("calling %s: %w", function, err)
+	if len(criteria) > 0 {
+		return c.eachMatching(ctx, criteria, nil, fn)
 	}
 	seen := map[Int]struct{}{}
+	var warnings []Warning
+	for _, cr := range EveryUser {
+		w, err := c.eachMatching(ctx, []Criterion{cr}, seen, fn)
+		warnings = append(warnings, w...)
+		if err != nil {
+			return warnings, err
+		}
+	}
+	return warnings, nil
+}
+
+// EveryUser are the criteria EachUser reads one after the other when it is
+// given none, to find every user whatever fields are empty.
+var EveryUser = []Criterion{{Key: "lastname", Value: "%"}, {Key: "email", Value: "%"}}
+
+// eachMatching streams core_user_get_users for criteria into fn, adding
+// every id it passes on to seen (a map of its own when nil).
+func (c *Client) eachMatching(ctx context.Context, criteria []Criterion, seen map[Int]struct{}, fn func(*User) error) ([]Warning, error) {
+	const function = "core_user_get_users"
+	f := newForm(c.token, function)
+	if err := f.params(P("criteria", criteriaParam(criteria))); err != nil {
+		return nil, fmt.Errorf("calling %s: %w", function, err)
+	}
+	if seen == nil {
+		seen = map[Int]struct{}{}
+	}
 	var warnings []Warning
 	err := c.streamed(ctx, function, f, func(dec *json.Decoder) error {
 		warnings = warnings[:0]

@@ -132,10 +132,11 @@ func BenchmarkIMSExport(b *testing.B) {
 				b.Fatal(err)
 			}
 			var course, usr, role, kind, cohort string
+			var status int
 			var tb, te *time.Time
 			k := 0
 			for rows.Next() {
-				if err := rows.Scan(&course, &usr, &role, &kind, &tb, &te, &cohort); err != nil {
+				if err := rows.Scan(&course, &usr, &role, &kind, &status, &tb, &te, &cohort); err != nil {
 					b.Fatal(err)
 				}
 				k++

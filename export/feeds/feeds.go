@@ -188,6 +188,9 @@ type Result struct {
 	SampleDrops []string `json:"sample_drops,omitempty"`
 	// Notes say what else happened (skipped rows, mail not sent, ...).
 	Notes []string `json:"notes,omitempty"`
+	// Pending is set when changes of earlier files have not been seen
+	// applied for pending_alert_nights extracts or more.
+	Pending *Pending `json:"pending,omitempty"`
 	// LeftOut names every person and member the writer refused, each with
 	// its reason (the feed's ledger step keeps them all).
 	LeftOut []string `json:"left_out,omitempty"`

@@ -40,7 +40,8 @@ func newEnv(t *testing.T) *env {
 	cfg := &config.Config{
 		Environment: pgtest.Environment,
 		Moodle: []config.MoodleSite{
-			{Name: "main", URL: "https://moodle.example.ac.uk", Environment: pgtest.Environment, IMSTarget: "moodle-main"},
+			{Name: "main", URL: "https://moodle.example.ac.uk", Environment: pgtest.Environment, IMSTarget: "moodle-main",
+				KnownProfileFields: []string{"studentno", "progcode", "ugpg"}},
 		},
 		Exports: config.Exports{Dir: dir, IMSRoles: map[string]string{"student": "01", "editingteacher": "02", "teacher": "08"},
 			ProfileFields: []config.ProfileField{
@@ -251,4 +252,16 @@ func concat[T any](parts ...[]T) []T {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// applied stands for Moodle having applied the last files of the sites and
+// an extract having shown it: nothing they carried is pending any more.
+// (How an extract shows it is pending_test.go's business.)
+func (e *env) applied(instances ...string) {
+	e.t.Helper()
+	for _, table := range []string{"ctl.pending_membership", "ctl.pending_profile"} {
+		if _, err := e.pool.Exec(context.Background(), `DELETE FROM `+table+` WHERE instance = ANY($1)`, instances); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 }

@@ -51,6 +51,10 @@ type imsCounts struct {
 	// FrozenCourses counts those courses.
 	FrozenCourses int64
 	Invalid       int64 // mart rows left out: unmapped role, bad status, empty key
+	// Resends are pending changes of earlier files (not seen applied in
+	// Moodle yet) this file carries again; FrozenPending those of frozen
+	// courses, which it does not.
+	Resends, FrozenPending int64
 }
 
 // imsPlan is a site's IMS delta, measured and guarded, inside the feed's
@@ -86,10 +90,14 @@ func (p *imsPlan) heldDrops() int64 {
 	return n
 }
 
-// sendable counts the members the file would carry.
-func (p *imsPlan) sendable(heldRows int64) int64 {
-	c := p.counts
-	return c.Adds + c.Changes + c.Same + c.Drops + c.Suspends - heldRows
+// sendable counts the members the file would carry: the delta's and the
+// pending ones', less the held courses' drops.
+func (p *imsPlan) sendable(ctx context.Context, tx pgx.Tx) (int64, error) {
+	var n int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM mim_ims_delta d WHERE `+streamWhere, nonNil(p.heldCourses())).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting the IMS members of site %s: %w", p.site.Name, err)
+	}
+	return n, nil
 }
 
 var errNoMart = errors.New("mart not built")
@@ -442,6 +450,13 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 		return err
 	}
 	defer rollback(ctx, tx)
+	// What Moodle was seen to apply of the earlier files is no longer
+	// pending; the rest goes into this file again.
+	names, codes := roleMap(x.cfg.Exports.IMSRoles)
+	obs, actual, err := reconcileIMS(ctx, tx, site.Name, names, codes)
+	if err != nil {
+		return err
+	}
 	p, err := planIMS(ctx, tx, x.cfg, site, opts.Full)
 	if errors.Is(err, errNoMart) {
 		res.Status = StatusSkipped
@@ -451,11 +466,17 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 	if err != nil {
 		return err
 	}
+	if p.counts.Resends, p.counts.FrozenPending, err = addResends(ctx, tx, site.Name); err != nil {
+		return err
+	}
 	heldRows, err := p.heldRows(ctx, tx)
 	if err != nil {
 		return err
 	}
 	p.fill(res, heldRows)
+	if err := x.notePending(ctx, tx, site.Name, IMS, obs, p.counts.Resends, p.counts.FrozenPending, res); err != nil {
+		return err
+	}
 
 	if opts.DryRun {
 		res.Status = StatusDryRun
@@ -499,7 +520,11 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 	// moves only after that, in this transaction.
 	skipped := &skipSet{}
 	var file deliver.File
-	wrote := p.sendable(heldRows) > 0
+	sendable, err := p.sendable(ctx, tx)
+	if err != nil {
+		return err
+	}
+	wrote := sendable > 0
 	var persons int
 	if feed == IMS && site.IMSPersons {
 		if persons, err = countPersons(ctx, tx, site.Name); err != nil {
@@ -532,11 +557,15 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 			"target": p.counts.Target, "adds": p.counts.Adds, "changes": p.counts.Changes, "same": p.counts.Same,
 			"drops": p.counts.Drops, "suspends": p.counts.Suspends, "forgets": p.counts.Forgets, "quiet": p.counts.Quiet,
 			"held": heldRows, "held_courses": len(p.held), "frozen": p.counts.Frozen, "invalid": p.counts.Invalid,
-			"skipped": skipped.n, "persons": persons, "delivered": res.Delivered}})
+			"skipped": skipped.n, "persons": persons, "delivered": res.Delivered, "resends": p.counts.Resends,
+			"confirmed": obs.Confirmed}})
 	if err != nil {
 		return err
 	}
 	if err := applyIMS(ctx, tx, site.Name, exportID, p.heldCourses(), skipped); err != nil {
+		return err
+	}
+	if err := recordIMSPending(ctx, tx, site.Name, run.ID, exportID, p.heldCourses(), skipped, actual); err != nil {
 		return err
 	}
 	var notify []int64
@@ -599,11 +628,17 @@ func (s *skipSet) add(course, usr, role string, err error) {
 	s.all = append(s.all, err.Error())
 }
 
+// streamWhere selects the delta's lines to send ($1: the held courses):
+// changes and pending changes sent again, but not quiet drops, nor drops of
+// held courses.
+const streamWhere = `d.kind IN ('add', 'change', 'same', 'suspend', 'drop', 'resend') AND NOT d.keeps
+  AND NOT ((d.kind IN ('drop', 'suspend') OR d.kind = 'resend' AND d.status = 0) AND d.course = ANY($1))`
+
 // streamSQL reads the members to send, course by course.
-const streamSQL = `SELECT d.course, d.usr, d.roletype, d.kind, coalesce(d.tb, d.ptb), coalesce(d.te, d.pte), coalesce(d.cohort, '')
+const streamSQL = `SELECT d.course, d.usr, d.roletype, d.kind, coalesce(d.status, 0), coalesce(d.tb, d.ptb), coalesce(d.te, d.pte),
+	coalesce(d.cohort, '')
 FROM mim_ims_delta d
-WHERE d.kind IN ('add', 'change', 'same', 'suspend', 'drop') AND NOT d.keeps
-  AND NOT (d.kind IN ('drop', 'suspend') AND d.course = ANY($1))
+WHERE ` + streamWhere + `
 ORDER BY d.course, d.usr, d.roletype`
 
 // writeIMS streams the delta from tx into the site's file.
@@ -687,13 +722,15 @@ func scanDelta(ctx context.Context, tx pgx.Tx, held []string, fn func(deltaMembe
 	defer rows.Close()
 	var (
 		course, usr, role, kind, cohort string
+		status                          int
 		tb, te                          *time.Time
 	)
 	for rows.Next() {
-		if err := rows.Scan(&course, &usr, &role, &kind, &tb, &te, &cohort); err != nil {
+		if err := rows.Scan(&course, &usr, &role, &kind, &status, &tb, &te, &cohort); err != nil {
 			return fmt.Errorf("reading the IMS delta: %w", err)
 		}
-		m := ims.Member{IDNumber: usr, RoleType: role, Active: kind == "add" || kind == "change" || kind == "same", Cohort: cohort}
+		active := kind == "add" || kind == "change" || kind == "same" || kind == "resend" && status == 1
+		m := ims.Member{IDNumber: usr, RoleType: role, Active: active, Cohort: cohort}
 		if tb != nil {
 			m.Begin = ims.DateOf(*tb)
 		}

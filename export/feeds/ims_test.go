@@ -78,7 +78,9 @@ func TestIMSFirstExportThenDelta(t *testing.T) {
 		t.Errorf("ledger steps: %d", n)
 	}
 
-	// Unchanged: nothing to send, and yesterday's file stays.
+	// Unchanged, and Moodle applied the file: nothing to send, and
+	// yesterday's file stays.
+	e.applied("main")
 	sum = e.export(x, imsOnly())
 	if r := e.result(sum, "main", IMS); r.Status != StatusEmpty {
 		t.Fatalf("unchanged export: %s %v", r.Status, r.Err)
@@ -129,7 +131,9 @@ func TestIMSFirstExportThenDelta(t *testing.T) {
 		t.Errorf("archive entries: %d, want 2", len(es))
 	}
 
-	// --full re-asserts every active membership.
+	// --full re-asserts every active membership (the drop, once applied,
+	// is no longer pending).
+	e.applied("main")
 	sum = e.export(x, Options{Feeds: []Feed{IMS}, Full: true})
 	if r := e.result(sum, "main", IMS); r.Status != StatusPublished {
 		t.Fatalf("full: %s %v", r.Status, r.Err)
@@ -170,6 +174,7 @@ func TestIMSSuspensionFrozenCoursesAndRoleDrops(t *testing.T) {
 	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished {
 		t.Fatalf("first: %s %v", r.Status, r.Err)
 	}
+	e.applied("main")
 	if _, err := e.pool.Exec(ctx, `UPDATE ctl.course_mapping SET active = false WHERE course_idnumber = 'C2'`); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +200,8 @@ func TestIMSSuspensionFrozenCoursesAndRoleDrops(t *testing.T) {
 	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "frozen") }) {
 		t.Errorf("notes should mention the frozen course: %v", r.Notes)
 	}
-	// s2 suspended stays so: no further file.
+	// s2 suspended stays so: once Moodle applied it, no further file.
+	e.applied("main")
 	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusEmpty {
 		t.Errorf("third: %s, want empty", r.Status)
 	}
@@ -361,6 +367,7 @@ func TestIMSCourseDropHeld(t *testing.T) {
 	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Status != StatusPublished {
 		t.Fatal(r.Err)
 	}
+	e.applied("main")
 	// C1 loses 6 of 10 (60% > 50%: a wrong mapping?), C2 loses 1 of 10;
 	// overall 33 of 40 remain (82%), within the threshold.
 	next := concat(target[6:10], target[10:19], target[20:40])
@@ -400,6 +407,7 @@ func TestIMSCourseDropHeld(t *testing.T) {
 		t.Errorf("the hold must be mailed with the course: %d mails", len(msgs))
 	}
 	// Held again the next night while the mapping is not fixed.
+	e.applied("main")
 	if r := e.result(e.export(x, imsOnly()), "main", IMS); r.Held != 6 || r.Status != StatusEmpty {
 		t.Errorf("next night: held %d status %s", r.Held, r.Status)
 	}

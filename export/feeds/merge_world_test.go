@@ -90,6 +90,13 @@ func TestMergesCarriedThrough(t *testing.T) {
 		AND keep_reason LIKE '%the SITS username'`, manual, ldap); n != 1 {
 		t.Errorf("the planted student's manual account is not merged into the LDAP one for its SITS username")
 	}
+	// A student whose code two accounts carry is named, not silently left
+	// out of the tutor table.
+	if n := q(`SELECT count(*) FROM mart.dq_tutor_unmatched d JOIN mart.dq_duplicate_idnumber dup
+			ON dup.instance = d.instance AND dup.idnumber = d.student_code
+		WHERE d.instance = 'main' AND d.problem LIKE 'the student''s code is carried by%'`); n == 0 {
+		t.Error("no student with a shared code in mart.dq_tutor_unmatched")
+	}
 	x := New(w.e.pool, w.e.cfg, WithOperator("test"))
 	sum := w.e.export(x, Options{Feeds: []Feed{Merge}})
 	r := w.e.result(sum, "main", Merge)
@@ -178,6 +185,40 @@ func TestMergesCarriedThrough(t *testing.T) {
 	}
 	if len(order) != int(clears)+1 || order[len(order)-1] != "set" || order[0] != "clear" {
 		t.Errorf("carry rows in the file: %v (want %d clears, then the set)", order, clears)
+	}
+	// Moodle's side: tool_uploaduser applies the file; the next night sees
+	// every student code on one account: nothing left to carry or merge, the
+	// carry rows no longer pending, no student ambiguous any more.
+	f, err = os.Open(filepath.Join(w.e.dir, ProfileFileName("main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := w.Sites["main"].UploadUsers(f)
+	f.Close()
+	if err != nil || up.Skipped != 0 {
+		t.Fatalf("upload: %v %+v", err, up)
+	}
+	if u := w.user(t, "main", ldap); u.IDNumber != code {
+		t.Errorf("the kept account carries %q, want %q", u.IDNumber, code)
+	}
+	if u := w.user(t, "main", manual); u.IDNumber != "" || !u.Suspended {
+		t.Errorf("the merged-away account: idnumber %q, suspended %v", u.IDNumber, u.Suspended)
+	}
+	w.extractAndTransform(t, false)
+	for what, sql := range map[string]string{
+		"student codes on several accounts":      `SELECT count(*) FROM mart.dq_duplicate_idnumber WHERE instance = 'main' AND person_kind = 'student'`,
+		"codes left to carry":                    `SELECT count(*) FROM mart.exp_idnumber_carry WHERE instance = 'main'`,
+		"merges proposed":                        `SELECT count(*) FROM mart.exp_merge_candidates WHERE instance = 'main'`,
+		"ambiguous students in the target":       `SELECT count(*) FROM mart.enrolment_drift WHERE instance = 'main' AND kind = 'ambiguous_user'`,
+		"tutor pairs left out for a shared code": `SELECT count(*) FROM mart.dq_tutor_unmatched WHERE instance = 'main' AND problem LIKE 'the student''s code is carried by%'`,
+	} {
+		if n := q(sql); n != 0 {
+			t.Errorf("after the codes moved, %s: %d", what, n)
+		}
+	}
+	sum = w.e.export(x, Options{Feeds: []Feed{Profile}})
+	if n := q(`SELECT count(*) FROM ctl.pending_profile WHERE instance = 'main' AND fields ? ':idnumber'`); n != 0 {
+		t.Errorf("%d moved codes still pending after Moodle showed them", n)
 	}
 	t.Logf("%d pairs merged; %d codes cleared, 1 given; file of %d rows", pairs, clears, len(rows)-1)
 }

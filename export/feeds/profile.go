@@ -24,17 +24,18 @@ const ProfileMart = "mart.exp_profile_fields"
 // tool_uploaduser run.
 func ProfileFileName(site string) string { return "profile-" + site + ".csv" }
 
-// profileQuery builds the SELECT of the rows whose values differ from what
-// was last published (all rows when all is set), the jsonb object of a
-// row's values and the condition on the mart's rows the file takes. Column
-// names come from config.ProfileColumns and shortnames are validated by the
-// configuration, so both are safe in the text.
+// profileQuery builds the SELECT of the rows to send (see profileChanged;
+// all rows when all is set), the jsonb object of a row's values and the
+// condition on the mart's rows the file takes. Column names come from
+// config.ProfileColumns and shortnames are validated by the configuration,
+// so both are safe in the text.
 //
 // With carry, the rows that move a student code after an observed merge
 // (mart.exp_idnumber_carry) are in, first the accounts the code is cleared
 // from, each carrying its values as Moodle has them (stg.moodle_user_field:
 // only the idnumber changes), and the object of a carry row holds the
-// idnumber sent under the key carryKey. Without carry they are left out.
+// idnumber sent under the key carryKey, so that it is published, pending
+// and observed like a field. Without carry they are left out.
 func profileQuery(pf []config.ProfileField, all, carry bool) (query, object, filter string, err error) {
 	var cols, pairs []string
 	for _, f := range pf {
@@ -53,30 +54,94 @@ func profileQuery(pf []config.ProfileField, all, carry bool) (query, object, fil
 		pairs = append(pairs, "'"+f.Shortname+"', coalesce("+col+", '')")
 	}
 	object = "jsonb_build_object(" + strings.Join(pairs, ", ") + ")"
-	head, order := "coalesce(m.username::text, '')", "m.username, "+object+"::text"
+	head, order := "coalesce(m.username::text, ''), "+object+"::text", "m.username, "+object+"::text"
 	filter = "m.carry IS NULL"
 	if carry {
 		object = "(" + object + " || CASE WHEN m.carry IS NOT NULL THEN jsonb_build_object('" + carryKey +
 			"', coalesce(m.idnumber::text, '')) ELSE '{}'::jsonb END)"
-		head += ", coalesce(m.carry::text, ''), coalesce(m.idnumber::text, '')"
-		order = "(m.carry IS DISTINCT FROM 'clear'), " + order
+		head = "coalesce(m.username::text, ''), " + object + "::text, coalesce(m.carry::text, ''), coalesce(m.idnumber::text, '')"
+		order = "(m.carry IS DISTINCT FROM 'clear'), m.username, " + object + "::text"
 		filter = "true"
 	}
-	changed := "(p.fields IS NULL OR NOT p.fields @> " + object + ")"
-	if all {
-		changed = "true"
-	}
 	query = `SELECT ` + head + `, ` + strings.Join(cols, ", ") + `
-		FROM ` + ProfileMart + ` m
-		LEFT JOIN ctl.published_profile p ON p.instance = m.instance AND p.username = m.username
-		WHERE m.instance = $1 AND ` + filter + ` AND ` + changed + `
+		FROM ` + ProfileMart + ` m ` + profileJoins + `
+		WHERE m.instance = $1 AND ` + filter + ` AND ` + profileChanged(object, all) + `
 		ORDER BY ` + order
 	return query, object, filter, nil
 }
 
 // carryKey is the key of the idnumber a carry row sent, in the published
-// values (no profile field shortname has a colon).
+// and pending values (no profile field shortname has a colon); what Moodle
+// has is compared under the same key (reconcileProfile).
 const carryKey = ":idnumber"
+
+// profileJoins bring what was last published and what is pending (sent,
+// not yet seen in Moodle) beside each row of the mart, m.
+const profileJoins = `LEFT JOIN ctl.published_profile p ON p.instance = m.instance AND p.username = m.username
+		LEFT JOIN ctl.pending_profile q ON q.instance = m.instance AND q.username = m.username`
+
+// profileChanged selects the rows to send: values that differ from what
+// was last published, and the accounts whose values are still pending.
+func profileChanged(object string, all bool) string {
+	if all {
+		return "true"
+	}
+	return "(p.fields IS NULL OR NOT p.fields @> " + object + " OR q.username IS NOT NULL)"
+}
+
+// ProfileFieldError says exports.profile_fields names fields a site is not
+// known to have: tool_uploaduser rejects the whole file for one unknown
+// column, so the site's profile CSV is not written.
+type ProfileFieldError struct {
+	Instance string
+	Unknown  []string
+	Known    []string
+}
+
+func (e *ProfileFieldError) Error() string {
+	known := "none"
+	if len(e.Known) > 0 {
+		known = strings.Join(e.Known, ", ")
+	}
+	return fmt.Sprintf("exports.profile_fields names %s that site %s is not known to have (known: %s); Moodle's tool_uploaduser "+
+		"rejects the whole file for one unknown column, so no profile CSV was written. MIM learns a site's fields from its users' values: "+
+		"if the field exists but no account holds a value yet, list it in the site's known_profile_fields",
+		strings.Join(e.Unknown, ", "), e.Instance, known)
+}
+
+// checkProfileFields refuses profile fields the site is not known to have:
+// neither seen among its users' values (stg.moodle_profile_field) nor
+// listed in its known_profile_fields.
+func checkProfileFields(ctx context.Context, tx pgx.Tx, site *config.MoodleSite, pf []config.ProfileField) error {
+	known := slices.Clone(site.KnownProfileFields)
+	ok, err := martExists(ctx, tx, "stg.moodle_profile_field")
+	if err != nil {
+		return err
+	}
+	if ok {
+		rows, err := tx.Query(ctx, `SELECT shortname FROM stg.moodle_profile_field WHERE instance = $1`, site.Name)
+		if err != nil {
+			return fmt.Errorf("reading the profile fields of site %s: %w", site.Name, err)
+		}
+		seen, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("reading the profile fields of site %s: %w", site.Name, err)
+		}
+		known = append(known, seen...)
+	}
+	slices.Sort(known)
+	known = slices.Compact(known)
+	e := &ProfileFieldError{Instance: site.Name, Known: known}
+	for _, f := range pf {
+		if !slices.Contains(known, f.Shortname) {
+			e.Unknown = append(e.Unknown, f.Shortname)
+		}
+	}
+	if len(e.Unknown) > 0 {
+		return e
+	}
+	return nil
+}
 
 // runProfile runs the profile CSV of one site: only the accounts whose
 // values changed since the last published file (all of them with --full).
@@ -101,6 +166,15 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 		res.note("%s has not been built yet (run mim transform)", ProfileMart)
 		return nil
 	}
+	if err := checkProfileFields(ctx, tx, site, pf); err != nil {
+		return err
+	}
+	// What Moodle was seen to apply of the earlier files is no longer
+	// pending; the rest goes into this file again.
+	obs, actual, err := reconcileProfile(ctx, tx, site.Name)
+	if err != nil {
+		return err
+	}
 	runID := int64(0)
 	if run != nil {
 		runID = run.ID
@@ -114,11 +188,15 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 	if err != nil {
 		return err
 	}
-	var changed int64
-	if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE p.fields IS NULL OR NOT p.fields @> `+object+`)
-		FROM `+ProfileMart+` m LEFT JOIN ctl.published_profile p ON p.instance = m.instance AND p.username = m.username
-		WHERE m.instance = $1 AND `+filter, site.Name).Scan(&res.Rows, &changed); err != nil {
+	var changed, resends int64
+	if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE `+profileChanged(object, false)+`),
+			count(*) FILTER (WHERE q.username IS NOT NULL AND p.fields @> `+object+`)
+		FROM `+ProfileMart+` m `+profileJoins+`
+		WHERE m.instance = $1 AND `+filter, site.Name).Scan(&res.Rows, &changed, &resends); err != nil {
 		return fmt.Errorf("counting the profile rows of site %s: %w", site.Name, err)
+	}
+	if err := x.notePending(ctx, tx, site.Name, Profile, obs, resends, 0, res); err != nil {
+		return err
 	}
 	if opts.Full {
 		changed = res.Rows
@@ -129,6 +207,7 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 		return nil
 	}
 	var skipped []string
+	var sent []profileRow
 	var file deliver.File
 	status := StatusEmpty
 	if changed > 0 {
@@ -147,8 +226,8 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 			}
 			defer rows.Close()
 			vals := make([]*string, len(pf))
-			var username, action, idnumber string
-			dst := []any{&username}
+			var username, object, action, idnumber string
+			dst := []any{&username, &object}
 			if carry {
 				dst = append(dst, &action, &idnumber)
 			}
@@ -166,6 +245,7 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 						values[i] = *v
 					}
 				}
+				put := cw.Write
 				if carry {
 					// An empty idnumber clears it: only a clear row may send one.
 					if idnumber == "" && action != "clear" {
@@ -174,12 +254,11 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 						continue
 					}
 					values[len(pf)] = idnumber
+					if action == "clear" {
+						put = cw.WriteCurrent // its values are the site's own
+					}
 				}
-				write := cw.Write
-				if action == "clear" {
-					write = cw.WriteCurrent // its values are the site's own
-				}
-				if err := write(username, values...); err != nil {
+				if err := put(username, values...); err != nil {
 					var re *csvfeed.RowError
 					if !errors.As(err, &re) {
 						return err
@@ -188,7 +267,9 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 					if len(skipped) <= 3 {
 						res.note("%v", err)
 					}
+					continue
 				}
+				sent = append(sent, profileRow{username: username, fields: object})
 			}
 			if err := rows.Err(); err != nil {
 				return fmt.Errorf("reading %s: %w", ProfileMart, err)
@@ -219,19 +300,18 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 		return err
 	}
 	if changed > 0 {
-		cond := "(p.fields IS NULL OR NOT p.fields @> " + object + ")"
-		if opts.Full {
-			cond = "true"
-		}
 		if _, err := tx.Exec(ctx, `INSERT INTO ctl.published_profile (instance, username, fields, export_id)
 			SELECT DISTINCT ON (m.username) $1, m.username, `+object+`, $2
-			FROM `+ProfileMart+` m LEFT JOIN ctl.published_profile p ON p.instance = m.instance AND p.username = m.username
-			WHERE m.instance = $1 AND m.username IS NOT NULL AND `+filter+` AND `+cond+` AND NOT m.username = ANY($3)
+			FROM `+ProfileMart+` m `+profileJoins+`
+			WHERE m.instance = $1 AND m.username IS NOT NULL AND `+filter+` AND `+profileChanged(object, opts.Full)+` AND NOT m.username = ANY($3)
 			ORDER BY m.username, `+object+`::text
 			ON CONFLICT (instance, username) DO UPDATE
 			SET fields = ctl.published_profile.fields || EXCLUDED.fields, export_id = EXCLUDED.export_id`,
 			site.Name, exportID, nonNil(skipped)); err != nil {
 			return fmt.Errorf("recording the profile CSV of site %s: %w", site.Name, err)
+		}
+		if err := recordProfilePending(ctx, tx, site.Name, run.ID, exportID, sent, actual); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

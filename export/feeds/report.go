@@ -51,6 +51,9 @@ func (s *Summary) Write(w io.Writer) {
 		if r.Delivered != "" {
 			fmt.Fprintf(w, "  delivered: %s\n", r.Delivered)
 		}
+		if r.Pending != nil {
+			fmt.Fprintf(w, "  NOT APPLIED IN MOODLE: %s\n", describePending(*r.Pending))
+		}
 		for _, n := range r.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/mimwarehouse/mim/internal/envguard"
@@ -34,6 +35,9 @@ const (
 	// not created, a name not freed) or an earlier failure stopped the
 	// batch (a bad token, an unreachable site).
 	NotAttempted Outcome = "not_attempted"
+	// Void: Moodle answered without an error, but re-reading the course
+	// afterwards does not show the change (see checkApplied).
+	Void Outcome = "void"
 )
 
 // Action is a planned write and what became of it.
@@ -42,19 +46,28 @@ type Action struct {
 	Outcome Outcome
 	Error   string          // Moodle's error, or why it was not sent
 	Answer  json.RawMessage // Moodle's answer for a created group or grouping
+	Retry   bool            // sent again because the first write did not take
 }
 
 // Result is what an apply did, item by item, in the order items were sent.
 type Result struct {
 	Instance string
-	Actions  []Action
-	Requests int // write requests made, the bisection of failed batches included
+	// Actions are the planned writes; those Moodle answered but a re-read
+	// did not show are Void, and were sent once more: Retries.
+	Actions []Action
+	Retries []Action
+	// Unverified counts writes whose course could not be re-read.
+	Unverified int
+	Requests   int // write requests made, the bisection of failed batches and retries included
 }
 
-// Count returns how many actions of kind ended with outcome.
+// all are the actions and the retries.
+func (r *Result) all() []Action { return append(slices.Clip(r.Actions), r.Retries...) }
+
+// Count returns how many actions and retries of kind ended with outcome.
 func (r *Result) Count(kind Kind, outcome Outcome) int {
 	n := 0
-	for _, a := range r.Actions {
+	for _, a := range r.all() {
 		if a.Kind == kind && a.Outcome == outcome {
 			n++
 		}
@@ -62,11 +75,34 @@ func (r *Result) Count(kind Kind, outcome Outcome) int {
 	return n
 }
 
-// Total returns how many actions ended with outcome.
+// Total returns how many actions and retries ended with outcome: with
+// Applied, how many planned writes took, whether at once or when retried.
 func (r *Result) Total(outcome Outcome) int {
 	n := 0
-	for _, a := range r.Actions {
+	for _, a := range r.all() {
 		if a.Outcome == outcome {
+			n++
+		}
+	}
+	return n
+}
+
+// countOutcome counts the actions with outcome o.
+func countOutcome(acts []Action, o Outcome) int {
+	n := 0
+	for _, a := range acts {
+		if a.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// VoidRetries counts the writes that did not take even when sent again.
+func (r *Result) VoidRetries() int {
+	n := 0
+	for _, a := range r.Retries {
+		if a.Outcome == Void {
 			n++
 		}
 	}
@@ -121,6 +157,11 @@ type ApplyOptions struct {
 	// Ops of one phase never depend on each other, so order within a
 	// phase does not matter.
 	Parallel int
+	// PageSize is the enrolled users per request when the courses written
+	// to are re-read (0: a course's users in one request).
+	PageSize int
+	// Prefix is the site's group prefix (the plan's), for the re-read.
+	Prefix string
 }
 
 // Apply sends plan to the site through c, which must be the client the
@@ -131,7 +172,9 @@ type ApplyOptions struct {
 // id is never used. Ops depending on a failed one are not attempted. The
 // error is a *PartialError when some items failed or were not attempted,
 // and the Result says which; other errors stop the apply (the Result says
-// what was done before).
+// what was done before). Then the courses written to are read again: a
+// write Moodle answered but the re-read does not show is Void and is sent
+// once more in batches of RetryBatch (see checkApplied).
 func Apply(ctx context.Context, c *moodle.Client, permit *envguard.Permit, plan *Plan, o ApplyOptions) (*Result, error) {
 	res := &Result{Instance: plan.Instance}
 	switch {
@@ -179,23 +222,34 @@ func Apply(ctx context.Context, c *moodle.Client, permit *envguard.Permit, plan 
 			todo = todo[n:]
 		}
 	}
-	if bad := res.Total(Failed) + res.Total(NotAttempted); bad > 0 {
-		return res, &PartialError{Instance: plan.Instance, Failed: res.Total(Failed), NotAttempted: res.Total(NotAttempted), Total: len(res.Actions)}
+	o.Prefix = plan.Prefix
+	if err := a.checkApplied(ctx, o); err != nil {
+		return res, fmt.Errorf("verifying the group changes made on site %s: %w", plan.Instance, err)
+	}
+	if bad := res.Total(Failed) + res.Total(NotAttempted) + len(res.Retries); bad > 0 {
+		return res, &PartialError{Instance: plan.Instance, Failed: res.Total(Failed), NotAttempted: res.Total(NotAttempted),
+			Void: res.VoidRetries(), Retried: countOutcome(res.Retries, Applied), Total: len(res.Actions)}
 	}
 	return res, nil
 }
 
 // done records actions and adds them to the result.
 func (a *applier) done(ctx context.Context, acts []Action) error {
-	if len(acts) == 0 {
-		return nil
-	}
-	if a.record != nil {
-		if err := a.record(ctx, acts); err != nil {
-			return fmt.Errorf("recording applied group changes (no further changes were sent): %w", err)
-		}
+	if err := a.save(ctx, acts); err != nil {
+		return err
 	}
 	a.res.Actions = append(a.res.Actions, acts...)
+	return nil
+}
+
+// save records actions.
+func (a *applier) save(ctx context.Context, acts []Action) error {
+	if len(acts) == 0 || a.record == nil {
+		return nil
+	}
+	if err := a.record(ctx, acts); err != nil {
+		return fmt.Errorf("recording applied group changes (no further changes were sent): %w", err)
+	}
 	return nil
 }
 

@@ -56,19 +56,36 @@ func (e *BudgetError) Error() string {
 func (e *BudgetError) ExitCode() int { return 3 }
 
 // PartialError says a sync did what it could but not everything: some
-// items failed or were not attempted, or some courses could not be read
-// (and were left alone). The Result and the Plan say which; the next sync
-// retries from a fresh read of Moodle.
+// items failed or were not attempted, some courses could not be read (and
+// were left alone), or Moodle answered writes it did not make. The Result
+// and the Plan say which; the next sync retries from a fresh read of
+// Moodle. Writes that took only when sent again (Retried) make the sync
+// partial too, though Moodle ends right: the site silently drops part of
+// what MIM sends, and a person must fix the site or its settings.
 type PartialError struct {
 	Instance                    string
 	Failed, NotAttempted, Total int
-	Unreadable                  int // courses whose state could not be read
+	// Void counts writes Moodle answered but did not apply, even when sent
+	// again in small batches.
+	Void int
+	// Retried counts writes Moodle answered but did not apply that took
+	// when sent again in small batches.
+	Retried    int
+	Unreadable int // courses whose state could not be read
 }
 
 func (e *PartialError) Error() string {
 	var parts []string
 	if e.Failed > 0 || e.NotAttempted > 0 {
 		parts = append(parts, fmt.Sprintf("%d of %d writes failed and %d were not attempted", e.Failed, e.Total, e.NotAttempted))
+	}
+	if e.Void > 0 {
+		parts = append(parts, fmt.Sprintf("%d writes Moodle answered without an error did not take, even when sent again "+
+			"(check the site's max_input_vars with `mim check`)", e.Void))
+	}
+	if e.Retried > 0 {
+		parts = append(parts, fmt.Sprintf("%d writes Moodle answered without an error took only when sent again in batches of %d: "+
+			"the site's PHP max_input_vars is below this site's max_input_vars setting (measure it with `mim check`)", e.Retried, RetryBatch))
 	}
 	if e.Unreadable > 0 {
 		parts = append(parts, fmt.Sprintf("%d courses could not be read and were left alone", e.Unreadable))

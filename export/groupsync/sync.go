@@ -221,7 +221,7 @@ func syncSite(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envg
 		defer cancel()
 		return recordActions(ctx, pool, o.Run.ID, plan.Instance, acts)
 	}
-	res, err := Apply(ctx, c, permit, plan, ApplyOptions{Record: record, Parallel: o.Site.Concurrency})
+	res, err := Apply(ctx, c, permit, plan, ApplyOptions{Record: record, Parallel: o.Site.Concurrency, PageSize: o.Site.PageSize})
 	rep.Result = res
 	if n := len(plan.Unreadable); n > 0 {
 		var pe *PartialError
@@ -233,7 +233,8 @@ func syncSite(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envg
 		}
 	}
 	log.Info("applied the group plan", "writes", len(res.Actions), "applied", res.Total(Applied),
-		"failed", res.Total(Failed), "not_attempted", res.Total(NotAttempted), "requests", res.Requests)
+		"failed", res.Total(Failed), "not_attempted", res.Total(NotAttempted), "void", len(res.Retries),
+		"void_after_retry", res.VoidRetries(), "requests", res.Requests)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if ferr := finishApply(fctx, pool, o.Run.ID, res, err); ferr != nil {
@@ -244,7 +245,7 @@ func syncSite(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envg
 
 // actionColumns are the columns recordActions fills.
 var actionColumns = []string{"run_id", "instance", "courseid", "course_idnumber", "action", "idnumber", "name",
-	"group_id", "grouping_id", "grouping_idnumber", "userid", "user_idnumber", "outcome", "error", "answer"}
+	"group_id", "grouping_id", "grouping_idnumber", "userid", "user_idnumber", "outcome", "error", "answer", "retry"}
 
 // recordActions appends actions to ctl.group_sync_action in one COPY.
 func recordActions(ctx context.Context, pool *pgxpool.Pool, runID int64, instance string, acts []Action) error {
@@ -268,7 +269,7 @@ func recordActions(ctx context.Context, pool *pgxpool.Pool, runID int64, instanc
 		}
 		rows[i] = []any{runID, instance, a.CourseID, a.CourseIDNumber, string(a.Kind), idn, name,
 			positive(a.Group.ID), positive(a.Grouping.ID), a.Grouping.IDNumber, positive(a.User.UserID), a.User.UserIDNumber,
-			string(a.Outcome), errText, answer}
+			string(a.Outcome), errText, answer, a.Retry}
 	}
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"ctl", "group_sync_action"}, actionColumns, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("recording %d group changes of site %s: %w", len(acts), instance, err)
@@ -295,7 +296,7 @@ func finishApply(ctx context.Context, q warehouse.Querier, runID int64, res *Res
 		status = "failed"
 	}
 	applied := map[string]map[Outcome]int{}
-	for _, a := range res.Actions {
+	for _, a := range res.all() {
 		if applied[string(a.Kind)] == nil {
 			applied[string(a.Kind)] = map[Outcome]int{}
 		}
@@ -352,8 +353,10 @@ func stepSummary(rep *Report) (ledger.Counts, map[string]any) {
 		detail["notes"] = rep.Notes
 	}
 	if r := rep.Result; r != nil {
-		for _, a := range r.Actions {
+		// A write that did not take is counted by its retry.
+		for _, a := range r.all() {
 			switch {
+			case a.Outcome == Void && !a.Retry:
 			case a.Outcome != Applied:
 				c.Errors++
 			case a.Kind == CreateGroup || a.Kind == CreateGrouping || a.Kind == Assign || a.Kind == AddMember:
@@ -363,6 +366,13 @@ func stepSummary(rep *Report) (ledger.Counts, map[string]any) {
 			}
 		}
 		detail["requests"] = r.Requests
+		if len(r.Retries) > 0 {
+			detail["void"] = len(r.Retries)
+			detail["void_after_retry"] = r.VoidRetries()
+		}
+		if r.Unverified > 0 {
+			detail["unverified"] = r.Unverified
+		}
 	}
 	return c, detail
 }

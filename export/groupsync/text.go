@@ -153,6 +153,14 @@ func (r *Result) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "; %d failed, %d not attempted", f, n)
 	}
 	fmt.Fprintln(w)
+	if n := len(r.Retries); n > 0 {
+		fmt.Fprintf(w, "  %d writes Moodle answered without an error were not there when the courses were read again "+
+			"(PHP's max_input_vars?); sent again in batches of %d: %d took, %d did not\n",
+			n, RetryBatch, countOutcome(r.Retries, Applied), r.VoidRetries())
+	}
+	if r.Unverified > 0 {
+		fmt.Fprintf(w, "  %d writes not verified: their course could not be read again\n", r.Unverified)
+	}
 	for _, k := range Kinds {
 		a, f, n := r.Count(k, Applied), r.Count(k, Failed), r.Count(k, NotAttempted)
 		if a+f+n == 0 {
@@ -168,8 +176,8 @@ func (r *Result) WriteText(w io.Writer) error {
 		fmt.Fprintln(w, line)
 	}
 	listed := 0
-	for _, a := range r.Actions {
-		if a.Outcome == Applied {
+	for _, a := range r.all() {
+		if a.Outcome == Applied || a.Outcome == Void && !a.Retry {
 			continue
 		}
 		if listed == 0 {

@@ -326,6 +326,7 @@ func (r *dbRead) enrolments(ctx context.Context, enrolOut, rolesOut *entityOut, 
 	r.enrolled = map[int64]int64{}
 	r.activeIn = map[int64][]int64{}
 	r.graded = map[int64][]int64{}
+	r.seesHidden = map[courseUser]bool{}
 	err = r.q.each(ctx, "enrolments", `SELECT x.courseid, u.id, u.username, u.idnumber, u.firstname, u.lastname, x.active
 		FROM (SELECT e.courseid, ue.userid,
 		             MAX(CASE WHEN ue.status = 0 AND e.status = 0 AND ue.timestart < ?
@@ -350,6 +351,8 @@ func (r *dbRead) enrolments(ctx context.Context, enrolOut, rolesOut *entityOut, 
 			j.reset()
 			j.num("id", cu.user)
 			j.str("username", username)
+			// Moodle adds fullname to whatever userfields asked for.
+			j.str("fullname", first+" "+last)
 			if idnumber.String != "" {
 				j.str("idnumber", idnumber.String)
 			}
@@ -383,6 +386,10 @@ func (r *dbRead) enrolments(ctx context.Context, enrolOut, rolesOut *entityOut, 
 						return err
 					}
 					harvested[refs[ri].roleID] = p
+				}
+				switch ro.shortname {
+				case "manager", "coursecreator", "editingteacher", "teacher":
+					r.seesHidden[cu] = true
 				}
 				if graders[refs[ri].roleID] && active == 1 && !graded {
 					graded = true

@@ -133,10 +133,17 @@ func (r *dbRead) grades(ctx context.Context, itemsOut, gradesOut *entityOut, sco
 		}
 		seen := map[int64]bool{}
 		for _, uid := range r.graded[c.id] {
+			// A user without any grade row in the course (a course whose
+			// only item is its fresh total) gets the default feedback
+			// format, as the report shows it.
+			anyRow := slices.ContainsFunc(byCourse[c.id], func(it dbGradeItem) bool {
+				_, ok := grades[key{it.id, uid}]
+				return ok
+			})
 			for i := range byCourse[c.id] {
 				item := &byCourse[c.id][i]
 				gr, has := grades[key{item.id, uid}]
-				raw, err := r.gradeItem(&full, item, gr, has)
+				raw, err := r.gradeItem(&full, item, gr, has, anyRow)
 				if err != nil {
 					return err
 				}
@@ -176,7 +183,7 @@ func (r *dbRead) grades(ctx context.Context, itemsOut, gradesOut *entityOut, sco
 
 // gradeItem writes one user's line of the grade report for an item, in the
 // order of the report's return description.
-func (r *dbRead) gradeItem(j *jsonObj, it *dbGradeItem, g dbGrade, has bool) ([]byte, error) {
+func (r *dbRead) gradeItem(j *jsonObj, it *dbGradeItem, g dbGrade, has, anyRow bool) ([]byte, error) {
 	isCourse := it.itemType == "course"
 	var raw *float64
 	if has && g.final.Valid {
@@ -240,7 +247,11 @@ func (r *dbRead) gradeItem(j *jsonObj, it *dbGradeItem, g dbGrade, has bool) ([]
 		j.str("percentageformatted", fmt.Sprintf("%.2f %%", (*raw-gmin)/(gmax-gmin)*100))
 	}
 	j.str("feedback", g.feedback.String)
-	j.num("feedbackformat", 2)
+	if anyRow {
+		j.num("feedbackformat", 2)
+	} else {
+		j.num("feedbackformat", 0)
+	}
 	return j.close(), nil
 }
 
@@ -371,10 +382,12 @@ func (r *dbRead) completion(ctx context.Context, o *entityOut, scopes map[string
 		current[scope] = true
 		for _, c := range r.activeIn[u] {
 			ce := entries[c]
-			if ce == nil {
+			cu := courseUser{c, u}
+			// enrol_get_users_courses: a hidden course only for a user who
+			// may see it there.
+			if ce == nil || ce.visible == 0 && !r.seesHidden[cu] {
 				continue
 			}
-			cu := courseUser{c, u}
 			j.reset()
 			j.num("id", ce.id)
 			j.str("shortname", ce.shortname)
@@ -391,7 +404,10 @@ func (r *dbRead) completion(ctx context.Context, o *entityOut, scopes map[string
 			j.str("lang", ce.lang)
 			j.boolean("enablecompletion", ce.completion != 0)
 			j.boolean("completionhascriteria", criteria[c])
-			j.boolean("completionusertracked", true)
+			// Tracked: actively enrolled with a role Moodle counts
+			// (moodle/course:isincompletionreports, the gradebook roles).
+			_, isTracked := slices.BinarySearch(r.graded[c], u)
+			j.boolean("completionusertracked", isTracked)
 			j.num("category", ce.category)
 			if total := tracked[c]; total > 0 && ce.completion != 0 {
 				j.flt("progress", float64(done[cu])/float64(total)*100)

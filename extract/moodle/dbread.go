@@ -28,6 +28,10 @@ type dbRead struct {
 	enrolled map[int64]int64   // course → users enrolled, whatever the state
 	activeIn map[int64][]int64 // user → courses they are actively enrolled in, ascending
 	graded   map[int64][]int64 // course → actively enrolled users with a gradebook role, ascending
+	// seesHidden are the enrolments whose user may see the course when it
+	// is hidden (a role holding moodle/course:viewhiddencourses there:
+	// teachers and managers, not students).
+	seesHidden map[courseUser]bool
 }
 
 // configNames are the site settings a read uses.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +120,10 @@ func checkMoodleWebServices(ctx context.Context, e *Env, environment string, sit
 		read.Detail = fmt.Sprintf("%s at %s; the %d functions reading it needs are in the token's service",
 			about, info.SiteURL, len(moodlex.Functions(site)))
 	}
+	out := []CheckResult{read}
+	if read.OK {
+		out = append(out, checkMoodleAccess(ctx, e, site, c)...)
+	}
 	write := CheckResult{Target: "moodle:" + site.Name + " group sync"}
 	missing := info.Missing(moodle.GroupWriteFunctions...)
 	writable := site.Environment == environment
@@ -136,7 +141,55 @@ func checkMoodleWebServices(ctx context.Context, e *Env, environment string, sit
 		write.Detail = fmt.Sprintf("read-only token (lacks %d group functions); the site belongs to environment %q, so MIM does not write there anyway",
 			len(missing), site.Environment)
 	}
-	return []CheckResult{read, write}
+	out = append(out, write)
+	if read.OK && writable && len(missing) == 0 {
+		out = append(out, checkInputVars(ctx, site, c))
+	}
+	return out
+}
+
+// checkMoodleAccess proves the token sees what extraction reads (one line
+// per finding), aimed at users and a course the warehouse knows when it
+// can be reached.
+func checkMoodleAccess(ctx context.Context, e *Env, site *config.MoodleSite, c *moodle.Client) []CheckResult {
+	var hint moodlex.AccessHint
+	if pool, err := e.Warehouse(ctx); err == nil {
+		hint, _ = moodlex.LoadAccessHint(ctx, pool, site.Name) // without one, the check looks at the lowest ids
+	}
+	var out []CheckResult
+	for _, a := range moodlex.CheckAccess(ctx, c, site, hint) {
+		out = append(out, CheckResult{Target: "moodle:" + site.Name + " " + a.What, OK: a.OK, Detail: a.Detail})
+	}
+	return out
+}
+
+// maxInputVarsProbe is the largest request the check sends to measure
+// max_input_vars: far above PHP's default of 1000.
+const maxInputVarsProbe = 20000
+
+// checkInputVars measures the site's max_input_vars and compares it with
+// the configured budget: PHP drops what is beyond without a word, so a
+// budget above the real limit cuts group writes short silently.
+func checkInputVars(ctx context.Context, site *config.MoodleSite, c *moodle.Client) CheckResult {
+	r := CheckResult{Target: "moodle:" + site.Name + " max_input_vars"}
+	m, err := c.MeasureInputVars(ctx, maxInputVarsProbe)
+	switch {
+	case err != nil:
+		r.Detail = "could not be measured: " + err.Error()
+	case m.Limit < site.MaxInputVars:
+		r.Detail = fmt.Sprintf("PHP keeps %d form variables per request, but max_input_vars is configured as %d: "+
+			"group writes would be cut short without an error; set max_input_vars: %d (or raise the site's php.ini)",
+			m.Limit+1, site.MaxInputVars, m.Limit)
+	default:
+		r.OK = true
+		limit := strconv.Itoa(m.Limit)
+		if m.AtLeast {
+			limit = "at least " + limit
+		}
+		r.Detail = fmt.Sprintf("the site's max_input_vars is %s (%d requests to measure); MIM sends at most %d per request",
+			limit, m.Requests, site.MaxInputVars)
+	}
+	return r
 }
 
 // requestObservers is where a client's calls are counted: the tally the

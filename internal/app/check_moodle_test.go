@@ -35,26 +35,7 @@ moodle:
   - {name: other, url: "%s", token: othertoken0123456789abcdef, environment: production, retries: 1}
   - {name: down, url: "%s", token: x, environment: production, retries: 1}
 `, pgtest.Environment, db.DSN.Reveal(), good.URL(), pgtest.Environment, other.URL(), down.URL))
-	code, out, errOut := mim(t, "--config", cfg, "check")
-	if code != app.ExitFailure {
-		t.Errorf("exit %d, want 1:\n%s%s", code, out, errOut)
-	}
-	t.Logf("mim check:\n%s", out)
-	lines := map[string]string{}
-	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		target := f[1]
-		if len(f) > 3 && f[2] == "group" {
-			target += " group sync"
-		}
-		if len(f) > 3 && f[2] == "tutor" {
-			target += " tutor " + f[3] // the tutor table's lines (check_tutor_test.go)
-		}
-		lines[target] = l
-	}
+	out, errOut, lines := failingCheck(t, cfg)
 	for target, want := range map[string][]string{
 		"moodle:main":            {"ok", "Moodle 4.5 (Build: 20241007)", good.URL(), "functions reading it needs are in the token's service"},
 		"moodle:main group sync": {"ok", "may create, fill and delete groups"},
@@ -79,6 +60,75 @@ moodle:
 			t.Errorf("check output shows a token:\n%s%s", out, errOut)
 		}
 	}
+}
+
+// Defects 2 and 4 of the real-Moodle comparison: a role without
+// moodle/user:viewalldetails made the site look empty and `mim check` said
+// ok; a max_input_vars lower than configured cut writes short silently.
+// The check names the missing capability and measures the real limit.
+func TestCheckMoodleAccessAndInputVars(t *testing.T) {
+	db := pgtest.New(t)
+	role := moodletest.Without(moodletest.WebServiceRole(), moodletest.CapViewAllDetails)
+	short := moodletest.NewServer(t, recorded.Site2())
+	short.AddToken(moodletest.Token{Token: "shorttoken0123456789abcdef", UserID: recorded.Site2WSUser, Capabilities: role})
+	tight := moodletest.NewServer(t, recorded.Site2(), moodletest.WithMaxInputVars(40))
+	tight.AddToken(moodletest.Token{Token: "tighttoken0123456789abcdef", UserID: recorded.Site2WSUser, Capabilities: moodletest.WebServiceRole()})
+	cfg := writeConfig(t, fmt.Sprintf(`environment: %s
+warehouse: {dsn: "%s"}
+moodle:
+  - {name: short, url: "%s", token: shorttoken0123456789abcdef, environment: %s, retries: 1}
+  - {name: tight, url: "%s", token: tighttoken0123456789abcdef, environment: %s, retries: 1}
+`, pgtest.Environment, db.DSN.Reveal(), short.URL(), pgtest.Environment, tight.URL(), pgtest.Environment))
+	_, _, lines := failingCheck(t, cfg)
+	for target, want := range map[string]string{
+		"moodle:short users":          "FAIL missing capability moodle/user:viewalldetails",
+		"moodle:short groups":         "ok",
+		"moodle:short max_input_vars": "ok",
+		"moodle:tight users":          "ok",
+		"moodle:tight max_input_vars": "FAIL PHP keeps 41 form variables per request, but max_input_vars is configured as 900",
+	} {
+		if l := strings.Join(strings.Fields(lines[target]), " "); !strings.HasPrefix(l, strings.Fields(want)[0]+" "+target) ||
+			!strings.Contains(l, strings.TrimPrefix(strings.TrimPrefix(want, "FAIL "), "ok")) {
+			t.Errorf("%s: %q, want %q", target, lines[target], want)
+		}
+	}
+}
+
+// failingCheck runs `mim check` on cfg, which must fail (exit 1), and
+// returns its output and its lines by target.
+func failingCheck(t *testing.T, cfg string) (string, string, map[string]string) {
+	t.Helper()
+	code, out, errOut := mim(t, "--config", cfg, "check")
+	if code != app.ExitFailure {
+		t.Errorf("exit %d, want 1:\n%s%s", code, out, errOut)
+	}
+	t.Logf("mim check:\n%s", out)
+	return out, errOut, checkLines(out)
+}
+
+// checkLines indexes `mim check`'s lines by their target: the site's name
+// and what the line is about (group sync, users, max_input_vars, ...).
+func checkLines(out string) map[string]string {
+	lines := map[string]string{}
+	about := map[string]bool{"users": true, "enrolments": true, "groups": true, "categories": true, "grades": true,
+		"courses": true, "max_input_vars": true, "access": true}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		target := f[1]
+		switch {
+		case len(f) > 3 && f[2] == "group" && f[3] == "sync":
+			target += " group sync"
+		case len(f) > 3 && f[2] == "tutor": // the tutor table's lines (check_tutor_test.go)
+			target += " tutor " + f[3]
+		case len(f) > 2 && about[f[2]]:
+			target += " " + f[2]
+		}
+		lines[target] = l
+	}
+	return lines
 }
 
 // `mim check` dials a moodle-db site's database and checks every table a

@@ -386,8 +386,9 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		if last == nil {
 			return runErr
 		}
-		fmt.Fprintf(w, "\n== 5. night %d: each site's IMS Enterprise task applies its file, and tool_mergeusers the merge list, as Moodle's cron would\n", night)
+		fmt.Fprintf(w, "\n== 5. night %d: each site's IMS Enterprise task applies its file, tool_uploaduser its profile CSV and tool_mergeusers the merge list, as Moodle's cron would\n", night)
 		applyIMS(w, cfg, out, in, sims)
+		applyProfiles(w, out, in, sims)
 		applyMerges(w, out, last.RunID, in, sims)
 		if ctx.Err() != nil {
 			break
@@ -533,6 +534,24 @@ func applyIMS(w io.Writer, cfg *config.Config, out string, in *synth.Institution
 		}
 		fmt.Fprintf(w, "%-10s enrolled %d, dates changed %d, unenrolled %d, suspended %d; unknown courses %d, unknown users %d\n",
 			s.Name, rep.Enrolled, rep.DatesChanged, rep.Unenrolled, rep.Suspended, rep.UnknownCourses, rep.UnknownUsers)
+	}
+}
+
+// applyProfiles runs each site's bulk user upload on the profile CSV the
+// export wrote, as a site's cron job running tool_uploaduser would.
+func applyProfiles(w io.Writer, out string, in *synth.Institution, sims map[string]*moodletest.Site) {
+	for _, s := range in.Sites {
+		f, err := os.Open(filepath.Join(out, feeds.ProfileFileName(s.Name)))
+		if err != nil {
+			continue // no profile CSV for this site
+		}
+		rep, err := sims[s.Name].UploadUsers(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(w, "%-10s the profile upload failed: %v\n", s.Name, err)
+			continue
+		}
+		fmt.Fprintf(w, "%-10s profile values of %d accounts updated; %d usernames not on the site\n", s.Name, rep.Updated, rep.Skipped)
 	}
 }
 

@@ -28,7 +28,11 @@ cron would:
 Each line says which guard caught the disaster and how many writes reached
 Moodle (web-service writes, and the changes a delivered IMS Enterprise file
 makes when Moodle's task applies it). A drill holds when a guard caught it
-and not one write reached Moodle. A quiet night (nothing broken) runs first:
+and not one write reached Moodle; max-input-vars, whose disaster is in the
+writes, holds when every write PHP cut short is found by re-reading Moodle,
+sent again, and the night is reported partial. Each night's files are then
+applied as Moodle would (its IMS task, tool_uploaduser for the profile CSV).
+A quiet night (nothing broken) runs first:
 it must write nothing, or the drills would measure nothing.
 
 Exit status: 0 only if every drill held, 1 otherwise, 2 for a usage error.

@@ -16,6 +16,7 @@ import (
 	"github.com/mimwarehouse/mim/extract"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -379,8 +380,9 @@ func (o *ExtractOutcome) failures() (failed, landed, partial int) {
 }
 
 // Status is the ledger status of the stage: refused if an entity's read
-// was suspect (nothing of it landed), failed if nothing landed, partial if
-// something failed or a scope or row was bad, else succeeded.
+// was suspect (nothing of it landed) or a source was refused (a site that
+// redirected elsewhere), failed if nothing landed, partial if something
+// failed or a scope or row was bad, else succeeded.
 func (o *ExtractOutcome) Status() string {
 	failed, landed, partial := o.failures()
 	switch {
@@ -394,9 +396,13 @@ func (o *ExtractOutcome) Status() string {
 	return ledger.Succeeded
 }
 
-// refused reports whether an entity's read was refused as suspect.
+// refused reports whether an entity's read was refused as suspect, or a
+// source by the environment guard.
 func (o *ExtractOutcome) refused() bool {
 	for _, s := range o.Sources {
+		if ledger.Outcome(s.Err) == ledger.Refused {
+			return true
+		}
 		for _, r := range s.Entities {
 			if r.Status == ledger.Refused {
 				return true
@@ -572,6 +578,9 @@ func (x *Extraction) runSource(ctx context.Context, run *ledger.Run, loader *loa
 	if ids := loader.AbortUnfinished(mine); len(ids) > 0 && err == nil {
 		err = fmt.Errorf("the source returned without finishing %d entit(ies), e.g. %s", len(ids), ids[0].Entity)
 	}
+	if re := x.redirected(ctx, run, kind, inst, err); re != nil {
+		err = re
+	}
 	o.Err, o.Elapsed = err, time.Since(start)
 	status := ledger.Outcome(err)
 	detail := map[string]any{}
@@ -582,6 +591,32 @@ func (x *Extraction) runSource(ctx context.Context, run *ledger.Run, loader *loa
 		o.Err = ferr
 	}
 	return o
+}
+
+// redirected makes a Moodle site that redirected its extraction to another
+// site root the environment guard's refusal (recorded in ctl.guard_event):
+// the configured URL is not the live site's.
+func (x *Extraction) redirected(ctx context.Context, run *ledger.Run, kind, inst string, err error) error {
+	if kind != "moodle" || err == nil {
+		return nil
+	}
+	cfg, cerr := x.e.Config()
+	site, ok := cfg.Site(inst)
+	if cerr != nil || !ok {
+		return nil
+	}
+	pool, perr := x.e.Warehouse(ctx)
+	if perr != nil {
+		return nil
+	}
+	re := envguard.New(cfg.Environment, pool).Redirected(site, err)
+	if re == nil {
+		return nil
+	}
+	if rerr := envguard.Record(ctx, pool, run.ID, re); rerr != nil {
+		return errors.Join(re, rerr)
+	}
+	return re
 }
 
 func finishText(r load.Report) string {

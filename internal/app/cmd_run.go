@@ -306,7 +306,9 @@ func runTasks(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Poo
 					case err != nil:
 						// An entity that did not land keeps yesterday's rows:
 						// the source was not read tonight, whatever else landed.
-						// A suspect read (the completeness guard) is refused.
+						// A suspect read (the completeness guard), or a site
+						// that redirected elsewhere (the environment guard), is
+						// refused.
 						rep.Status = ledger.Outcome(err)
 					case out != nil:
 						// Partial: every entity landed, with bad rows or Moodle

@@ -83,6 +83,17 @@ func (w *world) env(t *testing.T, sites []app.DemoSite) (*app.Env, *syncBuffer) 
 	return e, out
 }
 
+// run runs `mim run` once on the world with sites as configured.
+func (w *world) run(t *testing.T, sites []app.DemoSite) (*pipeline.Result, error, *syncBuffer) {
+	t.Helper()
+	e, out := w.env(t, sites)
+	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off"})
+	if res == nil {
+		t.Fatalf("the run did not start: %v", err)
+	}
+	return res, err, out
+}
+
 func stepStatus(t *testing.T, db *pgtest.DB, runID int64, stage, instance string) string {
 	t.Helper()
 	var s string
@@ -102,11 +113,7 @@ func TestRunLeavesOutAFailedSite(t *testing.T) {
 	sites := append([]app.DemoSite(nil), w.sites...)
 	bad := sites[1].Name
 	sites[1].Token = "not-the-token-of-this-site"
-	e, out := w.env(t, sites)
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off"})
-	if res == nil {
-		t.Fatalf("the run did not start: %v", err)
-	}
+	res, err, out := w.run(t, sites)
 	var re *pipeline.RunError
 	if !errors.As(err, &re) || re.ExitCode() != 1 || res.Status() != ledger.Partial {
 		t.Fatalf("run: %v (status %s)\n%s", err, res.Status(), out.String())
@@ -266,5 +273,36 @@ func TestRunStopsAtAFailedSITSExtract(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "transform skipped: not run: extract:sits failed") {
 		t.Errorf("the output does not say why the transform was skipped:\n%s", out.String())
+	}
+}
+
+// Defect 5 of the real-Moodle comparison: Moodle redirects a request for
+// another host than its wwwroot (localhost for a site at 127.0.0.1) with
+// HTTP 303, before any function runs. The configured URL then names
+// another site root: that is the environment guard's "live site differs",
+// a refusal (exit 3, recorded), not a failure.
+func TestRunRefusesASiteThatRedirects(t *testing.T) {
+	w := newWorld(t, app.DemoEnvironment)
+	sites := append([]app.DemoSite(nil), w.sites...)
+	bad := sites[1].Name
+	sites[1].URL = strings.Replace(sites[1].URL, "127.0.0.1", "localhost", 1)
+	res, err, out := w.run(t, sites)
+	var re *pipeline.RunError
+	if !errors.As(err, &re) || re.ExitCode() != 3 || res.Status() != ledger.Refused {
+		t.Fatalf("run: %v (status %s)\n%s", err, res.Status(), out.String())
+	}
+	for task, status := range map[string]string{"extract:moodle:" + bad: "refused", "groups:" + bad: "skipped",
+		"extract:moodle:main": "succeeded", "groups:main": "succeeded"} {
+		if o, ok := res.Outcome(task); !ok || o.Status != status {
+			t.Errorf("%s: %s, want %s", task, o.Status, status)
+		}
+	}
+	var detail string
+	if err := w.db.Pool.QueryRow(context.Background(), `SELECT detail->>'live_siteurl' FROM ctl.guard_event
+		WHERE guard = 'environment' AND decision = 'refused' AND instance = $1`, bad).Scan(&detail); err != nil {
+		t.Fatalf("no environment refusal recorded for %s: %v", bad, err)
+	}
+	if !strings.HasPrefix(detail, "http://127.0.0.1:") {
+		t.Errorf("the refusal names %q as the live site, not where Moodle redirected", detail)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
@@ -96,7 +97,8 @@ func ServeHandler(cfg *config.Config, pool *pgxpool.Pool, o ServeOptions) http.H
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { healthz(w, r, cfg, pool) })
-	page := statuspage.New(pool, statuspage.Options{Environment: cfg.Environment, Version: VersionString(), Upcoming: o.Upcoming})
+	page := statuspage.New(pool, statuspage.Options{Environment: cfg.Environment, Version: VersionString(), Upcoming: o.Upcoming,
+		Pending: func(ctx context.Context) ([]statuspage.Pending, error) { return pendingRows(ctx, pool) }})
 	mux.Handle("/", page)
 	if o.LTI != nil {
 		mux.Handle("/lti/", o.LTI)
@@ -326,4 +328,18 @@ func recordMissed(ctx context.Context, e *Env, pool *pgxpool.Pool, host, name st
 	e.Logger.Warn("scheduled run missed", "job", name, "due", latest, "missed", n)
 	recordScheduleEvent(e, pool, host, name, spec.String(), latest, schedule.Missed, nil, "", note)
 	return nil
+}
+
+// pendingRows is the status page's view of feeds.PendingReport.
+func pendingRows(ctx context.Context, pool *pgxpool.Pool) ([]statuspage.Pending, error) {
+	rep, err := feeds.PendingReport(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]statuspage.Pending, len(rep))
+	for i, p := range rep {
+		out[i] = statuspage.Pending{Instance: p.Instance, Feed: string(p.Feed), Count: p.Count, Long: p.Long, Nights: p.Nights,
+			Oldest: p.Oldest, Cause: p.Cause, Examples: p.Examples}
+	}
+	return out, nil
 }

@@ -179,8 +179,8 @@ func (b *bench) writeConfig() error {
 		b.env = append(b.env, tok+"="+s.token)
 		// rate_per_second at its maximum never binds: concurrency ÷
 		// latency (400/s at 8 and 20ms) is the limit being measured.
-		fmt.Fprintf(&sb, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 1000, concurrency: %d, group_prefix: %q}\n",
-			s.name, s.site.URL(), tok, Environment, b.o.Concurrency, synth.GroupPrefix)
+		fmt.Fprintf(&sb, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 1000, concurrency: %d, group_prefix: %q, known_profile_fields: [%s]}\n",
+			s.name, s.site.URL(), tok, Environment, b.o.Concurrency, synth.GroupPrefix, strings.Join(synth.ProfileFieldNames(), ", "))
 	}
 	fmt.Fprintf(&sb, "exports:\n  dir: %q\n  profile_fields:\n", b.path("out"))
 	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},

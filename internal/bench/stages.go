@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -156,6 +157,12 @@ func (b *bench) night(ctx context.Context, n int, setupOnly bool) error {
 	}
 	if n == 1 {
 		b.night1 = r.Wall
+		// Moodle applies the night's files before the next, as its IMS
+		// task and upload job would: the second night is then unchanged
+		// (what a file carried counts as applied once an extract shows it).
+		if err := b.applyFiles(); err != nil {
+			return err
+		}
 	}
 	b.add(f)
 	tasks := summaryTasks(r.Output, r.Started)
@@ -320,4 +327,27 @@ func sumDur(ds []time.Duration) time.Duration {
 		t += d
 	}
 	return t
+}
+
+// applyFiles has each simulated site apply the IMS file and the profile
+// CSV the night wrote.
+func (b *bench) applyFiles() error {
+	for _, s := range b.sites {
+		ims := filepath.Join(b.path("out"), feeds.IMSFileName(s.name))
+		if _, err := os.Stat(ims); err == nil {
+			if _, err := s.site.IMSCron(moodletest.IMSSettings{RestrictTarget: s.name, Unenrol: true}).Run(ims); err != nil {
+				return fmt.Errorf("applying the IMS file of site %s: %w", s.name, err)
+			}
+		}
+		f, err := os.Open(filepath.Join(b.path("out"), feeds.ProfileFileName(s.name)))
+		if err != nil {
+			continue
+		}
+		_, err = s.site.UploadUsers(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("applying the profile CSV of site %s: %w", s.name, err)
+		}
+	}
+	return nil
 }

@@ -150,6 +150,12 @@ type MoodleSite struct {
 	// connects as (its dbuser); mim check verifies it may read the site's
 	// tutor view and not the table of every site's pairs.
 	TutorDBUser string `yaml:"tutor_db_user"`
+	// KnownProfileFields are custom profile fields (shortnames) the site
+	// has although no account holds a value yet. MIM learns a site's fields
+	// from its users' values and writes no profile CSV naming a field it
+	// has not seen: tool_uploaduser rejects a whole file for one unknown
+	// column.
+	KnownProfileFields []string `yaml:"known_profile_fields"`
 	// MaxShrinkPercent is, by raw entity (users, enrolments, courses, ...),
 	// the share of its records one read may delete (see ShrinkLimits).
 	MaxShrinkPercent ShrinkLimits `yaml:"max_shrink_percent"`
@@ -705,6 +711,11 @@ func (m *MoodleSite) validate(path string, ps *problems) {
 		ps.add(path+".group_prefix", 0, "must be non-empty without surrounding spaces")
 	}
 	m.validateMerge(path, ps)
+	for j, f := range m.KnownProfileFields {
+		if !profileShortname.MatchString(f) {
+			ps.add(fmt.Sprintf("%s.known_profile_fields[%d]", path, j), 0, "%q is not a profile field shortname (letters, digits, _)", f)
+		}
+	}
 	if m.EnrolmentFeed != EnrolmentIMS && m.EnrolmentFeed != EnrolmentFlatfile {
 		ps.add(path+".enrolment_feed", 0, "%q is not ims or flatfile", m.EnrolmentFeed)
 	}

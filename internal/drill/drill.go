@@ -58,6 +58,10 @@ type Drill struct {
 	// configuration the night runs with. Nil: nothing is broken (the quiet
 	// night the drills are measured against).
 	Stage func(ctx context.Context, w *World) error
+	// Writes: the disaster is in writes the night must make (PHP cutting
+	// a request short); the drill holds when Contained says they were
+	// caught and put right, however many writes reached Moodle.
+	Writes bool
 	// Claim is the environment the drill's warehouse copy is claimed for
 	// (default Environment); Unclaimed leaves the copy as restored.
 	Claim     string
@@ -102,6 +106,10 @@ type Result struct {
 	// requests, and changes an IMS file delivered that night made when
 	// Moodle's task applied it.
 	Writes, WebServiceWrites, IMSChanges int
+	// ProfileChanges are the accounts a profile CSV delivered that night
+	// updated when uploaded (not counted in Writes: profile values are
+	// no guard's subject).
+	ProfileChanges int
 	// Caught says which guards caught the disaster.
 	Caught []string
 	// Held: a guard caught it and nothing reached Moodle (the quiet night:
@@ -229,6 +237,11 @@ type World struct {
 	// enrolments Moodle was told of before.
 	student        string
 	studentCourses int
+	// site, group and groupCourse are the group a drill had CMIS fill,
+	// with writes new members.
+	site, group string
+	groupCourse int64
+	writes      int
 }
 
 // drill runs one drill on a fresh copy of the world.
@@ -269,13 +282,13 @@ func (b *world) drill(ctx context.Context, n int, d Drill) Result {
 	case d.Stage == nil:
 		res.Held = res.Writes == 0 && len(res.Caught) == 0 && res.Exit == 0
 	default:
-		res.Held = res.Writes == 0 && len(res.Caught) > 0
+		res.Held = (res.Writes == 0 || d.Writes) && len(res.Caught) > 0
 	}
 	return res
 }
 
 // night runs the drill's night, counts the writes that reached Moodle and
-// lets each site's IMS task apply the file the night delivered.
+// lets each site apply the files the night delivered.
 func (w *World) night(ctx context.Context, log io.Writer, res *Result) error {
 	if log == nil {
 		log = io.Discard
@@ -289,20 +302,39 @@ func (w *World) night(ctx context.Context, log io.Writer, res *Result) error {
 	for _, s := range w.Sites {
 		res.WebServiceWrites += s.Writes()
 	}
-	for _, name := range w.base.order {
-		path := filepath.Join(w.Out, feeds.IMSFileName(name))
-		if _, err := os.Stat(path); err != nil {
-			continue // no file delivered tonight: Moodle has nothing to apply
-		}
-		site, _ := w.Cfg.Site(name)
-		rep, err := w.Sites[name].IMSCron(moodletest.IMSSettings{RestrictTarget: site.IMSTarget, Unenrol: true}).Run(path)
-		if err != nil {
-			return fmt.Errorf("applying the IMS file of site %s as Moodle would: %w", name, err)
-		}
-		res.IMSChanges += rep.Enrolled + rep.DatesChanged + rep.RolesAdded + rep.Unenrolled + rep.Suspended + rep.UsersDeleted
+	if res.IMSChanges, res.ProfileChanges, err = applyFiles(w.Cfg, w.base.order, w.Sites, w.Out); err != nil {
+		return err
 	}
 	res.Writes = res.WebServiceWrites + res.IMSChanges
 	return nil
+}
+
+// applyFiles lets each site apply the files delivered in out as Moodle
+// would: its IMS task reads the IMS file, and tool_uploaduser the profile
+// CSV. It returns the changes each made.
+func applyFiles(cfg *config.Config, order []string, sites map[string]*moodletest.Site, out string) (ims, profile int, err error) {
+	for _, name := range order {
+		path := filepath.Join(out, feeds.IMSFileName(name))
+		if _, err := os.Stat(path); err == nil {
+			site, _ := cfg.Site(name)
+			rep, err := sites[name].IMSCron(moodletest.IMSSettings{RestrictTarget: site.IMSTarget, Unenrol: true}).Run(path)
+			if err != nil {
+				return ims, profile, fmt.Errorf("applying the IMS file of site %s as Moodle would: %w", name, err)
+			}
+			ims += rep.Enrolled + rep.DatesChanged + rep.RolesAdded + rep.Unenrolled + rep.Suspended + rep.UsersDeleted
+		}
+		f, err := os.Open(filepath.Join(out, feeds.ProfileFileName(name)))
+		if err != nil {
+			continue // no profile CSV delivered: nothing to upload
+		}
+		rep, err := sites[name].UploadUsers(f)
+		f.Close()
+		if err != nil {
+			return ims, profile, fmt.Errorf("uploading the profile CSV of site %s as Moodle would: %w", name, err)
+		}
+		profile += rep.Updated
+	}
+	return ims, profile, nil
 }
 
 // Write prints the session for a service owner: one line per drill.
@@ -310,7 +342,8 @@ func (r *Report) Write(out io.Writer) error {
 	fmt.Fprintf(out, `mim drill: each disaster MIM guards against is staged on its own copy of the demo world
 (a synthetic university and %d simulated Moodle sites, after two good nights), then the next
 night runs as cron would. A drill holds when a guard catches the disaster and not one write
-reaches Moodle (web-service writes, and the changes a delivered IMS file makes).
+reaches Moodle (web-service writes, and the changes a delivered IMS file makes); a drill of
+writes cut short holds when every lost write is found, sent again and reported.
 
 `, r.Sites)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)

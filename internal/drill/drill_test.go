@@ -44,7 +44,7 @@ func TestDrillsAreNamedOnce(t *testing.T) {
 		seen[d.Name] = true
 	}
 	for _, want := range []string{"members-emptied", "users-empty", "unreadable-row", "sits-shrink", "course-emptied",
-		"groups-deleted", "staging-to-production", "restored-production"} {
+		"groups-deleted", "staging-to-production", "restored-production", "max-input-vars"} {
 		if !seen[want] {
 			t.Errorf("no drill %s", want)
 		}

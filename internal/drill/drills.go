@@ -3,16 +3,18 @@ package drill
 import (
 	"context"
 	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
 // Drills is every drill, in the order a session runs them. It is a plain
-// list: a new disaster is one more entry here (the max-input-vars drill,
-// PHP silently truncating a write, comes with the verification of void
-// writes).
+// list: a new disaster is one more entry here.
 func Drills() []Drill {
 	return []Drill{
 		{
@@ -66,7 +68,92 @@ func Drills() []Drill {
 			Unclaimed: true,
 			Stage:     sql(deleteMostGroups),
 		},
+		{
+			Name:      "max-input-vars",
+			Disaster:  "PHP cuts a group write short, Moodle answers OK",
+			Writes:    true,
+			Stage:     lowInputVars,
+			Contained: voidWritesSentAgain,
+		},
 	}
+}
+
+// inputVarsLimit is the drill's PHP max_input_vars: PHP keeps 41
+// variables of a request, so an add_group_members of 25 members (53
+// variables) loses its last 6, while every read the night makes fits.
+const inputVarsLimit = 40
+
+// lowInputVars gives the group-sync site a PHP max_input_vars far below
+// the 900 variables MIM is configured to send, and has CMIS put every
+// student of one group-sync course in one of its groups, so the night
+// writes members in full batches.
+func lowInputVars(ctx context.Context, w *World) error {
+	var site, group, course, idnumber string
+	var courseID int64
+	err := w.Pool.QueryRow(ctx, `SELECT instance, group_bdo_id, course_idnumber, group_idnumber, courseid FROM mart.exp_group_target
+		GROUP BY 1, 2, 3, 4, 5 ORDER BY count(*) OVER (PARTITION BY instance, courseid) DESC, 1, 2 LIMIT 1`).Scan(&site, &group, &course, &idnumber, &courseID)
+	if err != nil {
+		return fmt.Errorf("choosing the group: %w", err)
+	}
+	// CMIS writes an 8-digit SITS code with a padding zero.
+	tag, err := w.Pool.Exec(ctx, `INSERT INTO moodlemgr.cmis_moodle_v_group_member (group_bdo_id, student_code, mod_occ_bdo_id, setid)
+		SELECT $1, CASE WHEN p.user_idnumber ~ '^[0-9]{8}$' THEN '0' || p.user_idnumber ELSE p.user_idnumber END, g.mod_occ_bdo_id, g.setid
+		FROM ctl.published_membership p
+		CROSS JOIN (SELECT mod_occ_bdo_id, setid FROM moodlemgr.cmis_moodle_v_group_member WHERE group_bdo_id = $1 LIMIT 1) g
+		WHERE p.instance = $2 AND p.course_idnumber = $3 AND p.roletype = '01' AND p.status = 1
+		  AND p.user_idnumber NOT IN (SELECT user_idnumber FROM mart.exp_group_target
+			WHERE instance = $2 AND group_bdo_id = $1 AND user_idnumber IS NOT NULL)`, group, site, course)
+	if err != nil {
+		return fmt.Errorf("adding CMIS members to group %s: %w", group, err)
+	}
+	if tag.RowsAffected() < 25 {
+		return fmt.Errorf("course %s has only %d students to add to group %s: the drill needs a full batch", course, tag.RowsAffected(), group)
+	}
+	sim, ok := w.Sites[site]
+	if !ok {
+		return fmt.Errorf("no simulated site %s", site)
+	}
+	sim.SetMaxInputVars(inputVarsLimit)
+	w.site, w.group, w.groupCourse, w.writes = site, idnumber, courseID, int(tag.RowsAffected())
+	return nil
+}
+
+// voidWritesSentAgain checks that the writes PHP cut short were found by
+// re-reading Moodle, recorded, sent again and took, that Moodle's groups
+// now match the plan, and that the night did not call itself a success.
+func voidWritesSentAgain(ctx context.Context, w *World, runID int64) (string, bool, error) {
+	var void, retried, took int
+	var status string
+	err := w.Pool.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE outcome = 'void' AND NOT retry),
+			count(*) FILTER (WHERE retry),
+			count(*) FILTER (WHERE retry AND outcome = 'applied'),
+			(SELECT status FROM ctl.run WHERE run_id = $1)
+		FROM ctl.group_sync_action WHERE run_id = $1 AND instance = $2`, runID, w.site).Scan(&void, &retried, &took, &status)
+	if err != nil {
+		return "", false, err
+	}
+	// Moodle's group now holds every member the warehouse wants.
+	var want []int64
+	rows, err := w.Pool.Query(ctx, `SELECT userid FROM mart.exp_group_target
+		WHERE instance = $1 AND courseid = $2 AND group_idnumber = $3 AND userid IS NOT NULL ORDER BY 1`, w.site, w.groupCourse, w.group)
+	if err == nil {
+		want, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	if err != nil {
+		return "", false, err
+	}
+	var have []int64
+	for _, g := range w.Sites[w.site].Snapshot().Groups {
+		if g.CourseID == w.groupCourse && g.IDNumber == w.group {
+			have = slices.Sorted(slices.Values(g.Members))
+		}
+	}
+	if void == 0 || retried != void || took != void || status == ledger.Succeeded || !slices.Equal(have, want) {
+		return "", false, nil
+	}
+	return fmt.Sprintf("write verification: %d of %d new members not in Moodle, sent again, all took; the night is %s",
+		void, w.writes, status), true, nil
 }
 
 // quietNight breaks nothing: the night every drill is measured against

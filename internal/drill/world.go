@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/export/guard"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
@@ -139,15 +138,8 @@ func buildWorld(ctx context.Context, o Options) (*world, error) {
 		if res == nil || res.ExitCode() != 0 {
 			return nil, fmt.Errorf("the drill world's good night %d did not succeed (%v); run with --verbose to see it", night, err)
 		}
-		for _, name := range b.order {
-			path := filepath.Join(out, feeds.IMSFileName(name))
-			if _, err := os.Stat(path); err != nil {
-				continue
-			}
-			site, _ := cfg.Site(name)
-			if _, err := sims[name].IMSCron(moodletest.IMSSettings{RestrictTarget: site.IMSTarget, Unenrol: true}).Run(path); err != nil {
-				return nil, fmt.Errorf("applying the IMS file of site %s: %w", name, err)
-			}
+		if _, _, err := applyFiles(cfg, b.order, sims, out); err != nil {
+			return nil, err
 		}
 	}
 	for name, s := range sims {

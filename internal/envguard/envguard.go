@@ -137,6 +137,10 @@ func (g *Guard) WebServices(ctx context.Context, site *config.MoodleSite, live S
 		return nil, nil, g.refused(site, failures, "")
 	}
 	info, err := live.SiteInfo(ctx)
+	if f, ok := redirected(site, err); ok {
+		root, _ := moodle.Redirected(err)
+		return nil, nil, g.refused(site, append(failures, f), root)
+	}
 	if err != nil {
 		if len(failures) == 0 {
 			return nil, nil, fmt.Errorf("asking Moodle site %s who it is before writing (nothing was written): %w", site.Name, err)
@@ -153,6 +157,30 @@ func (g *Guard) WebServices(ctx context.Context, site *config.MoodleSite, live S
 		return nil, info, g.refused(site, failures, info.SiteURL)
 	}
 	return &Permit{instance: site.Name, url: site.URL, environment: g.Environment, siteURL: info.SiteURL}, info, nil
+}
+
+// Redirected turns err, an error reading site (its extraction, or any
+// call), into the guard's refusal when Moodle redirected the request to
+// another site root: the configured URL is not the live site's, as when the
+// site reports another siteurl (check 3). It returns nil for any other
+// error. Record the refusal with Record.
+func (g *Guard) Redirected(site *config.MoodleSite, err error) *RefusedError {
+	f, ok := redirected(site, err)
+	if !ok {
+		return nil
+	}
+	root, _ := moodle.Redirected(err)
+	return g.refused(site, []Failure{f}, root)
+}
+
+func redirected(site *config.MoodleSite, err error) (Failure, bool) {
+	root, ok := moodle.Redirected(err)
+	if !ok || moodle.SameSite(root, site.URL) {
+		return Failure{}, false
+	}
+	return Failure{LiveSiteURL, fmt.Sprintf(
+		"the configured URL %s redirects to %s: Moodle's wwwroot is another site root (a hosts entry, a copied configuration, a proxy?); "+
+			"if that is the site, configure url: %s", site.URL, root, root)}, true
 }
 
 // local runs checks (1) and (2).

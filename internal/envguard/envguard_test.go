@@ -165,6 +165,35 @@ func TestWebServicesWhenTheSiteCannotBeAsked(t *testing.T) {
 	refusal(t, err, envguard.LiveSiteURL)
 }
 
+// A configured URL that Moodle redirects to its wwwroot (localhost for a
+// site at 127.0.0.1; HTTP 303 before any function runs) names another site
+// root: check (3) fails, as when the site reports another siteurl, and the
+// refusal names where Moodle lives.
+func TestWebServicesRefusesARedirect(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	sim := moodletest.NewServer(t, moodletest.State{})
+	url := strings.Replace(sim.URL(), "127.0.0.1", "localhost", 1)
+	g := envguard.New("test", db.Pool)
+	site := siteConfig("main", url, "test")
+	_, _, err := g.WebServices(ctx, site, client(t, "main", url))
+	re := refusal(t, err, envguard.LiveSiteURL)
+	if re.LiveSiteURL != sim.URL() || !strings.Contains(re.Error(), "redirects to "+sim.URL()) {
+		t.Errorf("refusal: %v (live %q)", re, re.LiveSiteURL)
+	}
+	if err := envguard.Record(ctx, db.Pool, 0, re); err != nil {
+		t.Fatal(err)
+	}
+	// The same error from any read is the same refusal; other errors are not.
+	_, rerr := client(t, "main", url).SiteInfo(ctx)
+	if r := g.Redirected(site, rerr); r == nil || !r.Failed(envguard.LiveSiteURL) {
+		t.Errorf("Redirected(%v) = %v", rerr, r)
+	}
+	if r := g.Redirected(site, errors.New("HTTP 500")); r != nil {
+		t.Errorf("an ordinary error made a refusal: %v", r)
+	}
+}
+
 // The incident the label alone cannot stop: a production configuration
 // copied to a staging host together with a restored production warehouse.
 // The environments all agree ("production" everywhere) and the siteurl is

@@ -49,6 +49,7 @@ type view struct {
 	Guards    Section[[]guardRow]
 	Held      Section[[]guardRow]
 	Drift     Section[driftTable]
+	Pending   Section[[]Pending]
 	Sites     Section[[]siteRow]
 	Charts    []chart
 }
@@ -155,7 +156,7 @@ var driftKinds = []string{"missing", "suspended", "extra", "unknown_user", "ambi
 // pageSettings are the limits shown beside the overrides.
 var pageSettings = []string{"threshold_percent", "course_drop_percent", "group_delete_budget", "group_delete_budget_percent",
 	"member_remove_budget", "member_remove_budget_percent", "group_member_drop_percent", "override_hours",
-	"min_mod_occ_year", "academic_year"}
+	"min_mod_occ_year", "academic_year", "pending_alert_nights"}
 
 func (h *Handler) load(ctx context.Context) *view {
 	q := h.pool
@@ -180,6 +181,9 @@ func (h *Handler) load(ctx context.Context) *view {
 	v.Held = section(readGuards(ctx, q, `decision = 'held' AND run_id = (
 		SELECT max(g.run_id) FROM ctl.guard_event g WHERE g.guard = ctl.guard_event.guard)`, 500))
 	v.Drift = section(readDrift(ctx, q))
+	if h.opts.Pending != nil {
+		v.Pending = section(h.opts.Pending(ctx))
+	}
 	v.Sites = section(readSites(ctx, q))
 	v.Charts = readCharts(ctx, q)
 	return v

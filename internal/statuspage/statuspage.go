@@ -8,6 +8,7 @@ package statuspage
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -28,11 +29,25 @@ type Options struct {
 	Environment, Version string
 	// Upcoming, if set, lists the scheduled jobs' next times.
 	Upcoming func() []schedule.Upcoming
+	// Pending, if set, lists per site and feed the changes sent to Moodle
+	// in files that no extract has shown applied yet (feeds.PendingReport).
+	Pending func(ctx context.Context) ([]Pending, error)
 	// Runs is how many recent runs are listed (default 15), ExpandedRuns
 	// how many of them show their steps (default 3).
 	Runs, ExpandedRuns int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+}
+
+// Pending is one site's feed's changes Moodle has not been seen to apply.
+type Pending struct {
+	Instance, Feed string
+	Count          int64 // not seen applied yet
+	Long           int64 // not shown by Nights extracts or more
+	Nights         int
+	Oldest         time.Time // when the oldest long one was first sent
+	Cause          string
+	Examples       []string
 }
 
 // Handler serves the status page at / and one run's steps at /runs/ID.

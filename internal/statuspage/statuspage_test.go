@@ -273,6 +273,29 @@ func TestLongStagesAreSummedUp(t *testing.T) {
 	}
 }
 
+// Changes sent in files and not yet seen applied are listed per site and
+// feed; those pending for pending_alert_nights extracts with their cause.
+func TestPendingPerSite(t *testing.T) {
+	db := pgtest.New(t)
+	since := time.Date(2026, 12, 5, 0, 20, 0, 0, time.UTC)
+	h := New(db.Pool, Options{Environment: "test", Pending: func(context.Context) ([]Pending, error) {
+		return []Pending{
+			{Instance: "main", Feed: "ims", Count: 12, Long: 10, Nights: 2, Oldest: since,
+				Cause: "no change MIM sent has been seen applied: Moodle's IMS task may not be running", Examples: []string{"C1: 21000001 (roletype 01, add)"}},
+			{Instance: "archive", Feed: "profile_csv", Count: 3, Nights: 2},
+		}, nil
+	}})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	body, _ := get(t, srv.URL+"/")
+	for _, want := range []string{`<h2 id="pending">`, "Moodle&#39;s IMS task may not be running", "C1: 21000001 (roletype 01, add)",
+		"within 2 extracts", "<td>archive</td><td>profile_csv</td>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}
+
 // A pause (mim pause, from any process) is on the page with who and why,
 // and so is a due time it held.
 func TestPageShowsThePause(t *testing.T) {

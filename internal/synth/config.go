@@ -86,8 +86,11 @@ func ConfigText(o ConfigOptions) (text string, vars map[string]string) {
 			vars[tok+"_DB"] = s.DB
 			read = fmt.Sprintf(", kind: moodle-db, database: {driver: pgx, dsn: \"${%s_DB}\"}", tok)
 		}
-		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q, oneroster: %t%s}\n",
-			s.Name, s.URL, tok, env, GroupPrefix, s.OneRoster, read)
+		// The sites' profile fields are declared, as a site's integration
+		// team would: their accounts hold only upi values before MIM's
+		// first profile file.
+		fmt.Fprintf(&b, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 500, concurrency: 8, group_prefix: %q, oneroster: %t, known_profile_fields: [%s]%s}\n",
+			s.Name, s.URL, tok, env, GroupPrefix, s.OneRoster, strings.Join(ProfileFieldNames(), ", "), read)
 	}
 	fmt.Fprintf(&b, "exports:\n  dir: %q\n  profile_fields:\n", o.Out)
 	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},

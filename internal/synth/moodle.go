@@ -34,6 +34,17 @@ var ProfileFields = []moodletest.ProfileField{
 	{ShortName: "preapprovalmodules", Name: "Pre-approval modules", Type: "textarea"},
 }
 
+// ProfileFieldNames are the shortnames of ProfileFields. The sites' accounts
+// hold only upi values before MIM's first profile file, so a configuration
+// declares the others (moodle[].known_profile_fields).
+func ProfileFieldNames() []string {
+	out := make([]string, len(ProfileFields))
+	for i, f := range ProfileFields {
+		out[i] = f.ShortName
+	}
+	return out
+}
+
 // plannedCourse is a Moodle course to be, before sites are built.
 type plannedCourse struct {
 	site      int

@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -23,13 +24,16 @@ func Reset(ctx context.Context, pool *pgxpool.Pool, label string) error {
 		return fmt.Errorf("looking at the database: %w", err)
 	}
 	if labelled {
-		d, err := GetDeployment(ctx, pool)
-		if err != nil {
-			return err
+		// Only the label is read, so a warehouse migrated by an older MIM
+		// (whose ctl.deployment lacks later columns) can still be reset.
+		var env string
+		err := pool.QueryRow(ctx, `SELECT environment FROM ctl.deployment`).Scan(&env)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("reading ctl.deployment: %w", err)
 		}
-		if d != nil && d.Environment != label {
+		if err == nil && env != label {
 			return fmt.Errorf("the database is the warehouse of environment %q, not a %s warehouse: only a %s warehouse is reset (name another database)",
-				d.Environment, label, label)
+				env, label, label)
 		}
 	}
 	schemas, err := migrationSchemas()

@@ -155,3 +155,32 @@ func TestOpenErrorHidesPassword(t *testing.T) {
 		t.Errorf("parse error: %v", err)
 	}
 }
+
+// Reset reads only the label, so a demo warehouse migrated by an older MIM
+// (its ctl.deployment without the identity columns) is reset, and a
+// warehouse of another environment is still refused.
+func TestResetReadsOnlyTheLabel(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		env     string
+		refused bool
+	}{{"demo", false}, {"production", true}} {
+		db := pgtest.NewEmpty(t)
+		if _, err := db.Pool.Exec(ctx, `CREATE SCHEMA ctl;
+			CREATE TABLE ctl.deployment (singleton boolean PRIMARY KEY DEFAULT true, environment text NOT NULL);
+			INSERT INTO ctl.deployment (environment) VALUES ('`+c.env+`')`); err != nil {
+			t.Fatal(err)
+		}
+		err := warehouse.Reset(ctx, db.Pool, "demo")
+		if c.refused != (err != nil) || (c.refused && !strings.Contains(err.Error(), `environment "production"`)) {
+			t.Fatalf("%s: Reset: %v", c.env, err)
+		}
+		var left bool
+		if err := db.Pool.QueryRow(ctx, `SELECT to_regclass('ctl.deployment') IS NOT NULL`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != c.refused {
+			t.Errorf("%s: ctl.deployment still there: %v", c.env, left)
+		}
+	}
+}

@@ -59,8 +59,16 @@ func getEnrolledUsers(c *call) *exception {
 	if ex := c.validateCourse(courseID); ex != nil {
 		return ex
 	}
-	if ex := c.require(capViewPeople, courseID); ex != nil {
-		return ex
+	// course_require_view_participants: either capability will do.
+	if !c.can(CapEnrolReview, courseID) {
+		if ex := c.require(CapViewParticipants, courseID); ex != nil {
+			return ex
+		}
+	}
+	if (onlyActive || onlySuspended) && c.roleToken() {
+		if ex := c.require(CapEnrolReview, courseID); ex != nil {
+			return ex
+		}
 	}
 	var grp *group
 	if groupID != 0 {
@@ -121,7 +129,13 @@ func getEnrolledUsers(c *call) *exception {
 		if limitNumber > 0 && written >= limitNumber {
 			break
 		}
-		c.writeUser(c.s.users[uid], view)
+		u := c.s.users[uid]
+		// Users whose details the caller may not see are left out.
+		p := c.perms(u, true)
+		if !p.visible {
+			continue
+		}
+		c.writeUser(u, view, p)
 		written++
 	}
 	o.end()
@@ -161,7 +175,9 @@ func (s *Site) roleHas(m *member, capability string) bool {
 func (c *call) writeCourseMembership(u *User, v userView) {
 	o := c.o
 	courseID := v.course.ID
-	if v.want("groups") {
+	// A user's groups only to a caller who may see every group of the
+	// course (moodle/site:accessallgroups).
+	if v.want("groups") && (!c.roleToken() || c.can(CapAccessAllGroups, courseID)) {
 		if v.groups == nil {
 			gids := c.s.groupsByName(courseID)
 			v.groups = &[]*group{}
@@ -252,13 +268,24 @@ func getUsersCourses(c *call) *exception {
 	if u == nil {
 		return missingRecord("user", "SELECT * FROM {user} WHERE id = ? AND deleted = ?", userID, 0)
 	}
-	if !c.admin && c.user.ID != userID {
+	if !c.admin && c.user.ID != userID && !c.roleToken() {
 		return noPermission("View user profiles")
 	}
 	o := c.o
 	o.list()
 	for _, id := range c.s.activeCourses(userID, c.now) {
 		cr := c.s.courses[id]
+		// enrol_get_users_courses(onlyactive): a hidden course only for an
+		// enrolled user who may see hidden courses, whoever asks.
+		if !cr.Visible && !c.s.seesHidden(userID, id) {
+			continue
+		}
+		// The caller's own checks leave out, silently, the courses it may
+		// not look into.
+		if c.roleToken() && userID != c.user.ID && (c.validateCourse(id) != nil ||
+			!c.can(CapViewParticipants, id) && !c.can(CapEnrolReview, id) || !c.can(CapViewDetails, id)) {
+			continue
+		}
 		comp := c.s.completion[id]
 		var uc *Completion
 		if comp != nil {
@@ -284,7 +311,7 @@ func getUsersCourses(c *call) *exception {
 		o.kstr("lang", "")
 		o.kbool("enablecompletion", true)
 		o.kbool("completionhascriteria", len(comp) > 0)
-		o.kbool("completionusertracked", true)
+		o.kbool("completionusertracked", c.s.tracked(userID, id, c.now))
 		o.knum("category", cr.CategoryID)
 		// Progress is the share of the course's tracked activities the user
 		// completed: null only in a course that tracks none (here, one
@@ -314,6 +341,39 @@ func getUsersCourses(c *call) *exception {
 	}
 	o.end()
 	return nil
+}
+
+// seesHidden reports whether a user may see a hidden course: the site's
+// administrator, or a role there whose archetype holds
+// moodle/course:viewhiddencourses (teachers and managers, not students).
+func (s *Site) seesHidden(userID, courseID int64) bool {
+	if u := s.users[userID]; u != nil && u.Username == "admin" {
+		return true
+	}
+	return s.hasRole(courseID, userID, "manager", "coursecreator", "editingteacher", "teacher")
+}
+
+// tracked reports whether a user's completion is tracked in a course: an
+// active enrolment with a role holding moodle/course:isincompletionreports
+// (students).
+func (s *Site) tracked(userID, courseID, now int64) bool {
+	m := s.member(courseID, userID)
+	return m != nil && m.isActive(now) && s.hasRole(courseID, userID, "student")
+}
+
+// hasRole reports whether a user holds one of the roles (by shortname) in
+// a course.
+func (s *Site) hasRole(courseID, userID int64, shortnames ...string) bool {
+	m := s.member(courseID, userID)
+	if m == nil {
+		return false
+	}
+	for _, r := range m.roles {
+		if role := s.roleByID[r]; role != nil && slices.Contains(shortnames, role.ShortName) {
+			return true
+		}
+	}
+	return false
 }
 
 func getEnrolmentMethods(c *call) *exception {
@@ -399,7 +459,7 @@ func manualEnrol(c *call) *exception {
 				return ex
 			}
 		}
-		if ex := c.require(capEnrol, courseID); ex != nil {
+		if ex := c.require(CapManualEnrol, courseID); ex != nil {
 			return ex
 		}
 		if !c.s.assignableInCourse(roleID) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 func getGradeItems(c *call) *exception {
@@ -20,12 +21,15 @@ func getGradeItems(c *call) *exception {
 		if c.s.users[userID] == nil {
 			return missingRecord("user", "SELECT * FROM {user} WHERE id = ? AND deleted = ?", userID, 0)
 		}
-		if !c.admin && c.user.ID != userID && !c.can(capViewGrades, courseID) {
+		if !c.admin && c.user.ID != userID && !c.can(CapGradeViewAll, courseID) {
 			return moodleException("nopermissiontoviewgrades", "Cannot view grades.")
+		}
+		if c.roleToken() && !c.can(CapGradeReportUserView, courseID) {
+			return noPermission(capName(CapGradeReportUserView))
 		}
 		users = []int64{userID}
 	} else {
-		if !c.can(capViewGrades, courseID) {
+		if !c.can(CapGradeViewAll, courseID) {
 			return moodleException("nopermissiontoviewgrades", "Cannot view grades.")
 		}
 		// The graded users: active students, as $CFG->gradebookroles says.
@@ -47,6 +51,14 @@ func getGradeItems(c *call) *exception {
 				users = append(users, uid)
 			}
 		}
+		// The report lists its users by last name, then first name.
+		slices.SortStableFunc(users, func(a, b int64) int {
+			ua, ub := c.s.users[a], c.s.users[b]
+			if ua.LastName != ub.LastName {
+				return strings.Compare(ua.LastName, ub.LastName)
+			}
+			return strings.Compare(ua.FirstName, ub.FirstName)
+		})
 	}
 	items := slices.Clone(c.s.courseItems[courseID])
 	slices.SortFunc(items, func(a, b int64) int {
@@ -93,6 +105,15 @@ func (c *call) writeGradeItems(items []int64, userID int64) {
 	sum, sumMax, lastGraded, graded := c.s.courseTotal(items, userID)
 	if len(items) == 0 {
 		return
+	}
+	// A user without any grade row in the course (a course whose only item
+	// is its fresh total) gets the default feedback format, 0; one with
+	// grades gets the site's, 2.
+	feedbackFormat := int64(0)
+	for _, id := range items {
+		if byUser := c.s.grades[id]; byUser != nil && byUser[userID] != nil {
+			feedbackFormat = 2
+		}
 	}
 	gradeCat := c.s.gradeCats[c.s.items[items[0]].CourseID]
 	for _, id := range items {
@@ -174,7 +195,7 @@ func (c *call) writeGradeItems(items []int64, userID int64) {
 			o.kstr("percentageformatted", fmt.Sprintf("%.2f %%", (*raw-gmin)/(gmax-gmin)*100))
 		}
 		o.kstr("feedback", "")
-		o.knum("feedbackformat", 2)
+		o.knum("feedbackformat", feedbackFormat)
 		o.end()
 	}
 }
@@ -190,7 +211,7 @@ func getCompletionStatus(c *call) *exception {
 	if c.s.users[userID] == nil {
 		return missingRecord("user", "SELECT * FROM {user} WHERE id = ? AND deleted = ?", userID, 0)
 	}
-	if !c.admin && c.user.ID != userID && !c.can(capViewGrades, courseID) {
+	if !c.admin && c.user.ID != userID && !c.can(CapGradeViewAll, courseID) && !c.can(CapCompletionView, courseID) {
 		return noPermission("View the course completion report")
 	}
 	// Only active students are tracked for completion.

@@ -220,18 +220,11 @@ func init() {
 	}
 }
 
-// Capabilities, decided from the web-service user's roles in a course.
-const (
-	capManageGroups = "Manage groups"
-	capViewPeople   = "View participants"
-	capViewGrades   = "View all grades"
-	capEnrol        = "Enrol users"
-	capCreateUsers  = "Create users"
-	capCreateCourse = "Create courses"
-)
-
+// can decides a capability in a course: the administrator holds all, a
+// token's system role holds its own (inherited by every course), and a
+// user's roles in the course give what Moodle's archetypes give.
 func (c *call) can(capability string, courseID int64) bool {
-	if c.admin {
+	if c.has(capability) {
 		return true
 	}
 	m := c.s.member(courseID, c.user.ID)
@@ -247,11 +240,11 @@ func (c *call) can(capability string, courseID int64) bool {
 		case "manager", "editingteacher":
 			return true
 		case "teacher":
-			if capability == capViewPeople || capability == capViewGrades {
+			if capability == CapViewParticipants || capability == CapGradeViewAll {
 				return true
 			}
 		case "student":
-			if capability == capViewPeople {
+			if capability == CapViewParticipants {
 				return true
 			}
 		}
@@ -260,15 +253,24 @@ func (c *call) can(capability string, courseID int64) bool {
 }
 
 // validateCourse is external_api::validate_context for a course, wrapped
-// the way group and enrol functions report it.
+// the way group and enrol functions report it: require_login, which lets in
+// those actively enrolled and those who may view courses without
+// participation (hidden ones only with moodle/course:viewhiddencourses).
 func (c *call) validateCourse(courseID int64) *exception {
-	if c.s.courses[courseID] == nil {
+	cr := c.s.courses[courseID]
+	if cr == nil {
 		return courseContextError(courseID, "Invalid parameter value detected")
 	}
-	if !c.admin && (c.s.member(courseID, c.user.ID) == nil || !c.s.member(courseID, c.user.ID).isActive(c.now)) {
-		return courseContextError(courseID, "Course or activity not accessible.")
+	if c.admin {
+		return nil
 	}
-	return nil
+	if m := c.s.member(courseID, c.user.ID); m != nil && m.isActive(c.now) {
+		return nil
+	}
+	if c.has(CapCourseView) && (cr.Visible || c.has(CapViewHiddenCourses)) {
+		return nil
+	}
+	return courseContextError(courseID, "Course or activity not accessible.")
 }
 
 // manageGroups is what every group function checks first, as Moodle does:
@@ -277,14 +279,22 @@ func (c *call) manageGroups(courseID int64) *exception {
 	if ex := c.validateCourse(courseID); ex != nil {
 		return ex
 	}
-	return c.require(capManageGroups, courseID)
+	return c.require(CapManageGroups, courseID)
 }
 
 func (c *call) require(capability string, courseID int64) *exception {
 	if c.can(capability, courseID) {
 		return nil
 	}
-	return noPermission(capability)
+	return noPermission(capName(capability))
+}
+
+// capName is a capability's name as Moodle's errors quote it.
+func capName(capability string) string {
+	if n, ok := capNames[capability]; ok {
+		return n
+	}
+	return capability
 }
 
 func (c *call) profileImage(small bool) string {
@@ -292,7 +302,7 @@ func (c *call) profileImage(small bool) string {
 	if small {
 		f = "f2"
 	}
-	return c.siteURL + "/theme/image.php/boost/core/" + themeRev + "/u/" + f
+	return c.siteURL + "/theme/image.php/boost/core/" + c.s.themeRev + "/u/" + f
 }
 
 func siteInfo(c *call) *exception {
@@ -425,13 +435,13 @@ func getCategories(c *call) *exception {
 	o.list()
 	for _, id := range ids {
 		cat := c.s.cats[id]
-		if !cat.Visible && !c.admin {
+		if !cat.Visible && !c.has(CapViewHiddenCategories) {
 			continue
 		}
 		o.obj()
 		o.knum("id", id)
 		o.kstr("name", cat.Name)
-		if c.admin {
+		if c.has(CapManageCategory) {
 			o.kstr("idnumber", cat.IDNumber)
 		}
 		o.kstr("description", cat.Description)
@@ -439,14 +449,14 @@ func getCategories(c *call) *exception {
 		o.knum("parent", cat.Parent)
 		o.knum("sortorder", cat.sortorder)
 		o.knum("coursecount", int64(len(c.s.catCourses[id])))
-		if c.admin {
+		if c.has(CapManageCategory) {
 			o.kint01("visible", cat.Visible)
 			o.kint01("visibleold", cat.Visible)
 			o.knum("timemodified", cat.timemodified)
 		}
 		o.knum("depth", int64(cat.depth))
 		o.kstr("path", cat.path)
-		if c.admin {
+		if c.has(CapManageCategory) {
 			o.kstr("theme", "")
 		}
 		o.end()
@@ -519,24 +529,24 @@ func getCourses(c *call) *exception {
 		o.knum("id", id)
 		o.kstr("shortname", cr.ShortName)
 		o.knum("categoryid", cr.CategoryID)
-		if c.admin {
+		if c.has(CapCourseUpdate) {
 			o.knum("categorysortorder", cr.sortorder)
 		}
 		o.kstr("fullname", cr.FullName)
 		o.kstr("displayname", cr.FullName)
-		if c.admin {
+		if c.has(CapCourseUpdate) {
 			o.kstr("idnumber", cr.IDNumber)
 		}
 		o.kstr("summary", cr.Summary)
 		o.knum("summaryformat", 1)
 		o.kstr("format", cr.Format)
-		if c.admin {
+		if c.has(CapCourseUpdate) {
 			o.knum("showgrades", 1)
 			o.knum("newsitems", 1)
 		}
 		o.knum("startdate", cr.StartDate)
 		o.knum("enddate", cr.EndDate)
-		if c.admin {
+		if c.has(CapCourseUpdate) {
 			if site {
 				o.knum("numsections", 1)
 			} else {
@@ -614,7 +624,7 @@ func getCoursesByField(c *call) *exception {
 	o.klist("courses")
 	for _, id := range ids {
 		cr := c.s.courses[id]
-		if !cr.Visible && !c.admin {
+		if !cr.Visible && !c.has(CapViewHiddenCourses) && !c.has(CapCourseUpdate) {
 			continue
 		}
 		site := cr.Format == "site"
@@ -732,42 +742,44 @@ func (s *Site) contacts(courseID int64) []int64 {
 type userView struct {
 	course    *course         // the course context, for get_enrolled_users
 	fields    map[string]bool // userfields option; nil means every field
-	admin     bool            // account details (auth, suspended, ...) shown
 	display   bool            // custom fields carry displayvalue
 	courseCtx bool
 	groups    *[]*group // the course's groups by name, computed once per call
 }
 
-func (v userView) want(k string) bool { return v.fields == nil || v.fields[k] }
+// want says whether the userfields option asks for k. Moodle always adds
+// id and fullname (user_get_user_details), whatever was asked.
+func (v userView) want(k string) bool { return v.fields == nil || v.fields[k] || k == "fullname" }
 
 // writeUser writes user_get_user_details' answer in the order of the
-// return description, omitting what Moodle omits when empty.
-func (c *call) writeUser(u *User, v userView) {
+// return description, omitting what Moodle omits when empty and what the
+// web-service user may not see (perms).
+func (c *call) writeUser(u *User, v userView, p userPerms) {
 	o := c.o
 	o.obj()
 	o.knum("id", u.ID)
-	if v.want("username") {
+	if v.want("username") && p.details {
 		o.kstr("username", u.Username)
 	}
-	if v.want("firstname") {
+	if v.want("firstname") && p.names {
 		o.kstr("firstname", u.FirstName)
 	}
-	if v.want("lastname") {
+	if v.want("lastname") && p.names {
 		o.kstr("lastname", u.LastName)
 	}
 	if v.want("fullname") {
 		o.kstr("fullname", fullName(u))
 	}
-	if v.want("email") && (c.admin || (c.user != nil && c.user.ID == u.ID)) {
+	if v.want("email") && p.email {
 		o.kstr("email", u.Email)
 	}
-	if v.want("department") {
+	if v.want("department") && p.details {
 		o.kstr("department", u.Department)
 	}
-	if v.want("institution") && u.Institution != "" {
+	if v.want("institution") && p.details && u.Institution != "" {
 		o.kstr("institution", u.Institution)
 	}
-	if v.want("idnumber") && u.IDNumber != "" {
+	if v.want("idnumber") && p.details && u.IDNumber != "" {
 		o.kstr("idnumber", u.IDNumber)
 	}
 	if v.want("firstaccess") {
@@ -779,17 +791,28 @@ func (c *call) writeUser(u *User, v userView) {
 	if v.courseCtx && v.want("lastcourseaccess") {
 		o.knum("lastcourseaccess", 0)
 	}
-	if v.admin {
+	if p.account {
 		o.kstr("auth", u.Auth)
+	}
+	if p.settings {
 		o.kbool("suspended", u.Suspended)
+	}
+	if p.account {
 		o.kbool("confirmed", true)
 		o.kstr("lang", "en")
 		o.kstr("theme", "")
+	}
+	if p.settings {
 		o.kstr("timezone", "99")
+	}
+	if p.account {
 		o.knum("mailformat", 1)
 		o.knum("trackforums", 0)
 	}
-	if u.Username == "guest" && u.ID == 1 && v.want("description") {
+	// The guest's description; with profilesforenrolledusersonly (on by
+	// default) only the administrator sees the description of a user who
+	// holds no role anywhere, as the guest does.
+	if u.Username == "guest" && u.ID == 1 && v.want("description") && (c.admin || c.self(u)) {
 		o.kstr("description", "This user is a special user that allows read-only access to some courses.")
 		o.knum("descriptionformat", 1)
 	}
@@ -805,13 +828,40 @@ func (c *call) writeUser(u *User, v userView) {
 	if v.want("profileimageurl") {
 		o.kstr("profileimageurl", c.profileImage(false))
 	}
-	if v.want("customfields") {
+	if v.want("customfields") && p.details {
 		c.writeCustomFields(u, v.display)
 	}
 	if v.courseCtx {
 		c.writeCourseMembership(u, v)
 	}
 	o.end()
+}
+
+// detail is the value of key in the details the web-service user gets of
+// u, "" when they are not shown: Moodle returns a user found by a
+// criterion only when the searched field is in the details and not empty.
+func detail(u *User, p userPerms, key string) string {
+	switch key {
+	case "id":
+		return strconv.FormatInt(u.ID, 10)
+	case "firstname", "lastname":
+		if p.names {
+			return map[string]string{"firstname": u.FirstName, "lastname": u.LastName}[key]
+		}
+	case "email":
+		if p.email {
+			return u.Email
+		}
+	case "username", "idnumber":
+		if p.details {
+			return map[string]string{"username": u.Username, "idnumber": u.IDNumber}[key]
+		}
+	case "auth":
+		if p.account {
+			return u.Auth
+		}
+	}
+	return ""
 }
 
 func (c *call) writeCustomFields(u *User, display bool) {
@@ -830,8 +880,12 @@ func (c *call) writeCustomFields(u *User, display bool) {
 		c.o.kstr("value", value)
 		if display {
 			dv := value
-			if pf.Type == "checkbox" {
+			switch pf.Type {
+			case "checkbox":
 				dv = map[bool]string{true: "Yes", false: "No"}[value == "1"]
+			case "textarea":
+				// format_text of a plain-text area.
+				dv = `<div class="no-overflow"><div class="text_to_html">` + strings.ReplaceAll(value, "\n", "<br />\n") + `</div></div>`
 			}
 			c.o.kstr("displayvalue", dv)
 		}
@@ -885,10 +939,15 @@ func getUsers(c *call) *exception {
 				break
 			}
 		}
-		if !ok || (!c.admin && (c.user == nil || c.user.ID != u.ID)) {
+		if !ok {
 			continue
 		}
-		c.writeUser(u, userView{admin: c.admin, display: true})
+		// user_get_user_details, then the searched fields must be in it.
+		p := c.perms(u, false)
+		if !p.visible || slices.ContainsFunc(crits, func(cr crit) bool { return phpEmpty(detail(u, p, cr.key)) }) {
+			continue
+		}
+		c.writeUser(u, userView{display: true}, p)
 	}
 	o.end()
 	writeWarnings(o, warnings)
@@ -985,10 +1044,14 @@ func getUsersByField(c *call) *exception {
 	o := c.o
 	o.list()
 	for _, id := range sortedKeys(found) {
-		if !c.admin && (c.user == nil || c.user.ID != id) {
+		u := c.s.users[id]
+		p := c.perms(u, false)
+		// Only users whose searched field the caller may see (and is not
+		// empty) are returned.
+		if !p.visible || phpEmpty(detail(u, p, field)) {
 			continue
 		}
-		c.writeUser(c.s.users[id], userView{admin: c.admin, display: true})
+		c.writeUser(u, userView{display: true}, p)
 	}
 	o.end()
 	return nil
@@ -1027,7 +1090,7 @@ func passwordProblems(p string) string {
 }
 
 func createUsers(c *call) *exception {
-	if ex := c.require(capCreateUsers, 0); ex != nil {
+	if ex := c.require(CapUserCreate, 0); ex != nil {
 		return ex
 	}
 	type created struct {
@@ -1118,7 +1181,7 @@ func createCourses(c *call) *exception {
 			return moodleException("errorcatcontextnotvalid", fmt.Sprintf(
 				"You cannot execute functions in the category context (category id:%d). The context error message was: Invalid parameter value detected", catID))
 		}
-		if ex := c.require(capCreateCourse, 0); ex != nil {
+		if ex := c.require(CapCourseCreate, 0); ex != nil {
 			return ex
 		}
 		short := in.str("shortname")
@@ -1170,6 +1233,12 @@ func (s *Site) addCourse(cr Course, now int64) int64 {
 	s.catCourses[cr.CategoryID] = append(s.catCourses[cr.CategoryID], cr.ID)
 	s.resortCourses(cr.CategoryID)
 	s.ensureInstance(cr.ID, "manual")
+	s.next.item++
+	s.items[s.next.item] = &GradeItem{ID: s.next.item, CourseID: cr.ID, ItemType: "course"}
+	s.autoTotal[s.next.item] = true
+	s.courseItems[cr.ID] = []int64{s.next.item}
+	s.next.gradeCat++
+	s.gradeCats[cr.ID] = s.next.gradeCat
 	return cr.ID
 }
 
@@ -1186,6 +1255,15 @@ func (s *Site) dropCourse(id int64) {
 	s.catCourses[cr.CategoryID] = slices.DeleteFunc(s.catCourses[cr.CategoryID], func(x int64) bool { return x == id })
 	s.resortCourses(cr.CategoryID)
 	delete(s.instances, id)
+	for _, item := range s.courseItems[id] {
+		delete(s.items, item)
+		delete(s.autoTotal, item)
+		if s.next.item == item {
+			s.next.item--
+		}
+	}
+	delete(s.courseItems, id)
+	delete(s.gradeCats, id)
 	if s.next.course == id {
 		s.next.course--
 	}

@@ -41,6 +41,11 @@ const (
 // IMSMethod is the enrolment method the IMS plugin enrols with.
 const IMSMethod = "imsenterprise"
 
+// IMSTask is the scheduled task that reads the file ("Enrolment file
+// processing", minute 10 of every hour by default); a site runs it by hand
+// with admin/cli/scheduled_task.php --execute='\enrol_imsenterprise\task\cron_task'.
+const IMSTask = `\enrol_imsenterprise\task\cron_task`
+
 // IMSSettings are the enrol_imsenterprise settings that change how a file
 // is applied (docs/formats.md §1, moodle-side.md §4).
 type IMSSettings struct {
@@ -59,7 +64,8 @@ type IMSSettings struct {
 	// imsupdateusers and imsdeleteusers; FixCaseUsernames lower-cases
 	// usernames.
 	CreateNewUsers, UpdateUsers, DeleteUsers, FixCaseUsernames bool
-	// Location is the site's time zone, in which dates start; nil is UTC.
+	// Location is the time zone in which dates start; nil is the site's
+	// own (State.TimeZone), as Moodle reads them.
 	Location *time.Location
 }
 
@@ -96,7 +102,7 @@ func (s *Site) IMSCron(settings IMSSettings) *IMSCron {
 			"05": byShort("admin"), "06": teacher, "07": byShort("admin"), "08": teacher}
 	}
 	if c.settings.Location == nil {
-		c.settings.Location = time.UTC
+		c.settings.Location = s.location
 	}
 	return c
 }
@@ -111,7 +117,10 @@ type IMSReport struct {
 	// Persons.
 	UsersCreated, UsersUpdated, UsersDeleted int
 	// Memberships.
-	Enrolled      int // new IMS enrolments
+	Enrolled int // new IMS enrolments
+	// Members are the members with status 1 the task processed, each
+	// logged "Enrolled user" whether or not it was enrolled before.
+	Members       int
 	DatesChanged  int // existing IMS enrolments whose dates were rewritten
 	RolesAdded    int // roles added to existing enrolments
 	StaySuspended int // status 1 on a suspended IMS enrolment: it stays suspended
@@ -265,7 +274,7 @@ func (c *IMSCron) person(p *ims.PersonElement, rep *IMSReport) {
 			u.Username = username
 		}
 		if p.Auth != "" {
-			u.Auth = p.Auth
+			u.Auth, u.EmptyAuth = p.Auth, false
 		}
 		for _, f := range []struct {
 			dst *string
@@ -377,11 +386,14 @@ func (c *IMSCron) enrol(cid, uid, role, start, end int64, m ims.MemberElement, c
 	if mem != nil {
 		e = mem.enrol(IMSMethod)
 	}
+	// Moodle logs every member it processes with status 1 as enrolled,
+	// already enrolled or not.
+	rep.Members++
+	rep.logf("Enrolled user #%d (%s) to role %s in course %s", uid, m.IDNumber, m.RoleType, course)
 	if e == nil {
 		s.putEnrolment(Enrolment{CourseID: cid, UserID: uid, RoleIDs: []int64{role}, Method: IMSMethod, TimeStart: start, TimeEnd: end})
 		s.ensureInstance(cid, IMSMethod)
 		rep.Enrolled++
-		rep.logf("enrolled user %s in course %s as role %d", m.IDNumber, course, role)
 	} else {
 		if e.TimeStart != start || e.TimeEnd != end {
 			e.TimeStart, e.TimeEnd = start, end

@@ -227,3 +227,46 @@ func TestIMSCronRereadRule(t *testing.T) {
 		t.Fatalf("a newer, different file must be applied: %v", r)
 	}
 }
+
+// Moodle reads IMS dates in the site's own time zone, and logs every
+// member with status 1 as "Enrolled user", whether or not it was enrolled
+// already (seen on a real Moodle 4.5 with \enrol_imsenterprise\task\cron_task).
+func TestIMSCronSiteTimeZoneAndLog(t *testing.T) {
+	lon, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Skip("no time zone data:", err)
+	}
+	st := State{
+		TimeZone:   "Europe/London",
+		Categories: []Category{{ID: 1, Name: "Misc", Visible: true}},
+		Courses:    []Course{{ID: 10, ShortName: "C1", FullName: "Course 1", IDNumber: "C1", CategoryID: 1, Visible: true}},
+		Users:      []User{{ID: 101, Username: "u1", FirstName: "U", LastName: "One", IDNumber: "u1"}},
+	}
+	s, err := New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ims.Date{Year: 2025, Month: 9, Day: 22}
+	file := imsFile(t, "main", map[string][]ims.Member{"C1": {{IDNumber: "u1", RoleType: "01", Active: true, Begin: d}}})
+	cron := s.IMSCron(IMSSettings{RestrictTarget: "main"}) // no Location: the site's zone
+	for run := 1; run <= 2; run++ {
+		r, err := cron.Apply(bytes.NewReader(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "Enrolled user #101 (u1) to role 01 in course C1"
+		if r.Members != 1 || len(r.Log) != 1 || r.Log[0] != want {
+			t.Errorf("run %d: %d members, log %q, want one line %q", run, r.Members, r.Log, want)
+		}
+		if (run == 1) != (r.Enrolled == 1) {
+			t.Errorf("run %d: %d new enrolments", run, r.Enrolled)
+		}
+	}
+	e := imsEnrolment(s, 10, 101)
+	if want := time.Date(2025, 9, 22, 0, 0, 0, 0, lon).Unix(); e == nil || e.TimeStart != want {
+		t.Errorf("start %+v, want midnight in London (%d), not UTC", e, want)
+	}
+	if !strings.Contains(IMSTask, `enrol_imsenterprise\task\cron_task`) {
+		t.Errorf("task %q", IMSTask)
+	}
+}

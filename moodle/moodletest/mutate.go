@@ -61,6 +61,9 @@ func (s *Site) Snapshot() State {
 		st.Groupings = append(st.Groupings, cp)
 	}
 	for _, id := range sortedKeys(s.items) {
+		if s.autoTotal[id] {
+			continue // made again when the State is loaded
+		}
 		st.GradeItems = append(st.GradeItems, *s.items[id])
 		for _, uid := range sortedKeys(s.grades[id]) {
 			g := *s.grades[id][uid]

@@ -33,6 +33,12 @@ type Token struct {
 	// Functions are the functions of the token's external service; nil
 	// means every function the simulator answers.
 	Functions []string
+	// Capabilities, when not nil, are those of a role the web-service user
+	// holds at system context, the way a site sets up an integration's
+	// account (WebServiceRole is the one MIM asks for): they reach every
+	// course and user, on top of the user's own course roles, and decide
+	// which users and fields every function shows.
+	Capabilities []string
 }
 
 // Exception is a Moodle error a Fault makes the site answer with.
@@ -99,6 +105,7 @@ func (s *Site) AddToken(t Token) {
 	defer s.cfg.mu.Unlock()
 	cp := t
 	cp.Functions = slices.Clone(t.Functions)
+	cp.Capabilities = slices.Clone(t.Capabilities)
 	s.cfg.tokens[t.Token] = &cp
 }
 
@@ -321,6 +328,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "<!DOCTYPE html><html><body><h1>Not Found</h1></body></html>\n")
 		return
 	}
+	if s.wrongHost(w, r) {
+		return
+	}
 	getVars := parseForm(r.URL.RawQuery)
 	var postVars []formVar
 	if r.Method == http.MethodPost {
@@ -337,15 +347,17 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	maxVars := s.cfg.maxInputVars
 	s.cfg.mu.Unlock()
 	req := Request{Vars: len(getVars) + len(postVars)}
-	// PHP parses the query and the body separately, each up to max_input_vars.
+	// PHP parses the query and the body separately and keeps, of each,
+	// max_input_vars + 1 variables (PHP 8.2, as recorded): the rest is
+	// dropped with nothing but a warning in the server's log.
 	if maxVars > 0 {
-		if len(getVars) > maxVars {
-			req.Dropped += len(getVars) - maxVars
-			getVars = getVars[:maxVars]
+		if keep := maxVars + 1; len(getVars) > keep {
+			req.Dropped += len(getVars) - keep
+			getVars = getVars[:keep]
 		}
-		if len(postVars) > maxVars {
-			req.Dropped += len(postVars) - maxVars
-			postVars = postVars[:maxVars]
+		if keep := maxVars + 1; len(postVars) > keep {
+			req.Dropped += len(postVars) - keep
+			postVars = postVars[:keep]
 		}
 	}
 	vars := append(getVars, postVars...)
@@ -599,7 +611,8 @@ type call struct {
 	o       out
 	tok     *Token
 	admin   bool
-	user    *User // the web-service user, if it is an account of the site
+	caps    map[string]bool // the token's system role; nil without one
+	user    *User           // the web-service user, if it is an account of the site
 	now     int64
 	siteURL string
 	undo    []func()
@@ -628,6 +641,17 @@ func (s *Site) run(fn *function, a args, tok *Token, o out, siteURL string) *exc
 		c.admin = c.user != nil && c.user.Username == "admin"
 		if c.user == nil {
 			return moodleException("invalidtoken", "Invalid token - token not found")
+		}
+		if tok.Capabilities != nil && !c.admin {
+			c.caps = map[string]bool{}
+			for _, cp := range tok.Capabilities {
+				c.caps[cp] = true
+			}
+			// Checked by the web-service layer before any function runs.
+			if !c.caps[CapRestUse] {
+				return &exception{"webservice_access_exception", "accessexception", "Access control exception",
+					"You are not allowed to use the rest protocol (missing capability: webservice/rest:use)"}
+			}
 		}
 	}
 	ex := fn.run(c)

@@ -20,10 +20,10 @@ const DefaultRelease = "4.5 (Build: 20241007)"
 
 const (
 	siteCourseID = 1
-	// themeRev is the theme revision in profile image URLs; it is the one
-	// the recorded samples show, so a site configured with their siteurl
-	// produces the same URLs.
-	themeRev = "1795353844"
+	// defaultThemeRev is the theme revision in profile image URLs when the
+	// State names none: the first recorded site's, so a site configured with
+	// its siteurl produces the same URLs.
+	defaultThemeRev = "1795353844"
 )
 
 // standardRoles are Moodle's default roles; Moodle sends name "" for them.
@@ -53,6 +53,8 @@ type Site struct {
 	now func() time.Time
 
 	siteName, release string
+	themeRev          string
+	location          *time.Location // the site's time zone
 	cats              map[int64]*category
 	catOrder          []int64 // depth-first, the order of sortorder
 	courses           map[int64]*course
@@ -77,6 +79,7 @@ type Site struct {
 	items             map[int64]*GradeItem
 	courseItems       map[int64][]int64
 	gradeCats         map[int64]int64 // course id -> its grade category id
+	autoTotal         map[int64]bool  // course totals the site made itself
 	grades            map[int64]map[int64]*Grade
 	completion        map[int64]map[int64]*Completion
 	merges            []MergeLog // tool_mergeusers' log
@@ -224,6 +227,7 @@ func New(st State, opts ...Option) (*Site, error) {
 		items:            map[int64]*GradeItem{},
 		courseItems:      map[int64][]int64{},
 		gradeCats:        map[int64]int64{},
+		autoTotal:        map[int64]bool{},
 		grades:           map[int64]map[int64]*Grade{},
 		completion:       map[int64]map[int64]*Completion{},
 	}
@@ -252,6 +256,19 @@ func (s *Site) load(st State) error {
 	s.release = st.Release
 	if s.release == "" {
 		s.release = DefaultRelease
+	}
+	s.themeRev = st.ThemeRev
+	if s.themeRev == "" {
+		s.themeRev = defaultThemeRev
+	}
+	s.location = time.UTC
+	if st.TimeZone != "" {
+		loc, err := time.LoadLocation(st.TimeZone)
+		if err != nil {
+			bad("time zone %q: %v", st.TimeZone, err)
+		} else {
+			s.location = loc
+		}
 	}
 	now := s.now().Unix()
 
@@ -374,7 +391,7 @@ func (s *Site) load(st State) error {
 		users = append(users, User{ID: 1, Username: "guest", FirstName: "Guest user", LastName: " ", Email: "root@localhost"})
 	}
 	if !taken[2] && !names["admin"] {
-		users = append(users, User{ID: 2, Username: "admin", FirstName: "Admin", LastName: "User", Email: "admin@example.com"})
+		users = append(users, User{ID: 2, Username: "admin", FirstName: "Admin", LastName: "User", Email: "admin@example.com", MailDisplay: 1})
 	}
 	slices.SortStableFunc(users, func(a, b User) int { return cmp.Compare(a.ID, b.ID) })
 	for i := range users {
@@ -495,6 +512,9 @@ func (s *Site) load(st State) error {
 			continue
 		}
 		ng := &group{Group: g, members: map[int64]struct{}{}, descFormat: formatOf(g.Description), participation: true}
+		if g.DescriptionFormat != nil {
+			ng.descFormat = *g.DescriptionFormat
+		}
 		ng.Members = nil
 		for _, uid := range g.Members {
 			if s.member(g.CourseID, uid) == nil {
@@ -560,16 +580,26 @@ func (s *Site) load(st State) error {
 		s.courseItems[it.CourseID] = append(s.courseItems[it.CourseID], it.ID)
 		s.next.item = max(s.next.item, it.ID)
 	}
-	for _, cid := range sortedKeys(s.courseItems) {
+	// Every course has a course total: Moodle creates it (with its grade
+	// category) on the first grade report read, a read that writes, so a
+	// course without items reports its total, maximum 0.
+	for _, cid := range sortedKeys(s.courses) {
+		if cid == siteCourseID {
+			continue
+		}
 		hasTotal := false
+		sumMax := 0.0
 		for _, id := range s.courseItems[cid] {
 			hasTotal = hasTotal || s.items[id].ItemType == "course"
+			if s.items[id].ItemType != "course" {
+				sumMax += s.items[id].GradeMax
+			}
 		}
 		if !hasTotal {
-			// Moodle's gradebook always has a course total once it has items.
 			s.next.item++
-			it := &GradeItem{ID: s.next.item, CourseID: cid, ItemType: "course", GradeMax: 100}
+			it := &GradeItem{ID: s.next.item, CourseID: cid, ItemType: "course", GradeMax: sumMax}
 			s.items[it.ID] = it
+			s.autoTotal[it.ID] = true
 			s.courseItems[cid] = append(s.courseItems[cid], it.ID)
 		}
 		s.next.gradeCat++
@@ -698,7 +728,10 @@ func (s *Site) checkUser(u *User) error {
 	case u.Username != strings.ToLower(u.Username):
 		return fmt.Errorf("user %d: username %q is not lower case (Moodle keeps usernames in lower case)", u.ID, u.Username)
 	}
-	if u.Auth == "" {
+	switch {
+	case u.EmptyAuth:
+		u.Auth = ""
+	case u.Auth == "":
 		u.Auth = "manual"
 	}
 	return nil

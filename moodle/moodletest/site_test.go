@@ -192,12 +192,13 @@ func TestEnrolmentWindows(t *testing.T) {
 	site := moodletest.NewServer(t, st, moodletest.WithClock(func() time.Time { return now }))
 	_, _, body := post(t, site, site.Token(),
 		"wsfunction=core_enrol_get_enrolled_users&moodlewsrestformat=json&courseid=11&options[0][name]=onlyactive&options[0][value]=1&options[1][name]=userfields&options[1][value]=id", true)
-	if string(body) != `[{"id":102}]` {
+	// Moodle adds fullname to whatever userfields asked for.
+	if string(body) != `[{"id":102,"fullname":"Tess Xu"}]` {
 		t.Errorf("active in course 11: %s", body)
 	}
 	_, _, body = post(t, site, site.Token(),
 		"wsfunction=core_enrol_get_enrolled_users&moodlewsrestformat=json&courseid=11&options[0][name]=onlysuspended&options[0][value]=1&options[1][name]=userfields&options[1][value]=id", true)
-	if string(body) != `[{"id":100},{"id":101}]` {
+	if string(body) != `[{"id":100,"fullname":"Ann Zed"},{"id":101,"fullname":"Bob Young"}]` {
 		t.Errorf("suspended in course 11: %s", body)
 	}
 }
@@ -271,7 +272,7 @@ func TestDisabledEnrolmentMethod(t *testing.T) {
 	site := moodletest.NewServer(t, st)
 	_, _, body := post(t, site, site.Token(),
 		"wsfunction=core_enrol_get_enrolled_users&moodlewsrestformat=json&courseid=11&options[0][name]=onlysuspended&options[0][value]=1&options[1][name]=userfields&options[1][value]=id", true)
-	if string(body) != `[{"id":100}]` {
+	if string(body) != `[{"id":100,"fullname":"Ann Zed"}]` { // Moodle adds fullname to every userfields
 		t.Errorf("suspended in course 11: %s", body)
 	}
 	if got := site.Snapshot().DisabledMethods; !slices.Equal(got, st.DisabledMethods) {

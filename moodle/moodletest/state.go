@@ -7,8 +7,16 @@ package moodletest
 // highest it was given); 0 is never a valid id. The site course (id 1,
 // format "site") is added by the simulator when State does not hold it.
 type State struct {
-	SiteName   string // sitename in core_webservice_get_site_info
-	Release    string // e.g. "4.5 (Build: 20241007)"; the simulator defaults it
+	SiteName string // sitename in core_webservice_get_site_info
+	Release  string // e.g. "4.5 (Build: 20241007)"; the simulator defaults it
+	// ThemeRev is the theme revision in profile image URLs (it changes
+	// whenever a site's caches are purged); the first recorded site's
+	// when empty.
+	ThemeRev string
+	// TimeZone is the site's default time zone ($CFG->timezone, e.g.
+	// "Europe/London"): the IMS task starts and ends enrolments at
+	// midnight in it. Empty is UTC.
+	TimeZone   string
 	Categories []Category
 	Courses    []Course
 	Users      []User
@@ -56,13 +64,21 @@ type Course struct {
 
 // User is a Moodle account.
 type User struct {
-	ID          int64
-	Username    string // lower case, as Moodle keeps it
-	FirstName   string
-	LastName    string
-	Email       string
-	IDNumber    string // the SIS student or staff number; may be empty or shared by mistake
-	Auth        string // "manual" when empty; "ldap", "saml2", ...
+	ID        int64
+	Username  string // lower case, as Moodle keeps it
+	FirstName string
+	LastName  string
+	Email     string
+	IDNumber  string // the SIS student or staff number; may be empty or shared by mistake
+	Auth      string // "manual" when empty; "ldap", "saml2", ...
+	// EmptyAuth stores auth as '' (a row inserted by hand or by a plugin
+	// that left it empty, as some real sites have): such an account
+	// matches no auth criterion. Auth is then ignored.
+	EmptyAuth bool
+	// MailDisplay 1 shows the e-mail address to everyone (a new site's
+	// administrator has it); any other value shows it only to those who may
+	// see identities (Moodle's default, 2, course members).
+	MailDisplay int
 	Department  string
 	Institution string
 	City        string // optional; Moodle omits empty ones from user details
@@ -118,7 +134,12 @@ type Group struct {
 	Name        string
 	IDNumber    string
 	Description string
-	Members     []int64 // user ids
+	// DescriptionFormat is Moodle's format of the description (0 Moodle,
+	// 1 HTML, 2 plain, 4 Markdown); nil guesses HTML when there is a
+	// description and 0 when not. Groups created through web services
+	// get what the call sent (1 by default).
+	DescriptionFormat *int64
+	Members           []int64 // user ids
 }
 
 // Grouping is a course grouping and the groups assigned to it.

@@ -122,7 +122,7 @@ func (s *Site) configRows(ts *tableSet) {
 	}
 	cfg := [][2]string{
 		{"release", s.release}, {"version", "2024100700"}, {"siteguest", "1"}, {"siteadmins", "2"},
-		{"theme", "boost"}, {"themerev", themeRev}, {"fullnamedisplay", "language"}, {"courselistshortnames", "0"},
+		{"theme", "boost"}, {"themerev", s.themeRev}, {"fullnamedisplay", "language"}, {"courselistshortnames", "0"},
 		{"gradebookroles", strconv.FormatInt(student, 10)}, {"lang", "en"}, {"calendartype", "gregorian"},
 	}
 	for i, c := range cfg {

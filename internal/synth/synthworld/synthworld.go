@@ -110,12 +110,14 @@ sources:
 moodle:
 `)
 	urls := map[string]string{}
+	// The sites' profile fields, declared (synth.ProfileFieldNames).
+	fields := synth.ProfileFieldNames()
 	for _, s := range w.In.Sites {
 		sim := moodletest.NewServer(tb, *s.State, moodletest.WithToken(Token))
 		w.Sites[s.Name] = sim
 		urls["URL_"+s.Name] = sim.URL()
-		fmt.Fprintf(&yaml, "  - {name: %s, url: \"${URL_%s}\", token: \"${TOKEN}\", environment: test, concurrency: 4, page_size: 500%s}\n",
-			s.Name, s.Name, entities)
+		fmt.Fprintf(&yaml, "  - {name: %s, url: \"${URL_%s}\", token: \"${TOKEN}\", environment: test, concurrency: 4, page_size: 500%s, known_profile_fields: [%s]}\n",
+			s.Name, s.Name, entities, strings.Join(fields, ", "))
 	}
 	yaml.WriteString(o.Config)
 	w.Cfg, err = config.Parse([]byte(yaml.String()), func(k string) (string, bool) {
@@ -222,8 +224,19 @@ func (w *World) Transform(tb testing.TB, p *transform.Project) (*transform.Resul
 			tb.Fatal(err)
 		}
 	}
-	return transform.Run(context.Background(), w.DB.Pool, p, transform.Options{
-		StatementTimeout: 30 * time.Minute, LockTimeout: time.Minute,
+	// Under a ledger run, as `mim transform` does: the feeds know from its
+	// steps which extract a mart was built from.
+	ctx := context.Background()
+	run, err := ledger.Begin(ctx, w.DB.Pool, "transform", pgtest.Environment, "test", []string{"transform"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res, err := transform.Run(ctx, w.DB.Pool, p, transform.Options{
+		Run: run, StatementTimeout: 30 * time.Minute, LockTimeout: time.Minute,
 		Hooks: []transform.Hook{martconfig.Hook(w.Cfg)},
 	})
+	if ferr := run.Finish(ctx, ledger.Outcome(err), 0, err); ferr != nil {
+		tb.Fatal(ferr)
+	}
+	return res, err
 }
