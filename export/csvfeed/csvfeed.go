@@ -43,10 +43,22 @@ type Field struct {
 	// Required refuses an empty value (with --uuupdatetype=1 an empty cell
 	// clears the field on the site).
 	Required bool
+	// Standard marks a standard user field (only idnumber, see IDNumber):
+	// its column is its name.
+	Standard bool
 }
 
+// IDNumber is the standard field idnumber, which the profile CSV carries
+// only to move a student code after a merge: an empty cell clears it.
+var IDNumber = Field{Shortname: "idnumber", Standard: true}
+
 // Column is the CSV column name of the field.
-func (f Field) Column() string { return "profile_field_" + f.Shortname }
+func (f Field) Column() string {
+	if f.Standard {
+		return f.Shortname
+	}
+	return "profile_field_" + f.Shortname
+}
 
 // FromConfig turns exports.profile_fields into the Writer's fields and the
 // mart.exp_profile_fields columns that feed them, in the same order.
@@ -86,9 +98,15 @@ func NewWriter(w io.Writer, fields []Field) (*Writer, error) {
 		if !shortnameRe.MatchString(f.Shortname) {
 			return nil, fmt.Errorf("profile CSV: field %d: shortname %q is not letters, digits and _", i+1, f.Shortname)
 		}
+		// Standard columns act on the account itself (auth switches its
+		// login, suspended and deleted act under their own flags): only
+		// idnumber is ever written.
+		if f.Standard && (f.Shortname != IDNumber.Shortname || f.Type != Text || f.Required) {
+			return nil, fmt.Errorf("profile CSV: field %d: %q is not a standard field MIM writes (only idnumber, as text)", i+1, f.Shortname)
+		}
 		// Moodle matches the column exactly, or in lower case as a fallback,
 		// and a repeated column aborts the whole file.
-		low := strings.ToLower(f.Shortname)
+		low := strings.ToLower(f.Column())
 		if seen[low] {
 			return nil, fmt.Errorf("profile CSV: field %s is listed twice", f.Shortname)
 		}
@@ -122,6 +140,18 @@ func NewWriter(w io.Writer, fields []Field) (*Writer, error) {
 // refused row returns a *RowError and writes nothing, so the caller may
 // skip it and go on.
 func (w *Writer) Write(username string, values ...string) error {
+	return w.write(username, false, values)
+}
+
+// WriteCurrent writes a row whose values are those the site already has
+// (a row sent for another column, the idnumber): an empty value in a
+// required field is written, since it changes nothing; every other check
+// holds.
+func (w *Writer) WriteCurrent(username string, values ...string) error {
+	return w.write(username, true, values)
+}
+
+func (w *Writer) write(username string, current bool, values []string) error {
 	if w.closed {
 		return fmt.Errorf("profile CSV: write after Close")
 	}
@@ -153,7 +183,7 @@ func (w *Writer) Write(username string, values ...string) error {
 			return bad(f.Column(), "%q %s", clip(v), msg)
 		}
 		if v == "" {
-			if f.Required {
+			if f.Required && !current {
 				return bad(f.Column(), "is empty (an empty cell clears the field on the site)")
 			}
 			w.record[i+1] = ""

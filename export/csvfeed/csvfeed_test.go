@@ -145,6 +145,9 @@ func TestFieldsRefused(t *testing.T) {
 		"options on text":        {{Shortname: "a", Options: []string{"x"}}},
 		"menu option with break": {{Shortname: "a", Type: Menu, Options: []string{"x\ny"}}},
 		"empty menu option":      {{Shortname: "a", Type: Menu, Options: []string{""}}},
+		"standard auth":          {{Shortname: "auth", Standard: true}},
+		"required idnumber":      {{Shortname: "idnumber", Standard: true, Required: true}},
+		"idnumber twice":         {IDNumber, {Shortname: "idnumber", Standard: true}},
 	} {
 		if _, err := NewWriter(&bytes.Buffer{}, fs); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -179,5 +182,32 @@ func TestFromConfig(t *testing.T) {
 	_ = w.Close()
 	if !strings.HasPrefix(buf.String(), "username,profile_field_studentno,profile_field_ugpg\n") {
 		t.Errorf("header %q", buf.String())
+	}
+}
+
+// The idnumber column, written only to move a student code after a merge:
+// its own name as the column, and an empty cell (which clears it) allowed.
+func TestIDNumberColumn(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, []Field{fields[0], IDNumber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write("uczlspw-old", "", ""); err == nil {
+		t.Error("an empty required value was accepted")
+	}
+	// The row of a merged-away account carries what the site has, empty or
+	// not, to clear its idnumber.
+	if err := w.WriteCurrent("uczlspw-old", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write("uczlspw", "21000001", "21000001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "username,profile_field_studentno,idnumber\nuczlspw-old,,\nuczlspw,21000001,21000001\n"; buf.String() != want {
+		t.Errorf("file:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }

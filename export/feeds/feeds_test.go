@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -172,7 +173,7 @@ func TestMergeListWithEvidence(t *testing.T) {
 	e := newEnv(t)
 	feedstest.FillMerges(t, e.pool, []feedstest.MergeCandidate{
 		{Instance: "main", Seq: 2, FromUserID: 12, ToUserID: 13, FromUsername: "b", ToUsername: "c", FromIDNumber: "21000002", ToIDNumber: "21000002",
-			Reason: "same SITS student code", Evidence: "idnumber 21000002 on both"},
+			Reason: "same SITS student code", KeepReason: "kept c: the SITS username", Evidence: "idnumber 21000002 on both"},
 		{Instance: "main", Seq: 1, FromUserID: 11, ToUserID: 12, FromUsername: "a", ToUsername: "b", ToIDNumber: "21000002",
 			Reason: "same SITS student code"},
 		{Instance: "main", Seq: 3, FromUserID: 20, ToUserID: 20, FromUsername: "x", ToUsername: "x", ToIDNumber: "1", Reason: "self"},
@@ -183,8 +184,20 @@ func TestMergeListWithEvidence(t *testing.T) {
 		t.Fatalf("%s pairs %d left out %d %v %v", r.Status, r.Adds, r.Skipped, r.Err, r.Notes)
 	}
 	got := readCSV(t, filepath.Join(e.dir, merge.FileName("main", sum.RunID)))
-	if len(got) != 3 || got[0][len(got[0])-1] != "evidence" || got[1][1] != "11" || got[2][1] != "12" || got[2][8] != "idnumber 21000002 on both" {
+	if len(got) != 3 || got[0][len(got[0])-1] != "evidence" || got[1][1] != "11" || got[2][1] != "12" ||
+		got[2][8] != "kept c: the SITS username" || got[2][9] != "idnumber 21000002 on both" {
 		t.Errorf("merge list %v", got)
+	}
+	// Every pair the list carried is recorded, so a merge done is known.
+	if n := e.count(`SELECT count(*) FROM ctl.merge_sent WHERE instance = 'main' AND export_id = ` + strconv.FormatInt(r.ExportID, 10) +
+		` AND ((from_userid = 11 AND to_userid = 12) OR (from_userid = 12 AND to_userid = 13 AND keep_reason = 'kept c: the SITS username'))`); n != 2 {
+		t.Errorf("%d pairs recorded in ctl.merge_sent, want 2", n)
+	}
+	// Not merged since: the next list carries them again, and says so.
+	sum = e.export(e.exporter(), Options{Feeds: []Feed{Merge}})
+	r = e.result(sum, "main", Merge)
+	if r.Status != StatusPublished || !strings.Contains(strings.Join(r.Notes, "\n"), "2 pairs were sent before") {
+		t.Errorf("the list again: %s %v", r.Status, r.Notes)
 	}
 }
 

@@ -23,14 +23,15 @@ func mergePairs(ctx context.Context, tx pgx.Tx, instance string, res *Result) ([
 	rows, err := tx.Query(ctx, `SELECT coalesce(from_userid, 0)::bigint, coalesce(to_userid, 0)::bigint,
 			coalesce(from_username::text, ''), coalesce(to_username::text, ''),
 			coalesce(from_idnumber::text, ''), coalesce(to_idnumber::text, ''),
-			coalesce(reason::text, ''), coalesce(evidence::text, '')
+			coalesce(reason::text, ''), coalesce(keep_reason::text, ''), coalesce(evidence::text, '')
 		FROM `+MergeMart+` WHERE instance = $1 ORDER BY seq, from_userid, to_userid`, instance)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s for site %s: %w", MergeMart, instance, err)
 	}
 	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (merge.Pair, error) {
 		var p merge.Pair
-		err := r.Scan(&p.FromUserID, &p.ToUserID, &p.FromUsername, &p.ToUsername, &p.FromIDNumber, &p.ToIDNumber, &p.Reason, &p.Evidence)
+		err := r.Scan(&p.FromUserID, &p.ToUserID, &p.FromUsername, &p.ToUsername, &p.FromIDNumber, &p.ToIDNumber, &p.Reason,
+			&p.KeepReason, &p.Evidence)
 		return p, err
 	})
 	if err != nil {
@@ -67,7 +68,11 @@ func mergePairs(ctx context.Context, tx pgx.Tx, instance string, res *Result) ([
 }
 
 // runMerge writes one site's merge list, a new file per run
-// (merge-<site>-<runid>.csv), for review or a site-side gathering.
+// (merge-<site>-<runid>.csv), for review or the site-side gathering
+// (moodle-side/tool_mergeusers), and records every pair it carried in
+// ctl.merge_sent: a pair sent and later seen done in Moodle (the removed
+// account suspended and unenrolled) is never proposed again, and its
+// student code moves to the kept account (mart.exp_idnumber_carry).
 func (x *Exporter) runMerge(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
 	tx, err := x.begin(ctx)
 	if err != nil {
@@ -88,6 +93,9 @@ func (x *Exporter) runMerge(ctx context.Context, run *ledger.Run, site *config.M
 		return err
 	}
 	res.Adds = int64(len(pairs))
+	if err := noteResent(ctx, tx, site.Name, pairs, res); err != nil {
+		return err
+	}
 	if opts.DryRun {
 		res.Status = StatusDryRun
 		return nil
@@ -119,9 +127,52 @@ func (x *Exporter) runMerge(ctx context.Context, run *ledger.Run, site *config.M
 	if err != nil {
 		return err
 	}
+	if err := recordSent(ctx, tx, site.Name, run.ID, exportID, pairs); err != nil {
+		return err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("recording the merge list of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID = status, exportID
+	return nil
+}
+
+// recordSent keeps the pairs a published list carried (ctl.merge_sent).
+func recordSent(ctx context.Context, tx pgx.Tx, instance string, runID, exportID int64, pairs []merge.Pair) error {
+	if len(pairs) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(pairs))
+	for i, p := range pairs {
+		rows[i] = []any{instance, p.FromUserID, p.ToUserID, p.FromUsername, p.ToUsername, p.ToIDNumber, p.Reason, p.KeepReason,
+			exportID, runID}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ctl", "merge_sent"}, []string{"instance", "from_userid", "to_userid",
+		"from_username", "to_username", "student_code", "reason", "keep_reason", "export_id", "run_id"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("recording the pairs of the merge list of site %s in ctl.merge_sent: %w", instance, err)
+	}
+	return nil
+}
+
+// noteResent says how many pairs earlier lists carried already: Moodle has
+// not merged them since (a merge done is never proposed again), so the
+// site's tool_mergeusers may not be run on the lists, or refuses them.
+func noteResent(ctx context.Context, tx pgx.Tx, instance string, pairs []merge.Pair, res *Result) error {
+	if len(pairs) == 0 {
+		return nil
+	}
+	from := make([]int64, len(pairs))
+	for i, p := range pairs {
+		from[i] = p.FromUserID
+	}
+	var n, first int64
+	if err := tx.QueryRow(ctx, `SELECT count(DISTINCT from_userid), coalesce(min(run_id), 0) FROM ctl.merge_sent
+		WHERE instance = $1 AND from_userid = ANY($2)`, instance, from).Scan(&n, &first); err != nil {
+		return fmt.Errorf("reading the merges sent to site %s: %w", instance, err)
+	}
+	if n > 0 {
+		res.note("%s sent before (the first in run %d) and not merged since: is tool_mergeusers run with MIM's gathering on %s "+
+			"(docs/moodle-side.md §10), and what does its log say?", plural(n, "pair was", "pairs were"), first, instance)
+	}
 	return nil
 }

@@ -274,7 +274,8 @@ func recordIMSPending(ctx context.Context, tx pgx.Tx, instance string, runID, ex
 
 // reconcileProfile settles a site's pending profile values against what
 // Moodle has (stg.moodle_user_field, customfields as the users' extract
-// read them, through mim_profile_actual): a row is applied when every field
+// read them, through mim_profile_actual, with the account's idnumber under
+// carryKey for a row that moved a student code): a row is applied when every field
 // sent has the value sent (” meaning no value). Rows of accounts the
 // profile mart no longer holds are no longer wanted and go. It reports
 // whether Moodle's values could be read (mim_profile_actual then holds
@@ -301,7 +302,8 @@ func reconcileProfile(ctx context.Context, tx pgx.Tx, instance string) (observed
 	}{
 		{`DROP TABLE IF EXISTS pg_temp.mim_profile_actual`, nil},
 		{`CREATE TEMP TABLE mim_profile_actual ON COMMIT DROP AS
-		SELECT u.username, coalesce(jsonb_object_agg(uf.shortname, uf.value) FILTER (WHERE uf.shortname IS NOT NULL), '{}') AS fields
+		SELECT u.username, coalesce(jsonb_object_agg(uf.shortname, uf.value) FILTER (WHERE uf.shortname IS NOT NULL), '{}')
+		       || jsonb_build_object('` + carryKey + `', coalesce(min(u.idnumber), '')) AS fields
 		FROM stg.moodle_user u LEFT JOIN ` + userFieldsStg + ` uf ON uf.instance = u.instance AND uf.user_id = u.user_id
 		WHERE u.instance = $1 AND u.username IS NOT NULL GROUP BY u.username`, []any{instance}},
 		{`ANALYZE mim_profile_actual`, nil},

@@ -24,30 +24,56 @@ const ProfileMart = "mart.exp_profile_fields"
 // tool_uploaduser run.
 func ProfileFileName(site string) string { return "profile-" + site + ".csv" }
 
-// profileQuery builds the SELECT of the rows whose values differ from what
-// was last published (all rows when all is set), and the jsonb object of a
-// row's values. Column names come from config.ProfileColumns and shortnames
-// are validated by the configuration, so both are safe in the text.
-func profileQuery(pf []config.ProfileField, all bool) (query, object string, err error) {
+// profileQuery builds the SELECT of the rows to send (see profileChanged;
+// all rows when all is set), the jsonb object of a row's values and the
+// condition on the mart's rows the file takes. Column names come from
+// config.ProfileColumns and shortnames are validated by the configuration,
+// so both are safe in the text.
+//
+// With carry, the rows that move a student code after an observed merge
+// (mart.exp_idnumber_carry) are in, first the accounts the code is cleared
+// from, each carrying its values as Moodle has them (stg.moodle_user_field:
+// only the idnumber changes), and the object of a carry row holds the
+// idnumber sent under the key carryKey, so that it is published, pending
+// and observed like a field. Without carry they are left out.
+func profileQuery(pf []config.ProfileField, all, carry bool) (query, object, filter string, err error) {
 	var cols, pairs []string
 	for _, f := range pf {
 		if !slices.Contains(config.ProfileColumns, f.Column) {
-			return "", "", fmt.Errorf("exports.profile_fields: %q is not a column of %s", f.Column, ProfileMart)
+			return "", "", "", fmt.Errorf("exports.profile_fields: %q is not a column of %s", f.Column, ProfileMart)
 		}
 		if strings.ContainsAny(f.Shortname, `'"\`) || f.Shortname == "" {
-			return "", "", fmt.Errorf("exports.profile_fields: %q is not a shortname", f.Shortname)
+			return "", "", "", fmt.Errorf("exports.profile_fields: %q is not a shortname", f.Shortname)
 		}
 		col := "m." + pgx.Identifier{f.Column}.Sanitize() + "::text"
+		if carry {
+			col = `(CASE WHEN m.carry = 'clear' THEN (SELECT uf.value FROM stg.moodle_user_field uf
+				WHERE uf.instance = m.instance AND uf.user_id = m.user_id AND uf.shortname = '` + f.Shortname + `') ELSE ` + col + ` END)`
+		}
 		cols = append(cols, col)
 		pairs = append(pairs, "'"+f.Shortname+"', coalesce("+col+", '')")
 	}
 	object = "jsonb_build_object(" + strings.Join(pairs, ", ") + ")"
-	query = `SELECT coalesce(m.username::text, ''), ` + object + `::text, ` + strings.Join(cols, ", ") + `
+	head, order := "coalesce(m.username::text, ''), "+object+"::text", "m.username, "+object+"::text"
+	filter = "m.carry IS NULL"
+	if carry {
+		object = "(" + object + " || CASE WHEN m.carry IS NOT NULL THEN jsonb_build_object('" + carryKey +
+			"', coalesce(m.idnumber::text, '')) ELSE '{}'::jsonb END)"
+		head = "coalesce(m.username::text, ''), " + object + "::text, coalesce(m.carry::text, ''), coalesce(m.idnumber::text, '')"
+		order = "(m.carry IS DISTINCT FROM 'clear'), m.username, " + object + "::text"
+		filter = "true"
+	}
+	query = `SELECT ` + head + `, ` + strings.Join(cols, ", ") + `
 		FROM ` + ProfileMart + ` m ` + profileJoins + `
-		WHERE m.instance = $1 AND ` + profileChanged(object, all) + `
-		ORDER BY m.username, ` + object + `::text`
-	return query, object, nil
+		WHERE m.instance = $1 AND ` + filter + ` AND ` + profileChanged(object, all) + `
+		ORDER BY ` + order
+	return query, object, filter, nil
 }
+
+// carryKey is the key of the idnumber a carry row sent, in the published
+// and pending values (no profile field shortname has a colon); what Moodle
+// has is compared under the same key (reconcileProfile).
+const carryKey = ":idnumber"
 
 // profileJoins bring what was last published and what is pending (sent,
 // not yet seen in Moodle) beside each row of the mart, m.
@@ -149,7 +175,16 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 	if err != nil {
 		return err
 	}
-	query, object, err := profileQuery(pf, opts.Full)
+	runID := int64(0)
+	if run != nil {
+		runID = run.ID
+	}
+	cp, err := planCarry(ctx, tx, site, x.cfg.Exports.Merge, runID, x.by, opts.DryRun, res)
+	if err != nil {
+		return err
+	}
+	carry := cp.send && cp.clears+cp.sets > 0
+	query, object, filter, err := profileQuery(pf, opts.Full, carry)
 	if err != nil {
 		return err
 	}
@@ -157,7 +192,7 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 	if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE `+profileChanged(object, false)+`),
 			count(*) FILTER (WHERE q.username IS NOT NULL AND p.fields @> `+object+`)
 		FROM `+ProfileMart+` m `+profileJoins+`
-		WHERE m.instance = $1`, site.Name).Scan(&res.Rows, &changed, &resends); err != nil {
+		WHERE m.instance = $1 AND `+filter, site.Name).Scan(&res.Rows, &changed, &resends); err != nil {
 		return fmt.Errorf("counting the profile rows of site %s: %w", site.Name, err)
 	}
 	if err := x.notePending(ctx, tx, site.Name, Profile, obs, resends, 0, res); err != nil {
@@ -177,6 +212,9 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 	status := StatusEmpty
 	if changed > 0 {
 		fields, _ := csvfeed.FromConfig(pf)
+		if carry {
+			fields = append(fields, csvfeed.IDNumber)
+		}
 		write := func(w io.Writer) error {
 			cw, err := csvfeed.NewWriter(w, fields)
 			if err != nil {
@@ -188,13 +226,15 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 			}
 			defer rows.Close()
 			vals := make([]*string, len(pf))
-			dst := make([]any, len(pf)+2)
-			var username, fields string
-			dst[0], dst[1] = &username, &fields
-			for i := range vals {
-				dst[i+2] = &vals[i]
+			var username, object, action, idnumber string
+			dst := []any{&username, &object}
+			if carry {
+				dst = append(dst, &action, &idnumber)
 			}
-			values := make([]string, len(pf))
+			for i := range vals {
+				dst = append(dst, &vals[i])
+			}
+			values := make([]string, len(fields))
 			for rows.Next() {
 				if err := rows.Scan(dst...); err != nil {
 					return fmt.Errorf("reading %s: %w", ProfileMart, err)
@@ -205,7 +245,20 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 						values[i] = *v
 					}
 				}
-				if err := cw.Write(username, values...); err != nil {
+				put := cw.Write
+				if carry {
+					// An empty idnumber clears it: only a clear row may send one.
+					if idnumber == "" && action != "clear" {
+						skipped = append(skipped, username)
+						res.note("row of %s left out: no idnumber to re-assert in a file that moves student codes", username)
+						continue
+					}
+					values[len(pf)] = idnumber
+					if action == "clear" {
+						put = cw.WriteCurrent // its values are the site's own
+					}
+				}
+				if err := put(username, values...); err != nil {
 					var re *csvfeed.RowError
 					if !errors.As(err, &re) {
 						return err
@@ -216,14 +269,14 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 					}
 					continue
 				}
-				sent = append(sent, profileRow{username: username, fields: fields})
+				sent = append(sent, profileRow{username: username, fields: object})
 			}
 			if err := rows.Err(); err != nil {
 				return fmt.Errorf("reading %s: %w", ProfileMart, err)
 			}
 			return cw.Close()
 		}
-		verify := func(r io.Reader) error { return checkCSV(r, len(pf)+1) }
+		verify := func(r io.Reader) error { return checkCSV(r, len(fields)+1) }
 		file, err = deliver.WriteFile(ctx, x.siteFile(ProfileFileName(site.Name)), write, deliver.Verify(verify))
 		if err != nil {
 			return fmt.Errorf("writing the profile CSV of site %s: %w", site.Name, err)
@@ -241,7 +294,8 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 	}
 	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: Profile, full: opts.Full,
 		status: status, file: file.Name, archive: res.Archive, sum: file.SHA256, bytes: file.Size,
-		counts: map[string]any{"rows": res.Rows, "changed": changed, "skipped": len(skipped), "delivered": res.Delivered}})
+		counts: map[string]any{"rows": res.Rows, "changed": changed, "skipped": len(skipped), "delivered": res.Delivered,
+			"codes_cleared": carried(carry, cp.clears), "codes_given": carried(carry, cp.sets)}})
 	if err != nil {
 		return err
 	}
@@ -249,7 +303,7 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 		if _, err := tx.Exec(ctx, `INSERT INTO ctl.published_profile (instance, username, fields, export_id)
 			SELECT DISTINCT ON (m.username) $1, m.username, `+object+`, $2
 			FROM `+ProfileMart+` m `+profileJoins+`
-			WHERE m.instance = $1 AND m.username IS NOT NULL AND `+profileChanged(object, opts.Full)+` AND NOT m.username = ANY($3)
+			WHERE m.instance = $1 AND m.username IS NOT NULL AND `+filter+` AND `+profileChanged(object, opts.Full)+` AND NOT m.username = ANY($3)
 			ORDER BY m.username, `+object+`::text
 			ON CONFLICT (instance, username) DO UPDATE
 			SET fields = ctl.published_profile.fields || EXCLUDED.fields, export_id = EXCLUDED.export_id`,
@@ -264,7 +318,15 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 		return fmt.Errorf("recording the profile CSV of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID = status, exportID
+	x.mailCarry(ctx, site.Name, cp, res)
 	return nil
+}
+
+func carried(carry bool, n int64) int64 {
+	if carry {
+		return n
+	}
+	return 0
 }
 
 // checkCSV re-reads a written CSV: every record has the header's width.

@@ -20,7 +20,14 @@ const (
 	GroupMemberDrop    = "group_member_drop"    // group sync: per-group hold of member removals
 	Completeness       = "completeness"         // extract: an entity empty or shrunk past its limit
 	OneRosterThreshold = "oneroster_threshold"  // OneRoster feed: users and enrollments
+	// IDNumberCarry budgets the student codes a profile CSV moves after
+	// observed merges (each clears a merged-away account's idnumber): over
+	// idnumber_carry_budget they are held back, the rest of the file goes out.
+	IDNumberCarry = "idnumber_carry_budget"
 )
+
+// SettingCarryBudget is IDNumberCarry's limit, per site and file.
+const SettingCarryBudget = "idnumber_carry_budget"
 
 // overrides names each guard's one-shot override (a setting of type
 // override: armed with a reason, lapsing after the run that used it).
@@ -33,6 +40,7 @@ var overrides = map[string]string{
 	MemberRemoveBudget: "member_remove_override",
 	GroupMemberDrop:    "group_member_drop_override",
 	Completeness:       "completeness_override",
+	IDNumberCarry:      "idnumber_carry_override",
 }
 
 // OverrideOf returns the setting that lets a breach of guard through once;

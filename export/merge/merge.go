@@ -1,8 +1,9 @@
 // Package merge writes the merge list for tool_mergeusers
-// (docs/formats.md §3): ordered pairs of Moodle accounts on one site,
+// (docs/formats.md §4): ordered pairs of Moodle accounts on one site,
 // the account to remove and the account to keep, with the usernames a
-// gathering must re-check before merging and the reason MIM proposes it.
-// Chains (A into B, then B into C) are allowed only in that order.
+// gathering must re-check before merging (moodle-side/tool_mergeusers reads
+// this file), why MIM takes the two for one person and why it keeps that
+// account. Chains (A into B, then B into C) are allowed only in that order.
 package merge
 
 import (
@@ -21,12 +22,13 @@ type Pair struct {
 	FromUserID, ToUserID     int64  // Moodle user.id on the site
 	FromUsername, ToUsername string // current usernames; the gathering refuses the pair if they no longer match the ids
 	FromIDNumber, ToIDNumber string // for review; ToIDNumber is the SIS identity the feeds use
-	Reason                   string // e.g. "same SITS student code"
+	Reason                   string // why the accounts are one person, e.g. "same SITS student code"
+	KeepReason               string // why ToUserID is the account kept, e.g. "kept jdoe19: the SITS username"
 	Evidence                 string // optional detail for the reviewer; written only WithEvidence
 }
 
 // Header is the file's header (without the optional evidence column).
-var Header = []string{"seq", "from_userid", "to_userid", "from_username", "to_username", "from_idnumber", "to_idnumber", "reason"}
+var Header = []string{"seq", "from_userid", "to_userid", "from_username", "to_username", "from_idnumber", "to_idnumber", "reason", "keep_reason"}
 
 // FileName is the file's name for a site and run: merge-<site>-<runid>.csv.
 func FileName(site string, runID int64) string {
@@ -66,9 +68,9 @@ func Write(w io.Writer, pairs []Pair, opts ...Option) error {
 		rec[2] = strconv.FormatInt(p.ToUserID, 10)
 		rec[3], rec[4] = p.FromUsername, p.ToUsername
 		rec[5], rec[6] = p.FromIDNumber, p.ToIDNumber
-		rec[7] = p.Reason
+		rec[7], rec[8] = p.Reason, p.KeepReason
 		if o.evidence {
-			rec[8] = p.Evidence
+			rec[9] = p.Evidence
 		}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("writing merge list: %w", err)
@@ -83,8 +85,8 @@ func Write(w io.Writer, pairs []Pair, opts ...Option) error {
 
 // Validate checks every pair and the order of the list: ids positive and
 // different; usernames, the kept account's idnumber and a reason present
-// and writable; each account shown with one username and idnumber
-// throughout; no account merged away twice; and no account appearing after
+// and every value writable; each account shown with one username and
+// idnumber throughout; no account merged away twice; and no account appearing after
 // the pair that merged it away (a chain A→B, B→C must come in that order,
 // and a cycle can never be ordered). The error is a *ValidationError.
 func Validate(pairs []Pair) error {
@@ -113,11 +115,11 @@ func Validate(pairs []Pair) error {
 		}
 		for _, f := range []struct{ name, v string }{
 			{"from_username", p.FromUsername}, {"to_username", p.ToUsername}, {"from_idnumber", p.FromIDNumber},
-			{"to_idnumber", p.ToIDNumber}, {"reason", p.Reason}, {"evidence", p.Evidence},
+			{"to_idnumber", p.ToIDNumber}, {"reason", p.Reason}, {"keep_reason", p.KeepReason}, {"evidence", p.Evidence},
 		} {
 			if msg := checkValue(f.v); msg != "" {
 				bad("%s %q %s", f.name, f.v, msg)
-			} else if f.name != "reason" && f.name != "evidence" && strings.TrimSpace(f.v) != f.v {
+			} else if f.name != "reason" && f.name != "keep_reason" && f.name != "evidence" && strings.TrimSpace(f.v) != f.v {
 				bad("%s %q has surrounding spaces", f.name, f.v)
 			}
 		}

@@ -17,7 +17,7 @@ func pair(from, to int64) Pair {
 func TestWrite(t *testing.T) {
 	ps := []Pair{
 		{FromUserID: 812, ToUserID: 4411, FromUsername: "mokaf21x", ToUsername: "mokaf21", FromIDNumber: "", ToIDNumber: "21004567",
-			Reason: "same SITS student code", Evidence: `both have studentno 21004567, "Mia" O'Kafor`},
+			Reason: "same SITS student code", KeepReason: "kept mokaf21: the SITS username", Evidence: `both have studentno 21004567, "Mia" O'Kafor`},
 		{FromUserID: 4411, ToUserID: 9000, FromUsername: "mokaf21", ToUsername: "mia.okafor", FromIDNumber: "21004567", ToIDNumber: "21004567",
 			Reason: "same UPI, newest account kept"},
 	}
@@ -25,9 +25,9 @@ func TestWrite(t *testing.T) {
 	if err := Write(&buf, ps); err != nil {
 		t.Fatal(err)
 	}
-	want := "seq,from_userid,to_userid,from_username,to_username,from_idnumber,to_idnumber,reason\n" +
-		"1,812,4411,mokaf21x,mokaf21,,21004567,same SITS student code\n" +
-		"2,4411,9000,mokaf21,mia.okafor,21004567,21004567,\"same UPI, newest account kept\"\n"
+	want := "seq,from_userid,to_userid,from_username,to_username,from_idnumber,to_idnumber,reason,keep_reason\n" +
+		"1,812,4411,mokaf21x,mokaf21,,21004567,same SITS student code,kept mokaf21: the SITS username\n" +
+		"2,4411,9000,mokaf21,mia.okafor,21004567,21004567,\"same UPI, newest account kept\",\n"
 	if buf.String() != want {
 		t.Errorf("file:\n%s\nwant:\n%s", buf.String(), want)
 	}
@@ -39,7 +39,7 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recs[0][8] != "evidence" || recs[1][8] != ps[0].Evidence || len(recs[2]) != 9 {
+	if recs[0][9] != "evidence" || recs[1][9] != ps[0].Evidence || len(recs[2]) != 10 {
 		t.Errorf("evidence column: %q", recs)
 	}
 	if FileName("main", 4711) != "merge-main-4711.csv" {
@@ -59,6 +59,7 @@ func TestValidateRefuses(t *testing.T) {
 		{"no to idnumber", []Pair{func() Pair { p := pair(1, 2); p.ToIDNumber = ""; return p }()}, 1, "to_idnumber is empty"},
 		{"no reason", []Pair{func() Pair { p := pair(1, 2); p.Reason = " "; return p }()}, 1, "reason is empty"},
 		{"newline in reason", []Pair{func() Pair { p := pair(1, 2); p.Reason = "a\nb"; return p }()}, 1, "control character"},
+		{"newline in keep_reason", []Pair{func() Pair { p := pair(1, 2); p.KeepReason = "a\rb"; return p }()}, 1, "keep_reason"},
 		{"username with spaces", []Pair{func() Pair { p := pair(1, 2); p.ToUsername = " ub"; return p }()}, 1, "surrounding spaces"},
 		{"backslash quote", []Pair{func() Pair { p := pair(1, 2); p.Evidence = `x\"y`; return p }()}, 1, "backslash"},
 		{"removed twice", []Pair{pair(1, 2), pair(1, 3)}, 2, "already merged away by pair 1"},

@@ -121,6 +121,8 @@ func checkLines(out string) map[string]string {
 		switch {
 		case len(f) > 3 && f[2] == "group" && f[3] == "sync":
 			target += " group sync"
+		case len(f) > 3 && f[2] == "tutor": // the tutor table's lines (check_tutor_test.go)
+			target += " tutor " + f[3]
 		case len(f) > 2 && about[f[2]]:
 			target += " " + f[2]
 		}

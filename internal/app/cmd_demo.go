@@ -27,6 +27,7 @@ import (
 
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/export/flatfile"
+	"github.com/mimwarehouse/mim/export/merge"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
@@ -64,10 +65,13 @@ func init() {
      Enterprise file, profile CSV, tutor table and merge list written to
      --out (and the first site's OneRoster 1.2 CSV), timetable groups
      synced into the simulated sites, all guarded;
-  5. lets each site's IMS Enterprise task apply its file, as Moodle's cron
+  5. lets each site's IMS Enterprise task apply its file, and its
+     tool_mergeusers (with MIM's gathering) the merge list, as Moodle's cron
      would at night, then (with --nights 2 or more) runs again: the drift
-     falls and the second night sends only what changed. It also exports the first site's target as a flat-file site would
-     get it (enrol_flatfile lines, out/flatfile/);
+     falls, the second night sends only what changed, proposes no merge
+     again and moves the merged students' codes to the kept accounts. It
+     also exports the first site's target as a flat-file site would get it
+     (enrol_flatfile lines, out/flatfile/);
   6. prints what was produced: the files, the counts, the drift per site
      against what the synthetic data planted, the guard decisions, and where
      the status page is.
@@ -382,9 +386,10 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 		if last == nil {
 			return runErr
 		}
-		fmt.Fprintf(w, "\n== 5. night %d: each site's IMS Enterprise task applies its file, and tool_uploaduser its profile CSV, as Moodle's cron would\n", night)
+		fmt.Fprintf(w, "\n== 5. night %d: each site's IMS Enterprise task applies its file, tool_uploaduser its profile CSV and tool_mergeusers the merge list, as Moodle's cron would\n", night)
 		applyIMS(w, cfg, out, in, sims)
 		applyProfiles(w, out, in, sims)
+		applyMerges(w, out, last.RunID, in, sims)
 		if ctx.Err() != nil {
 			break
 		}
@@ -547,6 +552,26 @@ func applyProfiles(w io.Writer, out string, in *synth.Institution, sims map[stri
 			continue
 		}
 		fmt.Fprintf(w, "%-10s profile values of %d accounts updated; %d usernames not on the site\n", s.Name, rep.Updated, rep.Skipped)
+	}
+}
+
+// applyMerges runs each site's tool_mergeusers with MIM's gathering on the
+// merge list the night's export wrote, as the site's cron job would
+// (docs/moodle-side.md): the next night sees the merges done, proposes none
+// again and moves the student codes to the kept accounts.
+func applyMerges(w io.Writer, out string, runID int64, in *synth.Institution, sims map[string]*moodletest.Site) {
+	for _, s := range in.Sites {
+		f, err := os.Open(filepath.Join(out, merge.FileName(s.Name, runID)))
+		if err != nil {
+			continue // no merge list for this site tonight
+		}
+		rep, err := sims[s.Name].RunMergeList(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(w, "%-10s tool_mergeusers refused the merge list: %v\n", s.Name, err)
+			continue
+		}
+		fmt.Fprintf(w, "%-10s tool_mergeusers merged %d pairs of the merge list, refused %d\n", s.Name, len(rep.Merged), len(rep.Refused))
 	}
 }
 

@@ -109,6 +109,19 @@ func TestDemoEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	// The merge list keeps the account each student logs in with (LDAP, the
+	// SITS username), never a hand-made or SAML one, and the simulated
+	// tool_mergeusers merged it.
+	if n := q(`SELECT count(*) FROM ctl.merge_sent WHERE instance = 'main'`); n == 0 || !strings.Contains(stdout,
+		fmt.Sprintf("tool_mergeusers merged %d pairs of the merge list, refused 0", n)) {
+		t.Errorf("%d merge pairs sent for main; the demo says:\n%s", n, stdout)
+	}
+	if n := q(`SELECT count(*) FROM ctl.merge_sent m
+		JOIN stg.moodle_user u ON u.instance = m.instance AND u.user_id = m.to_userid
+		JOIN stg.sits_student s ON s.student_code = m.student_code
+		WHERE u.auth <> 'ldap' OR u.username <> lower(s.username)`); n != 0 {
+		t.Errorf("%d merge pairs keep an account that is not the student's LDAP account", n)
+	}
 	// The IMS file on disk is a valid feed for the site.
 	b, err := os.ReadFile(filepath.Join(out, "ims-main.xml"))
 	if err != nil {
@@ -235,6 +248,22 @@ func TestDemoReadsMoodleDatabases(t *testing.T) {
 	}
 	if !regexp.MustCompile(fmt.Sprintf(`(?m)^\s+main\s+0\s+%d\s+`, main.DriftMissing)).MatchString(stdout) {
 		t.Errorf("after night 2, main should miss no enrolment (planted %d before night 1):\n%s", main.DriftMissing, stdout)
+	}
+	// Night 1's merges, done by tool_mergeusers, are seen done on night 2:
+	// no pair is proposed again, and the profile CSV moves the codes off the
+	// merged-away accounts.
+	var sent, proposed, lists, cleared int64
+	if err := db.Pool.QueryRow(context.Background(), `SELECT
+			(SELECT count(*) FROM ctl.merge_sent WHERE instance = 'main'),
+			(SELECT count(*) FROM mart.exp_merge_candidates WHERE instance = 'main'),
+			(SELECT count(*) FROM ctl.export_run WHERE instance = 'main' AND feed = 'merge' AND status = 'published'),
+			(SELECT coalesce((counts->>'codes_cleared')::bigint, 0) FROM ctl.export_run
+			  WHERE instance = 'main' AND feed = 'profile_csv' ORDER BY export_id DESC LIMIT 1)`).Scan(&sent, &proposed, &lists, &cleared); err != nil {
+		t.Fatal(err)
+	}
+	if sent == 0 || proposed != 0 || lists != 1 || cleared == 0 {
+		t.Errorf("merges: %d pairs sent on night 1, %d proposed again on night 2 (%d lists published), %d codes cleared on night 2",
+			sent, proposed, lists, cleared)
 	}
 	var fromDB int64
 	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM raw.record

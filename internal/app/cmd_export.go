@@ -35,11 +35,17 @@ marts and writes the feeds Moodle picks up:
   profile  profile-<site>.csv for tool_uploaduser (--uutype=3 --uuupdatetype=1):
            username and the exports.profile_fields columns, only accounts
            whose values changed since the last published file (all with --full).
+           After a merge Moodle shows done, also the column idnumber: the
+           student code cleared from the merged-away account, then given to
+           the kept one (exports.merge.carry_idnumber).
   tutor    the site's rows of mim_export.personal_tutor, replaced in one
            transaction, read by enrol_dbuserrel through the view
            mim_export.personal_tutor_<site>.
-  merge    merge-<site>-<run>.csv: pairs of accounts for tool_mergeusers, in an
-           order the plugin can run, with the evidence, for review.
+  merge    merge-<site>-<run>.csv: pairs of accounts for tool_mergeusers (its
+           CLI with the gathering in moodle-side/tool_mergeusers), keeping the
+           account exports.merge.keep chooses, each with why and the evidence;
+           every pair sent is recorded, and a merge Moodle shows done is never
+           proposed again.
   oneroster oneroster-<site>.zip, OneRoster 1.2 CSV (manifest, orgs,
            academicSessions, courses, classes, users, roles, enrollments) of
            the site's target, for sites with moodle[].oneroster: bulk the first
@@ -60,6 +66,9 @@ Guards, before anything is written:
     ctl.published_membership) while the rest of the feed goes out; they are
     held at every export until the mapping is fixed or course_drop_percent
     is raised.
+  - Student codes moved after merges: more than idnumber_carry_budget per
+    site are held back (the rest of the profile CSV goes out) unless
+    idnumber_carry_override is armed (with --reason; it lapses after the run).
 
 Every file is written to a temporary name, checked (the IMS file is re-parsed
 with an XML parser and checked line by line as Moodle reads it), renamed,

@@ -142,6 +142,14 @@ type MoodleSite struct {
 	// IMSPersons puts a <person> for every row of mart.exp_ims_person of
 	// the site in its IMS file (off: accounts come from LDAP/SSO).
 	IMSPersons bool `yaml:"ims_persons"`
+	// MainAuth is the authentication students log in with on the site
+	// (ldap, saml2, ...); the merge list keeps an account of it. Empty: the
+	// one most of the site's accounts carrying an idnumber have.
+	MainAuth string `yaml:"main_auth"`
+	// TutorDBUser is the warehouse login the site's enrol_dbuserrel
+	// connects as (its dbuser); mim check verifies it may read the site's
+	// tutor view and not the table of every site's pairs.
+	TutorDBUser string `yaml:"tutor_db_user"`
 	// KnownProfileFields are custom profile fields (shortnames) the site
 	// has although no account holds a value yet. MIM learns a site's fields
 	// from its users' values and writes no profile CSV naming a field it
@@ -239,6 +247,9 @@ type Exports struct {
 	IMSRoles map[string]string `yaml:"ims_roles"`
 	// ProfileFields are the columns of the profile CSV (none: no profile CSV).
 	ProfileFields []ProfileField `yaml:"profile_fields"`
+	// Merge chooses the kept account of the merge list and whether the
+	// student code follows a merge.
+	Merge Merge `yaml:"merge"`
 }
 
 // SFTP holds the credentials for sftp:// delivery.
@@ -452,6 +463,7 @@ func (c *Config) applyDefaults() {
 	if c.Exports.Dir == "" {
 		c.Exports.Dir = "/var/lib/mim/out"
 	}
+	c.Exports.Merge.applyDefaults()
 	if c.Exports.IMSRoles == nil {
 		c.Exports.IMSRoles = map[string]string{"student": "01", "editingteacher": "02", "teacher": "08"}
 	}
@@ -571,6 +583,7 @@ func (c *Config) validate(ps *problems) {
 		ps.add("notify.smtp.from", 0, "required when notify.smtp.host is set")
 	}
 	c.Exports.validateFeeds(ps)
+	c.Exports.Merge.validate(ps)
 	c.Notify.validateTLS(ps)
 	for i, to := range c.Notify.To {
 		if !strings.Contains(to, "@") {
@@ -697,6 +710,7 @@ func (m *MoodleSite) validate(path string, ps *problems) {
 	if m.GroupPrefix == "" || strings.TrimSpace(m.GroupPrefix) != m.GroupPrefix {
 		ps.add(path+".group_prefix", 0, "must be non-empty without surrounding spaces")
 	}
+	m.validateMerge(path, ps)
 	for j, f := range m.KnownProfileFields {
 		if !profileShortname.MatchString(f) {
 			ps.add(fmt.Sprintf("%s.known_profile_fields[%d]", path, j), 0, "%q is not a profile field shortname (letters, digits, _)", f)

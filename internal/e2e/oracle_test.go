@@ -152,18 +152,46 @@ func accounts(st *moodletest.State) (byIDNumber, byUPI map[string][]moodletest.U
 // mart.exp_merge_candidates: a student's accounts are those carrying the
 // student code and those without idnumber whose e-mail equals one of
 // theirs ignoring case (an account claimed by two students is left out);
-// every one but the newest is merged into the newest. Keys "from>to reason".
+// an account suspended with no enrolment on the site is already merged (no
+// list was sent here) and left out; of the rest, every one but the account
+// the default keep rules choose (the SITS username, the site's main
+// authentication, the student code, not suspended, newest) is merged into
+// it. Keys "from>to reason".
 func (o *oracle) mergePairs(site string) map[string]bool {
 	st := o.site(site)
 	type acct struct {
-		id     int64
+		u      moodletest.User
 		reason string
+	}
+	enrolled := map[int64]bool{}
+	for _, e := range st.Enrolments {
+		enrolled[e.UserID] = true
+	}
+	auth := func(u moodletest.User) string {
+		if u.Auth == "" {
+			return "manual"
+		}
+		return u.Auth
+	}
+	// The site's main authentication: the one most active accounts with an
+	// idnumber have.
+	count := map[string]int{}
+	for _, u := range st.Users {
+		if u.IDNumber != "" && !u.Suspended {
+			count[auth(u)]++
+		}
+	}
+	mainAuth := ""
+	for a, n := range count {
+		if n > count[mainAuth] || n == count[mainAuth] && a < mainAuth {
+			mainAuth = a
+		}
 	}
 	per := map[string][]acct{}
 	emailOf := map[string][]string{} // lower e-mail -> codes of accounts carrying a code
 	for _, u := range st.Users {
 		if o.student[u.IDNumber] != nil {
-			per[u.IDNumber] = append(per[u.IDNumber], acct{u.ID, "same SITS student code"})
+			per[u.IDNumber] = append(per[u.IDNumber], acct{u, "same SITS student code"})
 			if u.Email != "" {
 				emailOf[strings.ToLower(u.Email)] = append(emailOf[strings.ToLower(u.Email)], u.IDNumber)
 			}
@@ -190,23 +218,38 @@ func (o *oracle) mergePairs(site string) map[string]bool {
 		if _, same := emails[codes[0]][u.Email]; same {
 			reason = "same e-mail"
 		}
-		per[codes[0]] = append(per[codes[0]], acct{u.ID, reason})
+		per[codes[0]] = append(per[codes[0]], acct{u, reason})
 	}
 	out := map[string]bool{}
-	for _, as := range per {
+	for code, as := range per {
 		if len(as) < 2 {
 			continue
 		}
-		keep := slices.MaxFunc(as, func(a, b acct) int { return int(a.id - b.id) })
+		as = slices.DeleteFunc(slices.Clone(as), func(a acct) bool { return a.u.Suspended && !enrolled[a.u.ID] && len(st.Enrolments) > 0 })
+		if len(as) < 2 {
+			continue
+		}
+		bit := func(b bool) int {
+			if b {
+				return 0
+			}
+			return 1
+		}
+		sis := strings.ToLower(o.student[code].Username)
+		keep := slices.MinFunc(as, func(a, b acct) int {
+			ka := []int64{int64(bit(a.u.Username == sis)), int64(bit(auth(a.u) == mainAuth)), int64(bit(a.u.IDNumber == code)), int64(1 - bit(a.u.Suspended)), -a.u.ID}
+			kb := []int64{int64(bit(b.u.Username == sis)), int64(bit(auth(b.u) == mainAuth)), int64(bit(b.u.IDNumber == code)), int64(1 - bit(b.u.Suspended)), -b.u.ID}
+			return slices.Compare(ka, kb)
+		})
 		for _, a := range as {
-			if a.id == keep.id {
+			if a.u.ID == keep.u.ID {
 				continue
 			}
 			reason := a.reason
 			if reason == "same SITS student code" {
 				reason = keep.reason
 			}
-			out[fmt.Sprintf("%d>%d %s", a.id, keep.id, reason)] = true
+			out[fmt.Sprintf("%d>%d %s", a.u.ID, keep.u.ID, reason)] = true
 		}
 	}
 	return out

@@ -1,7 +1,9 @@
 // Package martconfig copies the parts of the configuration the marts must
 // agree with into the warehouse, inside the transform's transaction: each
-// Moodle site's group prefix (ctl.config_site) and the IMS roletype of each
-// MIM role (ctl.config_ims_role, from exports.ims_roles). The SQL models
+// Moodle site's group prefix and main authentication (ctl.config_site), the
+// IMS roletype of each MIM role (ctl.config_ims_role, from exports.ims_roles)
+// and the merge list's keep rules (ctl.config_merge_keep, from
+// exports.merge.keep). The SQL models
 // read those tables, so what the marts compute is what the exports will
 // write with the same configuration.
 package martconfig
@@ -41,7 +43,8 @@ func Write(ctx context.Context, tx pgx.Tx, cfg *config.Config) (string, error) {
 		return "", fmt.Errorf("writing ctl.config_site: %w", err)
 	}
 	for _, s := range cfg.Moodle {
-		if _, err := tx.Exec(ctx, `INSERT INTO ctl.config_site (instance, group_prefix) VALUES ($1, $2)`, s.Name, s.GroupPrefix); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO ctl.config_site (instance, group_prefix, main_auth) VALUES ($1, $2, NULLIF($3, ''))`,
+			s.Name, s.GroupPrefix, s.MainAuth); err != nil {
 			return "", fmt.Errorf("writing ctl.config_site for site %s (group_prefix %q): %w", s.Name, s.GroupPrefix, err)
 		}
 	}
@@ -59,5 +62,16 @@ func Write(ctx context.Context, tx pgx.Tx, cfg *config.Config) (string, error) {
 			return "", fmt.Errorf("writing ctl.config_ims_role: exports.ims_roles.%s %q: %w", r, code, err)
 		}
 	}
-	return fmt.Sprintf("%d sites, %d IMS roles", len(cfg.Moodle), len(roles)), nil
+	keep := cfg.Exports.Merge.Keep
+	if len(keep) == 0 {
+		keep = config.DefaultMergeKeep
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM ctl.config_merge_keep`); err != nil {
+		return "", fmt.Errorf("writing ctl.config_merge_keep: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO ctl.config_merge_keep (position, rule) SELECT p, r FROM unnest($1::text[]) WITH ORDINALITY AS k(r, p)`,
+		keep); err != nil {
+		return "", fmt.Errorf("writing ctl.config_merge_keep: exports.merge.keep %v: %w", keep, err)
+	}
+	return fmt.Sprintf("%d sites, %d IMS roles, %d merge keep rules", len(cfg.Moodle), len(roles), len(keep)), nil
 }

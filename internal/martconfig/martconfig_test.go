@@ -44,15 +44,15 @@ func TestWriteReplacesTheCopyInTheTransaction(t *testing.T) {
 	cfg := parse(t, `environment: test
 moodle:
   - {name: main, url: "https://moodle.example.ac.uk", token: "${T}", environment: test}
-  - {name: ioe, url: "https://ioe.example.ac.uk", token: "${T}", environment: test, group_prefix: "cmis-"}
-exports: {ims_roles: {student: "01", ta: "08"}}
+  - {name: ioe, url: "https://ioe.example.ac.uk", token: "${T}", environment: test, group_prefix: "cmis-", main_auth: saml2}
+exports: {ims_roles: {student: "01", ta: "08"}, merge: {keep: [main_auth, sis_username]}}
 `)
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	summary, err := martconfig.Write(ctx, tx, cfg)
-	if err != nil || summary != "2 sites, 2 IMS roles" {
+	if err != nil || summary != "2 sites, 2 IMS roles, 3 merge keep rules" {
 		t.Fatalf("%q, %v", summary, err)
 	}
 	// Nothing is visible outside the transaction until it commits.
@@ -64,6 +64,14 @@ exports: {ims_roles: {student: "01", ta: "08"}}
 	}
 	if got := table(t, db, sites); got != "ioe=cmis-,main=mim:" {
 		t.Errorf("sites %q", got)
+	}
+	// The main authentication when set (else the marts infer it), and the
+	// keep rules in order, newest added to make the choice total.
+	if got := table(t, db, `SELECT string_agg(instance || '=' || coalesce(main_auth, '-'), ',' ORDER BY instance) FROM ctl.config_site`); got != "ioe=saml2,main=-" {
+		t.Errorf("main_auth %q", got)
+	}
+	if got := table(t, db, `SELECT string_agg(rule, ',' ORDER BY position) FROM ctl.config_merge_keep`); got != "main_auth,sis_username,newest" {
+		t.Errorf("keep rules %q", got)
 	}
 	if got := table(t, db, roles); got != "student=01,ta=08" {
 		t.Errorf("roles %q", got)

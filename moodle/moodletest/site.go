@@ -38,6 +38,11 @@ var standardRoles = []Role{
 	{ID: 8, ShortName: "frontpage", SortOrder: 8},
 }
 
+// StandardRoles returns Moodle's default roles, the ones a State without
+// Roles gets; a State that adds its own (a personal-tutor role) starts
+// from these.
+func StandardRoles() []Role { return slices.Clone(standardRoles) }
+
 // Site is one simulated Moodle site: its content, indexed by course and by
 // user, behind Moodle's REST web-service protocol (see ServeHTTP). It is
 // safe for concurrent use; reads share a lock, each write call holds it
@@ -77,6 +82,7 @@ type Site struct {
 	autoTotal         map[int64]bool  // course totals the site made itself
 	grades            map[int64]map[int64]*Grade
 	completion        map[int64]map[int64]*Completion
+	merges            []MergeLog // tool_mergeusers' log
 	next              struct{ cat, course, user, group, grouping, item, instance, gradeCat int64 }
 
 	cfg config

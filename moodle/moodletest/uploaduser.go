@@ -20,9 +20,12 @@ type UploadReport struct {
 // --uuupdatetype=1: update existing users only, values from the file):
 // rows are matched by username, profile_field_<shortname> columns set the
 // field (an empty cell clears it), a username the site does not have is a
-// warning and the run goes on. A column the site does not know (a profile
-// field it does not have) aborts the whole run before any row, as Moodle
-// does (exit code 1): nothing is applied and the error says which.
+// warning and the run goes on. The standard column idnumber sets the
+// account's idnumber, trimmed (an empty cell clears it), row by row in file
+// order, as MIM's profile CSV moves a student code after a merge. A column
+// the site does not know (a profile field it does not have) aborts the
+// whole run before any row, as Moodle does (exit code 1): nothing is
+// applied and the error says which.
 func (s *Site) UploadUsers(r io.Reader) (*UploadReport, error) {
 	cr := csv.NewReader(r)
 	head, err := cr.Read()
@@ -31,14 +34,16 @@ func (s *Site) UploadUsers(r io.Reader) (*UploadReport, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	userCol := -1
-	fields := make([]string, len(head)) // shortname by column, "" for username
+	userCol, idCol := -1, -1
+	fields := make([]string, len(head)) // shortname by column, "" for username and idnumber
 	for i, h := range head {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
 		short, isField := strings.CutPrefix(h, "profile_field_")
 		switch {
 		case h == "username":
 			userCol = i
+		case strings.ToLower(h) == "idnumber":
+			idCol = i
 		case isField && s.hasField(short):
 			fields[i] = short
 		default:
@@ -67,6 +72,9 @@ func (s *Site) UploadUsers(r io.Reader) (*UploadReport, error) {
 		u.CustomFields = map[string]string{}
 		for k, v := range s.users[id].CustomFields {
 			u.CustomFields[k] = v
+		}
+		if idCol >= 0 {
+			u.IDNumber = strings.TrimSpace(rec[idCol])
 		}
 		for i, short := range fields {
 			if short == "" {

@@ -45,7 +45,8 @@ type MergeCandidate struct {
 	FromUserID, ToUserID     int64
 	FromUsername, ToUsername string
 	FromIDNumber, ToIDNumber string
-	Reason, Evidence         string
+	Reason, KeepReason       string
+	Evidence                 string
 }
 
 // Person is one row of mart.exp_ims_person.
@@ -62,13 +63,14 @@ var DDL = []string{
 		instance text NOT NULL, user_idnumber text, username text, auth text, given text, family text, email text)`,
 	`CREATE TABLE IF NOT EXISTS mart.exp_profile_fields (
 		instance text NOT NULL, username text, student_number text, programme_name text, programme_code text,
-		ug_pg text, approved_modules text, preapproval_modules text, year_level text)`,
+		ug_pg text, approved_modules text, preapproval_modules text, year_level text,
+		user_id bigint, idnumber text, carry text)`,
 	`CREATE TABLE IF NOT EXISTS mart.exp_personal_tutor (
 		instance text NOT NULL, role_shortname text, tutor_idnumber text, student_idnumber text,
 		student_code text, tutor_upi text, source text)`,
 	`CREATE TABLE IF NOT EXISTS mart.exp_merge_candidates (
 		instance text NOT NULL, seq integer, from_userid bigint, to_userid bigint, from_username text, to_username text,
-		from_idnumber text, to_idnumber text, reason text, evidence text)`,
+		from_idnumber text, to_idnumber text, reason text, keep_reason text, evidence text)`,
 }
 
 func fill(t testing.TB, pool *pgxpool.Pool, table string, cols []string, rows [][]any) {
@@ -142,10 +144,10 @@ func FillMerges(t testing.TB, pool *pgxpool.Pool, rows []MergeCandidate) {
 	all := make([][]any, len(rows))
 	for i, r := range rows {
 		all[i] = []any{r.Instance, int32(r.Seq), r.FromUserID, r.ToUserID, r.FromUsername, r.ToUsername,
-			nullable(r.FromIDNumber), r.ToIDNumber, r.Reason, nullable(r.Evidence)}
+			nullable(r.FromIDNumber), r.ToIDNumber, r.Reason, nullable(r.KeepReason), nullable(r.Evidence)}
 	}
 	fill(t, pool, "exp_merge_candidates", []string{"instance", "seq", "from_userid", "to_userid", "from_username", "to_username",
-		"from_idnumber", "to_idnumber", "reason", "evidence"}, all)
+		"from_idnumber", "to_idnumber", "reason", "keep_reason", "evidence"}, all)
 }
 
 func nullable(s string) any {
