@@ -178,3 +178,15 @@ func ByStage(steps []StepSummary) []StageTotal {
 	}
 	return out
 }
+
+// LastStepSucceeded is the last run in which a step of stage on entity (a
+// transform's model, an extract's entity) succeeded, or 0 when none did.
+func LastStepSucceeded(ctx context.Context, q warehouse.Querier, stage, entity string) (int64, error) {
+	var run int64
+	err := q.QueryRow(ctx, `SELECT coalesce(max(run_id), 0) FROM ctl.run_step
+		WHERE stage = $1 AND entity = $2 AND status = 'succeeded'`, stage, entity).Scan(&run)
+	if err != nil {
+		return 0, fmt.Errorf("reading the last run whose %s of %s succeeded: %w", stage, entity, err)
+	}
+	return run, nil
+}
