@@ -15,8 +15,6 @@ import (
 	"github.com/mimwarehouse/mim/moodle"
 )
 
-func init() { RegisterCheck("20-moodle", checkMoodle) }
-
 // MoodleClient builds the web-service client for a configured site with
 // its rate, concurrency, form-variable budget, timeout and retries, logging
 // to e.Logger. Every command that talks to Moodle builds its clients here,
