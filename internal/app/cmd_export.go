@@ -112,7 +112,7 @@ Exit status: 0 every feed went out (or had nothing to send), 1 a feed failed,
 		if err != nil {
 			return nil, err
 		}
-		return feeds.NewPreviewer(cfg), nil
+		return feeds.NewPreviewer(wire.Feeds(cfg)), nil
 	})
 }
 
@@ -129,7 +129,7 @@ func runExport(ctx context.Context, e *Env, opts feeds.Options) (err error) {
 	if err != nil {
 		return err
 	}
-	x := feeds.New(pool, cfg, feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(Who()))
+	x := feeds.New(pool, wire.Feeds(cfg), feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(Who()))
 	var run *ledger.Run
 	var sum *feeds.Summary
 	if !opts.DryRun {

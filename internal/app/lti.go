@@ -11,6 +11,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/coursemap"
 	"github.com/mimwarehouse/mim/internal/lti"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -35,7 +36,7 @@ func NewCourseEditor(cfg *config.Config, pool *pgxpool.Pool) (*coursemap.Service
 	if err != nil {
 		return nil, err
 	}
-	return coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(cfg), Project: project, Export: feeds.NewPreviewer(cfg)}), nil
+	return coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(cfg), Project: project, Export: feeds.NewPreviewer(wire.Feeds(cfg))}), nil
 }
 
 // newLTITool wires the tool: opts carries what is not in the configuration

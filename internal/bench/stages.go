@@ -15,6 +15,7 @@ import (
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -258,7 +259,7 @@ func (b *bench) ims(ctx context.Context) error {
 		// timed on its own snapshot anyway.
 		var t *feeds.IMSTiming
 		for range imsRepeats {
-			u, err := feeds.MeasureIMS(ctx, b.pool, cfg, s.name, dir)
+			u, err := feeds.MeasureIMS(ctx, b.pool, wire.Feeds(cfg), s.name, dir)
 			if err != nil {
 				return fmt.Errorf("bench stage ims: %w", err)
 			}
