@@ -13,22 +13,21 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 )
 
-// The relational sources: SITS and CMIS, read through database/sql with the
-// configured driver (godror for Oracle, pgx for a PostgreSQL copy).
-func init() {
-	RegisterSource("sits", func(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
-		if cfg.Sources.SITS == nil {
-			return nil, Usagef("sources.sits is not configured")
-		}
-		return sits.New(cfg.Sources.SITS, opts)
-	})
-	RegisterSource("cmis", func(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
-		if cfg.Sources.CMIS == nil {
-			return nil, Usagef("sources.cmis is not configured")
-		}
-		return cmis.New(cfg.Sources.CMIS, opts)
-	})
-	RegisterCheck("20-sql-sources", checkSQLSources)
+// openSITS opens SITS, a relational source read through database/sql with
+// the configured driver (godror for Oracle, pgx for a PostgreSQL copy).
+func openSITS(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
+	if cfg.Sources.SITS == nil {
+		return nil, Usagef("sources.sits is not configured")
+	}
+	return sits.New(cfg.Sources.SITS, opts)
+}
+
+// openCMIS opens CMIS, read like SITS.
+func openCMIS(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
+	if cfg.Sources.CMIS == nil {
+		return nil, Usagef("sources.cmis is not configured")
+	}
+	return cmis.New(cfg.Sources.CMIS, opts)
 }
 
 // checkSQLSources dials SITS and CMIS and runs every SELECT without
