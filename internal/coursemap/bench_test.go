@@ -152,7 +152,7 @@ func BenchmarkStaffPreview(b *testing.B) {
 	w := newBenchWorld(b)
 	ctx := context.Background()
 	pool := w.DB.Pool
-	ed := coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(w.Cfg), Project: w.project, Export: feeds.NewPreviewer(wire.Feeds(w.Cfg))})
+	ed := coursemap.New(pool, coursemap.Options{Knowledge: wire.Knowledge(w.Cfg), Project: w.project, Export: feeds.NewPreviewer(wire.Feeds(w.Cfg))})
 	var site, course string
 	var id int64
 	var students int

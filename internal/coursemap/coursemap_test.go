@@ -19,7 +19,7 @@ func TestPreviewIsWhatTheNightDoes(t *testing.T) {
 	w := newBenchWorld(t)
 	ctx := context.Background()
 	pool := w.DB.Pool
-	ed := coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(w.Cfg), Project: w.project, Export: feeds.NewPreviewer(wire.Feeds(w.Cfg))})
+	ed := coursemap.New(pool, coursemap.Options{Knowledge: wire.Knowledge(w.Cfg), Project: w.project, Export: feeds.NewPreviewer(wire.Feeds(w.Cfg))})
 	var site, course, occ string
 	if err := pool.QueryRow(ctx, `SELECT m.instance, m.course_idnumber FROM ctl.course_mapping m
 		JOIN mart.exp_ims_membership t ON t.instance = m.instance AND t.course_idnumber = m.course_idnumber

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 // DeriveResult counts what Derive did.
@@ -48,7 +46,7 @@ func (r DeriveResult) String() string {
 // status and group sync of its own mappings when the rule changed them.
 // Every creation and update is recorded as an event by by. A mapping whose
 // course left Moodle is kept (the marts ignore courses that do not exist).
-func Derive(ctx context.Context, tx pgx.Tx, rules []config.MappingRule, by string) (DeriveResult, error) {
+func Derive(ctx context.Context, tx pgx.Tx, rules []Rule, by string) (DeriveResult, error) {
 	var res DeriveResult
 	if len(rules) == 0 {
 		return res, nil

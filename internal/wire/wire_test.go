@@ -106,6 +106,7 @@ func TestEveryOptionIsWired(t *testing.T) {
 		"GroupSite": GroupSite(&cfg.Moodle[0]),
 		"GuardSite": GuardSite(&cfg.Moodle[0]),
 		"Notify":    Notify(cfg),
+		"Knowledge": Knowledge(cfg),
 	} {
 		z := slices.DeleteFunc(zeros(reflect.ValueOf(got), name), func(p string) bool { return slices.Contains(notConfigured, p) })
 		if len(z) > 0 {
