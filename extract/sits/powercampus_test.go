@@ -11,8 +11,8 @@ import (
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/martconfig"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -157,7 +157,7 @@ moodle:
 		t.Fatal(err)
 	}
 	if _, err := transform.Run(ctx, db.Pool, p, transform.Options{StatementTimeout: time.Minute, LockTimeout: time.Minute,
-		Hooks: []transform.Hook{martconfig.Hook(cfg)}}); err != nil {
+		Hooks: []transform.Hook{wire.MartConfigHook(cfg)}}); err != nil {
 		t.Fatal(err)
 	}
 	var got []string

@@ -102,11 +102,12 @@ var notConfigured = []string{
 func TestEveryOptionIsWired(t *testing.T) {
 	cfg := full(t)
 	for name, got := range map[string]any{
-		"Feeds":     Feeds(cfg),
-		"GroupSite": GroupSite(&cfg.Moodle[0]),
-		"GuardSite": GuardSite(&cfg.Moodle[0]),
-		"Notify":    Notify(cfg),
-		"Knowledge": Knowledge(cfg),
+		"Feeds":      Feeds(cfg),
+		"GroupSite":  GroupSite(&cfg.Moodle[0]),
+		"GuardSite":  GuardSite(&cfg.Moodle[0]),
+		"Notify":     Notify(cfg),
+		"Knowledge":  Knowledge(cfg),
+		"MartConfig": MartConfig(cfg),
 	} {
 		z := slices.DeleteFunc(zeros(reflect.ValueOf(got), name), func(p string) bool { return slices.Contains(notConfigured, p) })
 		if len(z) > 0 {

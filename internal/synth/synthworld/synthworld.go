@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/cmis"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
@@ -233,10 +235,24 @@ func (w *World) Transform(tb testing.TB, p *transform.Project) (*transform.Resul
 	}
 	res, err := transform.Run(ctx, w.DB.Pool, p, transform.Options{
 		Run: run, StatementTimeout: 30 * time.Minute, LockTimeout: time.Minute,
-		Hooks: []transform.Hook{martconfig.Hook(w.Cfg)},
+		Hooks: []transform.Hook{martConfigHook(w.Cfg)},
 	})
 	if ferr := run.Finish(ctx, ledger.Outcome(err), 0, err); ferr != nil {
 		tb.Fatal(ferr)
 	}
 	return res, err
+}
+
+// martConfigHook is wire.MartConfigHook, which this package cannot call:
+// the tests of the packages wire wires (export/feeds) build their worlds here.
+func martConfigHook(cfg *config.Config) transform.Hook {
+	o := martconfig.Options{IMSRoles: cfg.Exports.IMSRoles, MergeKeep: cfg.Exports.Merge.Keep}
+	if len(o.MergeKeep) == 0 {
+		o.MergeKeep = config.DefaultMergeKeep
+	}
+	for _, s := range cfg.Moodle {
+		o.Sites = append(o.Sites, martconfig.Site{Name: s.Name, GroupPrefix: s.GroupPrefix, MainAuth: s.MainAuth})
+	}
+	return transform.Hook{Name: martconfig.HookName, After: "staging",
+		Run: func(ctx context.Context, tx pgx.Tx) (string, error) { return martconfig.Write(ctx, tx, o) }}
 }
