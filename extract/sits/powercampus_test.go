@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/sits"
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
@@ -90,7 +89,7 @@ moodle:
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := sits.New(cfg.Sources.SITS, extract.Options{})
+	src, err := wire.NewSITS(cfg.Sources.SITS, extract.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

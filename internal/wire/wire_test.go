@@ -95,6 +95,9 @@ func zeros(v reflect.Value, path string) []string {
 // notConfigured are options no configuration key sets.
 var notConfigured = []string{
 	"Feeds.ProfileFields[0].Field.Standard", // csvfeed's own standard columns (the carried idnumber)
+	// What sits.New and cmis.New set: the source's name, parameters and contract.
+	"CMIS.Source", "CMIS.Instance", "CMIS.Params", "CMIS.Contract",
+	"SITS.Read.Source", "SITS.Read.Instance", "SITS.Read.Params", "SITS.Read.Contract",
 }
 
 // Every option a stage declares is carried over from the configuration: a
@@ -108,6 +111,8 @@ func TestEveryOptionIsWired(t *testing.T) {
 		"Notify":     Notify(cfg),
 		"Knowledge":  Knowledge(cfg),
 		"MartConfig": MartConfig(cfg),
+		"SITS":       SITS(cfg.Sources.SITS),
+		"CMIS":       SQLRead(cfg.Sources.CMIS),
 	} {
 		z := slices.DeleteFunc(zeros(reflect.ValueOf(got), name), func(p string) bool { return slices.Contains(notConfigured, p) })
 		if len(z) > 0 {

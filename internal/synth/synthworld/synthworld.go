@@ -20,6 +20,7 @@ import (
 	"github.com/mimwarehouse/mim/extract/cmis"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/extract/sits"
+	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/martconfig"
@@ -151,11 +152,13 @@ func (w *World) Extract(tb testing.TB, sis bool) {
 	loader := load.New(w.DB.Pool, run)
 	var srcs []extract.Source
 	if sis {
-		s, err := sits.New(w.Cfg.Sources.SITS, extract.Options{})
+		// As wire.NewSITS and wire.NewCMIS build them (see martConfigHook).
+		s, err := sits.New(sits.Options{Read: sqlRead(w.Cfg.Sources.SITS), MinYear: w.Cfg.Sources.SITS.MinYear,
+			System: w.Cfg.Sources.SITS.System, Term: w.Cfg.Sources.SITS.Term}, extract.Options{})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		c, err := cmis.New(w.Cfg.Sources.CMIS, extract.Options{})
+		c, err := cmis.New(sqlRead(w.Cfg.Sources.CMIS), extract.Options{})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -255,4 +258,10 @@ func martConfigHook(cfg *config.Config) transform.Hook {
 	}
 	return transform.Hook{Name: martconfig.HookName, After: "staging",
 		Run: func(ctx context.Context, tx pgx.Tx) (string, error) { return martconfig.Write(ctx, tx, o) }}
+}
+
+// sqlRead is wire.SQLRead.
+func sqlRead(s *config.SQLSource) sqlsource.Config {
+	return sqlsource.Config{Driver: s.Driver, DSN: s.DSN, Schema: s.Schema,
+		MaxBadRowsPercent: s.MaxBadRowsPercent, FetchSize: s.FetchSize, Timeout: s.Timeout}
 }
