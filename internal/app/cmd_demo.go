@@ -20,6 +20,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // DemoEnvironment labels the demo warehouse and its simulated sites.
@@ -145,7 +146,7 @@ func demoExport(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, arg
 	if err != nil {
 		return nil, err
 	}
-	sum, err := feeds.New(pool, cfg, feeds.WithOperator("mim demo")).Run(ctx, run, o)
+	sum, err := feeds.New(pool, wire.Feeds(cfg), feeds.WithOperator("mim demo")).Run(ctx, run, o)
 	_ = run.Finish(ctx, exportOutcome(sum, err), ExitCode(err), err)
 	return sum, err
 }
