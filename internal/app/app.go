@@ -25,6 +25,7 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/observe"
+	"github.com/mimwarehouse/mim/internal/profiling"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -298,7 +299,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	e.Logger = logger
 	defer e.Close()
-	defer startProfiles(c.Name)()
+	defer profiling.Start(c.Name)()
 	err = run(ctx, e, positional)
 	code := ExitCode(err)
 	if err != nil {

@@ -13,23 +13,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 )
 
-// The relational sources: SITS and CMIS, read through database/sql with the
-// configured driver (godror for Oracle, pgx for a PostgreSQL copy).
-func init() {
-	RegisterSource("sits", func(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
-		if cfg.Sources.SITS == nil {
-			return nil, Usagef("sources.sits is not configured")
-		}
-		return sits.New(cfg.Sources.SITS, opts)
-	})
-	RegisterSource("cmis", func(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
-		if cfg.Sources.CMIS == nil {
-			return nil, Usagef("sources.cmis is not configured")
-		}
-		return cmis.New(cfg.Sources.CMIS, opts)
-	})
-	RegisterCheck("20-sql-sources", checkSQLSources)
-}
+func init() { RegisterCheck("20-sql-sources", checkSQLSources) }
 
 // checkSQLSources dials SITS and CMIS and runs every SELECT without
 // fetching a row: a missing view, column or grant shows here, not at night.
