@@ -5,17 +5,15 @@ import (
 	"flag"
 
 	"github.com/mimwarehouse/mim/export/feeds"
-	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/night"
 )
 
-func init() {
-	Register(Command{
-		Name:    "export",
-		Group:   "Feeds and Moodle",
-		Summary: "write the feeds for Moodle (IMS Enterprise or flat file, profile CSV, tutor table, merge list, OneRoster), guarded",
-		Usage:   "mim export [--dry-run] [--full] [--instance NAME]... [--feed ims|flatfile|profile|tutor|merge|oneroster]...",
-		Help: `For every configured Moodle site (or those named with --instance), reads the
+var exportCommand = Command{
+	Name:    "export",
+	Group:   "Feeds and Moodle",
+	Summary: "write the feeds for Moodle (IMS Enterprise or flat file, profile CSV, tutor table, merge list, OneRoster), guarded",
+	Usage:   "mim export [--dry-run] [--full] [--instance NAME]... [--feed ims|flatfile|profile|tutor|merge|oneroster]...",
+	Help: `For every configured Moodle site (or those named with --instance), reads the
 marts and writes the feeds Moodle picks up:
 
   ims      ims-<site>.xml for enrol_imsenterprise: by default the delta against
@@ -82,35 +80,27 @@ no state, no guard event, no override spent.
 
 Exit status: 0 every feed went out (or had nothing to send), 1 a feed failed,
 3 a guard refused a feed (the others went out).`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			dry := fs.Bool("dry-run", false, "compute and print what would be sent; write nothing")
-			full := fs.Bool("full", false, "re-assert every membership (and every profile row) instead of the delta")
-			var instances, feedNames []string
-			fs.Func("instance", "only the Moodle site `NAME` (repeatable)", listFlag(&instances))
-			fs.Func("feed", "only this `feed`: ims, flatfile, profile, tutor, merge or oneroster (repeatable)", listFlag(&feedNames))
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("export takes no arguments")
-				}
-				opts := feeds.Options{DryRun: *dry, Full: *full, Instances: instances}
-				for _, n := range feedNames {
-					f, err := feeds.ParseFeed(n)
-					if err != nil {
-						return Usagef("--feed: %v", err)
-					}
-					opts.Feeds = append(opts.Feeds, f)
-				}
-				return runExport(ctx, e, opts)
+	Setup: func(fs *flag.FlagSet) Runner {
+		dry := fs.Bool("dry-run", false, "compute and print what would be sent; write nothing")
+		full := fs.Bool("full", false, "re-assert every membership (and every profile row) instead of the delta")
+		var instances, feedNames []string
+		fs.Func("instance", "only the Moodle site `NAME` (repeatable)", listFlag(&instances))
+		fs.Func("feed", "only this `feed`: ims, flatfile, profile, tutor, merge or oneroster (repeatable)", listFlag(&feedNames))
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("export takes no arguments")
 			}
-		},
-	})
-	RegisterExportPreviewer(func(ctx context.Context, e *Env) (mapping.ExportPreviewer, error) {
-		cfg, err := e.Config()
-		if err != nil {
-			return nil, err
+			opts := feeds.Options{DryRun: *dry, Full: *full, Instances: instances}
+			for _, n := range feedNames {
+				f, err := feeds.ParseFeed(n)
+				if err != nil {
+					return Usagef("--feed: %v", err)
+				}
+				opts.Feeds = append(opts.Feeds, f)
+			}
+			return runExport(ctx, e, opts)
 		}
-		return feeds.NewPreviewer(cfg), nil
-	})
+	},
 }
 
 func runExport(ctx context.Context, e *Env, opts feeds.Options) error {

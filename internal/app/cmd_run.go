@@ -24,13 +24,12 @@ const (
 	StageCatalog   = night.StageCatalog
 )
 
-func init() {
-	Register(Command{
-		Name:    "run",
-		Group:   "Pipeline",
-		Summary: "the nightly run: extract → transform → export and group sync, under one run id",
-		Usage:   "mim run [--stages LIST] [--source NAME]... [--no-mail] [--progress log|off] [--if-not-paused]",
-		Help: `Runs every stage under one ledger run, holding the warehouse run lock (a second
+var runCommand = Command{
+	Name:    "run",
+	Group:   "Pipeline",
+	Summary: "the nightly run: extract → transform → export and group sync, under one run id",
+	Usage:   "mim run [--stages LIST] [--source NAME]... [--no-mail] [--progress log|off] [--if-not-paused]",
+	Help: `Runs every stage under one ledger run, holding the warehouse run lock (a second
 run refuses to start):
 
   extract    every configured source at once (SITS, CMIS, each Moodle site
@@ -72,32 +71,31 @@ Exit status: 0 everything succeeded (a partial extract, e.g. a course that
 could not be read, is reported but is not a failure), 1 a stage failed or was
 skipped because one failed, 3 a guard refused something (threshold, delete
 budget, environment): a person must look before the next night.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var stages, sources []string
-			fs.Func("stages", "run only these `STAGES` (extract, transform, export, groups, catalog; comma-separated)", listFlag(&stages))
-			fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle); repeatable", listFlag(&sources))
-			noMail := fs.Bool("no-mail", false, "do not mail the summary")
-			mode := fs.String("progress", "log", "extract progress: log (a line per entity every 30 seconds) or off")
-			ifNotPaused := fs.Bool("if-not-paused", false, "do nothing (exit 0) while mim pause holds the schedules: for a run started by cron")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("run takes no arguments (did you mean --stages %s?)", args[0])
-				}
-				if *mode != "log" && *mode != "off" {
-					return Usagef("--progress %q is not log or off", *mode)
-				}
-				pause := night.PauseNote
-				if *ifNotPaused {
-					pause = night.PauseObey
-				}
-				_, err := RunPipeline(ctx, e, RunOptions{Job: "mim run", Stages: stages, Sources: sources, Mail: !*noMail, Progress: *mode, Pause: pause})
-				if errors.Is(err, night.ErrHeld) {
-					return nil
-				}
-				return err
+	Setup: func(fs *flag.FlagSet) Runner {
+		var stages, sources []string
+		fs.Func("stages", "run only these `STAGES` (extract, transform, export, groups, catalog; comma-separated)", listFlag(&stages))
+		fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle); repeatable", listFlag(&sources))
+		noMail := fs.Bool("no-mail", false, "do not mail the summary")
+		mode := fs.String("progress", "log", "extract progress: log (a line per entity every 30 seconds) or off")
+		ifNotPaused := fs.Bool("if-not-paused", false, "do nothing (exit 0) while mim pause holds the schedules: for a run started by cron")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("run takes no arguments (did you mean --stages %s?)", args[0])
 			}
-		},
-	})
+			if *mode != "log" && *mode != "off" {
+				return Usagef("--progress %q is not log or off", *mode)
+			}
+			pause := night.PauseNote
+			if *ifNotPaused {
+				pause = night.PauseObey
+			}
+			_, err := RunPipeline(ctx, e, RunOptions{Job: "mim run", Stages: stages, Sources: sources, Mail: !*noMail, Progress: *mode, Pause: pause})
+			if errors.Is(err, night.ErrHeld) {
+				return nil
+			}
+			return err
+		}
+	},
 }
 
 // RunOptions choose what one run does (see night.Options).

@@ -13,8 +13,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 )
 
-func init() { RegisterCheck("20-sql-sources", checkSQLSources) }
-
 // checkSQLSources dials SITS and CMIS and runs every SELECT without
 // fetching a row: a missing view, column or grant shows here, not at night.
 func checkSQLSources(ctx context.Context, e *Env) []CheckResult {

@@ -17,6 +17,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // What a run does while mim pause holds the schedules.
@@ -189,7 +190,7 @@ func mailSummary(ctx context.Context, e *Env, run *ledger.Run, subject, body str
 	if cfg.Notify.SMTP.Host == "" {
 		return
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err == nil {
 		err = mailer.Send(ctx, notify.Message{Subject: subject, Body: body})
 	}

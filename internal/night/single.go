@@ -7,6 +7,7 @@ import (
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -52,7 +53,7 @@ func Export(ctx context.Context, e *Env, opts feeds.Options, show func(*feeds.Su
 	if err != nil {
 		return err
 	}
-	mailer, err := notify.New(e.Config.Notify)
+	mailer, err := notify.New(wire.Notify(e.Config))
 	if err != nil {
 		return err
 	}

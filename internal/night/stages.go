@@ -21,6 +21,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/notify"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -138,7 +139,7 @@ func exportStage(ctx context.Context, e *Env, pool *pgxpool.Pool, run *ledger.Ru
 		// Instances empty would mean every site: there is nothing to do.
 		return pipeline.Report{Status: ledger.Skipped, Value: res, Lines: append(res.Lines(), "no site to export")}
 	}
-	mailer, err := notify.New(e.Config.Notify)
+	mailer, err := notify.New(wire.Notify(e.Config))
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
@@ -219,7 +220,7 @@ func groupsStage(ctx context.Context, e *Env, pool *pgxpool.Pool, run *ledger.Ru
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
-	mailer, err := notify.New(e.Config.Notify)
+	mailer, err := notify.New(wire.Notify(e.Config))
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
