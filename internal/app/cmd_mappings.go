@@ -17,6 +17,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 var mappingsCommand = Command{
@@ -156,7 +157,7 @@ func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (er
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
 	d := mapping.Defaults{Instance: o.instance, AcademicYear: o.year, Kind: o.kind, Origin: "import:" + filepath.Base(file)}
-	rows, probs := mapping.ParseFile(data, d, mapping.KnowledgeOf(cfg))
+	rows, probs := mapping.ParseFile(data, d, wire.Knowledge(cfg))
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", file, err)

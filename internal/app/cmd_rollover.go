@@ -17,6 +17,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/schedule"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -189,7 +190,7 @@ func previewDrops(ctx context.Context, e *Env, tx pgx.Tx, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	previews, err := feeds.NewPreviewer(cfg).PreviewExport(ctx, tx)
+	previews, err := feeds.NewPreviewer(wire.Feeds(cfg)).PreviewExport(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("previewing the export: %w", err)
 	}

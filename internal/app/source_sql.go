@@ -7,10 +7,9 @@ import (
 	"strings"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/cmis"
-	"github.com/mimwarehouse/mim/extract/sits"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // checkSQLSources dials SITS and CMIS and runs every SELECT without
@@ -25,7 +24,7 @@ func checkSQLSources(ctx context.Context, e *Env) []CheckResult {
 		name string
 		cfg  *config.SQLSource
 		open func(*config.SQLSource, extract.Options) (*sqlsource.Source, error)
-	}{{"sits", cfg.Sources.SITS, sits.New}, {"cmis", cfg.Sources.CMIS, cmis.New}} {
+	}{{"sits", cfg.Sources.SITS, wire.NewSITS}, {"cmis", cfg.Sources.CMIS, wire.NewCMIS}} {
 		if s.cfg == nil {
 			continue
 		}

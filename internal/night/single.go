@@ -57,7 +57,7 @@ func Export(ctx context.Context, e *Env, opts feeds.Options, show func(*feeds.Su
 	if err != nil {
 		return err
 	}
-	x := feeds.New(pool, e.Config, feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(e.Operator))
+	x := feeds.New(pool, wire.Feeds(e.Config), feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(e.Operator))
 	var run *ledger.Run
 	var sum *feeds.Summary
 	if !opts.DryRun {

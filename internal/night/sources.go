@@ -8,10 +8,9 @@ import (
 	"strings"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/cmis"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
-	"github.com/mimwarehouse/mim/extract/sits"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // Opener builds one configured source. name is the full source name
@@ -36,14 +35,14 @@ func openSITS(_ context.Context, e *Env, _ string, opts extract.Options) (extrac
 	if e.Config.Sources.SITS == nil {
 		return nil, Usagef("sources.sits is not configured")
 	}
-	return sits.New(e.Config.Sources.SITS, opts)
+	return wire.NewSITS(e.Config.Sources.SITS, opts)
 }
 
 func openCMIS(_ context.Context, e *Env, _ string, opts extract.Options) (extract.Source, error) {
 	if e.Config.Sources.CMIS == nil {
 		return nil, Usagef("sources.cmis is not configured")
 	}
-	return cmis.New(e.Config.Sources.CMIS, opts)
+	return wire.NewCMIS(e.Config.Sources.CMIS, opts)
 }
 
 // openMoodle opens one site ("moodle:NAME"): read through its web services

@@ -16,7 +16,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
-	"github.com/mimwarehouse/mim/internal/martconfig"
 	"github.com/mimwarehouse/mim/internal/martcount"
 	"github.com/mimwarehouse/mim/internal/notify"
 	"github.com/mimwarehouse/mim/internal/pipeline"
@@ -30,7 +29,7 @@ import (
 // configuration the marts read (group prefixes, IMS roletypes), the marts'
 // counts, then the course mappings derived by rule.
 func TransformHooks(cfg *config.Config, by string, runID int64) []transform.Hook {
-	hooks := []transform.Hook{martconfig.Hook(cfg), martcount.Hook(runID)}
+	hooks := []transform.Hook{wire.MartConfigHook(cfg), martcount.Hook(runID)}
 	if len(cfg.Mappings.Rules) == 0 {
 		return hooks
 	}
@@ -143,7 +142,7 @@ func exportStage(ctx context.Context, e *Env, pool *pgxpool.Pool, run *ledger.Ru
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
-	x := feeds.New(pool, e.Config, feeds.WithLogger(e.Logger), feeds.WithMailer(mailer), feeds.WithOperator(e.Operator))
+	x := feeds.New(pool, wire.Feeds(e.Config), feeds.WithLogger(e.Logger), feeds.WithMailer(mailer), feeds.WithOperator(e.Operator))
 	if enrolmentsOnly {
 		res.Summary, err = exportEnrolments(ctx, x, run, e.Config, res.Sites)
 	} else {
@@ -225,7 +224,7 @@ func groupsStage(ctx context.Context, e *Env, pool *pgxpool.Pool, run *ledger.Ru
 		return pipeline.Report{Err: err}
 	}
 	rep, err := groupsync.Sync(ctx, pool, c, envguard.New(e.Config.Environment, pool),
-		groupsync.Options{Site: site, Run: run, By: e.Operator, Logger: e.Logger, Mailer: mailer})
+		groupsync.Options{Site: wire.GroupSite(site), Run: run, By: e.Operator, Logger: e.Logger, Mailer: mailer})
 	res := &GroupsResult{Site: site.Name, Report: rep}
 	out := pipeline.Report{Err: err, Value: res, Lines: res.Lines()}
 	var pe *groupsync.PartialError
