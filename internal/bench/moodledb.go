@@ -301,7 +301,12 @@ func (b *bench) intraday(ctx context.Context) error {
 		}
 		return fmt.Errorf("bench stage intraday: %w", err)
 	}
-	runID, status, err := lastRun(ctx, b.pool, "run")
+	// The cycle's ledger run is command "intraday" (or "run" where the
+	// cycle is recorded as a run of its own kind).
+	runID, status, err := lastRun(ctx, b.pool, "intraday")
+	if err != nil {
+		runID, status, err = lastRun(ctx, b.pool, "run")
+	}
 	if err != nil {
 		return err
 	}
