@@ -254,7 +254,7 @@ func TestPreviewForRollover(t *testing.T) {
 	if _, err := tx.Exec(ctx, `DELETE FROM mart.exp_ims_membership`); err != nil {
 		t.Fatal(err)
 	}
-	ps, err := NewPreviewer(e.cfg).PreviewExport(ctx, tx)
+	ps, err := NewPreviewer(feedsConfig(e.cfg)).PreviewExport(ctx, tx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,6 +278,9 @@ func TestIMSPersonsWhenTheSiteOptsIn(t *testing.T) {
 		{Instance: "main", UserIDNumber: "25000002", Username: "UPPER", Auth: "saml2", Given: "A", Family: "B"},
 	})
 	r := e.result(e.export(e.exporter(), imsOnly()), "main", IMS)
+	if r.Status != StatusPublished {
+		t.Fatalf("the first export: %s %v", r.Status, r.Notes)
+	}
 	data := stat(t, e.imsPath("main")).data
 	if strings.Contains(string(data), "<person") {
 		t.Fatal("persons are written only for a site that opts in")

@@ -97,7 +97,7 @@ func TestMergesCarriedThrough(t *testing.T) {
 		WHERE d.instance = 'main' AND d.problem LIKE 'the student''s code is carried by%'`); n == 0 {
 		t.Error("no student with a shared code in mart.dq_tutor_unmatched")
 	}
-	x := New(w.e.pool, w.e.cfg, WithOperator("test"))
+	x := New(w.e.pool, feedsConfig(w.e.cfg), WithOperator("test"))
 	sum := w.e.export(x, Options{Feeds: []Feed{Merge}})
 	r := w.e.result(sum, "main", Merge)
 	if r.Status != StatusPublished || r.Adds != pairs {
@@ -216,7 +216,7 @@ func TestMergesCarriedThrough(t *testing.T) {
 			t.Errorf("after the codes moved, %s: %d", what, n)
 		}
 	}
-	sum = w.e.export(x, Options{Feeds: []Feed{Profile}})
+	w.e.export(x, Options{Feeds: []Feed{Profile}})
 	if n := q(`SELECT count(*) FROM ctl.pending_profile WHERE instance = 'main' AND fields ? ':idnumber'`); n != 0 {
 		t.Errorf("%d moved codes still pending after Moodle showed them", n)
 	}

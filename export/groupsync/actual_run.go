@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	rawload "github.com/mimwarehouse/mim/load"
@@ -38,14 +37,6 @@ type RunRead struct {
 	Reason string
 }
 
-// readsDatabase reports whether a site's Moodle extraction reads its
-// database (kind moodle-db): only such a read stands in for the web
-// services' view of groups, since it lands every enrolment with its
-// groups, whatever a token's capabilities.
-func readsDatabase(site *config.MoodleSite) bool {
-	return site.Kind == config.KindMoodleDB || site.Database != nil
-}
-
 // readFromRun takes the state of the courses from what run runID's database
 // read of the site landed, for the courses whose groups, groupings and
 // enrolments that read completed; it returns their state and the courses
@@ -53,9 +44,9 @@ func readsDatabase(site *config.MoodleSite) bool {
 // groups, groupings and enrolments steps all succeeded in runID: a read
 // from an earlier run, or one that failed tonight, is not Moodle's state
 // now.
-func readFromRun(ctx context.Context, q warehouse.Querier, site *config.MoodleSite, runID int64, courseIDs []int64) (*Actual, []int64, RunRead, error) {
+func readFromRun(ctx context.Context, q warehouse.Querier, site *Site, runID int64, courseIDs []int64) (*Actual, []int64, RunRead, error) {
 	rr := RunRead{}
-	if !readsDatabase(site) || runID == 0 || len(courseIDs) == 0 {
+	if !site.ReadsDatabase || runID == 0 || len(courseIDs) == 0 {
 		return nil, courseIDs, rr, nil
 	}
 	if reason, err := readSucceeded(ctx, q, site.Name, runID); err != nil || reason != "" {

@@ -38,8 +38,9 @@ func reads(s *moodletest.Site) int {
 }
 
 // readFromDatabase makes e's site a moodle-db site over a copy of the
-// simulator's tables (as its replica holds them now).
-func (e *env) readFromDatabase(t *testing.T) {
+// simulator's tables (as its replica holds them now), and returns the
+// site's configuration, which the night's read takes.
+func (e *env) readFromDatabase(t *testing.T) *config.MoodleSite {
 	t.Helper()
 	mdb := pgtest.NewEmpty(t)
 	db, err := sql.Open("pgx", mdb.DSN.Reveal())
@@ -50,14 +51,16 @@ func (e *env) readFromDatabase(t *testing.T) {
 	if err := e.sim.WriteTables(context.Background(), db, moodletest.Postgres, moodletest.TableOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.site.Kind = config.KindMoodleDB
-	e.site.Database = &config.MoodleDatabase{Driver: "pgx", DSN: mdb.DSN, Prefix: "mdl_", MaxLag: time.Hour, Timeout: time.Minute}
+	e.site.ReadsDatabase = true
+	return &config.MoodleSite{Name: e.site.Name, URL: e.site.URL, Environment: e.site.Environment, Kind: config.KindMoodleDB,
+		GroupPrefix: e.site.GroupPrefix, Entities: append([]string(nil), config.DefaultMoodleEntities...),
+		Database: &config.MoodleDatabase{Driver: "pgx", DSN: mdb.DSN, Prefix: "mdl_", MaxLag: time.Hour, Timeout: time.Minute}}
 }
 
 // night begins a `mim run` ledger run and extracts the site from its
 // database in it, as the night's extract stage does; it returns the run
 // and the read's error.
-func (e *env) night(t *testing.T, opts ...moodlex.Option) (*ledger.Run, error) {
+func (e *env) night(t *testing.T, site *config.MoodleSite, opts ...moodlex.Option) (*ledger.Run, error) {
 	t.Helper()
 	ctx := context.Background()
 	run, err := ledger.Begin(ctx, e.db.Pool, "run", pgtest.Environment, "test", []string{"run"})
@@ -65,7 +68,7 @@ func (e *env) night(t *testing.T, opts ...moodlex.Option) (*ledger.Run, error) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = run.Finish(context.Background(), ledger.Succeeded, 0, nil) })
-	src, err := moodlex.NewDB(e.site, extract.Options{}, opts...)
+	src, err := moodlex.NewDB(site, extract.Options{}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func samePlan(t *testing.T, got, want *groupsync.Plan) {
 func TestGroupSyncReadsActualFromTheNightsDatabaseRead(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t)
-	e.readFromDatabase(t)
+	dbSite := e.readFromDatabase(t)
 	c := e.client(t)
 	ws, err := groupsync.BuildPlan(ctx, e.db.Pool, c, groupsync.Options{Site: e.site})
 	if err != nil {
@@ -108,7 +111,7 @@ func TestGroupSyncReadsActualFromTheNightsDatabaseRead(t *testing.T) {
 		t.Fatal("the fixture plans no write: the comparison would prove nothing")
 	}
 
-	run, err := e.night(t)
+	run, err := e.night(t, dbSite)
 	if err != nil {
 		t.Fatalf("the database read: %v", err)
 	}
@@ -154,8 +157,8 @@ func TestGroupSyncFromTheDatabaseReadKeepsTheBudgets(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t)
 	setSetting(t, e.db.Pool, groupsync.SettingBudgetPercent, "10")
-	e.readFromDatabase(t)
-	run, err := e.night(t)
+	dbSite := e.readFromDatabase(t)
+	run, err := e.night(t, dbSite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,13 +191,13 @@ func TestGroupSyncFromTheDatabaseReadKeepsTheBudgets(t *testing.T) {
 func TestGroupSyncFallsBackToWebServicesWithoutTonightsRead(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t)
-	e.readFromDatabase(t)
+	dbSite := e.readFromDatabase(t)
 	c := e.client(t)
 	ws, err := groupsync.BuildPlan(ctx, e.db.Pool, c, groupsync.Options{Site: e.site})
 	if err != nil {
 		t.Fatal(err)
 	}
-	earlier, err := e.night(t)
+	earlier, err := e.night(t, dbSite)
 	if err != nil {
 		t.Fatalf("the earlier night's read: %v", err)
 	}
@@ -212,7 +215,7 @@ func TestGroupSyncFallsBackToWebServicesWithoutTonightsRead(t *testing.T) {
 
 	// The replica's newest activity is from when it was written: two hours
 	// later it is behind by more than max_lag.
-	failed, err := e.night(t, moodlex.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))
+	failed, err := e.night(t, dbSite, moodlex.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))
 	var lagErr *moodlex.LagError
 	if !errors.As(err, &lagErr) {
 		t.Fatalf("the lagging read: %v; want a refusal for lag", err)
@@ -244,13 +247,13 @@ func TestGroupSyncReadsOverWebServicesWhatTheDatabaseReadLacks(t *testing.T) {
 		groupsynctest.Group("main", 14, "MOD1234-A7U-T1-2025", "mim:A", "SEM1", 101, 102, 103),
 		groupsynctest.Group("main", 15, "MOD5678-A7U-T1-2025", "mim:D", "TUT1", 101, 102),
 		groupsynctest.Group("main", 99, "MOD9999-A7U-T1-2025", "mim:X", "X", 101))
-	e.readFromDatabase(t)
+	dbSite := e.readFromDatabase(t)
 	c := e.client(t)
 	ws, err := groupsync.BuildPlan(ctx, e.db.Pool, c, groupsync.Options{Site: e.site})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := e.night(t)
+	run, err := e.night(t, dbSite)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // global flags, configuration and warehouse access shared by every command,
 // help text, and the mapping from errors to exit codes (0 ok, 1 failure,
 // 2 usage or configuration, 3 refused by a guard). Each command lives in its
-// own cmd_*.go file and registers itself, so adding one touches nothing else.
+// own cmd_*.go file; Commands lists them all.
 package app
 
 import (
@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -56,19 +55,36 @@ type Command struct {
 	NoConfig bool
 }
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]*Command{}
-)
-
-// Register adds a command; it panics on a duplicate name (a programming error).
-func Register(c Command) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[c.Name]; dup {
-		panic("app: command registered twice: " + c.Name)
+// Commands is every mim command, in one list: `mim help` and the dispatcher
+// read it through a Program.
+func Commands() []Command {
+	return []Command{
+		// Pipeline
+		runCommand, extractCommand, transformCommand,
+		// Feeds and Moodle
+		exportCommand, groupsCommand,
+		// Warehouse
+		migrateCommand, settingsCommand, mappingsCommand, rolloverCommand, synthCommand,
+		// Operations
+		statusCommand, checkCommand, serveCommand, pauseCommand, resumeCommand, catalogCommand,
+		ltiCommand, demoCommand, drillCommand, benchCommand,
+		// Other
+		versionCommand,
 	}
-	registry[c.Name] = &c
+}
+
+// Program is what a mim binary is made of: its commands, the checks `mim
+// check` dials and the source kinds `mim extract` and `mim run` can open.
+// Main runs Default(); a test builds its own.
+type Program struct {
+	Commands []Command
+	Checks   []Check
+	Sources  map[string]SourceOpener
+}
+
+// Default is the program this binary ships: Commands, Checks and Sources.
+func Default() Program {
+	return Program{Commands: Commands(), Checks: Checks(), Sources: Sources()}
 }
 
 // UsageError is a mistake on the command line (exit 2).
@@ -117,6 +133,10 @@ type Env struct {
 	// Requests adds up every Moodle call this process makes, until a run
 	// records them in the ledger (saveRequests), whichever command it is.
 	Requests *observe.Tally
+	// Sources are the source kinds this command may open (nil: Sources()).
+	Sources map[string]SourceOpener
+	// Checks are what `mim check` dials (nil: Checks()).
+	Checks []Check
 }
 
 // Config loads the configuration once; a configuration with problems is an
@@ -210,8 +230,15 @@ func (g *globals) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.logFormat, "log-format", g.logFormat, "log `format`: text or json (default from the configuration, else text)")
 }
 
-// Main runs the mim command line and returns the exit code.
+// Main runs the mim command line of the Default program and returns the
+// exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return Default().Main(ctx, args, stdout, stderr)
+}
+
+// Main runs the mim command line with p's commands, checks and sources and
+// returns the exit code.
+func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	g := &globals{config: os.Getenv("MIM_CONFIG")}
 	top := flag.NewFlagSet("mim", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
@@ -221,7 +248,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	version := top.Bool("version", false, "")
 	if err := top.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "mim: %v\n\n", flagError(err))
-		printOverview(stderr)
+		printOverview(stderr, p.Commands)
 		return ExitUsage
 	}
 	rest := top.Args()
@@ -230,7 +257,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	if *help || len(rest) == 0 {
-		printOverview(stdout)
+		printOverview(stdout, p.Commands)
 		if len(rest) == 0 && !*help {
 			return ExitUsage
 		}
@@ -239,21 +266,21 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name := rest[0]
 	if name == "help" {
 		if len(rest) > 1 {
-			if c := lookup(rest[1]); c != nil {
+			if c := lookup(p.Commands, rest[1]); c != nil {
 				printCommand(stdout, c)
 				return ExitOK
 			}
 			fmt.Fprintf(stderr, "mim: unknown command %q\n\n", rest[1])
-			printOverview(stderr)
+			printOverview(stderr, p.Commands)
 			return ExitUsage
 		}
-		printOverview(stdout)
+		printOverview(stdout, p.Commands)
 		return ExitOK
 	}
-	c := lookup(name)
+	c := lookup(p.Commands, name)
 	if c == nil {
-		fmt.Fprintf(stderr, "mim: unknown command %q%s\n\n", name, suggest(name))
-		printOverview(stderr)
+		fmt.Fprintf(stderr, "mim: unknown command %q%s\n\n", name, suggest(p.Commands, name))
+		printOverview(stderr, p.Commands)
 		return ExitUsage
 	}
 	fs := flag.NewFlagSet("mim "+c.Name, flag.ContinueOnError)
@@ -270,7 +297,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printCommand(stderr, c)
 		return ExitUsage
 	}
-	e := &Env{Stdout: stdout, Stderr: stderr, ConfigPath: g.config, Args: args}
+	e := &Env{Stdout: stdout, Stderr: stderr, ConfigPath: g.config, Args: args, Sources: p.Sources, Checks: p.Checks}
 	e.LoadConfig = func() (*config.Config, error) {
 		if e.ConfigPath == "" {
 			return nil, Usagef("no configuration: pass --config FILE or set MIM_CONFIG (see mim.example.yaml)")
@@ -438,24 +465,17 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, Usagef("--log-format %q is not text or json", format)
 }
 
-func lookup(name string) *Command {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	return registry[name]
-}
-
-func commands() []*Command {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	out := make([]*Command, 0, len(registry))
-	for _, c := range registry {
-		out = append(out, c)
+func lookup(cmds []Command, name string) *Command {
+	for i := range cmds {
+		if cmds[i].Name == name {
+			return &cmds[i]
+		}
 	}
-	return out
+	return nil
 }
 
-func suggest(name string) string {
-	for _, c := range commands() {
+func suggest(cmds []Command, name string) string {
+	for _, c := range cmds {
 		if strings.HasPrefix(c.Name, name) || strings.HasPrefix(name, c.Name) {
 			return fmt.Sprintf(" (did you mean %q?)", c.Name)
 		}
@@ -466,7 +486,7 @@ func suggest(name string) string {
 // groupOrder is the order of headings in `mim help`.
 var groupOrder = []string{"Pipeline", "Feeds and Moodle", "Warehouse", "Operations", "Other"}
 
-func printOverview(w io.Writer) {
+func printOverview(w io.Writer, cmds []Command) {
 	fmt.Fprint(w, `mim - the Moodle integration warehouse
 
 MIM extracts SITS, CMIS and every configured Moodle site into a PostgreSQL
@@ -478,8 +498,8 @@ usage: mim [--config FILE] COMMAND [options] [arguments]
        mim --version
 
 `)
-	byGroup := map[string][]*Command{}
-	for _, c := range commands() {
+	byGroup := map[string][]Command{}
+	for _, c := range cmds {
 		g := c.Group
 		if g == "" {
 			g = "Other"

@@ -181,3 +181,29 @@ func TestBenchDurationsAgreeWithTheREADME(t *testing.T) {
 		}
 	}
 }
+
+// Every command is listed once, and a program runs the checks it is given,
+// in their order, and no others.
+func TestProgramRunsItsOwnLists(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range app.Commands() {
+		if seen[c.Name] || c.Setup == nil || c.Summary == "" {
+			t.Errorf("command %q is listed twice or lacks a summary or setup", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	check := func(name string, ok bool) app.Check {
+		return app.Check{Name: name, Run: func(context.Context, *app.Env) []app.CheckResult {
+			return []app.CheckResult{{Target: name, OK: ok, Detail: "fixture"}}
+		}}
+	}
+	p := app.Default()
+	p.Checks = []app.Check{check("second-listed-first", true), check("failing", false)}
+	cfg := writeConfig(t, "environment: test\nwarehouse: {dsn: \"postgres://nowhere.invalid/mim\"}\n")
+	var out, errb bytes.Buffer
+	code := p.Main(context.Background(), []string{"--config", cfg, "check"}, &out, &errb)
+	want := "ok    second-listed-first  fixture\nFAIL  failing              fixture\n"
+	if code != app.ExitFailure || out.String() != want {
+		t.Errorf("check with its own list: exit %d\n%q\nwant\n%q\n%s", code, out.String(), want, errb.String())
+	}
+}

@@ -11,10 +11,9 @@ import (
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/observe"
+	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle"
 )
-
-func init() { RegisterCheck("20-moodle", checkMoodle) }
 
 // MoodleClient builds the web-service client for a configured site with
 // its rate, concurrency, form-variable budget, timeout and retries, logging
@@ -154,7 +153,8 @@ func checkMoodleWebServices(ctx context.Context, e *Env, environment string, sit
 func checkMoodleAccess(ctx context.Context, e *Env, site *config.MoodleSite, c *moodle.Client) []CheckResult {
 	var hint moodlex.AccessHint
 	if pool, err := e.Warehouse(ctx); err == nil {
-		hint, _ = moodlex.LoadAccessHint(ctx, pool, site.Name) // without one, the check looks at the lowest ids
+		sample, _ := load.SampleMoodleSite(ctx, pool, site.Name) // without one, the check looks at the lowest ids
+		hint = moodlex.AccessHint(sample)
 	}
 	var out []CheckResult
 	for _, a := range moodlex.CheckAccess(ctx, c, site, hint) {

@@ -11,8 +11,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/settings"
 )
 
-func init() { RegisterCheck("30-tutor", checkTutor) }
-
 // checkTutor looks at each site's personal-tutor table from
 // enrol_dbuserrel's side (export/tutor.Inspect: the view, the login's
 // grant) and at the tutor role: a site read from its database is asked

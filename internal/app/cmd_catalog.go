@@ -14,13 +14,12 @@ import (
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
-func init() {
-	Register(Command{
-		Name:    "catalog",
-		Group:   "Operations",
-		Summary: "publish the marts' descriptions (schema, row counts) to the CKAN catalog",
-		Usage:   "mim catalog list|publish [--mart PATTERN]...",
-		Help: `list shows the marts the configuration publishes (catalog.marts: globs over
+var catalogCommand = Command{
+	Name:    "catalog",
+	Group:   "Operations",
+	Summary: "publish the marts' descriptions (schema, row counts) to the CKAN catalog",
+	Usage:   "mim catalog list|publish [--mart PATTERN]...",
+	Help: `list shows the marts the configuration publishes (catalog.marts: globs over
 mart.NAME, a leading ! excludes; by default every mart except the exp_* feed
 tables, which hold personal data) with their CKAN dataset names, row counts
 and column counts. It contacts nothing.
@@ -35,17 +34,16 @@ holds is recorded in ctl.catalog_dataset and the run in the ledger.
 mim run publishes after each transform when catalog.url is set.
 
 Exit status 1 if any mart could not be published (the others were).`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var marts []string
-			fs.Func("mart", "only marts matching `PATTERN` (mart.NAME or a glob; ! excludes); repeatable", listFlag(&marts))
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 1 || (args[0] != "list" && args[0] != "publish") {
-					return Usagef("say list or publish")
-				}
-				return runCatalog(ctx, e, args[0] == "publish", marts)
+	Setup: func(fs *flag.FlagSet) Runner {
+		var marts []string
+		fs.Func("mart", "only marts matching `PATTERN` (mart.NAME or a glob; ! excludes); repeatable", listFlag(&marts))
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 1 || (args[0] != "list" && args[0] != "publish") {
+				return Usagef("say list or publish")
 			}
-		},
-	})
+			return runCatalog(ctx, e, args[0] == "publish", marts)
+		}
+	},
 }
 
 func runCatalog(ctx context.Context, e *Env, publish bool, only []string) error {

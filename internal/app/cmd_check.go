@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"sort"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -21,30 +19,34 @@ type CheckResult struct {
 	Detail string
 }
 
-// Checker dials one kind of dependency. Packages that add a dependency
-// (sources, Moodle sites, SFTP, SMTP) register theirs with RegisterCheck.
+// Checker dials one kind of dependency.
 type Checker func(ctx context.Context, e *Env) []CheckResult
 
-var (
-	checksMu sync.Mutex
-	checks   = map[string]Checker{}
-)
-
-// RegisterCheck adds a checker run by `mim check`, ordered by name.
-func RegisterCheck(name string, c Checker) {
-	checksMu.Lock()
-	defer checksMu.Unlock()
-	checks[name] = c
+// Check is one named checker of `mim check`.
+type Check struct {
+	Name string
+	Run  Checker
 }
 
-func init() {
-	RegisterCheck("00-warehouse", checkWarehouse)
-	Register(Command{
-		Name:    "check",
-		Group:   "Operations",
-		Summary: "dial everything the configuration names and say what answers",
-		Usage:   "mim check",
-		Help: `Loading a configuration never dials anything; check does: the warehouse
+// Checks is what `mim check` dials, in order: the warehouse, the Moodle
+// sites, SITS and CMIS, the tutor tables, the LTI tool. `mim check` runs
+// Env.Checks, which defaults to this list.
+func Checks() []Check {
+	return []Check{
+		{"warehouse", checkWarehouse},
+		{"moodle", checkMoodle},
+		{"sql-sources", checkSQLSources},
+		{"tutor", checkTutor},
+		{"lti", checkLTI},
+	}
+}
+
+var checkCommand = Command{
+	Name:    "check",
+	Group:   "Operations",
+	Summary: "dial everything the configuration names and say what answers",
+	Usage:   "mim check",
+	Help: `Loading a configuration never dials anything; check does: the warehouse
 (connection, pending migrations, environment label) and every other configured
 dependency. For each Moodle site it proves with a few reads that the token sees
 what MIM reads (another user's username, names and e-mail; a course's
@@ -56,41 +58,37 @@ table it checks what enrol_dbuserrel would meet: its view, the grant of
 moodle[].tutor_db_user, and the role of the setting tutor_role ("warn" when it
 cannot be seen: Moodle's web services list no roles). Exit 1 if anything
 failed.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			return func(ctx context.Context, e *Env, args []string) error {
-				if _, err := e.Config(); err != nil {
-					return err
-				}
-				checksMu.Lock()
-				names := make([]string, 0, len(checks))
-				for n := range checks {
-					names = append(names, n)
-				}
-				checksMu.Unlock()
-				sort.Strings(names)
-				tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-				failed := 0
-				for _, n := range names {
-					for _, r := range checks[n](ctx, e) {
-						mark := "ok"
-						if r.Warn {
-							mark = "warn"
-						}
-						if !r.OK {
-							mark = "FAIL"
-							failed++
-						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, r.Target, r.Detail)
-					}
-				}
-				tw.Flush()
-				if failed > 0 {
-					return fmt.Errorf("%d check(s) failed", failed)
-				}
-				return nil
+	Setup: func(fs *flag.FlagSet) Runner {
+		return func(ctx context.Context, e *Env, args []string) error {
+			if _, err := e.Config(); err != nil {
+				return err
 			}
-		},
-	})
+			checks := e.Checks
+			if checks == nil {
+				checks = Checks()
+			}
+			tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+			failed := 0
+			for _, c := range checks {
+				for _, r := range c.Run(ctx, e) {
+					mark := "ok"
+					if r.Warn {
+						mark = "warn"
+					}
+					if !r.OK {
+						mark = "FAIL"
+						failed++
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, r.Target, r.Detail)
+				}
+			}
+			tw.Flush()
+			if failed > 0 {
+				return fmt.Errorf("%d check(s) failed", failed)
+			}
+			return nil
+		}
+	},
 }
 
 func checkWarehouse(ctx context.Context, e *Env) []CheckResult {

@@ -35,6 +35,8 @@ import (
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
+	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -44,14 +46,13 @@ const DemoDSN = "postgres://mim:mim@127.0.0.1:5432/mim_demo?sslmode=disable"
 // DemoEnvironment labels the demo warehouse and its simulated sites.
 const DemoEnvironment = "demo"
 
-func init() {
-	Register(Command{
-		Name:     "demo",
-		Group:    "Operations",
-		Summary:  "run MIM end to end on a synthetic university and simulated Moodle sites (no configuration needed)",
-		Usage:    "mim demo [--scale small|medium|ucl] [--nights N] [--moodle-db] [--serve] [--listen ADDR] [--out DIR]",
-		NoConfig: true,
-		Help: `Builds a synthetic university and runs MIM on it, on this machine only:
+var demoCommand = Command{
+	Name:     "demo",
+	Group:    "Operations",
+	Summary:  "run MIM end to end on a synthetic university and simulated Moodle sites (no configuration needed)",
+	Usage:    "mim demo [--scale small|medium|ucl] [--nights N] [--moodle-db] [--serve] [--listen ADDR] [--out DIR]",
+	NoConfig: true,
+	Help: `Builds a synthetic university and runs MIM on it, on this machine only:
 
   1. resets the demo warehouse: the database mim_demo on the local PostgreSQL
      that ./scripts/setup creates (MIM_DEMO_DATABASE_URL names another), and
@@ -83,35 +84,34 @@ them there; writes (group sync) still go to the sites' web services.
 
 --serve keeps the status page, /metrics and the simulated sites up until
 Ctrl-C. Running the demo again starts from scratch.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			scale := fs.String("scale", "small", "`size` of the university: small, medium or ucl")
-			nights := fs.Int("nights", 1, "how many nightly runs (`N`); Moodle applies the IMS file after each")
-			serve := fs.Bool("serve", false, "keep the status page and the simulated sites up until Ctrl-C")
-			listen := fs.String("listen", "127.0.0.1:9464", "status page `ADDR` with --serve (port 0: any free port)")
-			out := fs.String("out", filepath.Join("out", "demo"), "`DIR` the feeds are written to")
-			seed := fs.Uint64("seed", 1, "random `seed` of the synthetic university")
-			latency := fs.Duration("latency", 0, "answer every web-service call after `D` (e.g. 20ms, as a real site)")
-			year := fs.Int("year", 0, "academic start `YEAR` of the synthetic university (default: the current one, switching in August)")
-			moodleDB := fs.Bool("moodle-db", false, "read the Moodle sites from their databases (a copy in the demo database), not their web services")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("demo takes no arguments (did you mean --scale %s?)", args[0])
-				}
-				sc, err := synth.ParseScale(*scale)
-				if err != nil {
-					return Usagef("--scale: %v", err)
-				}
-				if *nights < 1 || *nights > 7 {
-					return Usagef("--nights must be between 1 and 7")
-				}
-				if _, _, err := net.SplitHostPort(*listen); err != nil {
-					return Usagef("--listen %q is not host:port", *listen)
-				}
-				return RunDemo(ctx, e, DemoOptions{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
-					Seed: *seed, Latency: *latency, Year: *year, MoodleDB: *moodleDB})
+	Setup: func(fs *flag.FlagSet) Runner {
+		scale := fs.String("scale", "small", "`size` of the university: small, medium or ucl")
+		nights := fs.Int("nights", 1, "how many nightly runs (`N`); Moodle applies the IMS file after each")
+		serve := fs.Bool("serve", false, "keep the status page and the simulated sites up until Ctrl-C")
+		listen := fs.String("listen", "127.0.0.1:9464", "status page `ADDR` with --serve (port 0: any free port)")
+		out := fs.String("out", filepath.Join("out", "demo"), "`DIR` the feeds are written to")
+		seed := fs.Uint64("seed", 1, "random `seed` of the synthetic university")
+		latency := fs.Duration("latency", 0, "answer every web-service call after `D` (e.g. 20ms, as a real site)")
+		year := fs.Int("year", 0, "academic start `YEAR` of the synthetic university (default: the current one, switching in August)")
+		moodleDB := fs.Bool("moodle-db", false, "read the Moodle sites from their databases (a copy in the demo database), not their web services")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("demo takes no arguments (did you mean --scale %s?)", args[0])
 			}
-		},
-	})
+			sc, err := synth.ParseScale(*scale)
+			if err != nil {
+				return Usagef("--scale: %v", err)
+			}
+			if *nights < 1 || *nights > 7 {
+				return Usagef("--nights must be between 1 and 7")
+			}
+			if _, _, err := net.SplitHostPort(*listen); err != nil {
+				return Usagef("--listen %q is not host:port", *listen)
+			}
+			return RunDemo(ctx, e, DemoOptions{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
+				Seed: *seed, Latency: *latency, Year: *year, MoodleDB: *moodleDB})
+		}
+	},
 }
 
 // DemoOptions choose what `mim demo` does.
@@ -472,7 +472,7 @@ func demoFlatfile(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool
 	if err != nil {
 		return err
 	}
-	x := feeds.New(pool, &c, feeds.WithOperator("mim demo"))
+	x := feeds.New(pool, wire.Feeds(&c), feeds.WithOperator("mim demo"))
 	sum, err := x.Run(ctx, run, feeds.Options{Full: true, Instances: []string{site.Name}, Feeds: []feeds.Feed{feeds.Flatfile}})
 	_ = run.Finish(ctx, exportOutcome(sum, err), ExitCode(err), err)
 	if err != nil {
@@ -601,21 +601,14 @@ func demoReport(ctx context.Context, w io.Writer, pool *pgxpool.Pool, out string
 	}
 
 	fmt.Fprintln(w, "\nrecords in raw (source, instance: live records):")
-	rows, err := pool.Query(ctx, `SELECT source, instance, count(*) FILTER (WHERE deleted_run IS NULL) FROM raw.record GROUP BY 1, 2 ORDER BY 1, 2`)
+	counts, err := load.LiveCounts(ctx, pool)
 	if err != nil {
-		return fmt.Errorf("counting raw records: %w", err)
+		return err
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	for rows.Next() {
-		var src, inst string
-		var n int64
-		if err := rows.Scan(&src, &inst, &n); err != nil {
-			rows.Close()
-			return err
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", src, inst, progress.Count(n))
+	for _, c := range counts {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", c.Source, c.Instance, progress.Count(c.Live))
 	}
-	rows.Close()
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nmarts (rows):")

@@ -12,14 +12,13 @@ import (
 	"github.com/mimwarehouse/mim/internal/pipeline"
 )
 
-func init() {
-	Register(Command{
-		Name:     "drill",
-		Group:    "Operations",
-		Summary:  "stage the disasters MIM guards against on copies of the demo world and show each guard holding (no configuration needed)",
-		Usage:    "mim drill [--only NAME]... [--verbose]",
-		NoConfig: true,
-		Help: `Builds the demo world in a scratch database (a synthetic university and its
+var drillCommand = Command{
+	Name:     "drill",
+	Group:    "Operations",
+	Summary:  "stage the disasters MIM guards against on copies of the demo world and show each guard holding (no configuration needed)",
+	Usage:    "mim drill [--only NAME]... [--verbose]",
+	NoConfig: true,
+	Help: `Builds the demo world in a scratch database (a synthetic university and its
 simulated Moodle sites, two good nights run), then stages each disaster MIM
 exists to survive on its own copy of that world and runs the next night as
 cron would:
@@ -43,31 +42,30 @@ beside it and dropped at the end. A database labelled with an environment
 other than "drill" is refused, never reset.
 
 --only runs some drills (repeatable); --verbose prints every night's report.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var only []string
-			fs.Func("only", "run only drill `NAME` (repeatable): "+strings.Join(drill.Names(), ", "), listFlag(&only))
-			verbose := fs.Bool("verbose", false, "print every night's own report")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("drill takes no arguments (did you mean --only %s?)", args[0])
-				}
-				o := drill.Options{Only: only, Night: drillNight}
-				if *verbose {
-					o.Log = e.Stdout
-				}
-				rep, err := drill.Run(ctx, o)
-				if rep != nil {
-					if werr := rep.Write(e.Stdout); werr != nil {
-						return werr
-					}
-				}
-				if err != nil {
-					return err
-				}
-				return rep.Err()
+	Setup: func(fs *flag.FlagSet) Runner {
+		var only []string
+		fs.Func("only", "run only drill `NAME` (repeatable): "+strings.Join(drill.Names(), ", "), listFlag(&only))
+		verbose := fs.Bool("verbose", false, "print every night's own report")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("drill takes no arguments (did you mean --only %s?)", args[0])
 			}
-		},
-	})
+			o := drill.Options{Only: only, Night: drillNight}
+			if *verbose {
+				o.Log = e.Stdout
+			}
+			rep, err := drill.Run(ctx, o)
+			if rep != nil {
+				if werr := rep.Write(e.Stdout); werr != nil {
+					return werr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return rep.Err()
+		}
+	},
 }
 
 // drillNight is one night of a drill: mim run with the drill's

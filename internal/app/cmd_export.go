@@ -7,17 +7,16 @@ import (
 
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/notify"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
-func init() {
-	Register(Command{
-		Name:    "export",
-		Group:   "Feeds and Moodle",
-		Summary: "write the feeds for Moodle (IMS Enterprise or flat file, profile CSV, tutor table, merge list, OneRoster), guarded",
-		Usage:   "mim export [--dry-run] [--full] [--instance NAME]... [--feed ims|flatfile|profile|tutor|merge|oneroster]...",
-		Help: `For every configured Moodle site (or those named with --instance), reads the
+var exportCommand = Command{
+	Name:    "export",
+	Group:   "Feeds and Moodle",
+	Summary: "write the feeds for Moodle (IMS Enterprise or flat file, profile CSV, tutor table, merge list, OneRoster), guarded",
+	Usage:   "mim export [--dry-run] [--full] [--instance NAME]... [--feed ims|flatfile|profile|tutor|merge|oneroster]...",
+	Help: `For every configured Moodle site (or those named with --instance), reads the
 marts and writes the feeds Moodle picks up:
 
   ims      ims-<site>.xml for enrol_imsenterprise: by default the delta against
@@ -84,35 +83,27 @@ no state, no guard event, no override spent.
 
 Exit status: 0 every feed went out (or had nothing to send), 1 a feed failed,
 3 a guard refused a feed (the others went out).`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			dry := fs.Bool("dry-run", false, "compute and print what would be sent; write nothing")
-			full := fs.Bool("full", false, "re-assert every membership (and every profile row) instead of the delta")
-			var instances, feedNames []string
-			fs.Func("instance", "only the Moodle site `NAME` (repeatable)", listFlag(&instances))
-			fs.Func("feed", "only this `feed`: ims, flatfile, profile, tutor, merge or oneroster (repeatable)", listFlag(&feedNames))
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("export takes no arguments")
-				}
-				opts := feeds.Options{DryRun: *dry, Full: *full, Instances: instances}
-				for _, n := range feedNames {
-					f, err := feeds.ParseFeed(n)
-					if err != nil {
-						return Usagef("--feed: %v", err)
-					}
-					opts.Feeds = append(opts.Feeds, f)
-				}
-				return runExport(ctx, e, opts)
+	Setup: func(fs *flag.FlagSet) Runner {
+		dry := fs.Bool("dry-run", false, "compute and print what would be sent; write nothing")
+		full := fs.Bool("full", false, "re-assert every membership (and every profile row) instead of the delta")
+		var instances, feedNames []string
+		fs.Func("instance", "only the Moodle site `NAME` (repeatable)", listFlag(&instances))
+		fs.Func("feed", "only this `feed`: ims, flatfile, profile, tutor, merge or oneroster (repeatable)", listFlag(&feedNames))
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("export takes no arguments")
 			}
-		},
-	})
-	RegisterExportPreviewer(func(ctx context.Context, e *Env) (mapping.ExportPreviewer, error) {
-		cfg, err := e.Config()
-		if err != nil {
-			return nil, err
+			opts := feeds.Options{DryRun: *dry, Full: *full, Instances: instances}
+			for _, n := range feedNames {
+				f, err := feeds.ParseFeed(n)
+				if err != nil {
+					return Usagef("--feed: %v", err)
+				}
+				opts.Feeds = append(opts.Feeds, f)
+			}
+			return runExport(ctx, e, opts)
 		}
-		return feeds.NewPreviewer(cfg), nil
-	})
+	},
 }
 
 func runExport(ctx context.Context, e *Env, opts feeds.Options) (err error) {
@@ -124,11 +115,11 @@ func runExport(ctx context.Context, e *Env, opts feeds.Options) (err error) {
 	if err != nil {
 		return err
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return err
 	}
-	x := feeds.New(pool, cfg, feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(Who()))
+	x := feeds.New(pool, wire.Feeds(cfg), feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(Who()))
 	var run *ledger.Run
 	var sum *feeds.Summary
 	if !opts.DryRun {

@@ -20,19 +20,19 @@ import (
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 )
 
-func init() {
-	Register(Command{
-		Name:    "extract",
-		Group:   "Pipeline",
-		Summary: "read SITS, CMIS and the Moodle sites into the warehouse's raw layer",
-		Usage:   "mim extract [--source NAME]... [--entity [SOURCE/]ENTITY]... [--progress auto|bars|log|off]",
-		Help: `Reads every configured source (or those named with --source) at once, each
+var extractCommand = Command{
+	Name:    "extract",
+	Group:   "Pipeline",
+	Summary: "read SITS, CMIS and the Moodle sites into the warehouse's raw layer",
+	Usage:   "mim extract [--source NAME]... [--entity [SOURCE/]ENTITY]... [--progress auto|bars|log|off]",
+	Help: `Reads every configured source (or those named with --source) at once, each
 Moodle site within its own rate and concurrency limits, and lands their
-records in raw.record: new records are inserted, changed ones replace their
-old version (kept in raw.record_history), unchanged ones are not rewritten.
+records in the raw store: new records are inserted, changed ones replace
+their old version (kept in its history), unchanged ones are not rewritten.
 A record is marked deleted only when the source read its scope (a Moodle
 course, or a whole SITS view) completely and the record was not in it; a
 course whose read failed keeps every row it had, so a bad night never looks
@@ -53,19 +53,18 @@ Progress goes to stderr: bars on a terminal, a log line per entity every
 
 Exit status 1 if a source or an entity failed (what succeeded is kept), or if
 another MIM run holds the warehouse run lock.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var sources, entities []string
-			fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle for every site); repeatable", listFlag(&sources))
-			fs.Func("entity", "extract only `ENTITY` (or SOURCE/ENTITY, e.g. moodle:main/users); repeatable", listFlag(&entities))
-			mode := fs.String("progress", "auto", "progress display: auto (bars on a terminal, else log lines), bars, log or off")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("extract takes no arguments (did you mean --source %s?)", args[0])
-				}
-				return runExtract(ctx, e, ExtractOptions{Sources: sources, Entities: entities, Progress: *mode})
+	Setup: func(fs *flag.FlagSet) Runner {
+		var sources, entities []string
+		fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle for every site); repeatable", listFlag(&sources))
+		fs.Func("entity", "extract only `ENTITY` (or SOURCE/ENTITY, e.g. moodle:main/users); repeatable", listFlag(&entities))
+		mode := fs.String("progress", "auto", "progress display: auto (bars on a terminal, else log lines), bars, log or off")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("extract takes no arguments (did you mean --source %s?)", args[0])
 			}
-		},
-	})
+			return runExtract(ctx, e, ExtractOptions{Sources: sources, Entities: entities, Progress: *mode})
+		}
+	},
 }
 
 func listFlag(dst *[]string) func(string) error {
@@ -609,7 +608,7 @@ func (x *Extraction) redirected(ctx context.Context, run *ledger.Run, kind, inst
 	if perr != nil {
 		return nil
 	}
-	re := envguard.New(cfg.Environment, pool).Redirected(site, err)
+	re := envguard.New(cfg.Environment, pool).Redirected(wire.GuardSite(site), err)
 	if re == nil {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,6 +120,7 @@ type extractEnv struct {
 	db    *pgtest.DB
 	cfg   string
 	sites map[string]*fixtureSite
+	prog  app.Program // the default program with the fixture as its moodle source
 }
 
 func newExtractEnv(t *testing.T) *extractEnv {
@@ -134,7 +136,8 @@ func newExtractEnv(t *testing.T) *extractEnv {
 		}
 		x.sites[name] = site
 	}
-	restore := app.SwapSource("moodle", func(_ context.Context, _ *app.Env, cfg *config.Config, name string, opts extract.Options) (extract.Source, error) {
+	x.prog = app.Default()
+	x.prog.Sources["moodle"] = func(_ context.Context, _ *app.Env, cfg *config.Config, name string, opts extract.Options) (extract.Source, error) {
 		for _, en := range opts.Entities {
 			if en != "courses" && en != "enrolments" {
 				return nil, fmt.Errorf("the fixture has no entity %q", en)
@@ -142,8 +145,7 @@ func newExtractEnv(t *testing.T) *extractEnv {
 		}
 		_, inst, _ := strings.Cut(name, ":")
 		return &fixtureSource{name: name, site: x.sites[inst], opts: opts}, nil
-	})
-	t.Cleanup(restore)
+	}
 	x.cfg = writeConfig(t, "environment: test\nwarehouse: {dsn: \""+db.DSN.Reveal()+"\"}\nmoodle:\n"+
 		"  - {name: alpha, url: https://alpha.example.ac.uk, token: t1, environment: test}\n"+
 		"  - {name: beta, url: https://beta.example.ac.uk, token: t2, environment: test}\n")
@@ -152,7 +154,9 @@ func newExtractEnv(t *testing.T) *extractEnv {
 
 func (x *extractEnv) extract(args ...string) (int, string, string) {
 	x.t.Helper()
-	return mim(x.t, append([]string{"--config", x.cfg, "extract", "--progress", "off"}, args...)...)
+	var out, errb bytes.Buffer
+	code := x.prog.Main(context.Background(), append([]string{"--config", x.cfg, "extract", "--progress", "off"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
 }
 
 func (x *extractEnv) count(sql string, args ...any) int64 {

@@ -15,16 +15,16 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
-func init() {
-	Register(Command{
-		Name:    "groups",
-		Group:   "Feeds and Moodle",
-		Summary: "put CMIS timetable groups into Moodle: plan shows what would change, apply writes it (guarded)",
-		Usage:   "mim groups plan|apply [--instance NAME] [--course ID] [--verbose]\n       mim groups adopt --instance NAME --course ID [--group NAME]... [--apply --reason TEXT]",
-		Help: `plan reads the desired groups (mart.exp_group_target: the CMIS groups of the
+var groupsCommand = Command{
+	Name:    "groups",
+	Group:   "Feeds and Moodle",
+	Summary: "put CMIS timetable groups into Moodle: plan shows what would change, apply writes it (guarded)",
+	Usage:   "mim groups plan|apply [--instance NAME] [--course ID] [--verbose]\n       mim groups adopt --instance NAME --course ID [--group NAME]... [--apply --reason TEXT]",
+	Help: `plan reads the desired groups (mart.exp_group_target: the CMIS groups of the
 courses whose mapping has group_sync) and what each Moodle site has NOW, read
 through its web services in this run, never from remembered state. It prints
 per course the groups and groupings to create, the assignments, the members to
@@ -83,37 +83,36 @@ integration may own it).
 Exit status: 0 done (waiting members and conflicts are not failures), 1 some
 writes failed (the others were applied; the next sync retries from a fresh
 read), 3 refused by a guard (nothing was written to that site).`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			instance := fs.String("instance", "", "only the Moodle site `NAME`")
-			course := fs.Int64("course", 0, "only the Moodle course with id `ID`")
-			verbose := fs.Bool("verbose", false, "list every write and every waiting member")
-			apply := fs.Bool("apply", false, "adopt: make the adoptions (without it, only show them)")
-			reason := fs.String("reason", "", "adopt --apply: why, recorded with each adoption")
-			var names []string
-			fs.Func("group", "adopt: only the group (and grouping) called `NAME` (repeatable)", listFlag(&names))
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 1 || (args[0] != "plan" && args[0] != "apply" && args[0] != "adopt") {
-					return Usagef("say plan, apply or adopt")
-				}
-				if *course < 0 {
-					return Usagef("--course takes a Moodle course id")
-				}
-				if args[0] == "adopt" {
-					if *instance == "" || *course == 0 {
-						return Usagef("adopt works on one course: give --instance and --course")
-					}
-					if *apply && strings.TrimSpace(*reason) == "" {
-						return Usagef("adopt --apply needs --reason: the adoption is recorded with it")
-					}
-					return runAdopt(ctx, e, *instance, *course, names, *apply, *reason)
-				}
-				if *apply || len(names) > 0 || *reason != "" {
-					return Usagef("--apply, --group and --reason are for adopt")
-				}
-				return runGroups(ctx, e, args[0] == "apply", *instance, *course, *verbose)
+	Setup: func(fs *flag.FlagSet) Runner {
+		instance := fs.String("instance", "", "only the Moodle site `NAME`")
+		course := fs.Int64("course", 0, "only the Moodle course with id `ID`")
+		verbose := fs.Bool("verbose", false, "list every write and every waiting member")
+		apply := fs.Bool("apply", false, "adopt: make the adoptions (without it, only show them)")
+		reason := fs.String("reason", "", "adopt --apply: why, recorded with each adoption")
+		var names []string
+		fs.Func("group", "adopt: only the group (and grouping) called `NAME` (repeatable)", listFlag(&names))
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 1 || (args[0] != "plan" && args[0] != "apply" && args[0] != "adopt") {
+				return Usagef("say plan, apply or adopt")
 			}
-		},
-	})
+			if *course < 0 {
+				return Usagef("--course takes a Moodle course id")
+			}
+			if args[0] == "adopt" {
+				if *instance == "" || *course == 0 {
+					return Usagef("adopt works on one course: give --instance and --course")
+				}
+				if *apply && strings.TrimSpace(*reason) == "" {
+					return Usagef("adopt --apply needs --reason: the adoption is recorded with it")
+				}
+				return runAdopt(ctx, e, *instance, *course, names, *apply, *reason)
+			}
+			if *apply || len(names) > 0 || *reason != "" {
+				return Usagef("--apply, --group and --reason are for adopt")
+			}
+			return runGroups(ctx, e, args[0] == "apply", *instance, *course, *verbose)
+		}
+	},
 }
 
 // groupsEnv is what every groups action starts from: the configuration,
@@ -204,8 +203,8 @@ func groupsPlan(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.P
 		return err
 	}
 	// Asked but not recorded: a plan decides nothing.
-	_, _, guardErr := envguard.New(cfg.Environment, pool).WebServices(ctx, site, c)
-	p, err := groupsync.BuildPlan(ctx, pool, c, groupsync.Options{Site: site, CourseID: course, Logger: e.Logger})
+	_, _, guardErr := envguard.New(cfg.Environment, pool).WebServices(ctx, wire.GuardSite(site), c)
+	p, err := groupsync.BuildPlan(ctx, pool, c, groupsync.Options{Site: wire.GroupSite(site), CourseID: course, Logger: e.Logger})
 	if err != nil {
 		return err
 	}
@@ -236,7 +235,7 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
 	guard := envguard.New(cfg.Environment, pool)
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return err
 	}
@@ -249,7 +248,7 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		c, err := groupsClient(e, site)
 		if err == nil {
 			var rep *groupsync.Report
-			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: site, CourseID: course, Run: run, By: Who(),
+			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: wire.GroupSite(site), CourseID: course, Run: run, By: Who(),
 				Logger: e.Logger, Mailer: mailer})
 			if rep.Plan != nil {
 				if werr := rep.Plan.WriteText(e.Stdout, verbose); werr != nil {
@@ -302,7 +301,7 @@ func runAdopt(ctx context.Context, e *Env, instance string, course int64, names 
 	if err != nil {
 		return err
 	}
-	o := groupsync.Options{Site: site, CourseID: course, By: Who(), Logger: e.Logger}
+	o := groupsync.Options{Site: wire.GroupSite(site), CourseID: course, By: Who(), Logger: e.Logger}
 	ap, err := groupsync.PlanAdoption(ctx, pool, c, o, names)
 	if err != nil {
 		return err

@@ -12,18 +12,16 @@ import (
 	"github.com/mimwarehouse/mim/internal/lti"
 )
 
-func init() {
-	RegisterCheck("60-lti", checkLTI)
-	Register(Command{
-		Name:    "lti",
-		Group:   "Operations",
-		Summary: "the LTI tool course staff map their courses with: key, registrations, staff changes",
-		Usage: `mim lti keygen --out FILE
+var ltiCommand = Command{
+	Name:    "lti",
+	Group:   "Operations",
+	Summary: "the LTI tool course staff map their courses with: key, registrations, staff changes",
+	Usage: `mim lti keygen --out FILE
        mim lti platforms [--instance SITE]
        mim lti register --instance SITE --client-id ID --deployment-id ID[,ID...]
        mim lti revoke --id N
        mim lti changes [--instance SITE] [--course IDNUMBER] [--limit N]`,
-		Help: `With lti.url set, mim serve offers Moodle an LTI 1.3 tool under <url>/lti/:
+	Help: `With lti.url set, mim serve offers Moodle an LTI 1.3 tool under <url>/lti/:
 the staff of a course (Moodle's Instructor role, or an administrator) open it
 from the course and see which SITS module occurrences, programmes, routes,
 departments or faculties feed it, search this year's, and add, change or
@@ -46,53 +44,52 @@ site's url). platforms lists registrations; revoke stops one (its launches
 are refused and its sessions end).
 
 changes lists what staff previewed and made through the tool.`,
-		NoConfig: true,
-		Setup: func(fs *flag.FlagSet) Runner {
-			out := fs.String("out", "", "keygen: the `FILE` to write the key to")
-			instance := fs.String("instance", "", "the Moodle `SITE` (moodle[].name)")
-			clientID := fs.String("client-id", "", "register: the client `ID` Moodle gave the tool")
-			deployments := fs.String("deployment-id", "", "register: the deployment `ID`s, comma-separated")
-			id := fs.Int64("id", 0, "revoke: the registration `N` (mim lti platforms)")
-			course := fs.String("course", "", "changes: only this course `IDNUMBER`")
-			limit := fs.Int("limit", 50, "changes: at most `N`")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 1 {
-					return Usagef("say keygen, platforms, register, revoke or changes")
-				}
-				switch args[0] {
-				case "keygen":
-					if *out == "" {
-						return Usagef("keygen needs --out FILE")
-					}
-					if err := lti.WriteKey(*out); err != nil {
-						return err
-					}
-					fmt.Fprintf(e.Stdout, "wrote the LTI tool's key to %s (mode 0600); set lti.key_file to it\n", *out)
-					return nil
-				case "platforms":
-					return ltiPlatforms(ctx, e, *instance)
-				case "register":
-					return ltiRegister(ctx, e, *instance, *clientID, *deployments)
-				case "revoke":
-					if *id <= 0 {
-						return Usagef("revoke needs --id N (mim lti platforms lists them)")
-					}
-					pool, err := e.Warehouse(ctx)
-					if err != nil {
-						return err
-					}
-					if err := lti.Revoke(ctx, pool, *id); err != nil {
-						return err
-					}
-					fmt.Fprintf(e.Stdout, "revoked LTI registration %d: its launches are refused from now on\n", *id)
-					return nil
-				case "changes":
-					return ltiChanges(ctx, e, *instance, *course, *limit)
-				}
-				return Usagef("unknown action %q (use keygen, platforms, register, revoke or changes)", args[0])
+	NoConfig: true,
+	Setup: func(fs *flag.FlagSet) Runner {
+		out := fs.String("out", "", "keygen: the `FILE` to write the key to")
+		instance := fs.String("instance", "", "the Moodle `SITE` (moodle[].name)")
+		clientID := fs.String("client-id", "", "register: the client `ID` Moodle gave the tool")
+		deployments := fs.String("deployment-id", "", "register: the deployment `ID`s, comma-separated")
+		id := fs.Int64("id", 0, "revoke: the registration `N` (mim lti platforms)")
+		course := fs.String("course", "", "changes: only this course `IDNUMBER`")
+		limit := fs.Int("limit", 50, "changes: at most `N`")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 1 {
+				return Usagef("say keygen, platforms, register, revoke or changes")
 			}
-		},
-	})
+			switch args[0] {
+			case "keygen":
+				if *out == "" {
+					return Usagef("keygen needs --out FILE")
+				}
+				if err := lti.WriteKey(*out); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.Stdout, "wrote the LTI tool's key to %s (mode 0600); set lti.key_file to it\n", *out)
+				return nil
+			case "platforms":
+				return ltiPlatforms(ctx, e, *instance)
+			case "register":
+				return ltiRegister(ctx, e, *instance, *clientID, *deployments)
+			case "revoke":
+				if *id <= 0 {
+					return Usagef("revoke needs --id N (mim lti platforms lists them)")
+				}
+				pool, err := e.Warehouse(ctx)
+				if err != nil {
+					return err
+				}
+				if err := lti.Revoke(ctx, pool, *id); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.Stdout, "revoked LTI registration %d: its launches are refused from now on\n", *id)
+				return nil
+			case "changes":
+				return ltiChanges(ctx, e, *instance, *course, *limit)
+			}
+			return Usagef("unknown action %q (use keygen, platforms, register, revoke or changes)", args[0])
+		}
+	},
 }
 
 func ltiPlatforms(ctx context.Context, e *Env, instance string) error {

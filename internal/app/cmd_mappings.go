@@ -17,19 +17,19 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
-func init() {
-	Register(Command{
-		Name:    "mappings",
-		Group:   "Warehouse",
-		Summary: "import, derive, list, activate and deactivate Moodle course -> SIS mappings",
-		Usage: `mim mappings import FILE [--instance SITE] [--year YYYY] [--kind KIND] [--dry-run]
+var mappingsCommand = Command{
+	Name:    "mappings",
+	Group:   "Warehouse",
+	Summary: "import, derive, list, activate and deactivate Moodle course -> SIS mappings",
+	Usage: `mim mappings import FILE [--instance SITE] [--year YYYY] [--kind KIND] [--dry-run]
        mim mappings derive [--dry-run]
        mim mappings list [--instance SITE] [--course IDNUMBER] [--kind KIND] [--year YYYY] [--origin O] [--state active|inactive|all] [--format table|csv]
        mim mappings activate|deactivate (--all | --course IDNUMBER | --id N) [--instance SITE] [--year YYYY] [--reason TEXT]
        mim mappings history [--instance SITE] [--course IDNUMBER] [--limit N]`,
-		Help: `A mapping says which SIS entity feeds a Moodle course: a module occurrence
+	Help: `A mapping says which SIS entity feeds a Moodle course: a module occurrence
 (sis_key = its BDO id, or MOD-MAV-PSL-AYR as in course idnumbers, '/' written
 '_'), a programme, route, department or faculty (optionally one year of study,
 course_year), or a SIS course and section (the JSON shape below). Only active
@@ -68,50 +68,49 @@ deactivate --all is the rollover's global deactivation: enrolments of an
 inactive mapping are frozen as they are, and so are staff edits through the
 LTI tool (the setting staff_edits_frozen) until activate --all or
 'mim settings set staff_edits_frozen false'.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var o mappingOpts
-			fs.StringVar(&o.instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
-			fs.StringVar(&o.course, "course", "", "only the mappings of the course with this `IDNUMBER`")
-			fs.StringVar(&o.kind, "kind", "", "import: kind for JSON entries without one (default section); list: a filter")
-			fs.StringVar(&o.year, "year", "", "import: academic year for rows without one; others: a filter (start year, e.g. 2025)")
-			fs.StringVar(&o.origin, "origin", "", "list: only mappings of this origin (manual, import:FILE, rule:NAME, or import: / rule:)")
-			fs.StringVar(&o.state, "state", "all", "list: active, inactive or all")
-			fs.StringVar(&o.format, "format", "table", "list: table or csv (the import format)")
-			fs.Int64Var(&o.id, "id", 0, "activate/deactivate: only the mapping with this id")
-			fs.BoolVar(&o.all, "all", false, "activate/deactivate: every mapping (with the other filters, if any)")
-			fs.StringVar(&o.reason, "reason", "", "why (kept with each change)")
-			fs.BoolVar(&o.dryRun, "dry-run", false, "import/derive: check and show what would change, change nothing")
-			fs.IntVar(&o.limit, "limit", 50, "history: how many changes to show")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) == 0 {
-					return Usagef("say import, derive, list, activate, deactivate or history")
-				}
-				action, rest := args[0], args[1:]
-				switch action {
-				case "import":
-					if len(rest) != 1 {
-						return Usagef("import needs exactly one FILE")
-					}
-					return mappingsImport(ctx, e, rest[0], o)
-				case "derive", "list", "activate", "deactivate", "history":
-					if len(rest) != 0 {
-						return Usagef("%s takes no arguments", action)
-					}
-				default:
-					return Usagef("unknown action %q (use import, derive, list, activate, deactivate or history)", action)
-				}
-				switch action {
-				case "derive":
-					return mappingsDerive(ctx, e, o)
-				case "list":
-					return mappingsList(ctx, e, o)
-				case "history":
-					return mappingsHistory(ctx, e, o)
-				}
-				return mappingsSetActive(ctx, e, action == "activate", o)
+	Setup: func(fs *flag.FlagSet) Runner {
+		var o mappingOpts
+		fs.StringVar(&o.instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
+		fs.StringVar(&o.course, "course", "", "only the mappings of the course with this `IDNUMBER`")
+		fs.StringVar(&o.kind, "kind", "", "import: kind for JSON entries without one (default section); list: a filter")
+		fs.StringVar(&o.year, "year", "", "import: academic year for rows without one; others: a filter (start year, e.g. 2025)")
+		fs.StringVar(&o.origin, "origin", "", "list: only mappings of this origin (manual, import:FILE, rule:NAME, or import: / rule:)")
+		fs.StringVar(&o.state, "state", "all", "list: active, inactive or all")
+		fs.StringVar(&o.format, "format", "table", "list: table or csv (the import format)")
+		fs.Int64Var(&o.id, "id", 0, "activate/deactivate: only the mapping with this id")
+		fs.BoolVar(&o.all, "all", false, "activate/deactivate: every mapping (with the other filters, if any)")
+		fs.StringVar(&o.reason, "reason", "", "why (kept with each change)")
+		fs.BoolVar(&o.dryRun, "dry-run", false, "import/derive: check and show what would change, change nothing")
+		fs.IntVar(&o.limit, "limit", 50, "history: how many changes to show")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) == 0 {
+				return Usagef("say import, derive, list, activate, deactivate or history")
 			}
-		},
-	})
+			action, rest := args[0], args[1:]
+			switch action {
+			case "import":
+				if len(rest) != 1 {
+					return Usagef("import needs exactly one FILE")
+				}
+				return mappingsImport(ctx, e, rest[0], o)
+			case "derive", "list", "activate", "deactivate", "history":
+				if len(rest) != 0 {
+					return Usagef("%s takes no arguments", action)
+				}
+			default:
+				return Usagef("unknown action %q (use import, derive, list, activate, deactivate or history)", action)
+			}
+			switch action {
+			case "derive":
+				return mappingsDerive(ctx, e, o)
+			case "list":
+				return mappingsList(ctx, e, o)
+			case "history":
+				return mappingsHistory(ctx, e, o)
+			}
+			return mappingsSetActive(ctx, e, action == "activate", o)
+		}
+	},
 }
 
 type mappingOpts struct {
@@ -158,7 +157,7 @@ func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (er
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
 	d := mapping.Defaults{Instance: o.instance, AcademicYear: o.year, Kind: o.kind, Origin: "import:" + filepath.Base(file)}
-	rows, probs := mapping.ParseFile(data, d, mapping.KnowledgeOf(cfg))
+	rows, probs := mapping.ParseFile(data, d, wire.Knowledge(cfg))
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", file, err)

@@ -9,13 +9,12 @@ import (
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
-func init() {
-	Register(Command{
-		Name:    "migrate",
-		Group:   "Warehouse",
-		Summary: "create or upgrade the warehouse schema, and label it with this deployment's environment",
-		Usage:   "mim migrate [up|status] [--claim ENV]",
-		Help: `up (the default) applies every pending migration; running it again is a no-op.
+var migrateCommand = Command{
+	Name:    "migrate",
+	Group:   "Warehouse",
+	Summary: "create or upgrade the warehouse schema, and label it with this deployment's environment",
+	Usage:   "mim migrate [up|status] [--claim ENV]",
+	Help: `up (the default) applies every pending migration; running it again is a no-op.
 The first migrate labels the warehouse (ctl.deployment) with the configuration's
 environment, bound to this warehouse's identity (the cluster's system
 identifier and the database's OID). A warehouse that already carries another
@@ -31,23 +30,22 @@ status lists the migrations and whether each is applied.
 --claim ENV relabels the warehouse for this deployment and binds the label to
 this warehouse; ENV must equal the configuration's environment, so a claim is
 always a conscious act.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			claim := fs.String("claim", "", "relabel the warehouse as belonging to `ENV` (must equal the configuration's environment)")
-			return func(ctx context.Context, e *Env, args []string) error {
-				action := "up"
-				if len(args) > 1 {
-					return Usagef("too many arguments: %v", args)
-				}
-				if len(args) == 1 {
-					action = args[0]
-				}
-				if action != "up" && action != "status" {
-					return Usagef("unknown action %q (use up or status)", action)
-				}
-				return runMigrate(ctx, e, action, *claim)
+	Setup: func(fs *flag.FlagSet) Runner {
+		claim := fs.String("claim", "", "relabel the warehouse as belonging to `ENV` (must equal the configuration's environment)")
+		return func(ctx context.Context, e *Env, args []string) error {
+			action := "up"
+			if len(args) > 1 {
+				return Usagef("too many arguments: %v", args)
 			}
-		},
-	})
+			if len(args) == 1 {
+				action = args[0]
+			}
+			if action != "up" && action != "status" {
+				return Usagef("unknown action %q (use up or status)", action)
+			}
+			return runMigrate(ctx, e, action, *claim)
+		}
+	},
 }
 
 func runMigrate(ctx context.Context, e *Env, action, claim string) error {

@@ -6,42 +6,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mimwarehouse/mim/export/feeds"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/schedule"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
-// ExportPreviewerFactory builds the export stage's preview for the
-// rollover's dry run (see mapping.ExportPreviewer).
-type ExportPreviewerFactory func(ctx context.Context, e *Env) (mapping.ExportPreviewer, error)
-
-var (
-	previewerMu      sync.Mutex
-	previewerFactory ExportPreviewerFactory
-)
-
-// RegisterExportPreviewer lets the export command offer the rollover's dry
-// run what the next export would send; it registers itself from its own file.
-func RegisterExportPreviewer(f ExportPreviewerFactory) {
-	previewerMu.Lock()
-	defer previewerMu.Unlock()
-	previewerFactory = f
-}
-
-func init() {
-	Register(Command{
-		Name:    "rollover",
-		Group:   "Warehouse",
-		Summary: "walk the academic-year rollover checklist; a dry run unless --apply",
-		Usage:   "mim rollover --year YYYY [--apply] [--reason TEXT] [--no-transform]",
-		Help: `The incumbent's "Academic Year Rollover" checklist, with what MIM can do
+var rolloverCommand = Command{
+	Name:    "rollover",
+	Group:   "Warehouse",
+	Summary: "walk the academic-year rollover checklist; a dry run unless --apply",
+	Usage:   "mim rollover --year YYYY [--apply] [--reason TEXT] [--no-transform]",
+	Help: `The incumbent's "Academic Year Rollover" checklist, with what MIM can do
 and check itself:
 
   0. Before step 1, hold the schedules: mim pause --reason "rollover YYYY"
@@ -64,22 +48,21 @@ the marts are rebuilt there (unless --no-transform), the export's view of
 what it would send, and what the warehouse knows of the drops, are shown,
 and everything is rolled back. With --apply steps 1-3 are committed, each
 change recorded with who, when and --reason.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			year := fs.Int("year", 0, "the new academic start `YYYY` (e.g. 2026 for 2026/27)")
-			apply := fs.Bool("apply", false, "make the changes (default: a dry run that changes nothing)")
-			reason := fs.String("reason", "", "why, kept in the mapping and settings history (e.g. who agreed the override)")
-			noTransform := fs.Bool("no-transform", false, "dry run: do not rebuild the marts inside the rehearsal")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("rollover takes no arguments")
-				}
-				if *year == 0 {
-					return Usagef("--year YYYY is required")
-				}
-				return rollover(ctx, e, *year, *apply, *reason, *noTransform)
+	Setup: func(fs *flag.FlagSet) Runner {
+		year := fs.Int("year", 0, "the new academic start `YYYY` (e.g. 2026 for 2026/27)")
+		apply := fs.Bool("apply", false, "make the changes (default: a dry run that changes nothing)")
+		reason := fs.String("reason", "", "why, kept in the mapping and settings history (e.g. who agreed the override)")
+		noTransform := fs.Bool("no-transform", false, "dry run: do not rebuild the marts inside the rehearsal")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("rollover takes no arguments")
 			}
-		},
-	})
+			if *year == 0 {
+				return Usagef("--year YYYY is required")
+			}
+			return rollover(ctx, e, *year, *apply, *reason, *noTransform)
+		}
+	},
 }
 
 func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, noTransform bool) (err error) {
@@ -199,71 +182,25 @@ func printRolloverPlan(w io.Writer, p *mapping.RolloverPlan) {
 	}
 }
 
-// previewDrops shows what the next export would drop: the export stage's
-// own preview when it is built in, and what the warehouse alone can tell.
+// previewDrops shows what the next export would send and drop: the export
+// stage's own preview, inside the rollover's transaction.
 func previewDrops(ctx context.Context, e *Env, tx pgx.Tx, w io.Writer) error {
-	previewerMu.Lock()
-	factory := previewerFactory
-	previewerMu.Unlock()
-	if factory != nil {
-		pv, err := factory(ctx, e)
-		if err != nil {
-			return err
-		}
-		previews, err := pv.PreviewExport(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("previewing the export: %w", err)
-		}
-		for _, p := range previews {
-			fmt.Fprintf(w, "   %s %s: %s adds, %s drops, %s changes; %s\n", p.Instance, p.Feed, progress.Count(p.Adds),
-				progress.Count(p.Drops), progress.Count(p.Changes), p.Decision)
-			for _, d := range p.SampleDrops {
-				fmt.Fprintf(w, "     - drop %s\n", d)
-			}
-		}
-		return nil
-	}
-	fmt.Fprintln(w, "   (the export stage is not built into this binary: showing what the warehouse can tell)")
-	var hasTarget bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass('mart.exp_ims_membership') IS NOT NULL`).Scan(&hasTarget); err != nil {
+	cfg, err := e.Config()
+	if err != nil {
 		return err
 	}
-	if !hasTarget {
-		fmt.Fprintln(w, "   no mart.exp_ims_membership yet: the new target cannot be compared with what Moodle was sent")
-		return nil
-	}
-	rows, err := tx.Query(ctx, `
-		WITH target AS (SELECT instance, count(*) FILTER (WHERE status = 1) AS active FROM mart.exp_ims_membership GROUP BY 1),
-		     published AS (SELECT instance, count(*) FILTER (WHERE status = 1) AS active FROM ctl.published_membership GROUP BY 1),
-		     gone AS (SELECT pm.instance, count(*) AS n FROM ctl.published_membership pm
-		              WHERE pm.status = 1 AND NOT EXISTS (SELECT 1 FROM mart.exp_ims_membership t
-		                  WHERE t.instance = pm.instance AND t.course_idnumber = pm.course_idnumber
-		                    AND t.user_idnumber = pm.user_idnumber AND t.roletype = pm.roletype AND t.status = 1)
-		              GROUP BY 1)
-		SELECT i.instance, coalesce(p.active, 0), coalesce(t.active, 0), coalesce(g.n, 0)
-		FROM (SELECT instance FROM target UNION SELECT instance FROM published) i
-		LEFT JOIN target t USING (instance) LEFT JOIN published p USING (instance) LEFT JOIN gone g USING (instance)
-		ORDER BY 1`)
+	previews, err := feeds.NewPreviewer(wire.Feeds(cfg)).PreviewExport(ctx, tx)
 	if err != nil {
-		return fmt.Errorf("comparing the new target with what Moodle was sent: %w", err)
+		return fmt.Errorf("previewing the export: %w", err)
 	}
-	defer rows.Close()
-	any := false
-	for rows.Next() {
-		var inst string
-		var published, target, gone int64
-		if err := rows.Scan(&inst, &published, &target, &gone); err != nil {
-			return err
+	for _, p := range previews {
+		fmt.Fprintf(w, "   %s %s: %s adds, %s drops, %s changes; %s\n", p.Instance, p.Feed, progress.Count(p.Adds),
+			progress.Count(p.Drops), progress.Count(p.Changes), p.Decision)
+		for _, d := range p.SampleDrops {
+			fmt.Fprintf(w, "     - drop %s\n", d)
 		}
-		any = true
-		fmt.Fprintf(w, "   site %s: %s active memberships sent so far, %s in the new target; %s sent memberships are not in it\n",
-			inst, progress.Count(published), progress.Count(target), progress.Count(gone))
 	}
-	if !any {
-		fmt.Fprintln(w, "   nothing has been sent to Moodle and the new target is empty")
-	}
-	fmt.Fprintln(w, "   an export must freeze the courses of inactive mappings: those memberships must not be dropped.")
-	return rows.Err()
+	return nil
 }
 
 func printRolloverNext(w io.Writer, year int) {

@@ -25,6 +25,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -40,13 +41,12 @@ const (
 // AllStages are the stages a run has unless told otherwise.
 var AllStages = []string{StageExtract, StageTransform, StageExport, StageGroups, StageCatalog}
 
-func init() {
-	Register(Command{
-		Name:    "run",
-		Group:   "Pipeline",
-		Summary: "the nightly run: extract → transform → export and group sync, under one run id",
-		Usage:   "mim run [--stages LIST] [--source NAME]... [--no-mail] [--progress log|off] [--if-not-paused]",
-		Help: `Runs every stage under one ledger run, holding the warehouse run lock (a second
+var runCommand = Command{
+	Name:    "run",
+	Group:   "Pipeline",
+	Summary: "the nightly run: extract → transform → export and group sync, under one run id",
+	Usage:   "mim run [--stages LIST] [--source NAME]... [--no-mail] [--progress log|off] [--if-not-paused]",
+	Help: `Runs every stage under one ledger run, holding the warehouse run lock (a second
 run refuses to start):
 
   extract    every configured source at once (SITS, CMIS, each Moodle site
@@ -88,32 +88,31 @@ Exit status: 0 everything succeeded (a partial extract, e.g. a course that
 could not be read, is reported but is not a failure), 1 a stage failed or was
 skipped because one failed, 3 a guard refused something (threshold, delete
 budget, environment): a person must look before the next night.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var stages, sources []string
-			fs.Func("stages", "run only these `STAGES` (extract, transform, export, groups, catalog; comma-separated)", listFlag(&stages))
-			fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle); repeatable", listFlag(&sources))
-			noMail := fs.Bool("no-mail", false, "do not mail the summary")
-			mode := fs.String("progress", "log", "extract progress: log (a line per entity every 30 seconds) or off")
-			ifNotPaused := fs.Bool("if-not-paused", false, "do nothing (exit 0) while mim pause holds the schedules: for a run started by cron")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("run takes no arguments (did you mean --stages %s?)", args[0])
-				}
-				if *mode != "log" && *mode != "off" {
-					return Usagef("--progress %q is not log or off", *mode)
-				}
-				pause := PauseNote
-				if *ifNotPaused {
-					pause = PauseObey
-				}
-				_, err := RunPipeline(ctx, e, RunOptions{Job: "mim run", Stages: stages, Sources: sources, Mail: !*noMail, Progress: *mode, Pause: pause})
-				if errors.Is(err, errHeld) {
-					return nil
-				}
-				return err
+	Setup: func(fs *flag.FlagSet) Runner {
+		var stages, sources []string
+		fs.Func("stages", "run only these `STAGES` (extract, transform, export, groups, catalog; comma-separated)", listFlag(&stages))
+		fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle); repeatable", listFlag(&sources))
+		noMail := fs.Bool("no-mail", false, "do not mail the summary")
+		mode := fs.String("progress", "log", "extract progress: log (a line per entity every 30 seconds) or off")
+		ifNotPaused := fs.Bool("if-not-paused", false, "do nothing (exit 0) while mim pause holds the schedules: for a run started by cron")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("run takes no arguments (did you mean --stages %s?)", args[0])
 			}
-		},
-	})
+			if *mode != "log" && *mode != "off" {
+				return Usagef("--progress %q is not log or off", *mode)
+			}
+			pause := PauseNote
+			if *ifNotPaused {
+				pause = PauseObey
+			}
+			_, err := RunPipeline(ctx, e, RunOptions{Job: "mim run", Stages: stages, Sources: sources, Mail: !*noMail, Progress: *mode, Pause: pause})
+			if errors.Is(err, errHeld) {
+				return nil
+			}
+			return err
+		}
+	},
 }
 
 // What a run does while mim pause holds the schedules.
@@ -259,7 +258,7 @@ func mailSummary(ctx context.Context, e *Env, cfg *config.Config, run *ledger.Ru
 	if cfg.Notify.SMTP.Host == "" {
 		return
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err == nil {
 		err = mailer.Send(ctx, notify.Message{Subject: subject, Body: body})
 	}
@@ -423,11 +422,11 @@ func exportStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		// Instances empty would mean every site: there is nothing to do.
 		return pipeline.Report{Status: ledger.Skipped, Lines: append(lines, "no site to export")}
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
-	x := feeds.New(pool, cfg, feeds.WithLogger(e.Logger), feeds.WithMailer(mailer), feeds.WithOperator(Who()))
+	x := feeds.New(pool, wire.Feeds(cfg), feeds.WithLogger(e.Logger), feeds.WithMailer(mailer), feeds.WithOperator(Who()))
 	sum, err := x.Run(ctx, run, feeds.Options{Instances: sites})
 	if err != nil {
 		return pipeline.Report{Err: err, Lines: lines}
@@ -459,12 +458,12 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
 	rep, err := groupsync.Sync(ctx, pool, c, envguard.New(cfg.Environment, pool),
-		groupsync.Options{Site: site, Run: run, By: Who(), Logger: e.Logger, Mailer: mailer})
+		groupsync.Options{Site: wire.GroupSite(site), Run: run, By: Who(), Logger: e.Logger, Mailer: mailer})
 	out := pipeline.Report{Err: err}
 	var pe *groupsync.PartialError
 	if errors.As(err, &pe) {

@@ -24,13 +24,12 @@ import (
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
-func init() {
-	Register(Command{
-		Name:    "serve",
-		Group:   "Operations",
-		Summary: "the daemon: scheduled runs, /metrics, /healthz and the status page",
-		Usage:   "mim serve [--listen ADDR] [--no-schedule]",
-		Help: `Serves on serve.listen (default 127.0.0.1:9464):
+var serveCommand = Command{
+	Name:    "serve",
+	Group:   "Operations",
+	Summary: "the daemon: scheduled runs, /metrics, /healthz and the status page",
+	Usage:   "mim serve [--listen ADDR] [--no-schedule]",
+	Help: `Serves on serve.listen (default 127.0.0.1:9464):
   /          the status page: last runs and their steps, guard decisions and
              override state, held courses, drift per site, the schedule, and
              charts of counts over time (plain HTML, nothing loaded from
@@ -60,17 +59,16 @@ page and in ctl.schedule_event.
 
 SIGINT or SIGTERM stops the daemon; a run in progress is interrupted and
 recorded as failed.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			listen := fs.String("listen", "", "listen on `ADDR` (host:port) instead of serve.listen")
-			noSchedule := fs.Bool("no-schedule", false, "serve the pages and metrics only; run nothing")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("serve takes no arguments")
-				}
-				return runServe(ctx, e, *listen, !*noSchedule)
+	Setup: func(fs *flag.FlagSet) Runner {
+		listen := fs.String("listen", "", "listen on `ADDR` (host:port) instead of serve.listen")
+		noSchedule := fs.Bool("no-schedule", false, "serve the pages and metrics only; run nothing")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("serve takes no arguments")
 			}
-		},
-	})
+			return runServe(ctx, e, *listen, !*noSchedule)
+		}
+	},
 }
 
 // ServeOptions configure the HTTP side of the daemon.

@@ -10,13 +10,12 @@ import (
 	"github.com/mimwarehouse/mim/internal/settings"
 )
 
-func init() {
-	Register(Command{
-		Name:    "settings",
-		Group:   "Warehouse",
-		Summary: "list or change the operational settings (thresholds, overrides, academic year)",
-		Usage:   "mim settings list | mim settings set KEY VALUE [--reason TEXT]",
-		Help: `Settings live in the warehouse (ctl.settings), not in the configuration file,
+var settingsCommand = Command{
+	Name:    "settings",
+	Group:   "Warehouse",
+	Summary: "list or change the operational settings (thresholds, overrides, academic year)",
+	Usage:   "mim settings list | mim settings set KEY VALUE [--reason TEXT]",
+	Help: `Settings live in the warehouse (ctl.settings), not in the configuration file,
 so the integration team can change them between runs. Every change is kept in
 ctl.settings_history with who made it, when and why.
 
@@ -52,28 +51,27 @@ show who armed each override, why, and when it lapses.
 
   mim settings set member_remove_override true --reason "CMIS rebuilt the term 2 groups; agreed with the service owner"
 `,
-		Setup: func(fs *flag.FlagSet) Runner {
-			reason := fs.String("reason", "", "why the value changes (kept in the history)")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) == 0 {
-					return Usagef("say list or set")
-				}
-				switch args[0] {
-				case "list":
-					if len(args) != 1 {
-						return Usagef("list takes no arguments")
-					}
-					return settingsList(ctx, e)
-				case "set":
-					if len(args) != 3 {
-						return Usagef("set needs KEY and VALUE")
-					}
-					return settingsSet(ctx, e, args[1], args[2], *reason)
-				}
-				return Usagef("unknown action %q (use list or set)", args[0])
+	Setup: func(fs *flag.FlagSet) Runner {
+		reason := fs.String("reason", "", "why the value changes (kept in the history)")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) == 0 {
+				return Usagef("say list or set")
 			}
-		},
-	})
+			switch args[0] {
+			case "list":
+				if len(args) != 1 {
+					return Usagef("list takes no arguments")
+				}
+				return settingsList(ctx, e)
+			case "set":
+				if len(args) != 3 {
+					return Usagef("set needs KEY and VALUE")
+				}
+				return settingsSet(ctx, e, args[1], args[2], *reason)
+			}
+			return Usagef("unknown action %q (use list or set)", args[0])
+		}
+	},
 }
 
 func settingsList(ctx context.Context, e *Env) error {

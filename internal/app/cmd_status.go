@@ -16,45 +16,44 @@ import (
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
-func init() {
-	Register(Command{
-		Name:    "status",
-		Group:   "Operations",
-		Summary: "show the warehouse's environment, schema, overrides and the last runs from the ledger",
-		Usage:   "mim status [--runs N] [--steps]",
-		Help: `Shows what the warehouse says: its environment label and schema, the
+var statusCommand = Command{
+	Name:    "status",
+	Group:   "Operations",
+	Summary: "show the warehouse's environment, schema, overrides and the last runs from the ledger",
+	Usage:   "mim status [--runs N] [--steps]",
+	Help: `Shows what the warehouse says: its environment label and schema, the
 one-shot overrides, whether mim pause holds the schedules, the last runs,
 and the last run by stage (steps, their statuses, the rows they counted and
 the stage's time), with every step that did not succeed. --steps lists
 every step of the last run instead, each with its own time (a transform
 model's build time, not the time to the commit that ends them all).`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			n := fs.Int("runs", 10, "how many recent runs to list")
-			steps := fs.Bool("steps", false, "list every step of the last run, not a line per stage")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("status takes no arguments")
-				}
-				if *n < 1 {
-					return Usagef("--runs must be at least 1")
-				}
-				return printStatus(ctx, e, *n, *steps)
+	Setup: func(fs *flag.FlagSet) Runner {
+		n := fs.Int("runs", 10, "how many recent runs to list")
+		steps := fs.Bool("steps", false, "list every step of the last run, not a line per stage")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("status takes no arguments")
 			}
-		},
-	})
-	Register(Command{
-		Name:     "version",
-		Group:    "Other",
-		Summary:  "print mim's version",
-		Usage:    "mim version",
-		NoConfig: true,
-		Setup: func(fs *flag.FlagSet) Runner {
-			return func(ctx context.Context, e *Env, args []string) error {
-				fmt.Fprintf(e.Stdout, "mim %s\n", VersionString())
-				return nil
+			if *n < 1 {
+				return Usagef("--runs must be at least 1")
 			}
-		},
-	})
+			return printStatus(ctx, e, *n, *steps)
+		}
+	},
+}
+
+var versionCommand = Command{
+	Name:     "version",
+	Group:    "Other",
+	Summary:  "print mim's version",
+	Usage:    "mim version",
+	NoConfig: true,
+	Setup: func(fs *flag.FlagSet) Runner {
+		return func(ctx context.Context, e *Env, args []string) error {
+			fmt.Fprintf(e.Stdout, "mim %s\n", VersionString())
+			return nil
+		}
+	},
 }
 
 func printStatus(ctx context.Context, e *Env, n int, allSteps bool) error {

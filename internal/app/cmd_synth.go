@@ -18,13 +18,12 @@ import (
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
-func init() {
-	Register(Command{
-		Name:    "synth",
-		Group:   "Operations",
-		Summary: "write a synthetic institution's SITS and CMIS views into PostgreSQL",
-		Usage:   "mim synth [--scale small|medium|ucl] [--schema-prefix P] [--seed N] [--dsn DSN] [--mappings] [--mappings-csv FILE] [--moodle-json DIR] [--manifest FILE]",
-		Help: `Generates a deterministic synthetic university (the same scale and seed always
+var synthCommand = Command{
+	Name:    "synth",
+	Group:   "Operations",
+	Summary: "write a synthetic institution's SITS and CMIS views into PostgreSQL",
+	Usage:   "mim synth [--scale small|medium|ucl] [--schema-prefix P] [--seed N] [--dsn DSN] [--mappings] [--mappings-csv FILE] [--moodle-json DIR] [--manifest FILE]",
+	Help: `Generates a deterministic synthetic university (the same scale and seed always
 give the same data) and writes its SITS views (UCL_BDO_V_MOODLE_*) into the
 schema <P>sismgr and its CMIS views (CMIS_MOODLE_V_*) into <P>moodlemgr, as
 tables with the views' names and columns, so that sources.sits and
@@ -53,35 +52,34 @@ convention, enrolments drifted from SITS, groups) are made for the simulator;
 course mappings into ctl.course_mapping (run mim migrate first);
 --mappings-csv writes them in the format of mim mappings import. --manifest
 writes what was planted (the counts the transforms must reproduce).`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			scale := fs.String("scale", "small", "`size`: small, medium or ucl")
-			prefix := fs.String("schema-prefix", "", "`prefix` of the schemas created (lower case), e.g. demo_")
-			seed := fs.Uint64("seed", 1, "random `seed`; another seed makes another institution of the same shape")
-			year := fs.Int("year", 0, "current academic start `year`, 2025 for 2025/26 (default: the current one, switching in August)")
-			dsn := fs.String("dsn", "", "PostgreSQL `DSN` to write to instead of the configured warehouse")
-			mappings := fs.Bool("mappings", false, "also insert the course mappings into ctl.course_mapping")
-			mappingsCSV := fs.String("mappings-csv", "", "write the course mappings as CSV to `FILE`")
-			moodleJSON := fs.String("moodle-json", "", "write each simulated Moodle site's state to `DIR`/<site>.json")
-			manifest := fs.String("manifest", "", "write the manifest (planted counts) as JSON to `FILE`")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("synth takes no arguments")
-				}
-				sc, err := synth.ParseScale(*scale)
-				if err != nil {
-					return Usagef("--scale: %v", err)
-				}
-				if err := synth.CheckPrefix(*prefix); err != nil {
-					return Usagef("--schema-prefix: %v", err)
-				}
-				if *year == 0 {
-					*year = CurrentAcademicYear(time.Now())
-				}
-				return runSynth(ctx, e, synthOptions{opts: synth.Options{Scale: sc, Seed: *seed, Year: *year}, prefix: *prefix,
-					dsn: *dsn, mappings: *mappings, mappingsCSV: *mappingsCSV, moodleJSON: *moodleJSON, manifest: *manifest})
+	Setup: func(fs *flag.FlagSet) Runner {
+		scale := fs.String("scale", "small", "`size`: small, medium or ucl")
+		prefix := fs.String("schema-prefix", "", "`prefix` of the schemas created (lower case), e.g. demo_")
+		seed := fs.Uint64("seed", 1, "random `seed`; another seed makes another institution of the same shape")
+		year := fs.Int("year", 0, "current academic start `year`, 2025 for 2025/26 (default: the current one, switching in August)")
+		dsn := fs.String("dsn", "", "PostgreSQL `DSN` to write to instead of the configured warehouse")
+		mappings := fs.Bool("mappings", false, "also insert the course mappings into ctl.course_mapping")
+		mappingsCSV := fs.String("mappings-csv", "", "write the course mappings as CSV to `FILE`")
+		moodleJSON := fs.String("moodle-json", "", "write each simulated Moodle site's state to `DIR`/<site>.json")
+		manifest := fs.String("manifest", "", "write the manifest (planted counts) as JSON to `FILE`")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("synth takes no arguments")
 			}
-		},
-	})
+			sc, err := synth.ParseScale(*scale)
+			if err != nil {
+				return Usagef("--scale: %v", err)
+			}
+			if err := synth.CheckPrefix(*prefix); err != nil {
+				return Usagef("--schema-prefix: %v", err)
+			}
+			if *year == 0 {
+				*year = CurrentAcademicYear(time.Now())
+			}
+			return runSynth(ctx, e, synthOptions{opts: synth.Options{Scale: sc, Seed: *seed, Year: *year}, prefix: *prefix,
+				dsn: *dsn, mappings: *mappings, mappingsCSV: *mappingsCSV, moodleJSON: *moodleJSON, manifest: *manifest})
+		}
+	},
 }
 
 type synthOptions struct {

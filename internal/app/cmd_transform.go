@@ -16,24 +16,23 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
-	"github.com/mimwarehouse/mim/internal/martconfig"
 	"github.com/mimwarehouse/mim/internal/martcount"
 	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
-func init() {
-	Register(Command{
-		Name:    "transform",
-		Group:   "Pipeline",
-		Summary: "build staging and marts from raw in one checked transaction",
-		Usage:   "mim transform [--select MODEL[+]]... [--rollback] [--list] [--samples N] [--models DIR]",
-		Help: `Runs the SQL models under sql/staging, sql/intermediate and sql/marts in
+var transformCommand = Command{
+	Name:    "transform",
+	Group:   "Pipeline",
+	Summary: "build staging and marts from raw in one checked transaction",
+	Usage:   "mim transform [--select MODEL[+]]... [--rollback] [--list] [--samples N] [--models DIR]",
+	Help: `Runs the SQL models under sql/staging, sql/intermediate and sql/marts in
 dependency order inside ONE transaction (with warehouse.statement_timeout and
 warehouse.lock_timeout), then every model's checks and every sql/tests test.
 It commits only if all of them pass; otherwise it rolls back, so every table
 keeps what the last good night left, and prints each failed check with
-sample rows. Each model's time and rows go to the ledger (ctl.run_step).
+sample rows. Each model's time and rows go to the run ledger (a step each).
 
 --select takes model names or globs (stg.sits_*), with dbt's '+': MODEL+ adds
 everything downstream of MODEL, +MODEL everything upstream. Unselected
@@ -45,38 +44,37 @@ Course mapping rules (mappings.rules in the configuration) are applied
 inside the same transaction, after staging and before the marts.
 
 The model format is in 'go doc github.com/mimwarehouse/mim/transform'.`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var sel []string
-			fs.Func("select", "build only these `MODEL`s (name or glob; MODEL+ adds descendants, +MODEL ancestors); repeatable", func(s string) error {
-				for _, p := range strings.Split(s, ",") {
-					if p = strings.TrimSpace(p); p != "" {
-						sel = append(sel, p)
-					}
+	Setup: func(fs *flag.FlagSet) Runner {
+		var sel []string
+		fs.Func("select", "build only these `MODEL`s (name or glob; MODEL+ adds descendants, +MODEL ancestors); repeatable", func(s string) error {
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					sel = append(sel, p)
 				}
-				return nil
-			})
-			rollback := fs.Bool("rollback", false, "build and check everything, then roll back: a rehearsal that changes nothing")
-			list := fs.Bool("list", false, "list the models in run order with their dependencies and checks, and exit")
-			samples := fs.Int("samples", transform.DefaultSampleRows, "show up to `N` failing rows per check")
-			dir := fs.String("models", "", "read models from `DIR` (holding staging/, intermediate/, marts/, tests/) instead of the built-in ones")
-			return func(ctx context.Context, e *Env, args []string) error {
-				if len(args) != 0 {
-					return Usagef("transform takes no arguments (did you mean --select %s?)", args[0])
-				}
-				if *samples < 1 || *samples > 1000 {
-					return Usagef("--samples must be between 1 and 1000")
-				}
-				p, err := transformProject(*dir)
-				if err != nil {
-					return err
-				}
-				if *list {
-					return transformList(e.Stdout, p, sel)
-				}
-				return runTransform(ctx, e, p, transform.Options{Select: sel, Rollback: *rollback, SampleRows: *samples})
 			}
-		},
-	})
+			return nil
+		})
+		rollback := fs.Bool("rollback", false, "build and check everything, then roll back: a rehearsal that changes nothing")
+		list := fs.Bool("list", false, "list the models in run order with their dependencies and checks, and exit")
+		samples := fs.Int("samples", transform.DefaultSampleRows, "show up to `N` failing rows per check")
+		dir := fs.String("models", "", "read models from `DIR` (holding staging/, intermediate/, marts/, tests/) instead of the built-in ones")
+		return func(ctx context.Context, e *Env, args []string) error {
+			if len(args) != 0 {
+				return Usagef("transform takes no arguments (did you mean --select %s?)", args[0])
+			}
+			if *samples < 1 || *samples > 1000 {
+				return Usagef("--samples must be between 1 and 1000")
+			}
+			p, err := transformProject(*dir)
+			if err != nil {
+				return err
+			}
+			if *list {
+				return transformList(e.Stdout, p, sel)
+			}
+			return runTransform(ctx, e, p, transform.Options{Select: sel, Rollback: *rollback, SampleRows: *samples})
+		}
+	},
 }
 
 func transformProject(dir string) (*transform.Project, error) {
@@ -123,7 +121,7 @@ func transformList(w io.Writer, p *transform.Project, sel []string) error {
 // configuration the marts read (group prefixes, IMS roletypes), then the
 // course mappings derived by rule.
 func transformHooks(cfg *config.Config, by string, runID int64) []transform.Hook {
-	hooks := []transform.Hook{martconfig.Hook(cfg), martcount.Hook(runID)}
+	hooks := []transform.Hook{wire.MartConfigHook(cfg), martcount.Hook(runID)}
 	if len(cfg.Mappings.Rules) == 0 {
 		return hooks
 	}

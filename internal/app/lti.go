@@ -10,7 +10,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/coursemap"
 	"github.com/mimwarehouse/mim/internal/lti"
-	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -35,7 +35,7 @@ func NewCourseEditor(cfg *config.Config, pool *pgxpool.Pool) (*coursemap.Service
 	if err != nil {
 		return nil, err
 	}
-	return coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(cfg), Project: project, Export: feeds.NewPreviewer(cfg)}), nil
+	return coursemap.New(pool, coursemap.Options{Knowledge: wire.Knowledge(cfg), Project: project, Export: feeds.NewPreviewer(wire.Feeds(cfg))}), nil
 }
 
 // newLTITool wires the tool: opts carries what is not in the configuration
@@ -45,7 +45,7 @@ func newLTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, opt
 	if err != nil {
 		return nil, err
 	}
-	k := mapping.KnowledgeOf(cfg)
+	k := wire.Knowledge(cfg)
 	opts.URL, opts.Roles, opts.Session, opts.Logger = cfg.LTI.URL, k.Roles, cfg.LTI.Session, logger
 	for _, m := range cfg.Moodle {
 		if slices.Contains(cfg.LTI.Sites, m.Name) {

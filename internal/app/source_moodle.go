@@ -13,8 +13,6 @@ import (
 // The Moodle sites: one source per configured site ("moodle:NAME"), read
 // through its web services within the site's own rate and concurrency, or,
 // for kind moodle-db, from its database.
-func init() { RegisterSource("moodle", openMoodleSource) }
-
 func openMoodleSource(ctx context.Context, e *Env, cfg *config.Config, name string, opts extract.Options) (extract.Source, error) {
 	_, inst := SourceKind(name)
 	site, ok := cfg.Site(inst)

@@ -7,28 +7,26 @@ import (
 	"strings"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/cmis"
-	"github.com/mimwarehouse/mim/extract/sits"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
-// The relational sources: SITS and CMIS, read through database/sql with the
-// configured driver (godror for Oracle, pgx for a PostgreSQL copy).
-func init() {
-	RegisterSource("sits", func(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
-		if cfg.Sources.SITS == nil {
-			return nil, Usagef("sources.sits is not configured")
-		}
-		return sits.New(cfg.Sources.SITS, opts)
-	})
-	RegisterSource("cmis", func(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
-		if cfg.Sources.CMIS == nil {
-			return nil, Usagef("sources.cmis is not configured")
-		}
-		return cmis.New(cfg.Sources.CMIS, opts)
-	})
-	RegisterCheck("20-sql-sources", checkSQLSources)
+// openSITS opens SITS, a relational source read through database/sql with
+// the configured driver (godror for Oracle, pgx for a PostgreSQL copy).
+func openSITS(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
+	if cfg.Sources.SITS == nil {
+		return nil, Usagef("sources.sits is not configured")
+	}
+	return wire.NewSITS(cfg.Sources.SITS, opts)
+}
+
+// openCMIS opens CMIS, read like SITS.
+func openCMIS(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
+	if cfg.Sources.CMIS == nil {
+		return nil, Usagef("sources.cmis is not configured")
+	}
+	return wire.NewCMIS(cfg.Sources.CMIS, opts)
 }
 
 // checkSQLSources dials SITS and CMIS and runs every SELECT without
@@ -43,7 +41,7 @@ func checkSQLSources(ctx context.Context, e *Env) []CheckResult {
 		name string
 		cfg  *config.SQLSource
 		open func(*config.SQLSource, extract.Options) (*sqlsource.Source, error)
-	}{{"sits", cfg.Sources.SITS, sits.New}, {"cmis", cfg.Sources.CMIS, cmis.New}} {
+	}{{"sits", cfg.Sources.SITS, wire.NewSITS}, {"cmis", cfg.Sources.CMIS, wire.NewCMIS}} {
 		if s.cfg == nil {
 			continue
 		}

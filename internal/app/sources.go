@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/config"
@@ -16,38 +15,14 @@ import (
 // the operator's entity filter and the progress display.
 type SourceOpener func(ctx context.Context, e *Env, cfg *config.Config, name string, opts extract.Options) (extract.Source, error)
 
-var (
-	sourcesMu   sync.Mutex
-	sourceKinds = map[string]SourceOpener{}
-)
-
-// RegisterSource makes a source kind ("sits", "cmis", "moodle") available;
-// each kind registers itself from its own file.
-func RegisterSource(kind string, open SourceOpener) {
-	sourcesMu.Lock()
-	defer sourcesMu.Unlock()
-	if _, dup := sourceKinds[kind]; dup {
-		panic("app: source kind registered twice: " + kind)
-	}
-	sourceKinds[kind] = open
-}
-
-// SwapSource installs open as the opener of kind, whether or not one is
-// registered, and returns a function that puts back what was there. It lets
-// a test or a demo stand a fixture in for a real source kind.
-func SwapSource(kind string, open SourceOpener) (restore func()) {
-	sourcesMu.Lock()
-	defer sourcesMu.Unlock()
-	old, had := sourceKinds[kind]
-	sourceKinds[kind] = open
-	return func() {
-		sourcesMu.Lock()
-		defer sourcesMu.Unlock()
-		if had {
-			sourceKinds[kind] = old
-		} else {
-			delete(sourceKinds, kind)
-		}
+// Sources is every source kind this binary can open, by kind: the
+// relational SITS and CMIS, and Moodle sites. `mim extract` and `mim run`
+// open the configured sources through Env.Sources, which defaults to this.
+func Sources() map[string]SourceOpener {
+	return map[string]SourceOpener{
+		"sits":   openSITS,
+		"cmis":   openCMIS,
+		"moodle": openMoodleSource,
 	}
 }
 
@@ -93,16 +68,18 @@ func OpenSource(ctx context.Context, e *Env, name string, opts extract.Options) 
 		return nil, Usagef("source %q is not configured (configured: %s)", name, strings.Join(known, ", "))
 	}
 	kind, _, _ := strings.Cut(name, ":")
-	sourcesMu.Lock()
-	open := sourceKinds[kind]
-	sourcesMu.Unlock()
+	kinds := e.Sources
+	if kinds == nil {
+		kinds = Sources()
+	}
+	open := kinds[kind]
 	if open == nil {
-		var kinds []string
-		for k := range sourceKinds {
-			kinds = append(kinds, k)
+		var names []string
+		for k := range kinds {
+			names = append(names, k)
 		}
-		sort.Strings(kinds)
-		return nil, fmt.Errorf("source kind %q is not built into this binary (available: %s)", kind, strings.Join(kinds, ", "))
+		sort.Strings(names)
+		return nil, fmt.Errorf("source kind %q is not built into this binary (available: %s)", kind, strings.Join(names, ", "))
 	}
 	return open(ctx, e, cfg, name, opts)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -106,7 +107,7 @@ func (b *bench) extractDB(ctx context.Context, ws time.Duration) error {
 	if err := b.replicate(ctx); err != nil {
 		return err
 	}
-	if _, err := b.pool.Exec(ctx, `TRUNCATE raw.record, raw.record_history, raw.scope_read`); err != nil {
+	if err := load.Empty(ctx, b.pool); err != nil {
 		return fmt.Errorf("emptying raw before the site's read from its database: %w", err)
 	}
 	b.logf("extract: site %s alone from its database", s.name)
