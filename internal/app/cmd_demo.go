@@ -17,6 +17,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/lti"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/synth"
@@ -147,6 +148,6 @@ func demoExport(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, arg
 		return nil, err
 	}
 	sum, err := feeds.New(pool, wire.Feeds(cfg), feeds.WithOperator("mim demo")).Run(ctx, run, o)
-	_ = run.Finish(ctx, exportOutcome(sum, err), ExitCode(err), err)
+	_ = run.Finish(ctx, night.ExportOutcome(sum, err), ExitCode(err), err)
 	return sum, err
 }
