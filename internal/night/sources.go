@@ -66,8 +66,8 @@ func openMoodle(ctx context.Context, e *Env, name string, opts extract.Options) 
 	if err != nil {
 		return nil, fmt.Errorf("building the web-service client: %w", err)
 	}
-	// The warehouse lets the source record the site's fingerprint and close
-	// the scopes of courses Moodle no longer has.
+	// The warehouse lets the source record the site's fingerprint; which
+	// scopes raw holds it asks the loader's writers (extract.ScopeLister).
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
 		return nil, err
