@@ -8,6 +8,7 @@ import (
 	"github.com/mimwarehouse/mim/extract"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // The Moodle sites: one source per configured site ("moodle:NAME"), read
@@ -21,7 +22,7 @@ func openMoodleSource(ctx context.Context, e *Env, cfg *config.Config, name stri
 	}
 	var se *moodlex.SelectionError
 	if site.Kind == config.KindMoodleDB {
-		src, err := moodlex.NewDB(site, opts, moodlex.WithLogger(e.Logger))
+		src, err := moodlex.NewDB(wire.MoodleSite(site), opts, moodlex.WithLogger(e.Logger))
 		if errors.As(err, &se) {
 			return nil, Usagef("%s", se.Msg)
 		}
@@ -37,7 +38,7 @@ func openMoodleSource(ctx context.Context, e *Env, cfg *config.Config, name stri
 	if err != nil {
 		return nil, err
 	}
-	src, err := moodlex.New(client, site, opts, moodlex.WithWarehouse(pool), moodlex.WithLogger(e.Logger))
+	src, err := moodlex.New(client, wire.MoodleSite(site), opts, moodlex.WithWarehouse(pool), moodlex.WithLogger(e.Logger))
 	if errors.As(err, &se) {
 		return nil, Usagef("%s", se.Msg)
 	}
