@@ -23,7 +23,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
+	"github.com/mimwarehouse/mim/internal/profiling"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -79,12 +81,13 @@ func Commands() []Command {
 type Program struct {
 	Commands []Command
 	Checks   []Check
-	Sources  map[string]SourceOpener
+	Sources  night.Sources
 }
 
-// Default is the program this binary ships: Commands, Checks and Sources.
+// Default is the program this binary ships: Commands, Checks and the
+// built-in source kinds.
 func Default() Program {
-	return Program{Commands: Commands(), Checks: Checks(), Sources: Sources()}
+	return Program{Commands: Commands(), Checks: Checks(), Sources: night.Builtin()}
 }
 
 // UsageError is a mistake on the command line (exit 2).
@@ -133,8 +136,9 @@ type Env struct {
 	// Requests adds up every Moodle call this process makes, until a run
 	// records them in the ledger (saveRequests), whichever command it is.
 	Requests *observe.Tally
-	// Sources are the source kinds this command may open (nil: Sources()).
-	Sources map[string]SourceOpener
+	// Sources are the source kinds this command may open (nil:
+	// night.Builtin()).
+	Sources night.Sources
 	// Checks are what `mim check` dials (nil: Checks()).
 	Checks []Check
 }
@@ -325,7 +329,7 @@ func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	e.Logger = logger
 	defer e.Close()
-	defer startProfiles(c.Name)()
+	defer profiling.Start(c.Name)()
 	err = run(ctx, e, positional)
 	code := ExitCode(err)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/wire"
@@ -131,7 +132,7 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 		}
 		t0 := time.Now()
 		res, terr := transform.Execute(ctx, tx, p, transform.Options{StatementTimeout: cfg.Warehouse.StatementTimeout,
-			LockTimeout: cfg.Warehouse.LockTimeout, Hooks: transformHooks(cfg, Who(), run.ID)})
+			LockTimeout: cfg.Warehouse.LockTimeout, Hooks: night.TransformHooks(cfg, Who(), run.ID)})
 		var ce *transform.CheckError
 		switch {
 		case errors.As(terr, &ce):
