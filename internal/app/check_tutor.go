@@ -9,6 +9,7 @@ import (
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // checkTutor looks at each site's personal-tutor table from
@@ -52,7 +53,7 @@ func checkTutorRole(ctx context.Context, e *Env, site *config.MoodleSite, role, 
 	if site.Kind == config.KindMoodleDB {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		id, found, err := moodlex.DBRole(ctx, site, role)
+		id, found, err := moodlex.DBRole(ctx, wire.MoodleSite(site), role)
 		switch {
 		case err != nil:
 			r.Detail = err.Error()

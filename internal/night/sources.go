@@ -56,7 +56,7 @@ func openMoodle(ctx context.Context, e *Env, name string, opts extract.Options) 
 	}
 	var se *moodlex.SelectionError
 	if site.Kind == config.KindMoodleDB {
-		src, err := moodlex.NewDB(site, opts, moodlex.WithLogger(e.logger()))
+		src, err := moodlex.NewDB(wire.MoodleSite(site), opts, moodlex.WithLogger(e.logger()))
 		if errors.As(err, &se) {
 			return nil, Usagef("%s", se.Msg)
 		}
@@ -72,7 +72,7 @@ func openMoodle(ctx context.Context, e *Env, name string, opts extract.Options) 
 	if err != nil {
 		return nil, err
 	}
-	src, err := moodlex.New(client, site, opts, moodlex.WithWarehouse(pool), moodlex.WithLogger(e.logger()))
+	src, err := moodlex.New(client, wire.MoodleSite(site), opts, moodlex.WithWarehouse(pool), moodlex.WithLogger(e.logger()))
 	if errors.As(err, &se) {
 		return nil, Usagef("%s", se.Msg)
 	}
