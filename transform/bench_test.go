@@ -2,7 +2,6 @@ package transform_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/load/loadtest"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -42,25 +42,19 @@ var uclVolumes = struct {
 	cmisGroups, cmisMembers, courses, sites int
 }{15, 104, 2368, 4334, 50000, 10517, 54359, 290000, 38412, 204910, 15000, 4}
 
-type rawRow struct {
-	source, instance, entity, key, scope string
-	payload                              []byte
-}
-
-// generateRaw lands a synthetic institution in raw.record the way the
+// generateRaw lands a synthetic institution in the raw store the way the
 // extractors do (docs/contracts.md §1): SITS and CMIS rows with every
 // column, Moodle objects shaped like the recorded 4.5 responses (same keys,
 // similar sizes, enrolledcourses and profile image URLs included).
 func generateRaw(tb testing.TB, pool *pgxpool.Pool, scale float64) map[string]int {
-	ctx := context.Background()
 	v := uclVolumes
 	n := func(x int) int { return max(1, int(float64(x)*scale)) }
 	rng := rand.New(rand.NewPCG(1, 2))
 	guid := func(kind, i int) string { return fmt.Sprintf("%08X%04XC3A1E063021E1C0A7F42", i, kind) }
-	var rows []rawRow
+	var rows []loadtest.Record
 	counts := map[string]int{}
 	add := func(source, instance, entity, key, scope, payload string) {
-		rows = append(rows, rawRow{source, instance, entity, key, scope, []byte(payload)})
+		rows = append(rows, loadtest.Record{ID: extract.EntityID{Source: source, Instance: instance, Entity: entity}, Key: key, Scope: scope, Payload: []byte(payload)})
 		counts[source+"/"+entity]++
 	}
 	q := strconv.Quote
@@ -226,41 +220,25 @@ func generateRaw(tb testing.TB, pool *pgxpool.Pool, scale float64) map[string]in
 	// COPY in key order, as the loader's merge would leave the table.
 	sort.Slice(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
-		if a.source != b.source {
-			return a.source < b.source
+		if a.ID.Source != b.ID.Source {
+			return a.ID.Source < b.ID.Source
 		}
-		if a.instance != b.instance {
-			return a.instance < b.instance
+		if a.ID.Instance != b.ID.Instance {
+			return a.ID.Instance < b.ID.Instance
 		}
-		if a.entity != b.entity {
-			return a.entity < b.entity
+		if a.ID.Entity != b.ID.Entity {
+			return a.ID.Entity < b.ID.Entity
 		}
-		return a.key < b.key
+		return a.Key < b.Key
 	})
-	i := 0
-	_, err := pool.CopyFrom(ctx, pgx.Identifier{"raw", "record"},
-		[]string{"source", "instance", "entity", "key", "scope", "payload", "hash", "first_run", "changed_run", "seen_run"},
-		pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(rows) {
-				return nil, nil
-			}
-			r := rows[i]
-			i++
-			h := sha256.Sum256(r.payload)
-			return []any{r.source, r.instance, r.entity, r.key, r.scope, string(r.payload), h[:], int64(1), int64(1), int64(1)}, nil
-		}))
-	if err != nil {
-		tb.Fatalf("copying raw records: %v", err)
-	}
-	if _, err := pool.Exec(ctx, `VACUUM ANALYZE raw.record`); err != nil {
-		tb.Fatal(err)
-	}
+	loadtest.Copy(tb, pool, rows)
+	loadtest.Analyze(tb, pool)
 	counts["total"] = len(rows)
 	return counts
 }
 
 // BenchmarkTransform times a full transform (every embedded model, checks
-// and tests, one transaction) over a synthetic institution in raw.record.
+// and tests, one transaction) over a synthetic institution in the raw store.
 // The first build creates the tables; the timed loop measures the nightly
 // case, a full rebuild that refills them.
 //
@@ -272,9 +250,7 @@ func BenchmarkTransform(b *testing.B) {
 	t0 := time.Now()
 	counts := generateRaw(b, db.Pool, scale)
 	b.Logf("scale %.2f of ucl: %d raw records generated and copied in %s (%v)", scale, counts["total"], time.Since(t0).Round(time.Millisecond), counts)
-	var size string
-	_ = db.Pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_total_relation_size('raw.record'))`).Scan(&size)
-	b.Logf("raw.record: %s", size)
+	b.Logf("raw store: %s", loadtest.Size(b, db.Pool))
 	p, err := transform.LoadEmbedded()
 	if err != nil {
 		b.Fatal(err)

@@ -2,9 +2,11 @@ package transform_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/load/loadtest"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -32,7 +36,7 @@ func project(t *testing.T, files map[string]string) *transform.Project {
 	return p
 }
 
-// raw writes records into raw.record for one entity.
+// raw writes fixture records into the raw store.
 type raw struct {
 	t    testing.TB
 	pool *pgxpool.Pool
@@ -44,22 +48,12 @@ func (r raw) put(source, instance, entity, key, scope string, payload any) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	h := sha256.Sum256(b)
-	_, err = r.pool.Exec(context.Background(), `INSERT INTO raw.record (source, instance, entity, key, scope, payload, hash, first_run, changed_run, seen_run)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, 1)
-		ON CONFLICT (source, instance, entity, key) DO UPDATE SET payload = EXCLUDED.payload, hash = EXCLUDED.hash, deleted_run = NULL`,
-		source, instance, entity, key, scope, b, h[:])
-	if err != nil {
-		r.t.Fatalf("inserting raw %s/%s/%s %s: %v", source, instance, entity, key, err)
-	}
+	loadtest.Put(r.t, r.pool, loadtest.Record{ID: extract.EntityID{Source: source, Instance: instance, Entity: entity}, Key: key, Scope: scope, Payload: b})
 }
 
 func (r raw) delete(source, instance, entity, key string) {
 	r.t.Helper()
-	if _, err := r.pool.Exec(context.Background(), `UPDATE raw.record SET deleted_run = 2 WHERE (source, instance, entity, key) = ($1, $2, $3, $4)`,
-		source, instance, entity, key); err != nil {
-		r.t.Fatal(err)
-	}
+	loadtest.MarkDeleted(r.t, r.pool, extract.EntityID{Source: source, Instance: instance, Entity: entity}, key, 2)
 }
 
 func strings2(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []string {
@@ -76,22 +70,9 @@ func strings2(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []strin
 }
 
 // A small project over raw SITS students: a staging table, a mart that
-// counts enrolling students per status, and a check on the mart.
-var martFiles = map[string]string{
-	"staging/sits/sits_student.sql": `-- checks: unique(student_code), not_null(student_code)
--- indexes: (student_code)
-SELECT ref.to_text(payload ->> 'student_code') AS student_code,
-       ref.to_text(payload ->> 'enrolment_status') AS enrolment_status
-FROM raw.record WHERE source = 'sits' AND entity = 'student' AND deleted_run IS NULL`,
-	"marts/people/active_students.sql": `-- depends: stg.sits_student
--- checks: unique(student_code), accepted_values(enrolment_status, 'E', 'XE')
-SELECT s.student_code, s.enrolment_status
-FROM stg.sits_student s JOIN ref.sits_enrolment_status e ON e.code = s.enrolment_status
-WHERE e.enrol`,
-	"marts/people/status_view.sql": `-- depends: mart.active_students
--- materialized: view
-SELECT enrolment_status, count(*) AS students FROM mart.active_students GROUP BY 1`,
-}
+// counts enrolling students per status, and a check on the mart (its SQL
+// files are under testdata/people).
+var martFiles = projectFiles("testdata/people")
 
 func opts() transform.Options {
 	return transform.Options{StatementTimeout: time.Minute, LockTimeout: 10 * time.Second}
@@ -542,4 +523,23 @@ FROM mart.active_students WHERE false IS NOT NULL`}
 	if got := strings2(t, db.Pool, `SELECT student_code FROM mart.active_students ORDER BY 1`); !reflect.DeepEqual(got, []string{"1"}) {
 		t.Errorf("the marts moved: %v", got)
 	}
+}
+
+// projectFiles reads the SQL files of a test project under dir, keyed by
+// their slash path below it; it panics if dir cannot be read, failing
+// every test of the package.
+func projectFiles(dir string) map[string]string {
+	files := map[string]string{}
+	err := fs.WalkDir(os.DirFS(dir), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(os.DirFS(dir), path)
+		files[path] = string(b)
+		return err
+	})
+	if err != nil {
+		panic(fmt.Sprintf("reading the test project %s: %v", dir, err))
+	}
+	return files
 }

@@ -30,7 +30,7 @@ func sample(t *testing.T, name string, v any) {
 
 type obj = map[string]any
 
-// loadMoodleSamples writes the recorded Moodle responses into raw.record the
+// loadMoodleSamples writes the recorded Moodle responses into the raw store the
 // way docs/contracts.md §1 says the Moodle extractor lands them.
 func loadMoodleSamples(t *testing.T, r raw, instance string) {
 	var site obj

@@ -18,6 +18,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
@@ -145,8 +146,8 @@ func TestGroupSyncReadsActualFromTheNightsDatabaseRead(t *testing.T) {
 	if got := groups(e.sim, 15); !reflect.DeepEqual(got, want15) {
 		t.Errorf("course 15:\n got  %q\n want %q", got, want15)
 	}
-	detail := scalar[string](t, e.db.Pool, `SELECT detail->>'actual_from_database_read' FROM ctl.run_step
-		WHERE run_id = $1 AND stage = 'groups' AND instance = 'main'`, run.ID)
+	detail := ledgertest.StepText(t, e.db.Pool, `detail->>'actual_from_database_read'`,
+		`run_id = $1 AND stage = 'groups' AND instance = 'main'`, run.ID)
 	if !strings.Contains(detail, `"courses": 2`) {
 		t.Errorf("the step's detail says %s; want the two courses from the database read", detail)
 	}

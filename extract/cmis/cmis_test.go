@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
+	"github.com/mimwarehouse/mim/load/loadtest"
 )
 
 func TestExtractSyntheticCMIS(t *testing.T) {
@@ -69,8 +70,7 @@ func TestExtractSyntheticCMIS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM raw.record WHERE source = 'cmis' AND instance = 'cmis' AND entity = 'group_member'`).Scan(&n); err != nil || n != m.CMISGroupMembers {
-		t.Errorf("raw group_member rows %d (%v), want %d", n, err, m.CMISGroupMembers)
+	if n := loadtest.Count(t, db.Pool, `source = 'cmis' AND instance = 'cmis' AND entity = 'group_member'`); n != int64(m.CMISGroupMembers) {
+		t.Errorf("raw group_member rows %d, want %d", n, m.CMISGroupMembers)
 	}
 }

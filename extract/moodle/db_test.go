@@ -20,6 +20,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/secret"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/load/loadtest"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -142,18 +143,18 @@ func TestDBReadEquivalence(t *testing.T) {
 				"12:110": "false", "12:111": "true", "12:112": "true", "12:113": "true", "12:114": "true", "12:115": "false",
 				"10:103": "true", "10:105": "false",
 			} {
-				got := text(t, dbw, `SELECT payload->>'mim_suspended' FROM raw.record WHERE entity = 'enrolments' AND key = $1`, key)
+				got := loadtest.Text(t, dbw, `payload->>'mim_suspended'`, `entity = 'enrolments' AND key = $1`, key)
 				if got != want {
 					t.Errorf("enrolment %s: mim_suspended %s, want %s", key, got, want)
 				}
 			}
-			if n := count(t, dbw, `SELECT count(*) FROM raw.record WHERE entity = 'users' AND key = '300'`); n != 0 {
+			if n := loadtest.Count(t, dbw, `entity = 'users' AND key = '300'`); n != 0 {
 				t.Error("the deleted account was read")
 			}
-			if n := count(t, dbw, `SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND key IN ('10:300', '10:1', '10:119')`); n != 0 {
+			if n := loadtest.Count(t, dbw, `entity = 'enrolments' AND key IN ('10:300', '10:1', '10:119')`); n != 0 {
 				t.Error("a deleted account, the guest or a user with a role but no enrolment was read as enrolled")
 			}
-			if got := text(t, dbw, `SELECT payload->'roles'::text FROM raw.record WHERE entity = 'enrolments' AND key = '10:100'`); strings.Contains(got, "manager") {
+			if got := loadtest.Text(t, dbw, `payload->'roles'::text`, `entity = 'enrolments' AND key = '10:100'`); strings.Contains(got, "manager") {
 				t.Errorf("a role assigned in the category shows in the course: %s", got)
 			}
 			for _, e := range []string{"grades", "grade_items", "completion"} {
@@ -241,9 +242,11 @@ func compareReads(t *testing.T, driver string, st moodletest.State, configure fu
 	// Enrolment methods differ by design: the web services list only the
 	// enabled self-describing instances, the database every one
 	// (TestDBReadEnrolMethods).
-	rawSQL := `SELECT entity || ' ' || key || ' [' || scope || '] ' || payload::text FROM raw.record
-		WHERE deleted_run IS NULL AND entity NOT IN ('site_info', 'enrol_methods') ORDER BY entity, key`
-	diff(t, "raw", lines(t, webWH.Pool, rawSQL), lines(t, dbWH.Pool, rawSQL))
+	rawLines := func(pool *pgxpool.Pool) []string {
+		return loadtest.Lines(t, pool, `entity || ' ' || key || ' [' || scope || '] ' || payload::text`,
+			`deleted_run IS NULL AND entity NOT IN ('site_info', 'enrol_methods')`, `entity, key`)
+	}
+	diff(t, "raw", rawLines(webWH.Pool), rawLines(dbWH.Pool))
 
 	p, err := transform.LoadEmbedded()
 	if err != nil {
@@ -417,7 +420,7 @@ func TestDBReadClosesDeletedCourses(t *testing.T) {
 	if _, _, err := extractRun(t, wh, dbSource(t, siteDB(t, "pgx", testState("main"), dbNow, time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	inB2 := count(t, wh.Pool, `SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND scope = $1 AND deleted_run IS NULL`,
+	inB2 := loadtest.Count(t, wh.Pool, `entity = 'enrolments' AND scope = $1 AND deleted_run IS NULL`,
 		fmt.Sprint(courseB2))
 	if inB2 == 0 {
 		t.Fatal("course B2 has no enrolments to lose")
@@ -428,11 +431,11 @@ func TestDBReadClosesDeletedCourses(t *testing.T) {
 	if _, _, err := extractRun(t, wh, dbSource(t, siteDB(t, "pgx", st, dbNow, time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, wh.Pool, `SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND scope = $1 AND deleted_run IS NULL`,
+	if n := loadtest.Count(t, wh.Pool, `entity = 'enrolments' AND scope = $1 AND deleted_run IS NULL`,
 		fmt.Sprint(courseB2)); n != 0 {
 		t.Errorf("%d enrolments of the deleted course are still current", n)
 	}
-	if n := count(t, wh.Pool, `SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND deleted_run IS NULL`); n == 0 {
+	if n := loadtest.Count(t, wh.Pool, `entity = 'enrolments' AND deleted_run IS NULL`); n == 0 {
 		t.Error("every enrolment was deleted")
 	}
 }
@@ -466,14 +469,14 @@ func TestDBReadEnrolMethods(t *testing.T) {
 	st := equivalenceState()
 	configure := func(s *moodlex.Site) { s.Entities = []string{"site_info", "courses", "enrol_methods"} }
 	web, dbw := compareReads(t, "pgx", st, configure, nil)
-	if n := count(t, dbw, `SELECT count(*) FROM raw.record WHERE entity = 'enrol_methods' AND payload->>'type' = 'self'
+	if n := loadtest.Count(t, dbw, `entity = 'enrol_methods' AND payload->>'type' = 'self'
 		AND payload->>'courseid' = '12' AND NOT (payload->>'status')::boolean AND payload->>'mim_source' = 'database'`); n != 1 {
 		t.Errorf("the disabled self instance of B1 read from the database: %d", n)
 	}
-	if n := count(t, dbw, `SELECT count(*) FROM raw.record WHERE entity = 'enrol_methods' AND payload->>'type' = 'manual'`); n == 0 {
+	if n := loadtest.Count(t, dbw, `entity = 'enrol_methods' AND payload->>'type' = 'manual'`); n == 0 {
 		t.Error("no manual instance read from the database")
 	}
-	if n := count(t, web, `SELECT count(*) FROM raw.record WHERE entity = 'enrol_methods' AND payload->>'courseid' = '12'`); n != 0 {
+	if n := loadtest.Count(t, web, `entity = 'enrol_methods' AND payload->>'courseid' = '12'`); n != 0 {
 		t.Errorf("the web services listed %d instances of B1, whose only self instance is disabled", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/mimwarehouse/mim/extract"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/load/loadtest"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 	"github.com/mimwarehouse/mim/moodle/moodletest/recorded"
 )
@@ -43,11 +44,11 @@ func TestUsersWithEmptyFieldsAreExtracted(t *testing.T) {
 	if n := live(t, db.Pool, "main", "users"); n != int64(len(st.Users)) {
 		t.Errorf("%d users extracted, the site has %d", n, len(st.Users))
 	}
-	if got := text(t, db.Pool, `SELECT coalesce(string_agg(key || ':' || (payload->>'email'), ',' ORDER BY key::int), '')
-		FROM raw.record WHERE entity = 'users' AND key IN ('154', '222')`); got != "154:,222:" {
+	if got := loadtest.Text(t, db.Pool, `coalesce(string_agg(key || ':' || (payload->>'email'), ',' ORDER BY key::int), '')`,
+		`entity = 'users' AND key IN ('154', '222')`); got != "154:,222:" {
 		t.Errorf("users without an e-mail address: %q", got)
 	}
-	if n := count(t, db.Pool, `SELECT count(*) FROM raw.record WHERE entity = 'users' AND key = '95'`); n != 1 {
+	if n := loadtest.Count(t, db.Pool, `entity = 'users' AND key = '95'`); n != 1 {
 		t.Error("the user without a last name was not extracted")
 	}
 }
@@ -75,23 +76,23 @@ func TestExtractWithWebServiceRole(t *testing.T) {
 			}
 		}
 	}
-	const dump = `SELECT coalesce(string_agg(entity || '/' || key || '=' || payload::text, E'\n' ORDER BY entity, key), '')
-		FROM raw.record WHERE entity <> 'site_info' AND deleted_run IS NULL AND NOT (entity = 'users' AND key = '1')`
-	got, want := text(t, role.Pool, dump), text(t, admin.Pool, dump)
+	const dump, which = `coalesce(string_agg(entity || '/' || key || '=' || payload::text, E'\n' ORDER BY entity, key), '')`,
+		`entity <> 'site_info' AND deleted_run IS NULL AND NOT (entity = 'users' AND key = '1')`
+	got, want := loadtest.Text(t, role.Pool, dump, which), loadtest.Text(t, admin.Pool, dump, which)
 	if got != want {
 		t.Errorf("the web-service role's extraction differs from the administrator's:\n%s", firstDiff(got, want))
 	}
 	for _, c := range []struct {
-		sql  string
-		want int64
+		where string
+		want  int64
 	}{
-		{`SELECT count(*) FROM raw.record WHERE entity = 'users' AND payload ? 'username' AND payload ? 'email'`, 340},
-		{`SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND jsonb_array_length(payload->'roles') > 0`, 124},
-		{`SELECT count(*) FROM raw.record WHERE entity = 'groups'`, 2},
-		{`SELECT count(*) FROM raw.record WHERE entity = 'profile_fields'`, 8},
+		{`entity = 'users' AND payload ? 'username' AND payload ? 'email'`, 340},
+		{`entity = 'enrolments' AND jsonb_array_length(payload->'roles') > 0`, 124},
+		{`entity = 'groups'`, 2},
+		{`entity = 'profile_fields'`, 8},
 	} {
-		if n := count(t, role.Pool, c.sql); n != c.want {
-			t.Errorf("%s: %d, want %d", c.sql, n, c.want)
+		if n := loadtest.Count(t, role.Pool, c.where); n != c.want {
+			t.Errorf("records where %s: %d, want %d", c.where, n, c.want)
 		}
 	}
 }

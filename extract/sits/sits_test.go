@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
+	"github.com/mimwarehouse/mim/load/loadtest"
 )
 
 // setup writes the small synthetic institution into a fresh warehouse and
@@ -176,14 +177,12 @@ func TestExtractThroughTheLoader(t *testing.T) {
 	if len(first) != 9 {
 		t.Fatalf("%d entity reports", len(first))
 	}
-	var n int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM raw.record WHERE source = 'sits' AND entity = 'student_enrl' AND scope = ''`).Scan(&n); err != nil || n != in.Manifest.Registrations {
-		t.Errorf("raw student_enrl rows %d (%v), want %d", n, err, in.Manifest.Registrations)
+	if n := loadtest.Count(t, db.Pool, `source = 'sits' AND entity = 'student_enrl' AND scope = ''`); n != int64(in.Manifest.Registrations) {
+		t.Errorf("raw student_enrl rows %d, want %d", n, in.Manifest.Registrations)
 	}
-	var surname string
 	s := in.Students[0]
-	if err := db.Pool.QueryRow(ctx, `SELECT payload->>'surname' FROM raw.record WHERE source = 'sits' AND entity = 'student' AND key = $1`, s.Code).Scan(&surname); err != nil || surname != s.Surname {
-		t.Errorf("student %s surname %q (%v), want %q", s.Code, surname, err, s.Surname)
+	if surname := loadtest.Text(t, db.Pool, `payload->>'surname'`, `source = 'sits' AND entity = 'student' AND key = $1`, s.Code); surname != s.Surname {
+		t.Errorf("student %s surname %q, want %q", s.Code, surname, s.Surname)
 	}
 	for _, r := range night() {
 		if r.Status != ledger.Succeeded || r.Result.New != 0 || r.Result.Changed != 0 || r.Result.Deleted != 0 || r.Result.Unchanged != r.Result.In {

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mimwarehouse/mim/extract"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/synth/synthworld"
+	"github.com/mimwarehouse/mim/load/loadtest"
 )
 
 // Enrolment methods land from the web services (only what Moodle lists
@@ -20,12 +23,12 @@ func TestEnrolmentMethodsExplainDrift(t *testing.T) {
 	w.extract(t)
 	w.mapAndSet(t)
 	ctx := context.Background()
-	self := count(t, w.DB.Pool, `SELECT count(*) FROM raw.record WHERE source = 'moodle' AND instance = 'main' AND entity = 'enrol_methods'
+	self := loadtest.Count(t, w.DB.Pool, `source = 'moodle' AND instance = 'main' AND entity = 'enrol_methods'
 		AND payload->>'type' = 'self' AND payload->>'mim_source' = 'web_service' AND (payload->>'status')::boolean`)
 	if self == 0 {
 		t.Fatal("no self enrolment instance landed from the web services")
 	}
-	if n := count(t, w.DB.Pool, `SELECT count(*) FROM raw.record WHERE entity = 'enrol_methods' AND payload->>'type' IN ('imsenterprise', 'manual')`); n != 0 {
+	if n := loadtest.Count(t, w.DB.Pool, `entity = 'enrol_methods' AND payload->>'type' IN ('imsenterprise', 'manual')`); n != 0 {
 		t.Errorf("the web services do not list IMS or manual instances, yet %d landed", n)
 	}
 	if _, err := w.Transform(t, nil); err != nil {
@@ -43,18 +46,18 @@ func TestEnrolmentMethodsExplainDrift(t *testing.T) {
 	}
 	// What the moodle-db source lands for that course: its IMS instance,
 	// disabled (mdl_enrol.status 1), with every other instance.
-	run := count(t, w.DB.Pool, `SELECT max(run_id) FROM ctl.run`)
+	last, err := ledger.Recent(ctx, w.DB.Pool, 1)
+	if err != nil || len(last) != 1 {
+		t.Fatalf("the extraction's run: %v %v", last, err)
+	}
 	for i, m := range []struct {
 		typ     string
 		enabled bool
 	}{{"manual", true}, {"imsenterprise", false}, {"cohort", true}} {
 		payload := fmt.Sprintf(`{"id": %d, "courseid": %d, "type": %q, "name": "", "status": %t, "mim_source": "database"}`,
 			9000+i, courseID, m.typ, m.enabled)
-		if _, err := w.DB.Pool.Exec(ctx, `INSERT INTO raw.record (source, instance, entity, key, scope, payload, hash, first_run, changed_run, seen_run)
-			VALUES ('moodle', 'main', 'enrol_methods', $1, $2, $3::text::jsonb, sha256(convert_to($3::text, 'UTF8')), $4, $4, $4)`,
-			fmt.Sprintf("%d:%d", courseID, 9000+i), fmt.Sprint(courseID), payload, run); err != nil {
-			t.Fatal(err)
-		}
+		loadtest.Put(t, w.DB.Pool, loadtest.Record{ID: extract.EntityID{Source: "moodle", Instance: "main", Entity: "enrol_methods"},
+			Key: fmt.Sprintf("%d:%d", courseID, 9000+i), Scope: fmt.Sprint(courseID), Payload: []byte(payload), Run: last[0].ID})
 	}
 	if _, err := w.Transform(t, nil); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/settings"
@@ -224,20 +225,18 @@ func BenchmarkPage(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("MIM_BENCH_RUNS")); err == nil && n > 0 {
 		runs = n
 	}
+	var ids []int64
+	var started []time.Time
+	for _, n := range ledgertest.Nights(b, db.Pool, runs, 120) {
+		ids, started = append(ids, n.ID), append(started, n.Started)
+	}
 	for _, sql := range []string{
-		`INSERT INTO ctl.run (command, status, environment, host, pid, version, started_at, finished_at, exit_code)
-		 SELECT 'run', 'succeeded', 'test', 'h', 1, 'v', now() - make_interval(days => g), now() - make_interval(days => g) + interval '7 minutes', 0
-		 FROM generate_series(1, $1::int) g`,
-		`INSERT INTO ctl.run_step (run_id, stage, source, instance, entity, status, started_at, finished_at, rows_in, rows_new)
-		 SELECT r.run_id, CASE WHEN s % 3 = 0 THEN 'extract' ELSE 'transform' END, 'moodle', 'main', 'e' || s, 'succeeded',
-		        r.started_at, r.started_at + interval '1 second', 1000 + s, s
-		 FROM ctl.run r, generate_series(1, 120 + 0 * $1::int) s`,
 		`INSERT INTO ctl.guard_event (run_id, instance, guard, decision, subject, previous, current, percent, limit_value)
-		 SELECT run_id, 'main', 'threshold', 'passed', 'active_students', 1000, 990, 99, 75 FROM ctl.run WHERE $1::int > 0`,
+		 SELECT run_id, 'main', 'threshold', 'passed', 'active_students', 1000, 990, 99, 75 FROM unnest($1::bigint[], $2::timestamptz[]) AS n(run_id, started_at)`,
 		`INSERT INTO ctl.export_run (run_id, instance, feed, status, active_students, active_memberships, created_at)
-		 SELECT run_id, 'main', 'ims', 'published', 1000, 5000 + run_id, started_at FROM ctl.run WHERE $1::int > 0`,
+		 SELECT run_id, 'main', 'ims', 'published', 1000, 5000 + run_id, started_at FROM unnest($1::bigint[], $2::timestamptz[]) AS n(run_id, started_at)`,
 	} {
-		if _, err := db.Pool.Exec(ctx, sql, runs); err != nil {
+		if _, err := db.Pool.Exec(ctx, sql, ids, started); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/secret"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load"
 )
 
 func TestMigrateFromEmptyThenAgainIsNoop(t *testing.T) {
@@ -22,8 +24,10 @@ func TestMigrateFromEmptyThenAgainIsNoop(t *testing.T) {
 	if len(applied) == 0 || applied[0].Version != 1 {
 		t.Fatalf("first migrate applied %+v", applied)
 	}
-	for _, table := range []string{"ctl.run", "ctl.run_step", "ctl.deployment", "ctl.settings", "ctl.course_mapping",
-		"ctl.published_membership", "ctl.export_run", "ctl.guard_event", "ctl.moodle_site", "raw.record", "raw.record_history"} {
+	tables := []string{"ctl.deployment", "ctl.settings", "ctl.course_mapping",
+		"ctl.published_membership", "ctl.export_run", "ctl.guard_event", "ctl.moodle_site"}
+	tables = append(append(tables, ledger.Tables()...), load.Tables()...)
+	for _, table := range tables {
 		var reg *string
 		if err := db.Pool.QueryRow(ctx, `SELECT to_regclass($1)::text`, table).Scan(&reg); err != nil || reg == nil {
 			t.Errorf("table %s missing after migrate (%v)", table, err)

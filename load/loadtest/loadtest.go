@@ -11,8 +11,12 @@ import (
 	"crypto/sha256"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load"
 )
 
 // where prefixes a non-empty condition with WHERE.
@@ -57,6 +61,25 @@ func Text(tb testing.TB, q warehouse.Querier, expr, cond string, args ...any) st
 	return s
 }
 
+// Lines evaluates expr, a text expression, for each record that satisfies
+// cond, in the order order gives (e.g. "entity, key"; "" for any order).
+func Lines(tb testing.TB, q warehouse.Querier, expr, cond, order string, args ...any) []string {
+	tb.Helper()
+	sql := `SELECT ` + expr + ` FROM raw.record` + where(cond)
+	if order != "" {
+		sql += " ORDER BY " + order
+	}
+	rows, err := q.Query(context.Background(), sql, args...)
+	if err != nil {
+		tb.Fatalf("raw store: %s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatalf("raw store: %s: %v", sql, err)
+	}
+	return out
+}
+
 func count(tb testing.TB, q warehouse.Querier, sql string, args ...any) int64 {
 	tb.Helper()
 	var n int64
@@ -92,6 +115,30 @@ func Put(tb testing.TB, q warehouse.Querier, r Record) {
 		r.ID.Source, r.ID.Instance, r.ID.Entity, r.Key, r.Scope, string(r.Payload), h[:], run)
 	if err != nil {
 		tb.Fatalf("landing fixture record %s key %q: %v", r.ID, r.Key, err)
+	}
+}
+
+// Copy lands recs as Put would, in one COPY and in the order given: for a
+// benchmark's large fixtures. Their keys must not be held yet.
+func Copy(tb testing.TB, pool *pgxpool.Pool, recs []Record) {
+	tb.Helper()
+	i := 0
+	_, err := pool.CopyFrom(context.Background(), pgx.Identifier{"raw", "record"}, load.CopyColumns,
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(recs) {
+				return nil, nil
+			}
+			r := recs[i]
+			i++
+			run := r.Run
+			if run == 0 {
+				run = 1
+			}
+			h := sha256.Sum256(r.Payload)
+			return []any{r.ID.Source, r.ID.Instance, r.ID.Entity, r.Key, r.Scope, string(r.Payload), h[:], run, run, run}, nil
+		}))
+	if err != nil {
+		tb.Fatalf("copying %d fixture records: %v", len(recs), err)
 	}
 }
 

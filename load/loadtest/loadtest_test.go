@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/mimwarehouse/mim/extract"
@@ -78,6 +79,12 @@ func TestReaders(t *testing.T) {
 	if got := loadtest.Text(t, db.Pool, "payload->>'name'", "entity = $1 AND key = $2", "users", "3"); got != "Cy" {
 		t.Errorf("Text with arguments: %q", got)
 	}
+	if got := loadtest.Lines(t, db.Pool, "key || ' ' || (deleted_run IS NULL)::text", "key <> $1", "key DESC", "2"); !slices.Equal(got, []string{"3 false", "1 true"}) {
+		t.Errorf("Lines: %q", got)
+	}
+	if got := loadtest.Lines(t, db.Pool, "key", "key = '9'", ""); len(got) != 0 {
+		t.Errorf("Lines of no record: %q", got)
+	}
 	if size := loadtest.Size(t, db.Pool); size == "" {
 		t.Error("Size is empty")
 	}
@@ -114,6 +121,21 @@ func TestPutAndMarkDeleted(t *testing.T) {
 	}
 	if got, want := loadtest.Text(t, db.Pool, "encode(hash, 'hex')", "key = '7'"), sha(`{"name": "Dot"}`); got != want {
 		t.Errorf("hash %s after put again, want %s", got, want)
+	}
+}
+
+// Copy lands many records as Put lands one.
+func TestCopy(t *testing.T) {
+	db := pgtest.New(t)
+	loadtest.Copy(t, db.Pool, []loadtest.Record{
+		{ID: users, Key: "1", Payload: []byte(`{"name": "Ann"}`)},
+		{ID: users, Key: "2", Scope: "x", Payload: []byte(`{"name": "Bob"}`), Run: 3},
+	})
+	if got := loadtest.Text(t, db.Pool, "string_agg(key || ' ' || scope || ' ' || first_run || changed_run || seen_run || ' ' || (payload->>'name') || ' ' || (deleted_run IS NULL)::text, ',' ORDER BY key)", ""); got != "1  111 Ann true,2 x 333 Bob true" {
+		t.Errorf("copied: %q", got)
+	}
+	if got, want := loadtest.Text(t, db.Pool, "encode(hash, 'hex')", "key = '2'"), sha(`{"name": "Bob"}`); got != want {
+		t.Errorf("hash %s, want %s", got, want)
 	}
 }
 
