@@ -22,6 +22,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/statuspage"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 var serveCommand = Command{
@@ -182,7 +183,7 @@ func runServe(ctx context.Context, e *Env, listen string, scheduled bool) error 
 	if sched != nil {
 		upcoming = sched.Upcoming
 	}
-	tool, err := NewLTITool(cfg, pool, e.Logger)
+	tool, err := wire.LTITool(cfg, pool, e.Logger)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/lti"
 	"github.com/mimwarehouse/mim/internal/lti/ltitest"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -45,7 +46,7 @@ func demoLTI(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool
 	}
 	c := *cfg
 	c.LTI = config.LTI{URL: base, Sites: []string{site.Name}, Session: 30 * time.Minute}
-	tool, err := newLTITool(&c, pool, e.Logger, lti.Options{Key: key})
+	tool, err := wire.LTIToolWith(&c, pool, e.Logger, lti.Options{Key: key})
 	if err != nil {
 		return nil, nil, err
 	}

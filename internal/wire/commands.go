@@ -1,4 +1,4 @@
-package app
+package wire
 
 import (
 	"log/slog"
@@ -14,9 +14,9 @@ import (
 	"github.com/mimwarehouse/mim/transform"
 )
 
-// NewLTITool builds the course staff's LTI tool from the configuration
-// (nil when lti.url is not set).
-func NewLTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*lti.Tool, error) {
+// LTITool builds the course staff's LTI tool from the configuration, its
+// key read from lti.key_file (nil when lti.url is not set).
+func LTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*lti.Tool, error) {
 	if !cfg.LTI.Enabled() {
 		return nil, nil
 	}
@@ -24,13 +24,13 @@ func NewLTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*l
 	if err != nil {
 		return nil, err
 	}
-	return newLTITool(cfg, pool, logger, lti.Options{Key: key})
+	return LTIToolWith(cfg, pool, logger, lti.Options{Key: key})
 }
 
-// NewCourseEditor is what previews and makes staff changes to a course's
+// CourseEditor is what previews and makes staff changes to a course's
 // mappings: the transform's models scoped to the course, and the export's
 // preview of it.
-func NewCourseEditor(cfg *config.Config, pool *pgxpool.Pool) (*coursemap.Service, error) {
+func CourseEditor(cfg *config.Config, pool *pgxpool.Pool) (*coursemap.Service, error) {
 	project, err := transform.LoadEmbedded()
 	if err != nil {
 		return nil, err
@@ -38,10 +38,10 @@ func NewCourseEditor(cfg *config.Config, pool *pgxpool.Pool) (*coursemap.Service
 	return coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(cfg), Project: project, Export: feeds.NewPreviewer(cfg)}), nil
 }
 
-// newLTITool wires the tool: opts carries what is not in the configuration
-// (the key; tests add a clock).
-func newLTITool(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts lti.Options) (*lti.Tool, error) {
-	editor, err := NewCourseEditor(cfg, pool)
+// LTIToolWith wires the tool: opts carries what is not in the
+// configuration (the key; tests add a clock).
+func LTIToolWith(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts lti.Options) (*lti.Tool, error) {
+	editor, err := CourseEditor(cfg, pool)
 	if err != nil {
 		return nil, err
 	}
