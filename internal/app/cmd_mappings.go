@@ -2,15 +2,12 @@ package app
 
 import (
 	"context"
-	"encoding/csv"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -156,29 +153,14 @@ func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (er
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
 	d := mapping.Defaults{Instance: o.instance, AcademicYear: o.year, Kind: o.kind, Origin: "import:" + filepath.Base(file)}
-	rows, probs := mapping.ParseFile(data, d, mapping.KnowledgeOf(cfg))
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("importing %s: %w", file, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	probs = append(probs, mapping.Resolve(ctx, tx, rows)...)
-	if len(probs) > 0 {
-		return &mapping.FileError{File: file, Problems: probs}
-	}
-	res, err := mapping.Import(ctx, tx, rows, Who())
+	n, res, err := mapping.ImportFile(ctx, pool, file, data, d, mapping.KnowledgeOf(cfg), Who(), o.dryRun)
 	if err != nil {
 		return err
 	}
-	verb := "imported"
-	if o.dryRun {
-		verb = "dry run, nothing imported; would have"
-	} else if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("importing %s: %w", file, err)
-	}
+	verb := map[bool]string{true: "dry run, nothing imported; would have", false: "imported"}[o.dryRun]
 	fmt.Fprintf(e.Stdout, "%s %s: %d mappings read; %s %d created, %d updated, %d unchanged\n",
 		file, map[bool]string{true: "(JSON)", false: "(CSV)"}[strings.HasPrefix(strings.TrimSpace(string(data)), "{")],
-		len(rows), verb, res.Created, res.Updated, res.Unchanged)
+		n, verb, res.Created, res.Updated, res.Unchanged)
 	return nil
 }
 
@@ -205,13 +187,7 @@ func mappingsDerive(ctx context.Context, e *Env, o mappingOpts) (err error) {
 			return fmt.Errorf("deriving course mappings: %w", err)
 		}
 	}
-	fmt.Fprintf(e.Stdout, "%s\n", res)
-	for _, k := range res.Sample {
-		fmt.Fprintf(e.Stdout, "  + %s\n", k)
-	}
-	if res.Created > len(res.Sample) {
-		fmt.Fprintf(e.Stdout, "  ... and %d more\n", res.Created-len(res.Sample))
-	}
+	res.WriteText(e.Stdout)
 	if o.dryRun {
 		fmt.Fprintln(e.Stdout, "dry run: nothing was changed")
 	}
@@ -231,6 +207,9 @@ func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
 	default:
 		return Usagef("--state must be active, inactive or all")
 	}
+	if o.format != "csv" && o.format != "table" {
+		return Usagef("--format must be table or csv")
+	}
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
 		return err
@@ -239,48 +218,10 @@ func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
 	if err != nil {
 		return err
 	}
-	switch o.format {
-	case "csv":
-		w := csv.NewWriter(e.Stdout)
-		_ = w.Write(mapping.CSVHeader)
-		for _, m := range ms {
-			_ = w.Write([]string{m.Instance, m.CourseIDNumber, m.SISKind, m.SISKey, m.AcademicYear, m.Section, m.CourseYear,
-				m.MinRegStatus, strings.Join(m.Roles, ";"), strconv.FormatBool(m.GroupSync), strconv.FormatBool(m.Active)})
-		}
-		w.Flush()
-		return w.Error()
-	case "table":
-	default:
-		return Usagef("--format must be table or csv")
+	if o.format == "csv" {
+		return mapping.WriteCSV(e.Stdout, ms)
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSITE\tCOURSE\tKIND\tSIS KEY\tYEAR\tFILTER\tSTATUS\tROLES\tGROUPS\tACTIVE\tORIGIN\tCHANGED")
-	for _, m := range ms {
-		filter := "-"
-		if m.Section != "" {
-			filter = "section " + m.Section
-		} else if m.CourseYear != "" {
-			filter = "year " + m.CourseYear
-		}
-		year := m.AcademicYear
-		if year == "" {
-			year = "any"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%s\t%s %s\n", m.ID, m.Instance, m.CourseIDNumber, m.SISKind, m.SISKey,
-			year, filter, m.MinRegStatus+"+", strings.Join(m.Roles, ","), m.GroupSync, m.Active, m.Origin,
-			m.UpdatedAt.Local().Format("2006-01-02 15:04"), m.UpdatedBy)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	active := 0
-	for _, m := range ms {
-		if m.Active {
-			active++
-		}
-	}
-	fmt.Fprintf(e.Stdout, "%d mappings, %d active\n", len(ms), active)
-	return nil
+	return mapping.WriteTable(e.Stdout, ms)
 }
 
 func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) (err error) {
@@ -302,40 +243,12 @@ func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) 
 		return err
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
 	global := o.all && f.Empty()
-	if global {
-		// A global deactivation freezes staff edits through the LTI tool (set
-		// before the deactivation, so a staff change in flight either commits
-		// first and is deactivated too, or sees the freeze); a global
-		// activation releases them.
-		if _, err := mapping.FreezeEdits(ctx, tx, !active, Who(), o.reason, &run.ID); err != nil {
-			return err
-		}
-	}
-	n, err := mapping.SetActive(ctx, tx, f, active, Who(), o.reason)
+	n, matching, err := mapping.Activate(ctx, pool, f, active, global, Who(), o.reason, &run.ID)
 	if err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
-	}
-	all, err := mapping.List(ctx, pool, f)
-	if err != nil {
-		return err
-	}
-	if len(all) == 0 {
-		return errors.New("no mapping matches")
-	}
-	verb := "deactivated"
-	if active {
-		verb = "activated"
-	}
-	fmt.Fprintf(e.Stdout, "%s %d of %d matching mappings (the others already were)\n", verb, n, len(all))
+	fmt.Fprintf(e.Stdout, "%s %d of %d matching mappings (the others already were)\n", map[bool]string{true: "activated", false: "deactivated"}[active], n, matching)
 	if !active && n > 0 {
 		fmt.Fprintln(e.Stdout, "note: an inactive mapping freezes its course: its enrolments stay exactly as they are.")
 	}
@@ -360,21 +273,5 @@ func mappingsHistory(ctx context.Context, e *Env, o mappingOpts) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN\tBY\tACTION\tMAPPING\tSITE\tCOURSE\tDETAIL")
-	for _, ev := range evs {
-		id := "-"
-		if ev.MappingID != nil {
-			id = strconv.FormatInt(*ev.MappingID, 10)
-		}
-		var detail []string
-		for _, k := range []string{"reason", "origin"} {
-			if v, ok := ev.Detail[k]; ok {
-				detail = append(detail, fmt.Sprintf("%s=%v", k, v))
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.At.Local().Format("2006-01-02 15:04:05"), ev.By, ev.Action, id,
-			ev.Instance, ev.CourseIDNumber, strings.Join(detail, " "))
-	}
-	return tw.Flush()
+	return mapping.WriteEvents(e.Stdout, evs)
 }
