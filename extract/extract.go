@@ -85,6 +85,15 @@ type ScopeLister interface {
 	LiveScopes(ctx context.Context) ([]string, error)
 }
 
+// RunIdentifier is implemented by a Sink that lands its records under a
+// recorded run (the raw loader: the run ledger's run), so that a source
+// can record what it learnt about its system under the same run. A source
+// must work without it.
+type RunIdentifier interface {
+	// RunID is the run the sink's records land under.
+	RunID() int64
+}
+
 // Sink opens entity writers; the raw loader implements it.
 type Sink interface {
 	Entity(ctx context.Context, id EntityID) (EntityWriter, error)

@@ -52,10 +52,6 @@ func (c *copyTuples) jsonb(b []byte) {
 	c.buf = append(c.buf, b...)
 }
 
-func (c *copyTuples) null() {
-	c.buf = binary.BigEndian.AppendUint32(c.buf, 0xffffffff)
-}
-
 // copyReader turns a tuple generator into the io.Reader pgconn's CopyFrom
 // reads. fill appends tuples to t until it has about a chunk's worth and
 // reports false when there are no more.

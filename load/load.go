@@ -80,6 +80,11 @@ func New(pool *pgxpool.Pool, run *ledger.Run, opts ...Option) *Loader {
 	return l
 }
 
+// RunID is the run the loader records into (extract.RunIdentifier).
+func (l *Loader) RunID() int64 { return l.run.ID }
+
+var _ extract.RunIdentifier = (*Loader)(nil)
+
 // Report is what happened to one entity, for the command's summary table.
 type Report struct {
 	ID      extract.EntityID

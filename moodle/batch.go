@@ -214,6 +214,7 @@ func (s *sender[I, T]) accept(idx []int, body []byte) {
 	}
 	out, err := s.b.decode(body, len(idx))
 	if err == nil && len(out) != len(idx) {
+		//lint:ignore ST1005 "Moodle" is a proper noun
 		err = fmt.Errorf("Moodle answered %d items for %d sent", len(out), len(idx))
 	}
 	if err != nil {

@@ -182,6 +182,7 @@ func (c *Client) CreateCourses(ctx context.Context, courses []NewCourse) (*Batch
 // members to group 0.
 func positiveID(what string, id Int) error {
 	if id <= 0 {
+		//lint:ignore ST1005 "Moodle" is a proper noun
 		return fmt.Errorf("Moodle answered %s id %d", what, id)
 	}
 	return nil

@@ -191,8 +191,8 @@ func TestTruncationIsSilent(t *testing.T) {
 
 func TestBisection(t *testing.T) {
 	ctx := context.Background()
-	site, c := newSite(t)
-	c = newClient(t, site, site.Token(), moodle.WithBatchSize(100))
+	site, _ := newSite(t)
+	c := newClient(t, site, site.Token(), moodle.WithBatchSize(100))
 	enrolled := []int64{4, 107, 108, 127, 135, 377, 398, 412, 414}
 	var members []moodle.Member
 	for i := range 20 {

@@ -157,6 +157,7 @@ func (c *Client) CreateGroups(ctx context.Context, groups []NewGroup) (*BatchRes
 				return err
 			}
 			if int64(v.CourseID) != g.CourseID || v.Name != g.Name {
+				//lint:ignore ST1005 "Moodle" is a proper noun
 				return fmt.Errorf("Moodle answered group %q in course %d for %q in course %d", v.Name, v.CourseID, g.Name, g.CourseID)
 			}
 			return nil
@@ -183,6 +184,7 @@ func (c *Client) CreateGroupings(ctx context.Context, groupings []NewGrouping) (
 				return err
 			}
 			if int64(v.CourseID) != g.CourseID || v.Name != g.Name {
+				//lint:ignore ST1005 "Moodle" is a proper noun
 				return fmt.Errorf("Moodle answered grouping %q in course %d for %q in course %d", v.Name, v.CourseID, g.Name, g.CourseID)
 			}
 			return nil

@@ -24,7 +24,7 @@
 // the SQL reads must be listed (the loader finds them and refuses a model
 // that reads an undeclared or unknown model), a dependency must exist, and a
 // layer reads only its own and earlier layers. Sources outside the model
-// schemas (raw.record, ctl.*, ref.*) are read freely. Cycles are refused
+// schemas (the raw store, ctl.*, ref.*) are read freely. Cycles are refused
 // with the cycle named. Models run in a deterministic order: dependencies
 // first, ties broken by layer, then name.
 //
@@ -65,9 +65,10 @@
 // otherwise it rolls back, so every model keeps its previous contents, and
 // returns a *CheckError naming each failed check with up to N sample rows.
 // A model that cannot be built is a *ModelError with its file and line.
-// Under a ledger run each model, hook and the checks are a ctl.run_step of
-// stage "transform" (entity = model name); a step is finished only when the
-// transaction's fate is known, so a rolled-back model is not "succeeded".
+// Under a ledger run each model, hook and the checks are a step of the run
+// ledger, of stage "transform" (entity = model name); a step is finished
+// only when the transaction's fate is known, so a rolled-back model is not
+// "succeeded".
 //
 // # Selecting models
 //

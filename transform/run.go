@@ -41,7 +41,7 @@ type Options struct {
 	// Rollback builds and checks everything, then rolls back even if all
 	// passed: a rehearsal that changes nothing.
 	Rollback bool
-	// Run, if set, records one ctl.run_step per model, hook and the checks.
+	// Run, if set, records one ledger step per model, hook and the checks.
 	Run *ledger.Run
 	// Logger receives a debug line per model; nil discards.
 	Logger *slog.Logger

@@ -278,6 +278,9 @@ func TestIMSPersonsWhenTheSiteOptsIn(t *testing.T) {
 		{Instance: "main", UserIDNumber: "25000002", Username: "UPPER", Auth: "saml2", Given: "A", Family: "B"},
 	})
 	r := e.result(e.export(e.exporter(), imsOnly()), "main", IMS)
+	if r.Status != StatusPublished {
+		t.Fatalf("the first export: %s %v", r.Status, r.Notes)
+	}
 	data := stat(t, e.imsPath("main")).data
 	if strings.Contains(string(data), "<person") {
 		t.Fatal("persons are written only for a site that opts in")

@@ -60,7 +60,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) mail() notify.Mailer {
 	e.t.Helper()
 	e.smtp = smtptest.Start(e.t)
-	m, err := notify.NewSMTP(config.SMTP{Host: e.smtp.Host, Port: e.smtp.Port, From: "mim@example.ac.uk"}, []string{"lama@example.ac.uk"})
+	m, err := notify.NewSMTP(notify.Relay{Host: e.smtp.Host, Port: e.smtp.Port, From: "mim@example.ac.uk"}, []string{"lama@example.ac.uk"})
 	if err != nil {
 		e.t.Fatal(err)
 	}

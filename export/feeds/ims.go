@@ -81,15 +81,6 @@ func (p *imsPlan) heldCourses() []string {
 	return out
 }
 
-// heldDrops counts the drops and suspensions held back.
-func (p *imsPlan) heldDrops() int64 {
-	var n int64
-	for _, h := range p.held {
-		n += h.Drops
-	}
-	return n
-}
-
 // sendable counts the members the file would carry: the delta's and the
 // pending ones', less the held courses' drops.
 func (p *imsPlan) sendable(ctx context.Context, tx pgx.Tx) (int64, error) {

@@ -216,7 +216,7 @@ func TestMergesCarriedThrough(t *testing.T) {
 			t.Errorf("after the codes moved, %s: %d", what, n)
 		}
 	}
-	sum = w.e.export(x, Options{Feeds: []Feed{Profile}})
+	w.e.export(x, Options{Feeds: []Feed{Profile}})
 	if n := q(`SELECT count(*) FROM ctl.pending_profile WHERE instance = 'main' AND fields ? ':idnumber'`); n != 0 {
 		t.Errorf("%d moved codes still pending after Moodle showed them", n)
 	}

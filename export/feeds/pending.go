@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -45,13 +46,7 @@ type observed struct {
 // builtRun is the last run whose transform built model and committed, or
 // 0: an observation from a mart built before the extract is stale.
 func builtRun(ctx context.Context, q warehouse.Querier, model string) (int64, error) {
-	var run int64
-	err := q.QueryRow(ctx, `SELECT coalesce(max(run_id), 0) FROM ctl.run_step
-		WHERE stage = 'transform' AND entity = $1 AND status = 'succeeded'`, model).Scan(&run)
-	if err != nil {
-		return 0, fmt.Errorf("finding the last build of %s: %w", model, err)
-	}
-	return run, nil
+	return ledger.LastStepSucceeded(ctx, q, "transform", model)
 }
 
 // settle applies the verdicts of mim_pending_check (key columns, eligible,

@@ -147,6 +147,7 @@ func readCourse(ctx context.Context, c *moodle.Client, courseID int64, o ReadOpt
 	err = c.EachEnrolledUser(ctx, courseID, moodle.EnrolledUsersOptions{UserFields: []string{"id", "groups"}}, o.PageSize,
 		func(u moodle.EnrolledUser) error {
 			if u.ID <= 0 {
+				//lint:ignore ST1005 "Moodle" is a proper noun
 				return fmt.Errorf("Moodle answered an enrolled user with id %d", u.ID)
 			}
 			st.Enrolled[int64(u.ID)] = true

@@ -431,6 +431,7 @@ func (a *applier) created(op Op, err error, id int64, idnumber string, raw json.
 		ref, ids = &op.Grouping, a.groupingID
 	}
 	if err == nil && idnumber != ref.IDNumber {
+		//lint:ignore ST1005 "Moodle" is a proper noun
 		err = fmt.Errorf("Moodle answered idnumber %q for the %s created as %q; its id %d is not used", idnumber, op.Kind, ref.IDNumber, id)
 	}
 	if err == nil {

@@ -141,8 +141,6 @@ func init() {
 // text is an element's text with its ASCII-lower-cased twin.
 type text struct{ orig, lower string }
 
-func newText(s string) text { return text{s, asciiLower(s)} }
-
 // first returns the trimmed first capture of re, or "".
 func (t text) first(re *regexp.Regexp) string {
 	// A pattern cannot match text that lacks its literal closing tag;

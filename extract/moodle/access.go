@@ -9,10 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mimwarehouse/mim/internal/config"
-	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -22,9 +19,10 @@ import (
 // with no students (a real Moodle 4.5 showed it), so CheckAccess proves,
 // before a night relies on it, that the token sees what extraction reads.
 
-// AccessHint is what the warehouse knows of a site, to aim CheckAccess at
-// accounts and a course that exist: without it, CheckAccess looks at the
-// lowest ids and can only say what it found there.
+// AccessHint is what the warehouse knows of a site (load.MoodleSample, which
+// converts to it), to aim CheckAccess at accounts and a course that exist:
+// without it, CheckAccess looks at the lowest ids and can only say what it
+// found there.
 type AccessHint struct {
 	// UserIDs are users the last extraction landed.
 	UserIDs []int64
@@ -293,38 +291,4 @@ func checkGrades(ctx context.Context, c *moodle.Client, course int64) Access {
 		return failed("grades", fmt.Sprintf("reading the grade report of course %d", course), err, caps...)
 	}
 	return Access{What: "grades", OK: true, Detail: fmt.Sprintf("course %d's grade report", course)}
-}
-
-// LoadAccessHint reads from raw what the last extraction of the site
-// called instance landed: some users (not the first two, the guest and
-// the administrator), and the course with the most enrolments. An empty
-// hint (a site never extracted) is no error.
-func LoadAccessHint(ctx context.Context, q warehouse.Querier, instance string) (AccessHint, error) {
-	var h AccessHint
-	rows, err := q.Query(ctx, `SELECT key::bigint FROM raw.record
-		WHERE source = 'moodle' AND instance = $1 AND entity = 'users' AND deleted_run IS NULL AND key ~ '^[0-9]+$' AND key::bigint > 2
-		ORDER BY key::bigint LIMIT 30`, instance)
-	if err != nil {
-		return h, fmt.Errorf("reading the users the last extraction of %s landed: %w", instance, err)
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return h, err
-		}
-		h.UserIDs = append(h.UserIDs, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return h, err
-	}
-	err = q.QueryRow(ctx, `SELECT scope::bigint, count(*), count(*) FILTER (WHERE jsonb_array_length(coalesce(payload->'groups', '[]')) > 0)
-		FROM raw.record WHERE source = 'moodle' AND instance = $1 AND entity = 'enrolments' AND deleted_run IS NULL AND scope ~ '^[0-9]+$'
-		GROUP BY scope ORDER BY count(*) FILTER (WHERE payload ? 'groups') DESC, count(*) DESC, scope LIMIT 1`, instance).
-		Scan(&h.CourseID, &h.Enrolled, &h.GroupMembers)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return h, fmt.Errorf("reading the enrolments the last extraction of %s landed: %w", instance, err)
-	}
-	return h, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -20,7 +21,7 @@ import (
 // enrolledcourses list it would otherwise build for every user. Nor is
 // lastcourseaccess asked for: it changes with every visit, so in term time
 // a large share of the enrolments would be rewritten (and their previous
-// versions kept in raw.record_history) every night for a value no feed uses.
+// versions kept in the raw store's history) every night for a value no feed uses.
 var enrolFields = []string{"id", "username", "idnumber", "roles", "groups"}
 
 // maxRereads is how many times a course whose enrolments change while they
@@ -561,14 +562,18 @@ func (r *courseRun) landRoles(ctx context.Context) {
 
 // closeVanished declares complete (and so empty) the scopes o holds live
 // rows in that are not in current: their course or user is gone, and its
-// rows must not stay current for ever. It is skipped without a warehouse,
-// and when current is empty (more likely a permission problem than an
-// empty site).
+// rows must not stay current for ever. It is skipped when the sink's writer
+// cannot list its live scopes (extract.ScopeLister), and when current is
+// empty (more likely a permission problem than an empty site).
 func (x *extraction) closeVanished(ctx context.Context, o *entityOut, current map[string]bool, why string) {
-	if o == nil || x.db == nil || len(current) == 0 || o.isFatal() {
+	if o == nil || len(current) == 0 || o.isFatal() {
 		return
 	}
-	scopes, err := x.liveScopes(ctx, o.name)
+	lister, ok := o.w.(extract.ScopeLister)
+	if !ok {
+		return
+	}
+	scopes, err := lister.LiveScopes(ctx)
 	if err != nil {
 		x.logger.Warn("could not list raw's scopes; rows of "+why+" stay current until the next run", "instance", x.site.Name,
 			"entity", o.name, "error", err.Error())
@@ -585,25 +590,6 @@ func (x *extraction) closeVanished(ctx context.Context, o *entityOut, current ma
 		x.logger.Debug("scopes gone from the site are closed: their rows are marked deleted", "instance", x.site.Name,
 			"entity", o.name, "scopes", n, "reason", why)
 	}
-}
-
-// liveScopes lists the scopes of entity that hold live rows in raw.
-func (x *extraction) liveScopes(ctx context.Context, entity string) ([]string, error) {
-	rows, err := x.db.Query(ctx, `SELECT DISTINCT scope FROM raw.record
-		WHERE source = 'moodle' AND instance = $1 AND entity = $2 AND deleted_run IS NULL AND scope <> ''`, x.site.Name, entity)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // forEach calls fn for every item with workers goroutines. fn returns

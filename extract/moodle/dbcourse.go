@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mimwarehouse/mim/extract"
 )
 
 // dbGroup is what an enrolled user's groups list shows of a group.
@@ -80,9 +82,7 @@ func (r *dbRead) perCourse(ctx context.Context) error {
 // course list is empty (more likely a wrong prefix or grant than an empty
 // site), and without a loader that can list scopes.
 func (r *dbRead) closeGone(ctx context.Context, o *entityOut, current map[string]bool) error {
-	lister, ok := o.w.(interface {
-		LiveScopes(context.Context) ([]string, error)
-	})
+	lister, ok := o.w.(extract.ScopeLister)
 	if !ok || len(current) == 0 {
 		return nil
 	}

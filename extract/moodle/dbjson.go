@@ -47,15 +47,6 @@ func (o *jsonObj) boolean(k string, v bool) {
 	o.b = strconv.AppendBool(o.b, v)
 }
 
-// int01 writes a flag as Moodle's PARAM_INT fields send it: 1 or 0.
-func (o *jsonObj) int01(k string, v bool) {
-	if v {
-		o.num(k, 1)
-	} else {
-		o.num(k, 0)
-	}
-}
-
 func (o *jsonObj) null(k string) { o.key(k); o.b = append(o.b, "null"...) }
 
 // raw writes v, already JSON, as the value of k.

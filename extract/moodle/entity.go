@@ -19,7 +19,6 @@ type entityOut struct {
 
 	mu       sync.Mutex
 	fatalErr error // the entity cannot be read at all: it is aborted
-	failed   int   // scopes declared failed
 	closed   bool  // committed or aborted
 }
 
@@ -82,22 +81,9 @@ func (o *entityOut) fail(scope string, err error) {
 	if o == nil {
 		return
 	}
-	o.mu.Lock()
-	o.failed++
-	o.mu.Unlock()
 	o.w.ScopeFailed(scope, err)
 	o.x.logger.Debug("scope not read completely; its rows are kept", "instance", o.x.site.Name, "entity", o.name,
 		"scope", scope, "error", err.Error())
-}
-
-// failedScopes is how many scopes were declared failed.
-func (o *entityOut) failedScopes() int {
-	if o == nil {
-		return 0
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.failed
 }
 
 func (o *entityOut) isFatal() bool {

@@ -2,12 +2,9 @@ package moodle
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -50,26 +47,20 @@ func (x *extraction) siteInfo(ctx context.Context) bool {
 	return true
 }
 
-// recordSite upserts the site's fingerprint into ctl.moodle_site. The run
-// is the one this process is recording (it holds the warehouse run lock,
-// so there is at most one); outside a run last_run_id keeps its value.
+// recordSite upserts the site's fingerprint into ctl.moodle_site, under
+// the run the sink lands records in (extract.RunIdentifier); with a sink
+// that has no run, last_run_id keeps its value.
 func (x *extraction) recordSite(ctx context.Context, info *moodle.SiteInfo) error {
 	var runID *int64
-	host, _ := os.Hostname()
-	var id int64
-	err := x.db.QueryRow(ctx, `SELECT run_id FROM ctl.run WHERE status = 'running' AND host = $1 AND pid = $2
-		ORDER BY run_id DESC LIMIT 1`, host, os.Getpid()).Scan(&id)
-	switch {
-	case err == nil:
+	if r, ok := x.sink.(extract.RunIdentifier); ok {
+		id := r.RunID()
 		runID = &id
-	case !errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("finding this process's run: %w", err)
 	}
 	missing := []string{}
 	if len(info.Functions) > 0 {
 		missing = append(missing, info.Missing(Functions(x.site)...)...)
 	}
-	_, err = x.db.Exec(ctx, `INSERT INTO ctl.moodle_site AS s (instance, configured_url, environment, siteurl, sitename,
+	_, err := x.db.Exec(ctx, `INSERT INTO ctl.moodle_site AS s (instance, configured_url, environment, siteurl, sitename,
 			release, version, missing_functions, last_run_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (instance) DO UPDATE SET configured_url = EXCLUDED.configured_url,

@@ -69,10 +69,11 @@ var _ extract.Source = (*Source)(nil)
 type Option func(*Source)
 
 // WithWarehouse lets the source record the site's fingerprint in
-// ctl.moodle_site and look up which scopes raw holds, so that the rows of
-// a course deleted from Moodle (or of a user no longer enrolled anywhere,
-// for completion) are marked deleted too. Without it the source only
-// writes records.
+// ctl.moodle_site. Without it the source only writes records. Which scopes
+// raw holds (so that the rows of a course deleted from Moodle, or of a user
+// no longer enrolled anywhere, are marked deleted too) it asks the sink's
+// writers (extract.ScopeLister), and the run it records under the sink
+// (extract.RunIdentifier).
 func WithWarehouse(db warehouse.Querier) Option { return func(s *Source) { s.db = db } }
 
 // WithLogger sets the logger (default: discard). The source logs a site

@@ -35,6 +35,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -599,21 +600,14 @@ func demoReport(ctx context.Context, w io.Writer, pool *pgxpool.Pool, out string
 	}
 
 	fmt.Fprintln(w, "\nrecords in raw (source, instance: live records):")
-	rows, err := pool.Query(ctx, `SELECT source, instance, count(*) FILTER (WHERE deleted_run IS NULL) FROM raw.record GROUP BY 1, 2 ORDER BY 1, 2`)
+	counts, err := load.LiveCounts(ctx, pool)
 	if err != nil {
-		return fmt.Errorf("counting raw records: %w", err)
+		return err
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	for rows.Next() {
-		var src, inst string
-		var n int64
-		if err := rows.Scan(&src, &inst, &n); err != nil {
-			rows.Close()
-			return err
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", src, inst, progress.Count(n))
+	for _, c := range counts {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", c.Source, c.Instance, progress.Count(c.Live))
 	}
-	rows.Close()
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nmarts (rows):")

@@ -8,6 +8,7 @@ import (
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 var exportCommand = Command{
@@ -114,7 +115,7 @@ func runExport(ctx context.Context, e *Env, opts feeds.Options) (err error) {
 	if err != nil {
 		return err
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return err
 	}

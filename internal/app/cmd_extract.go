@@ -30,8 +30,8 @@ var extractCommand = Command{
 	Usage:   "mim extract [--source NAME]... [--entity [SOURCE/]ENTITY]... [--progress auto|bars|log|off]",
 	Help: `Reads every configured source (or those named with --source) at once, each
 Moodle site within its own rate and concurrency limits, and lands their
-records in raw.record: new records are inserted, changed ones replace their
-old version (kept in raw.record_history), unchanged ones are not rewritten.
+records in the raw store: new records are inserted, changed ones replace
+their old version (kept in its history), unchanged ones are not rewritten.
 A record is marked deleted only when the source read its scope (a Moodle
 course, or a whole SITS view) completely and the record was not in it; a
 course whose read failed keeps every row it had, so a bad night never looks

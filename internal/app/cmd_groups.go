@@ -15,6 +15,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -234,7 +235,7 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
 	guard := envguard.New(cfg.Environment, pool)
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -257,7 +258,7 @@ func mailSummary(ctx context.Context, e *Env, cfg *config.Config, run *ledger.Ru
 	if cfg.Notify.SMTP.Host == "" {
 		return
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err == nil {
 		err = mailer.Send(ctx, notify.Message{Subject: subject, Body: body})
 	}
@@ -421,7 +422,7 @@ func exportStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		// Instances empty would mean every site: there is nothing to do.
 		return pipeline.Report{Status: ledger.Skipped, Lines: append(lines, "no site to export")}
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
@@ -457,7 +458,7 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
-	mailer, err := notify.New(cfg.Notify)
+	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}

@@ -84,14 +84,14 @@ func (w *world) env(t *testing.T, sites []app.DemoSite) (*app.Env, *syncBuffer) 
 }
 
 // run runs `mim run` once on the world with sites as configured.
-func (w *world) run(t *testing.T, sites []app.DemoSite) (*pipeline.Result, error, *syncBuffer) {
+func (w *world) run(t *testing.T, sites []app.DemoSite) (*pipeline.Result, *syncBuffer, error) {
 	t.Helper()
 	e, out := w.env(t, sites)
 	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test run", Progress: "off"})
 	if res == nil {
 		t.Fatalf("the run did not start: %v", err)
 	}
-	return res, err, out
+	return res, out, err
 }
 
 func stepStatus(t *testing.T, db *pgtest.DB, runID int64, stage, instance string) string {
@@ -113,7 +113,7 @@ func TestRunLeavesOutAFailedSite(t *testing.T) {
 	sites := append([]app.DemoSite(nil), w.sites...)
 	bad := sites[1].Name
 	sites[1].Token = "not-the-token-of-this-site"
-	res, err, out := w.run(t, sites)
+	res, out, err := w.run(t, sites)
 	var re *pipeline.RunError
 	if !errors.As(err, &re) || re.ExitCode() != 1 || res.Status() != ledger.Partial {
 		t.Fatalf("run: %v (status %s)\n%s", err, res.Status(), out.String())
@@ -286,7 +286,7 @@ func TestRunRefusesASiteThatRedirects(t *testing.T) {
 	sites := append([]app.DemoSite(nil), w.sites...)
 	bad := sites[1].Name
 	sites[1].URL = strings.Replace(sites[1].URL, "127.0.0.1", "localhost", 1)
-	res, err, out := w.run(t, sites)
+	res, out, err := w.run(t, sites)
 	var re *pipeline.RunError
 	if !errors.As(err, &re) || re.ExitCode() != 3 || res.Status() != ledger.Refused {
 		t.Fatalf("run: %v (status %s)\n%s", err, res.Status(), out.String())

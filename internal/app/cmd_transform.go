@@ -32,7 +32,7 @@ dependency order inside ONE transaction (with warehouse.statement_timeout and
 warehouse.lock_timeout), then every model's checks and every sql/tests test.
 It commits only if all of them pass; otherwise it rolls back, so every table
 keeps what the last good night left, and prints each failed check with
-sample rows. Each model's time and rows go to the ledger (ctl.run_step).
+sample rows. Each model's time and rows go to the run ledger (a step each).
 
 --select takes model names or globs (stg.sits_*), with dbt's '+': MODEL+ adds
 everything downstream of MODEL, +MODEL everything upstream. Unselected

@@ -2,25 +2,23 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mimwarehouse/mim/internal/ledger"
 )
 
 // lastRun is the latest ledger run of a command: what the child just did.
 func lastRun(ctx context.Context, pool *pgxpool.Pool, command string) (int64, string, error) {
-	var id int64
-	var status string
-	err := pool.QueryRow(ctx, `SELECT run_id, status FROM ctl.run WHERE command = $1 ORDER BY run_id DESC LIMIT 1`, command).
-		Scan(&id, &status)
+	r, err := ledger.LastRun(ctx, pool, command)
 	if err != nil {
-		return 0, "", fmt.Errorf("reading the ledger run of mim %s: %w", command, err)
+		return 0, "", err
 	}
-	return id, status, nil
+	return r.ID, r.Status, nil
 }
 
 // task is one task of a `mim run`, as its summary reports it.
@@ -79,22 +77,16 @@ type step struct {
 // transformSteps reads a transform's steps; a model's time is its build
 // time (detail.seconds), the checks' the span of their step.
 func transformSteps(ctx context.Context, pool *pgxpool.Pool, runID int64) ([]step, error) {
-	rows, err := pool.Query(ctx, `
-		SELECT entity, rows_in, coalesce((detail->>'seconds')::float8,
-		       extract(epoch FROM finished_at - started_at)::float8, 0)
-		FROM ctl.run_step WHERE run_id = $1 AND stage = 'transform'`, runID)
+	steps, err := ledger.Steps(ctx, pool, runID)
 	if err != nil {
-		return nil, fmt.Errorf("reading the transform steps of run %d: %w", runID, err)
+		return nil, err
 	}
-	defer rows.Close()
 	var out []step
-	for rows.Next() {
-		var s step
-		var sec float64
-		if err := rows.Scan(&s.name, &s.rows, &sec); err != nil {
-			return nil, fmt.Errorf("reading the transform steps of run %d: %w", runID, err)
+	for _, st := range steps {
+		if st.Key.Stage != "transform" {
+			continue
 		}
-		s.took = time.Duration(sec * float64(time.Second))
+		s := step{name: st.Key.Entity, rows: st.Counts.In, took: st.Duration()}
 		switch {
 		case strings.HasPrefix(s.name, "hook:"):
 			s.layer = "hook"
@@ -105,5 +97,5 @@ func transformSteps(ctx context.Context, pool *pgxpool.Pool, runID int64) ([]ste
 		}
 		out = append(out, s)
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -215,7 +216,7 @@ func (b *bench) resetRaw(ctx context.Context) error {
 	if !b.o.want(StageLoad) && !b.o.want(StageExtract) {
 		return nil
 	}
-	if _, err := b.pool.Exec(ctx, `TRUNCATE raw.record, raw.record_history, raw.scope_read`); err != nil {
+	if err := load.Empty(ctx, b.pool); err != nil {
 		return fmt.Errorf("emptying raw before the first night: %w", err)
 	}
 	return nil

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/mimwarehouse/mim/internal/catalog/ckantest"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 const token = "ckan-token-0123456789abcdef"
@@ -79,7 +79,7 @@ func TestDescribe(t *testing.T) {
 
 func publisher(t *testing.T, url string, key string) *Publisher {
 	t.Helper()
-	c, err := NewClient(url, config.Secret(key))
+	c, err := NewClient(url, secret.Secret(key))
 	if err != nil {
 		t.Fatal(err)
 	}

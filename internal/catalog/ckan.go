@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // Package is the part of a CKAN dataset MIM writes and reads.
@@ -62,7 +62,7 @@ type Resource struct {
 // Client calls one CKAN site's action API.
 type Client struct {
 	base   *url.URL
-	apiKey config.Secret
+	apiKey secret.Secret
 	http   *http.Client
 }
 
@@ -73,7 +73,7 @@ type Option func(*Client)
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
 // NewClient returns a client for the CKAN at baseURL (https://data.example.ac.uk).
-func NewClient(baseURL string, apiKey config.Secret, opts ...Option) (*Client, error) {
+func NewClient(baseURL string, apiKey secret.Secret, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("catalog.url %q is not an http(s) URL", baseURL)

@@ -10,6 +10,7 @@ import (
 
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -132,7 +133,8 @@ func moodleWebServices(ctx context.Context, d Deps, environment string, site *co
 func moodleAccess(ctx context.Context, d Deps, site *config.MoodleSite, c *moodle.Client) []Result {
 	var hint moodlex.AccessHint
 	if d.Pool != nil {
-		hint, _ = moodlex.LoadAccessHint(ctx, d.Pool, site.Name) // without one, the check looks at the lowest ids
+		sample, _ := load.SampleMoodleSite(ctx, d.Pool, site.Name) // without one, the check looks at the lowest ids
+		hint = moodlex.AccessHint(sample)
 	}
 	var out []Result
 	for _, a := range moodlex.CheckAccess(ctx, c, site, hint) {

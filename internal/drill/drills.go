@@ -2,14 +2,17 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -123,16 +126,19 @@ func lowInputVars(ctx context.Context, w *World) error {
 // now match the plan, and that the night did not call itself a success.
 func voidWritesSentAgain(ctx context.Context, w *World, runID int64) (string, bool, error) {
 	var void, retried, took int
-	var status string
 	err := w.Pool.QueryRow(ctx, `SELECT
 			count(*) FILTER (WHERE outcome = 'void' AND NOT retry),
 			count(*) FILTER (WHERE retry),
-			count(*) FILTER (WHERE retry AND outcome = 'applied'),
-			(SELECT status FROM ctl.run WHERE run_id = $1)
-		FROM ctl.group_sync_action WHERE run_id = $1 AND instance = $2`, runID, w.site).Scan(&void, &retried, &took, &status)
+			count(*) FILTER (WHERE retry AND outcome = 'applied')
+		FROM ctl.group_sync_action WHERE run_id = $1 AND instance = $2`, runID, w.site).Scan(&void, &retried, &took)
 	if err != nil {
 		return "", false, err
 	}
+	run, err := ledger.RunByID(ctx, w.Pool, runID)
+	if err != nil {
+		return "", false, err
+	}
+	status := run.Status
 	// Moodle's group now holds every member the warehouse wants.
 	var want []int64
 	rows, err := w.Pool.Query(ctx, `SELECT userid FROM mart.exp_group_target
@@ -241,19 +247,45 @@ func unreadableStudent(ctx context.Context, w *World) error {
 // version: it was reported, its key is live in raw, and every enrolment
 // Moodle was told of stands.
 func badRowKept(ctx context.Context, w *World, runID int64) (string, bool, error) {
-	var reported, live, kept, courses int
-	err := w.Pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND source = 'sits' AND entity = 'student' AND errors > 0),
-			(SELECT count(*) FROM raw.record WHERE source = 'sits' AND entity = 'student' AND key = $2 AND deleted_run IS NULL),
-			(SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND source = 'sits' AND entity = 'student'
-			   AND (detail->>'kept_bad_keys')::int > 0),
-			(SELECT count(*) FROM ctl.published_membership WHERE user_idnumber = $2 AND roletype = '01' AND status = 1)`,
-		runID, w.student).Scan(&reported, &live, &kept, &courses)
+	reported, kept, err := badStudentRows(ctx, w, runID)
 	if err != nil {
 		return "", false, err
 	}
-	if reported == 0 || live == 0 || kept == 0 || courses != w.studentCourses {
+	live, err := load.IsLive(ctx, w.Pool, extract.EntityID{Source: "sits", Instance: "sits", Entity: "student"}, w.student)
+	if err != nil {
+		return "", false, err
+	}
+	var courses int
+	err = w.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.published_membership WHERE user_idnumber = $1 AND roletype = '01' AND status = 1`,
+		w.student).Scan(&courses)
+	if err != nil {
+		return "", false, err
+	}
+	if !reported || !live || !kept || courses != w.studentCourses {
 		return "", false, nil
 	}
 	return fmt.Sprintf("the loader kept student %s's last good row (%d enrolments stand)", w.student, courses), true, nil
+}
+
+// badStudentRows says whether the run's SITS student step reported rows it
+// could not read, and whether it kept their keys' last good versions.
+func badStudentRows(ctx context.Context, w *World, runID int64) (reported, kept bool, err error) {
+	steps, err := ledger.Steps(ctx, w.Pool, runID)
+	if err != nil {
+		return false, false, err
+	}
+	for _, s := range steps {
+		if s.Key.Source != "sits" || s.Key.Entity != "student" {
+			continue
+		}
+		var detail struct {
+			KeptBadKeys int `json:"kept_bad_keys"`
+		}
+		if err := json.Unmarshal(s.Detail, &detail); err != nil {
+			return false, false, fmt.Errorf("reading the detail of step %s: %w", s.Key, err)
+		}
+		reported = reported || s.Counts.Errors > 0
+		kept = kept || detail.KeptBadKeys > 0
+	}
+	return reported, kept, nil
 }

@@ -117,7 +117,7 @@ func TestWebServicesChecksTheLiveSiteURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = envguard.New("staging", db.Pool).WebServices(ctx, siteConfig("main", sim.URL(), "production"), client(t, "main", sim.URL()))
-	re = refusal(t, err, envguard.SiteEnvironment, envguard.WarehouseLabel, envguard.LiveSiteURL)
+	refusal(t, err, envguard.SiteEnvironment, envguard.WarehouseLabel, envguard.LiveSiteURL)
 	if n := sim.Calls(""); n != 3 || sim.Calls("core_webservice_get_site_info") != n {
 		t.Errorf("the guard may only read site info, once per check: %d calls", n)
 	}

@@ -50,6 +50,10 @@ type Run struct {
 func Begin(ctx context.Context, pool *pgxpool.Pool, command, environment, version string, args []string) (*Run, error) {
 	lock, err := warehouse.AcquireRunLock(ctx, pool)
 	if err != nil {
+		var locked *warehouse.LockedError
+		if errors.As(err, &locked) {
+			locked.Holder = nameRunningRun(ctx, pool, locked.Holder)
+		}
 		return nil, err
 	}
 	host, _ := os.Hostname()
@@ -73,6 +77,25 @@ func Begin(ctx context.Context, pool *pgxpool.Pool, command, environment, versio
 		return nil, fmt.Errorf("recording the start of run %s: %w", command, err)
 	}
 	return r, nil
+}
+
+// nameRunningRun adds to holder, the database session holding the run
+// lock, the run it recorded as running.
+func nameRunningRun(ctx context.Context, pool *pgxpool.Pool, holder string) string {
+	var runID int64
+	var command, host string
+	var pid int
+	var started time.Time
+	err := pool.QueryRow(ctx, `SELECT run_id, command, host, pid, started_at FROM ctl.run
+		WHERE status = 'running' ORDER BY run_id DESC LIMIT 1`).Scan(&runID, &command, &host, &pid, &started)
+	if err != nil {
+		return holder
+	}
+	run := fmt.Sprintf("run %d `mim %s` on %s pid %d, started %s", runID, command, host, pid, started.Format(time.RFC3339))
+	if holder == "" || holder == warehouse.HolderUnknown {
+		return run
+	}
+	return holder + "; " + run
 }
 
 // Finish records the run's outcome and releases the run lock. status is one

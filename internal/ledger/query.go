@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -34,26 +36,62 @@ func (r RunSummary) Duration() time.Duration {
 	return r.Finished.Sub(r.Started)
 }
 
+// runColumns are the columns scanRun reads, from ctl.run r and its steps s.
+const runColumns = `r.run_id, r.command, r.status, r.environment, r.started_at, r.finished_at, r.host, r.exit_code, r.error,
+	count(s.step_id), coalesce(sum(s.errors), 0)::bigint`
+
+func scanRun(row pgx.CollectableRow) (RunSummary, error) {
+	var r RunSummary
+	err := row.Scan(&r.ID, &r.Command, &r.Status, &r.Environment, &r.Started, &r.Finished, &r.Host,
+		&r.ExitCode, &r.Error, &r.Steps, &r.StepErrors)
+	return r, err
+}
+
 // Recent returns the last limit runs, newest first.
 func Recent(ctx context.Context, q warehouse.Querier, limit int) ([]RunSummary, error) {
-	rows, err := q.Query(ctx, `
-		SELECT r.run_id, r.command, r.status, r.environment, r.started_at, r.finished_at, r.host, r.exit_code, r.error,
-		       count(s.step_id), coalesce(sum(s.errors), 0)::bigint
+	rows, err := q.Query(ctx, `SELECT `+runColumns+`
 		FROM ctl.run r LEFT JOIN ctl.run_step s ON s.run_id = r.run_id
 		GROUP BY r.run_id ORDER BY r.run_id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading recent runs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RunSummary, error) {
-		var r RunSummary
-		err := row.Scan(&r.ID, &r.Command, &r.Status, &r.Environment, &r.Started, &r.Finished, &r.Host,
-			&r.ExitCode, &r.Error, &r.Steps, &r.StepErrors)
-		return r, err
-	})
+	out, err := pgx.CollectRows(rows, scanRun)
 	if err != nil {
 		return nil, fmt.Errorf("reading recent runs: %w", err)
 	}
 	return out, nil
+}
+
+// ErrNoRun says the ledger holds no run that matches.
+var ErrNoRun = errors.New("no such run in the ledger")
+
+// RunByID returns the run id, or an error wrapping ErrNoRun.
+func RunByID(ctx context.Context, q warehouse.Querier, id int64) (RunSummary, error) {
+	return oneRun(ctx, q, fmt.Sprintf("run %d", id), `WHERE r.run_id = $1`, id)
+}
+
+// LastRun returns the latest run of command (whatever its status), or an
+// error wrapping ErrNoRun.
+func LastRun(ctx context.Context, q warehouse.Querier, command string) (RunSummary, error) {
+	return oneRun(ctx, q, "the last run of mim "+command, `WHERE r.command = $1`, command)
+}
+
+// oneRun reads the newest run that where (with arg) selects.
+func oneRun(ctx context.Context, q warehouse.Querier, what, where string, arg any) (RunSummary, error) {
+	rows, err := q.Query(ctx, `SELECT `+runColumns+`
+		FROM ctl.run r LEFT JOIN ctl.run_step s ON s.run_id = r.run_id `+where+`
+		GROUP BY r.run_id ORDER BY r.run_id DESC LIMIT 1`, arg)
+	if err != nil {
+		return RunSummary{}, fmt.Errorf("reading %s: %w", what, err)
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return RunSummary{}, fmt.Errorf("reading %s: %w", what, ErrNoRun)
+	case err != nil:
+		return RunSummary{}, fmt.Errorf("reading %s: %w", what, err)
+	}
+	return r, nil
 }
 
 // StepSummary is a step as the ledger recorded it.
@@ -68,6 +106,8 @@ type StepSummary struct {
 	// Seconds is the step's own time when it recorded one (detail.seconds):
 	// a transform model's build, which finishes only at the commit.
 	Seconds *float64
+	// Detail is what the step recorded beside its counts (a JSON object).
+	Detail json.RawMessage
 }
 
 // Duration is how long the step's own work took: its recorded seconds, or
@@ -87,7 +127,7 @@ func Steps(ctx context.Context, q warehouse.Querier, runID int64) ([]StepSummary
 	rows, err := q.Query(ctx, `
 		SELECT step_id, stage, source, instance, entity, status, started_at, finished_at,
 		       rows_in, rows_new, rows_changed, rows_deleted, rows_unchanged, errors, error,
-		       CASE WHEN jsonb_typeof(detail->'seconds') = 'number' THEN (detail->>'seconds')::float8 END
+		       CASE WHEN jsonb_typeof(detail->'seconds') = 'number' THEN (detail->>'seconds')::float8 END, detail
 		FROM ctl.run_step WHERE run_id = $1 ORDER BY step_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the steps of run %d: %w", runID, err)
@@ -96,7 +136,7 @@ func Steps(ctx context.Context, q warehouse.Querier, runID int64) ([]StepSummary
 		var s StepSummary
 		c := &s.Counts
 		err := row.Scan(&s.ID, &s.Key.Stage, &s.Key.Source, &s.Key.Instance, &s.Key.Entity, &s.Status,
-			&s.Started, &s.Finished, &c.In, &c.New, &c.Changed, &c.Deleted, &c.Unchanged, &c.Errors, &s.Error, &s.Seconds)
+			&s.Started, &s.Finished, &c.In, &c.New, &c.Changed, &c.Deleted, &c.Unchanged, &c.Errors, &s.Error, &s.Seconds, &s.Detail)
 		return s, err
 	})
 	if err != nil {
@@ -177,4 +217,16 @@ func ByStage(steps []StepSummary) []StageTotal {
 		}
 	}
 	return out
+}
+
+// LastStepSucceeded is the last run in which a step of stage on entity (a
+// transform's model, an extract's entity) succeeded, or 0 when none did.
+func LastStepSucceeded(ctx context.Context, q warehouse.Querier, stage, entity string) (int64, error) {
+	var run int64
+	err := q.QueryRow(ctx, `SELECT coalesce(max(run_id), 0) FROM ctl.run_step
+		WHERE stage = $1 AND entity = $2 AND status = 'succeeded'`, stage, entity).Scan(&run)
+	if err != nil {
+		return 0, fmt.Errorf("reading the last run whose %s of %s succeeded: %w", stage, entity, err)
+	}
+	return run, nil
 }

@@ -31,9 +31,6 @@ type platformConfig struct {
 	} `json:"https://purl.imsglobal.org/spec/lti-platform-configuration"`
 }
 
-// toolConfigClaim names the LTI part of a client registration.
-const toolConfigClaim = "https://purl.imsglobal.org/spec/lti-tool-configuration"
-
 // registration is the client registration the tool sends.
 type registration struct {
 	ApplicationType         string     `json:"application_type"`

@@ -18,8 +18,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // DefaultAdminDSN is used when MIM_TEST_MYSQL_URL is unset; ./scripts/setup
@@ -71,7 +71,7 @@ func New(t testing.TB) *DB {
 	ad, err := adminDB()
 	if err != nil {
 		msg := fmt.Sprintf("no test MariaDB at %s: %v (run ./scripts/setup, or set MIM_TEST_MYSQL_URL)",
-			config.RedactDSN(AdminDSN()), err)
+			secret.RedactDSN(AdminDSN()), err)
 		if pgtest.Required() {
 			t.Fatal(msg)
 		}

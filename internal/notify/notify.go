@@ -25,7 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // Message is one plain-text mail.
@@ -42,14 +42,31 @@ type Mailer interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// New returns the Mailer the configuration describes: SMTP when
-// notify.smtp.host is set, otherwise one whose Send returns
-// ErrNotConfigured.
-func New(cfg config.Notify, opts ...Option) (Mailer, error) {
-	if cfg.SMTP.Host == "" {
+// Options are where mail goes: the relay and the default recipients
+// (notify.smtp and notify.to in the configuration).
+type Options struct {
+	Relay Relay
+	To    []string
+}
+
+// Relay is the SMTP relay mail is sent through.
+type Relay struct {
+	Host     string
+	Port     int
+	Username string
+	Password secret.Secret
+	From     string
+	// StartTLS is required unless the relay is on loopback.
+	StartTLS bool
+}
+
+// New returns the Mailer o describes: SMTP when the relay's host is set
+// (notify.smtp.host), otherwise one whose Send returns ErrNotConfigured.
+func New(o Options, opts ...Option) (Mailer, error) {
+	if o.Relay.Host == "" {
 		return disabled{}, nil
 	}
-	return NewSMTP(cfg.SMTP, cfg.To, opts...)
+	return NewSMTP(o.Relay, o.To, opts...)
 }
 
 type disabled struct{}
@@ -82,7 +99,7 @@ type SMTP struct {
 	host       string
 	port       int
 	username   string
-	password   config.Secret
+	password   secret.Secret
 	from       *mail.Address
 	to         []string
 	requireTLS bool
@@ -96,7 +113,7 @@ type SMTP struct {
 // NewSMTP returns a mailer for the relay cfg, sending to defaultTo unless a
 // message names its own recipients. STARTTLS is required when cfg asks for
 // it and always when the relay is not on loopback.
-func NewSMTP(cfg config.SMTP, defaultTo []string, opts ...Option) (*SMTP, error) {
+func NewSMTP(cfg Relay, defaultTo []string, opts ...Option) (*SMTP, error) {
 	if cfg.Host == "" {
 		return nil, ErrNotConfigured
 	}

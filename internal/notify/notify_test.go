@@ -12,17 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/notify/smtptest"
 )
 
 const password = "pw-Sup3rSecret-4711"
 
-func relay(srv *smtptest.Server) config.SMTP {
-	return config.SMTP{Host: srv.Host, Port: srv.Port, From: "MIM <mim@example.ac.uk>"}
+func relay(srv *smtptest.Server) Relay {
+	return Relay{Host: srv.Host, Port: srv.Port, From: "MIM <mim@example.ac.uk>"}
 }
 
-func newMailer(t *testing.T, cfg config.SMTP, to []string, opts ...Option) *SMTP {
+func newMailer(t *testing.T, cfg Relay, to []string, opts ...Option) *SMTP {
 	t.Helper()
 	m, err := NewSMTP(cfg, to, append([]Option{WithHelloName("mim.test")}, opts...)...)
 	if err != nil {
@@ -125,7 +124,7 @@ func TestRemoteRelayAlwaysNeedsTLS(t *testing.T) {
 			opts = append(opts, smtptest.WithTLS("smtp.example.test"))
 		}
 		srv := smtptest.Start(t, opts...)
-		cfg := config.SMTP{Host: "smtp.example.test", Port: 587, From: "mim@example.ac.uk", StartTLS: false}
+		cfg := Relay{Host: "smtp.example.test", Port: 587, From: "mim@example.ac.uk", StartTLS: false}
 		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if addr != "smtp.example.test:587" {
 				t.Errorf("dialled %s", addr)
@@ -238,7 +237,7 @@ func TestSubjectCannotAddHeaders(t *testing.T) {
 }
 
 func TestNotConfigured(t *testing.T) {
-	m, err := New(config.Notify{})
+	m, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +245,7 @@ func TestNotConfigured(t *testing.T) {
 		t.Errorf("Send = %v", err)
 	}
 	srv := smtptest.Start(t)
-	m, err = New(config.Notify{SMTP: relay(srv), To: []string{"lama@example.ac.uk"}})
+	m, err = New(Options{Relay: relay(srv), To: []string{"lama@example.ac.uk"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +272,7 @@ func TestSilentRelayHonoursContext(t *testing.T) {
 		}
 	}()
 	addr := ln.Addr().(*net.TCPAddr)
-	m := newMailer(t, config.SMTP{Host: "127.0.0.1", Port: addr.Port, From: "mim@example.ac.uk"}, []string{"a@example.ac.uk"})
+	m := newMailer(t, Relay{Host: "127.0.0.1", Port: addr.Port, From: "mim@example.ac.uk"}, []string{"a@example.ac.uk"})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err = m.Send(ctx, Message{Subject: "s", Body: "b"})
@@ -283,7 +282,7 @@ func TestSilentRelayHonoursContext(t *testing.T) {
 }
 
 func TestSecretsNeverPrinted(t *testing.T) {
-	m := newMailer(t, config.SMTP{Host: "127.0.0.1", Port: 1, From: "mim@example.ac.uk", Username: "mim", Password: password}, []string{"a@example.ac.uk"})
+	m := newMailer(t, Relay{Host: "127.0.0.1", Port: 1, From: "mim@example.ac.uk", Username: "mim", Password: password}, []string{"a@example.ac.uk"})
 	err := m.Send(context.Background(), Message{Subject: "s", Body: "b"})
 	if err == nil {
 		t.Fatal("dialling port 1 succeeded")

@@ -7,22 +7,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
-// Querier is what the Ledger reads the warehouse with (a pool).
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // Ledger is a Prometheus collector that reads the warehouse at scrape time:
-// ctl.run, ctl.run_step, ctl.guard_event, raw.scope_read, ctl.moodle_request
-// and ctl.schedule_pause. Counters are sums over the whole ledger, so they
+// the run ledger (internal/ledger's totals), ctl.guard_event, raw.scope_read,
+// ctl.moodle_request and ctl.schedule_pause. Counters are sums over the whole ledger, so they
 // only grow while the ledger is kept; a run still going counts once it has
 // finished (its extract steps as each finishes).
 type Ledger struct {
-	q       Querier
+	q       warehouse.Querier
 	logger  *slog.Logger
 	timeout time.Duration
 	maxAge  time.Duration
@@ -43,7 +40,7 @@ func WithLedgerLogger(l *slog.Logger) LedgerOption { return func(c *Ledger) { c.
 func WithLedgerCache(d time.Duration) LedgerOption { return func(c *Ledger) { c.maxAge = d } }
 
 // NewLedger returns the collector over the warehouse q.
-func NewLedger(q Querier, opts ...LedgerOption) *Ledger {
+func NewLedger(q warehouse.Querier, opts ...LedgerOption) *Ledger {
 	c := &Ledger{q: q, logger: slog.New(slog.DiscardHandler), timeout: 10 * time.Second, maxAge: 5 * time.Second}
 	for _, o := range opts {
 		o(c)
@@ -156,95 +153,51 @@ func (c *Ledger) scan(ctx context.Context, what, sql string, dest []any, row fun
 }
 
 func (c *Ledger) runs(ctx context.Context, emit emitFunc) error {
-	var command, status string
-	var n float64
-	return c.scan(ctx, "ctl.run", `SELECT command, status, count(*)::float8 FROM ctl.run GROUP BY 1, 2`,
-		[]any{&command, &status, &n}, func() {
-			if status == "running" {
-				emit(descRunning, prometheus.GaugeValue, n, command)
-			} else {
-				emit(descRuns, prometheus.CounterValue, n, command, status)
-			}
-		})
-}
-
-// stageSQL gives each stage of each finished run one outcome per site (the
-// worst of its steps), its last success and its last duration.
-const stageSQL = `
-WITH task AS (
-	SELECT s.run_id, s.stage, s.instance AS site,
-		CASE WHEN bool_or(s.status IN ('failed', 'running')) THEN 'failed'
-		     WHEN bool_or(s.status = 'refused') THEN 'refused'
-		     WHEN bool_or(s.status = 'partial') THEN 'partial'
-		     WHEN bool_and(s.status = 'skipped') THEN 'skipped'
-		     ELSE 'succeeded' END AS outcome,
-		min(s.started_at) FILTER (WHERE s.status <> 'skipped') AS started,
-		max(s.finished_at) FILTER (WHERE s.status <> 'skipped') AS finished
-	FROM ctl.run_step s JOIN ctl.run r ON r.run_id = s.run_id
-	WHERE r.status <> 'running'
-	GROUP BY 1, 2, 3
-), stage_run AS (
-	SELECT run_id, stage, bool_and(outcome IN ('succeeded', 'partial')) AS ok, min(started) AS started, max(finished) AS finished
-	FROM task GROUP BY 1, 2
-)
-SELECT 'runs', stage, site, outcome, count(*)::float8 FROM task GROUP BY 2, 3, 4
-UNION ALL
-SELECT 'success', stage, '', '', extract(epoch FROM max(finished) FILTER (WHERE ok))::float8
-FROM stage_run GROUP BY stage HAVING bool_or(ok AND finished IS NOT NULL)
-UNION ALL
-(SELECT DISTINCT ON (stage) 'seconds', stage, '', '', extract(epoch FROM finished - started)::float8
- FROM stage_run WHERE started IS NOT NULL AND finished IS NOT NULL ORDER BY stage, run_id DESC)
-`
-
-// runSQL is the whole mim run's last success and last duration.
-const runSQL = `
-SELECT 'success', extract(epoch FROM max(finished_at))::float8 FROM ctl.run WHERE command = 'run' AND status = 'succeeded'
-HAVING max(finished_at) IS NOT NULL
-UNION ALL
-(SELECT 'seconds', extract(epoch FROM finished_at - started_at)::float8 FROM ctl.run
- WHERE command = 'run' AND finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1)
-`
-
-func (c *Ledger) stages(ctx context.Context, emit emitFunc) error {
-	var kind, stage, site, outcome string
-	var v float64
-	err := c.scan(ctx, "the stages of runs", stageSQL, []any{&kind, &stage, &site, &outcome, &v}, func() {
-		switch kind {
-		case "runs":
-			emit(descStageRuns, prometheus.CounterValue, v, stage, site, outcome)
-		case "success":
-			emit(descLastSuccess, prometheus.GaugeValue, v, stage)
-		case "seconds":
-			emit(descStageSeconds, prometheus.GaugeValue, v, stage)
-		}
-	})
+	counts, err := ledger.RunCounts(ctx, c.q)
 	if err != nil {
 		return err
 	}
-	return c.scan(ctx, "the last runs", runSQL, []any{&kind, &v}, func() {
-		if kind == "success" {
-			emit(descLastSuccess, prometheus.GaugeValue, v, "run")
+	for _, rc := range counts {
+		if rc.Status == ledger.Running {
+			emit(descRunning, prometheus.GaugeValue, float64(rc.Runs), rc.Command)
 		} else {
-			emit(descStageSeconds, prometheus.GaugeValue, v, "run")
+			emit(descRuns, prometheus.CounterValue, float64(rc.Runs), rc.Command, rc.Status)
 		}
-	})
+	}
+	return nil
+}
+
+func (c *Ledger) stages(ctx context.Context, emit emitFunc) error {
+	st, err := ledger.Stages(ctx, c.q)
+	if err != nil {
+		return err
+	}
+	for _, o := range st.Outcomes {
+		emit(descStageRuns, prometheus.CounterValue, float64(o.Runs), o.Stage, o.Site, o.Outcome)
+	}
+	for _, v := range st.LastSuccess {
+		emit(descLastSuccess, prometheus.GaugeValue, v.Value, v.Stage)
+	}
+	for _, v := range st.LastSeconds {
+		emit(descStageSeconds, prometheus.GaugeValue, v.Value, v.Stage)
+	}
+	return nil
 }
 
 func (c *Ledger) extracts(ctx context.Context, emit emitFunc) error {
-	var source, site, entity string
-	var in, added, changed, deleted, errs float64
-	return c.scan(ctx, "the extract steps", `
-		SELECT source, instance, entity, sum(rows_in)::float8, sum(rows_new)::float8, sum(rows_changed)::float8,
-		       sum(rows_deleted)::float8, sum(errors)::float8
-		FROM ctl.run_step WHERE stage = 'extract' AND entity <> '' AND finished_at IS NOT NULL
-		GROUP BY 1, 2, 3`,
-		[]any{&source, &site, &entity, &in, &added, &changed, &deleted, &errs}, func() {
-			emit(descRecords, prometheus.CounterValue, in, source, site, entity)
-			emit(descChanges, prometheus.CounterValue, added, source, site, entity, "new")
-			emit(descChanges, prometheus.CounterValue, changed, source, site, entity, "changed")
-			emit(descChanges, prometheus.CounterValue, deleted, source, site, entity, "deleted")
-			emit(descExtractErrors, prometheus.CounterValue, errs, source, site, entity)
-		})
+	totals, err := ledger.ExtractTotals(ctx, c.q)
+	if err != nil {
+		return err
+	}
+	for _, t := range totals {
+		n := t.Counts
+		emit(descRecords, prometheus.CounterValue, float64(n.In), t.Source, t.Instance, t.Entity)
+		emit(descChanges, prometheus.CounterValue, float64(n.New), t.Source, t.Instance, t.Entity, "new")
+		emit(descChanges, prometheus.CounterValue, float64(n.Changed), t.Source, t.Instance, t.Entity, "changed")
+		emit(descChanges, prometheus.CounterValue, float64(n.Deleted), t.Source, t.Instance, t.Entity, "deleted")
+		emit(descExtractErrors, prometheus.CounterValue, float64(n.Errors), t.Source, t.Instance, t.Entity)
+	}
+	return nil
 }
 
 func (c *Ledger) guards(ctx context.Context, emit emitFunc) error {

@@ -22,7 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	sqlfiles "github.com/mimwarehouse/mim/sql"
 )
@@ -37,7 +37,7 @@ const Environment = "test"
 // DB is one test's database.
 type DB struct {
 	Name string
-	DSN  config.DSN
+	DSN  secret.DSN
 	Pool *pgxpool.Pool
 }
 
@@ -67,7 +67,7 @@ func adminPool() (*pgxpool.Pool, error) {
 	adminOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		admin, adminErr = warehouse.Open(ctx, config.DSN(AdminDSN()), 4)
+		admin, adminErr = warehouse.Open(ctx, secret.DSN(AdminDSN()), 4)
 	})
 	return admin, adminErr
 }
@@ -75,7 +75,7 @@ func adminPool() (*pgxpool.Pool, error) {
 func unavailable(t testing.TB, err error) {
 	t.Helper()
 	msg := fmt.Sprintf("no test PostgreSQL at %s: %v (run ./scripts/setup, or set MIM_TEST_DATABASE_URL)",
-		config.RedactDSN(AdminDSN()), err)
+		secret.RedactDSN(AdminDSN()), err)
 	if Required() {
 		t.Fatal(msg)
 	}
@@ -112,7 +112,7 @@ func newDB(t testing.TB, migrated bool) *DB {
 	if err := createFrom(ctx, ap, name, template); err != nil {
 		t.Fatalf("creating test database: %v", err)
 	}
-	dsn := config.DSN(warehouse.WithDatabase(AdminDSN(), name))
+	dsn := secret.DSN(warehouse.WithDatabase(AdminDSN(), name))
 	pool, err := warehouse.Open(ctx, dsn, 8)
 	if err != nil {
 		dropDatabase(ap, name)
@@ -212,7 +212,7 @@ func ensureTemplate(ctx context.Context, ap *pgxpool.Pool) (string, error) {
 }
 
 func migrateTemplate(ctx context.Context, db string) error {
-	pool, err := warehouse.Open(ctx, config.DSN(warehouse.WithDatabase(AdminDSN(), db)), 2)
+	pool, err := warehouse.Open(ctx, secret.DSN(warehouse.WithDatabase(AdminDSN(), db)), 2)
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func randomHex(n int) string {
 // encoding (SQL_ASCII, LATIN1, ...), dropped when the test ends: a stand-in
 // for a source database in a legacy character set, which can hold text that
 // is not UTF-8.
-func NewEncoded(t testing.TB, encoding string) config.DSN {
+func NewEncoded(t testing.TB, encoding string) secret.DSN {
 	t.Helper()
 	ap, err := adminPool()
 	if err != nil {
@@ -270,7 +270,7 @@ func NewEncoded(t testing.TB, encoding string) config.DSN {
 		t.Fatalf("creating a %s database: %v", encoding, err)
 	}
 	t.Cleanup(func() { dropDatabase(ap, name) })
-	return config.DSN(warehouse.WithDatabase(AdminDSN(), name))
+	return secret.DSN(warehouse.WithDatabase(AdminDSN(), name))
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -307,73 +307,71 @@ const chartRuns = 30
 
 func readCharts(ctx context.Context, q warehouse.Querier) []chart {
 	var out []chart
-	add := func(c chart, err error) {
+	add := func(title, unit string, points []ledger.SeriesPoint, err error) {
+		c := seriesChart(title, unit, points)
 		if err != nil {
-			c.Err = err.Error()
+			c.Err = fmt.Sprintf("reading %q: %v", title, err)
 		}
 		out = append(out, c)
 	}
-	add(seriesChart(ctx, q, "Records read per run", "records", `
-		SELECT r.run_id::text, s.source, sum(s.rows_in)::float8
-		FROM ctl.run r JOIN ctl.run_step s ON s.run_id = r.run_id
-		WHERE s.stage = 'extract' AND s.entity <> ''
-		  AND r.run_id IN (SELECT DISTINCT run_id FROM ctl.run_step WHERE stage = 'extract' ORDER BY run_id DESC LIMIT $1)
-		GROUP BY 1, 2, r.run_id ORDER BY r.run_id`))
-	add(seriesChart(ctx, q, "Active memberships published, by site", "memberships", `
+	points, err := ledger.ExtractRecordsPerRun(ctx, q, chartRuns)
+	add("Records read per run", "records", points, err)
+	points, err = readSeries(ctx, q, `
 		SELECT to_char(created_at, 'YYYY-MM-DD HH24:MI'), instance, active_memberships::float8
 		FROM (SELECT * FROM ctl.export_run WHERE feed IN ('ims', 'flatfile') AND status = 'published' AND active_memberships IS NOT NULL
 		      ORDER BY export_id DESC LIMIT $1 * 8) e
-		ORDER BY export_id`))
-	add(seriesChart(ctx, q, "Records new, changed or deleted per run", "records", `
-		SELECT r.run_id::text, s.source, sum(s.rows_new + s.rows_changed + s.rows_deleted)::float8
-		FROM ctl.run r JOIN ctl.run_step s ON s.run_id = r.run_id
-		WHERE s.stage = 'extract' AND s.entity <> ''
-		  AND r.run_id IN (SELECT DISTINCT run_id FROM ctl.run_step WHERE stage = 'extract' ORDER BY run_id DESC LIMIT $1)
-		GROUP BY 1, 2, r.run_id ORDER BY r.run_id`))
-	add(seriesChart(ctx, q, "Run duration (minutes)", "minutes", `
-		SELECT run_id::text, command, extract(epoch FROM finished_at - started_at)::float8 / 60
-		FROM (SELECT * FROM ctl.run WHERE finished_at IS NOT NULL AND command IN ('run', 'extract', 'transform', 'export', 'groups')
-		      ORDER BY run_id DESC LIMIT $1) r
-		ORDER BY run_id`))
-	add(seriesChart(ctx, q, "Guard decisions per run", "decisions", `
+		ORDER BY export_id`)
+	add("Active memberships published, by site", "memberships", points, err)
+	points, err = ledger.ExtractChangesPerRun(ctx, q, chartRuns)
+	add("Records new, changed or deleted per run", "records", points, err)
+	points, err = ledger.RunMinutes(ctx, q, chartRuns)
+	add("Run duration (minutes)", "minutes", points, err)
+	points, err = readSeries(ctx, q, `
 		SELECT run_id::text, decision, count(*)::float8
 		FROM ctl.guard_event WHERE run_id IN (SELECT DISTINCT run_id FROM ctl.guard_event WHERE run_id IS NOT NULL ORDER BY run_id DESC LIMIT $1)
-		GROUP BY run_id, decision ORDER BY run_id`))
+		GROUP BY run_id, decision ORDER BY run_id`)
+	add("Guard decisions per run", "decisions", points, err)
 	return out
 }
 
-// seriesChart reads (x label, series, value) rows in x order.
-func seriesChart(ctx context.Context, q warehouse.Querier, title, unit, sql string) (chart, error) {
-	c := chart{Title: title, Unit: unit}
+// readSeries reads (x label, series, value) rows in x order over the last
+// chartRuns.
+func readSeries(ctx context.Context, q warehouse.Querier, sql string) ([]ledger.SeriesPoint, error) {
 	rows, err := q.Query(ctx, sql, chartRuns)
 	if err != nil {
-		return c, fmt.Errorf("reading %q: %w", title, err)
+		return nil, err
 	}
-	defer rows.Close()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ledger.SeriesPoint, error) {
+		var p ledger.SeriesPoint
+		err := r.Scan(&p.X, &p.Series, &p.Value)
+		return p, err
+	})
+}
+
+// seriesChart lays points out as a chart: an x per distinct label, in the
+// order they come, a series per distinct name.
+func seriesChart(title, unit string, points []ledger.SeriesPoint) chart {
+	c := chart{Title: title, Unit: unit}
 	xIndex := map[string]int{}
 	sIndex := map[string]int{}
-	for rows.Next() {
-		var x, s string
-		var v float64
-		if err := rows.Scan(&x, &s, &v); err != nil {
-			return c, fmt.Errorf("reading %q: %w", title, err)
-		}
-		xi, ok := xIndex[x]
+	for _, p := range points {
+		xi, ok := xIndex[p.X]
 		if !ok {
 			xi = len(c.X)
-			xIndex[x] = xi
-			c.X = append(c.X, x)
+			xIndex[p.X] = xi
+			c.X = append(c.X, p.X)
 			for i := range c.Series {
 				c.Series[i].Values = append(c.Series[i].Values, nil)
 			}
 		}
-		si, ok := sIndex[s]
+		si, ok := sIndex[p.Series]
 		if !ok {
 			si = len(c.Series)
-			sIndex[s] = si
-			c.Series = append(c.Series, series{Name: s, Values: make([]*float64, len(c.X))})
+			sIndex[p.Series] = si
+			c.Series = append(c.Series, series{Name: p.Series, Values: make([]*float64, len(c.X))})
 		}
+		v := p.Value
 		c.Series[si].Values[xi] = &v
 	}
-	return c, rows.Err()
+	return c
 }

@@ -144,12 +144,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	v := &runView{Title: fmt.Sprintf("MIM run %d", id), Now: h.now()}
-	var rs ledger.RunSummary
-	err = h.pool.QueryRow(ctx, `SELECT r.run_id, r.command, r.status, r.environment, r.started_at, r.finished_at, r.host,
-		r.exit_code, r.error, (SELECT count(*) FROM ctl.run_step s WHERE s.run_id = r.run_id),
-		(SELECT coalesce(sum(errors), 0)::bigint FROM ctl.run_step s WHERE s.run_id = r.run_id)
-		FROM ctl.run r WHERE r.run_id = $1`, id).Scan(&rs.ID, &rs.Command, &rs.Status, &rs.Environment, &rs.Started,
-		&rs.Finished, &rs.Host, &rs.ExitCode, &rs.Error, &rs.Steps, &rs.StepErrors)
+	rs, err := ledger.RunByID(ctx, h.pool, id)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("run %d: not found", id), http.StatusNotFound)
 		return

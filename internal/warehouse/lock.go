@@ -3,7 +3,6 @@ package warehouse
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,6 +17,10 @@ const RunLockID int64 = 0x6d696d5f72756e // "mim_run"
 type RunLock struct {
 	conn *pgxpool.Conn
 }
+
+// HolderUnknown is a LockedError's Holder when the warehouse cannot say who
+// holds the lock.
+const HolderUnknown = "holder unknown"
 
 // LockedError says another run holds the lock.
 type LockedError struct {
@@ -47,9 +50,9 @@ func AcquireRunLock(ctx context.Context, pool *pgxpool.Pool) (*RunLock, error) {
 	return &RunLock{conn: conn}, nil
 }
 
-// describeHolder names the session holding the lock and the run it recorded.
+// describeHolder names the database session holding the lock (the ledger
+// adds the run it recorded).
 func describeHolder(ctx context.Context, pool *pgxpool.Pool) string {
-	var parts []string
 	var pid int
 	var app, addr string
 	var since time.Time
@@ -59,22 +62,10 @@ func describeHolder(ctx context.Context, pool *pgxpool.Pool) string {
 		WHERE l.locktype = 'advisory' AND l.granted
 		  AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
 		LIMIT 1`, RunLockID).Scan(&pid, &app, &addr, &since)
-	if err == nil {
-		parts = append(parts, fmt.Sprintf("database session %d from %s, connected %s", pid, addr, since.Format(time.RFC3339)))
+	if err != nil {
+		return HolderUnknown
 	}
-	var runID int64
-	var command, host string
-	var runPID int
-	var started time.Time
-	err = pool.QueryRow(ctx, `SELECT run_id, command, host, pid, started_at FROM ctl.run
-		WHERE status = 'running' ORDER BY run_id DESC LIMIT 1`).Scan(&runID, &command, &host, &runPID, &started)
-	if err == nil {
-		parts = append(parts, fmt.Sprintf("run %d `mim %s` on %s pid %d, started %s", runID, command, host, runPID, started.Format(time.RFC3339)))
-	}
-	if len(parts) == 0 {
-		return "holder unknown"
-	}
-	return strings.Join(parts, "; ")
+	return fmt.Sprintf("database session %d from %s, connected %s", pid, addr, since.Format(time.RFC3339))
 }
 
 // Release gives the lock back. It uses its own short context so that a

@@ -21,7 +21,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 	sqlfiles "github.com/mimwarehouse/mim/sql"
 )
 
@@ -46,7 +46,7 @@ func WithDatabase(dsn, db string) string {
 
 // Open connects to the warehouse and checks the connection. The DSN's
 // password never appears in the returned error.
-func Open(ctx context.Context, dsn config.DSN, maxConns int) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, dsn secret.DSN, maxConns int) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(dsn.Reveal())
 	if err != nil {
 		// pgx's parse errors quote the connection string; ours is redacted.
@@ -70,9 +70,9 @@ func Open(ctx context.Context, dsn config.DSN, maxConns int) (*pgxpool.Pool, err
 	return pool, nil
 }
 
-// scrub redacts the password field in an error's text (config.ScrubPassword).
+// scrub redacts the password field in an error's text (secret.ScrubPassword).
 func scrub(err error, password string) error {
-	if msg := config.ScrubPassword(err.Error(), password); msg != err.Error() {
+	if msg := secret.ScrubPassword(err.Error(), password); msg != err.Error() {
 		return errors.New(msg)
 	}
 	return err

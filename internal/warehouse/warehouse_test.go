@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/secret"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -143,14 +143,14 @@ func TestRunLockExcludesSecondHolder(t *testing.T) {
 
 func TestOpenErrorHidesPassword(t *testing.T) {
 	ctx := context.Background()
-	_, err := warehouse.Open(ctx, config.DSN("postgres://mim:s3cretpw@127.0.0.1:1/none?connect_timeout=2"), 1)
+	_, err := warehouse.Open(ctx, secret.DSN("postgres://mim:s3cretpw@127.0.0.1:1/none?connect_timeout=2"), 1)
 	if err == nil {
 		t.Fatal("connected to port 1?")
 	}
 	if strings.Contains(err.Error(), "s3cretpw") {
 		t.Errorf("error leaks the password: %v", err)
 	}
-	_, err = warehouse.Open(ctx, config.DSN("postgres://mim:s3cretpw@[bad"), 1)
+	_, err = warehouse.Open(ctx, secret.DSN("postgres://mim:s3cretpw@[bad"), 1)
 	if err == nil || strings.Contains(err.Error(), "s3cretpw") {
 		t.Errorf("parse error: %v", err)
 	}
