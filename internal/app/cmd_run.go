@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -482,6 +481,3 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	}
 	return out
 }
-
-// sinceRound formats how long ago t was, for messages.
-func sinceRound(t time.Time) string { return time.Since(t).Round(time.Second).String() }
