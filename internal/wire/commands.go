@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/export/feeds"
+	"github.com/mimwarehouse/mim/internal/catalog"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/coursemap"
 	"github.com/mimwarehouse/mim/internal/lti"
@@ -53,4 +54,18 @@ func LTIToolWith(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, op
 		}
 	}
 	return lti.New(pool, editor, opts)
+}
+
+// CatalogPublisher is the CKAN publisher catalog.* describes; with no
+// catalog.url its client is nil (it can only list).
+func CatalogPublisher(cfg *config.Config, logger *slog.Logger) (*catalog.Publisher, error) {
+	p := &catalog.Publisher{Org: cfg.Catalog.Organization, Prefix: cfg.Catalog.DatasetPrefix, Environment: cfg.Environment, Logger: logger}
+	if cfg.Catalog.URL != "" {
+		c, err := catalog.NewClient(cfg.Catalog.URL, cfg.Catalog.APIKey)
+		if err != nil {
+			return nil, err
+		}
+		p.Client = c
+	}
+	return p, nil
 }
