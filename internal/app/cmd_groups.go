@@ -208,24 +208,7 @@ func groupsPlan(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.P
 	if err != nil {
 		return err
 	}
-	if err := p.WriteText(e.Stdout, verbose); err != nil {
-		return err
-	}
-	var re *envguard.RefusedError
-	switch {
-	case errors.As(guardErr, &re):
-		fmt.Fprintf(e.Stdout, "apply would be REFUSED: %v\n", re)
-	case guardErr != nil:
-		fmt.Fprintf(e.Stdout, "apply could not check the site: %v\n", guardErr)
-	}
-	lines, err := groupsync.PreviewBudgets(ctx, pool, p)
-	if err != nil {
-		return err
-	}
-	for _, l := range lines {
-		fmt.Fprintln(e.Stdout, l)
-	}
-	return nil
+	return groupsync.WritePreview(ctx, pool, e.Stdout, p, guardErr, verbose)
 }
 
 func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, sites []*config.MoodleSite, course int64, verbose bool) error {
@@ -250,19 +233,8 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 			var rep *groupsync.Report
 			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: site, CourseID: course, Run: run, By: Who(),
 				Logger: e.Logger, Mailer: mailer})
-			if rep.Plan != nil {
-				if werr := rep.Plan.WriteText(e.Stdout, verbose); werr != nil {
-					return werr
-				}
-				fmt.Fprintf(e.Stdout, "environment guard passed: environment %s, siteurl %s\n", cfg.Environment, rep.Site.SiteURL)
-			}
-			for _, l := range rep.BudgetLines() {
-				fmt.Fprintln(e.Stdout, l)
-			}
-			if rep.Result != nil {
-				if werr := rep.Result.WriteText(e.Stdout); werr != nil {
-					return werr
-				}
+			if werr := rep.WriteText(e.Stdout, cfg.Environment, verbose); werr != nil {
+				return werr
 			}
 		}
 		if err != nil {
@@ -307,25 +279,8 @@ func runAdopt(ctx context.Context, e *Env, instance string, course int64, names 
 		return err
 	}
 	w := e.Stdout
-	if len(ap.Adoptions) == 0 {
-		fmt.Fprintf(w, "course %d of site %s: no group or grouping MIM does not own holds a name MIM wants; nothing to adopt\n", course, site.Name)
+	if ap.WriteText(w); len(ap.Adoptions) == 0 {
 		return nil
-	}
-	for _, ad := range ap.Adoptions {
-		what := fmt.Sprintf("%s %q (id %d", ad.What, ad.Name, ad.ID)
-		if ad.What == "group" {
-			what += fmt.Sprintf(", %d members", ad.Members)
-		}
-		what += ")"
-		if ad.Refused != "" {
-			fmt.Fprintf(w, "not adopted: %s: %s\n", what, ad.Refused)
-			continue
-		}
-		fmt.Fprintf(w, "adopt %s as %s\n", what, ad.IDNumber)
-	}
-	if cp := ap.After; cp != nil {
-		fmt.Fprintf(w, "then the next `mim groups apply` in course %d: %d members to add, %d to remove, %d waiting for their enrolment, %d assignments, %d conflicts left\n",
-			course, cp.Count(groupsync.AddMember), cp.Count(groupsync.RemoveMember), len(cp.Waiting), cp.Count(groupsync.Assign), len(cp.Conflicts))
 	}
 	if !apply {
 		fmt.Fprintln(w, "nothing written; adopt with --apply --reason \"...\"")
