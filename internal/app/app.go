@@ -13,15 +13,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/user"
-	"regexp"
-	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mimwarehouse/mim/internal/cli"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -32,10 +29,10 @@ var Version = ""
 
 // Exit codes.
 const (
-	ExitOK      = 0
-	ExitFailure = 1
-	ExitUsage   = 2
-	ExitRefused = 3
+	ExitOK      = cli.ExitOK
+	ExitFailure = cli.ExitFailure
+	ExitUsage   = cli.ExitUsage
+	ExitRefused = cli.ExitRefused
 )
 
 // Runner runs a command once its flags are parsed; args are the positional
@@ -88,28 +85,13 @@ func Default() Program {
 }
 
 // UsageError is a mistake on the command line (exit 2).
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
-// ExitCode makes a usage error exit 2.
-func (e *UsageError) ExitCode() int { return ExitUsage }
+type UsageError = cli.UsageError
 
 // Usagef returns a *UsageError.
-func Usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+func Usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
-// ExitCode maps an error to the process exit code: an error (or one it
-// wraps) with an ExitCode method decides; anything else is a failure.
-func ExitCode(err error) int {
-	if err == nil {
-		return ExitOK
-	}
-	var ec interface{ ExitCode() int }
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
-	}
-	return ExitFailure
-}
+// ExitCode maps an error to the process exit code (see cli.ExitCode).
+func ExitCode(err error) int { return cli.ExitCode(err) }
 
 // Env is what a running command gets: its output streams, the global
 // options, and lazily loaded configuration and warehouse connection.
@@ -177,45 +159,10 @@ func (e *Env) Close() {
 }
 
 // Who names the operator for ledgers and history: user@host.
-func Who() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
-}
+func Who() string { return cli.Who() }
 
-// VersionString is the version this binary reports.
-func VersionString() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		rev, dirty := "", false
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if rev != "" {
-			if len(rev) > 12 {
-				rev = rev[:12]
-			}
-			if dirty {
-				rev += "-dirty"
-			}
-			return "dev-" + rev
-		}
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-	}
-	return "dev"
-}
+// VersionString is the version this binary reports (Version when set).
+func VersionString() string { return cli.Version(Version) }
 
 // globals are the options every command accepts, before or after its name.
 type globals struct {
@@ -247,7 +194,7 @@ func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 	top.BoolVar(help, "h", false, "")
 	version := top.Bool("version", false, "")
 	if err := top.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "mim: %v\n\n", flagError(err))
+		fmt.Fprintf(stderr, "mim: %v\n\n", cli.FlagError(err))
 		printOverview(stderr, p.Commands)
 		return ExitUsage
 	}
@@ -287,13 +234,13 @@ func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.SetOutput(io.Discard)
 	g.define(fs)
 	run := c.Setup(fs)
-	positional, err := parseInterspersed(fs, rest[1:])
+	positional, err := cli.ParseInterspersed(fs, rest[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printCommand(stdout, c)
 			return ExitOK
 		}
-		fmt.Fprintf(stderr, "mim %s: %v\n\n", c.Name, flagError(err))
+		fmt.Fprintf(stderr, "mim %s: %v\n\n", c.Name, cli.FlagError(err))
 		printCommand(stderr, c)
 		return ExitUsage
 	}
@@ -317,7 +264,7 @@ func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 			}
 		}
 	}
-	logger, lerr := newLogger(stderr, level, format)
+	logger, lerr := cli.NewLogger(stderr, level, format)
 	err = lerr
 	if err != nil {
 		fmt.Fprintf(stderr, "mim: %v\n", err)
@@ -336,133 +283,6 @@ func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	return code
-}
-
-// parseInterspersed parses flags wherever they appear among the positional
-// arguments (operators write `settings set K V --reason R`); everything after
-// a "--" is positional, and so is a negative number that is not an option's
-// value (`settings set threshold_percent -5`).
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if n := negativeAt(fs, args); n >= 0 {
-			rest, err := parseInterspersed(fs, args[:n])
-			if err != nil {
-				return nil, err
-			}
-			positional = append(append(positional, rest...), args[n])
-			args = args[n+1:]
-			continue
-		}
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
-}
-
-var negativeNumber = regexp.MustCompile(`^-[0-9][0-9.]*$`)
-
-// negativeAt is the index of the first argument that is a negative number
-// and not the value of the option before it (-1 if none), up to a "--".
-func negativeAt(fs *flag.FlagSet, args []string) int {
-	for i, a := range args {
-		if a == "--" {
-			return -1
-		}
-		if !negativeNumber.MatchString(a) || fs.Lookup(a[1:]) != nil {
-			continue
-		}
-		if i > 0 && takesValue(fs, args[i-1]) {
-			continue
-		}
-		return i
-	}
-	return -1
-}
-
-// takesValue says whether arg is an option whose value is the next argument.
-func takesValue(fs *flag.FlagSet, arg string) bool {
-	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
-		return false
-	}
-	f := fs.Lookup(strings.TrimLeft(arg, "-"))
-	if f == nil {
-		return false
-	}
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return !ok || !b.IsBoolFlag()
-}
-
-// flagError rewords the flag package's errors with the option names as
-// MIM writes them (--entity, not -entity).
-func flagError(err error) error {
-	msg := err.Error()
-	for _, p := range []struct{ from, to string }{
-		{"flag provided but not defined: -", "unknown option --"},
-		{"flag needs an argument: -", "option needs a value: --"},
-		{"invalid value ", "invalid value "},
-		{"invalid boolean value ", "invalid boolean value "},
-	} {
-		if strings.HasPrefix(msg, p.from) {
-			msg = p.to + strings.TrimPrefix(msg, p.from)
-			break
-		}
-	}
-	msg = strings.ReplaceAll(msg, " for flag -", " for option --")
-	return errors.New(msg)
-}
-
-// printOptions lists a flag set's options as MIM writes them: --name VALUE,
-// then the usage, indented (the flag package writes -name).
-func printOptions(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if name != "" {
-			line += " " + name
-		}
-		fmt.Fprintln(w, line)
-		if def := f.DefValue; def != "" && def != "false" && def != "0" && def != "0s" && def != "[]" {
-			if fmt.Sprintf("%T", f.Value) == "*flag.stringValue" {
-				def = strconv.Quote(def)
-			}
-			usage += " (default " + def + ")"
-		}
-		fmt.Fprintf(w, "    \t%s\n", strings.ReplaceAll(usage, "\n", "\n    \t"))
-	})
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	switch level {
-	case "", "info":
-		l = slog.LevelInfo
-	case "debug":
-		l = slog.LevelDebug
-	case "warn":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		return nil, Usagef("--log-level %q is not one of debug, info, warn, error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, Usagef("--log-format %q is not text or json", format)
 }
 
 func lookup(cmds []Command, name string) *Command {
@@ -542,10 +362,10 @@ func printCommand(w io.Writer, c *Command) {
 	fs.VisitAll(func(f *flag.Flag) { own = append(own, f) })
 	if len(own) > 0 {
 		fmt.Fprintf(w, "\nOptions:\n")
-		printOptions(w, fs)
+		cli.PrintOptions(w, fs)
 	}
 	gfs := flag.NewFlagSet("", flag.ContinueOnError)
 	g.define(gfs)
 	fmt.Fprintf(w, "\nGlobal options:\n")
-	printOptions(w, gfs)
+	cli.PrintOptions(w, gfs)
 }
