@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
-	"text/tabwriter"
 
 	"github.com/mimwarehouse/mim/internal/checks"
 	"github.com/mimwarehouse/mim/internal/config"
@@ -73,30 +71,15 @@ failed.`,
 			if _, err := e.Config(); err != nil {
 				return err
 			}
-			checks := e.Checks
-			if checks == nil {
-				checks = Checks()
+			list := e.Checks
+			if list == nil {
+				list = Checks()
 			}
-			tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-			failed := 0
-			for _, c := range checks {
-				for _, r := range c.Run(ctx, e) {
-					mark := "ok"
-					if r.Warn {
-						mark = "warn"
-					}
-					if !r.OK {
-						mark = "FAIL"
-						failed++
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, r.Target, r.Detail)
-				}
+			p := checks.NewPrinter(e.Stdout)
+			for _, c := range list {
+				p.Print(c.Run(ctx, e))
 			}
-			tw.Flush()
-			if failed > 0 {
-				return fmt.Errorf("%d check(s) failed", failed)
-			}
-			return nil
+			return p.Close()
 		}
 	},
 }

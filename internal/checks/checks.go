@@ -8,6 +8,8 @@ package checks
 import (
 	"context"
 	"fmt"
+	"io"
+	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -70,4 +72,40 @@ func Warehouse(ctx context.Context, d Deps) []Result {
 		out = append(out, l)
 	}
 	return out
+}
+
+// Printer writes result lines as `mim check` shows them, "ok", "warn" or
+// "FAIL" before each target, and counts the failures.
+type Printer struct {
+	tw     *tabwriter.Writer
+	failed int
+}
+
+// NewPrinter writes to w.
+func NewPrinter(w io.Writer) *Printer {
+	return &Printer{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+}
+
+// Print writes one check's results.
+func (p *Printer) Print(rs []Result) {
+	for _, r := range rs {
+		mark := "ok"
+		if r.Warn {
+			mark = "warn"
+		}
+		if !r.OK {
+			mark = "FAIL"
+			p.failed++
+		}
+		fmt.Fprintf(p.tw, "%s\t%s\t%s\n", mark, r.Target, r.Detail)
+	}
+}
+
+// Close flushes the lines; the error says how many checks failed.
+func (p *Printer) Close() error {
+	p.tw.Flush()
+	if p.failed > 0 {
+		return fmt.Errorf("%d check(s) failed", p.failed)
+	}
+	return nil
 }
