@@ -160,19 +160,6 @@ func FuzzCanonical(f *testing.F) {
 	})
 }
 
-func BenchmarkCanonical(b *testing.B) {
-	payload := benchPayload(12345, 678, 0)
-	b.SetBytes(int64(len(payload)))
-	b.ReportAllocs()
-	var buf []byte
-	for b.Loop() {
-		var err error
-		if buf, err = Canonical(buf[:0], payload); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // The layout cache must give exactly what sorting gives, whatever came before.
 func TestCanonicalLayoutCacheMatchesSorting(t *testing.T) {
 	inputs := []string{

@@ -378,34 +378,88 @@ func (s stmt) line(m *Model, err error) int {
 	return m.bodyLine + lineAt(m.SQL, off) - 1
 }
 
-// build materializes one model and returns what it did.
+// build materializes one model and returns what it did: the model's
+// columns are described and checked, the relation it replaces looked up,
+// then the model is built as a view (buildView) or a table (buildTable).
 func build(ctx context.Context, tx pgx.Tx, m *Model, opts Options) (ModelResult, error) {
-	mr := ModelResult{Model: m.Name, Materialized: m.Materialized, Rows: -1}
-	fail := func(step string, s stmt, err error) (ModelResult, error) {
-		return mr, &ModelError{Model: m.Name, Path: m.Path, Line: s.line(m, err), Step: step, Err: err,
-			Timeout: timeoutNote(err, opts.StatementTimeout, opts.LockTimeout)}
-	}
-	describe := stmt{prefix: "SELECT * FROM (\n", suffix: "\n) AS model"}
-	sd, err := tx.Conn().PgConn().Prepare(ctx, "", describe.text(m), nil)
+	b := &builder{ctx: ctx, tx: tx, m: m, opts: opts, q: quoteRelation(m.Name),
+		mr: ModelResult{Model: m.Name, Materialized: m.Materialized, Rows: -1}}
+	cols, err := b.describe()
 	if err != nil {
-		return fail("parsing the SELECT", describe, err)
+		return b.mr, err
+	}
+	rel, err := lookupRelation(ctx, tx, m.Name)
+	if err != nil {
+		return b.mr, b.fail("looking up the existing relation", stmt{}, err)
+	}
+	if rel.exists && !rel.owned && (rel.kind != 'r' || m.Materialized != Table) {
+		return b.mr, b.fail("checking the existing relation", stmt{}, fmt.Errorf("%s exists as a %s that mim transform did not build; it will not replace it (drop it, or rename the model)",
+			m.Name, kindName(rel.kind)))
+	}
+	if m.Materialized == View {
+		return b.mr, b.buildView(rel)
+	}
+	return b.mr, b.buildTable(rel, cols)
+}
+
+// builder builds one model inside the transform's transaction; mr is what
+// it did so far.
+type builder struct {
+	ctx  context.Context
+	tx   pgx.Tx
+	m    *Model
+	opts Options
+	q    string // the model's relation, quoted
+	mr   ModelResult
+}
+
+// fail is the ModelError of step, whose statement s failed with err.
+func (b *builder) fail(step string, s stmt, err error) error {
+	return &ModelError{Model: b.m.Name, Path: b.m.Path, Line: s.line(b.m, err), Step: step, Err: err,
+		Timeout: timeoutNote(err, b.opts.StatementTimeout, b.opts.LockTimeout)}
+}
+
+// exec runs sql, the statement s of step.
+func (b *builder) exec(step string, s stmt, sql string) (pgconn.CommandTag, error) {
+	tag, err := b.tx.Exec(b.ctx, sql, pgx.QueryExecModeExec)
+	if err != nil {
+		return tag, b.fail(step, s, err)
+	}
+	return tag, nil
+}
+
+// comment marks the relation as built by mim transform from the model.
+func (b *builder) comment() string {
+	return fmt.Sprintf("COMMENT ON %s %s IS %s", strings.ToUpper(b.m.Materialized), b.q,
+		quoteLiteral(strings.TrimSpace(fmt.Sprintf("%s built by mim transform from sql/%s; rebuilt every run. %s", ownerMark, b.m.Path, b.m.Description))))
+}
+
+// describe prepares the model's SELECT without running it and returns its
+// columns, refusing a column without a name or named twice, and a check or
+// index naming a column the model does not have.
+func (b *builder) describe() ([]column, error) {
+	m := b.m
+	describe := stmt{prefix: "SELECT * FROM (\n", suffix: "\n) AS model"}
+	sd, err := b.tx.Conn().PgConn().Prepare(b.ctx, "", describe.text(m), nil)
+	if err != nil {
+		return nil, b.fail("parsing the SELECT", describe, err)
 	}
 	cols := make([]column, len(sd.Fields))
 	seen := map[string]bool{}
 	for i, f := range sd.Fields {
 		cols[i] = column{name: f.Name, typ: f.DataTypeOID, typmod: f.TypeModifier}
 		if f.Name == "?column?" {
-			return fail("checking columns", stmt{}, fmt.Errorf("column %d has no name: give it an alias (AS name)", i+1))
+			return nil, b.fail("checking columns", stmt{}, fmt.Errorf("column %d has no name: give it an alias (AS name)", i+1))
 		}
 		if seen[f.Name] {
-			return fail("checking columns", stmt{}, fmt.Errorf("column %q appears twice", f.Name))
+			return nil, b.fail("checking columns", stmt{}, fmt.Errorf("column %q appears twice", f.Name))
 		}
 		seen[f.Name] = true
 	}
 	for _, c := range m.Checks {
 		for _, col := range c.Columns {
 			if !seen[col] {
-				return fail("checking columns", stmt{}, fmt.Errorf("check %s (line %d) names column %q, which the model does not have (it has %s)",
+				return nil, b.fail("checking columns", stmt{}, fmt.Errorf("check %s (line %d) names column %q, which the model does not have (it has %s)",
 					c.Text, c.Line, col, columnNames(cols)))
 			}
 		}
@@ -413,126 +467,140 @@ func build(ctx context.Context, tx pgx.Tx, m *Model, opts Options) (ModelResult,
 	for _, idx := range m.Indexes {
 		for _, col := range idx {
 			if !seen[col] {
-				return fail("checking columns", stmt{}, fmt.Errorf("index (%s) names column %q, which the model does not have", strings.Join(idx, ", "), col))
+				return nil, b.fail("checking columns", stmt{}, fmt.Errorf("index (%s) names column %q, which the model does not have", strings.Join(idx, ", "), col))
 			}
 		}
 	}
-	rel, err := lookupRelation(ctx, tx, m.Name)
+	return cols, nil
+}
+
+// buildView creates or replaces the model's view (a table in its place is
+// dropped first); a view whose columns changed in a way CREATE OR REPLACE
+// refuses is dropped and created again.
+func (b *builder) buildView(rel relation) error {
+	if rel.exists && rel.kind != 'v' {
+		if _, err := b.exec("dropping the table the view replaces", stmt{}, "DROP "+dropKind(rel.kind)+" "+b.q); err != nil {
+			return err
+		}
+		rel.exists = false
+	}
+	create := stmt{prefix: "CREATE OR REPLACE VIEW " + b.q + " AS\n"}
+	b.mr.Action = "replaced"
+	if !rel.exists {
+		b.mr.Action = "created"
+	}
+	sp, err := b.tx.Begin(b.ctx)
 	if err != nil {
-		return fail("looking up the existing relation", stmt{}, err)
+		return b.fail("creating the view", stmt{}, err)
 	}
-	q := quoteRelation(m.Name)
-	exec := func(step string, s stmt, sql string) (pgconn.CommandTag, error) {
-		tag, err := tx.Exec(ctx, sql, pgx.QueryExecModeExec)
-		if err != nil {
-			_, ferr := fail(step, s, err)
-			return tag, ferr
+	if _, err := sp.Exec(b.ctx, create.text(b.m), pgx.QueryExecModeExec); err != nil {
+		_ = sp.Rollback(b.ctx)
+		var pe *pgconn.PgError
+		if !rel.exists || !errors.As(err, &pe) || (pe.Code != "42P16" && pe.Code != "42804") {
+			return b.fail("creating the view", create, err)
 		}
-		return tag, nil
+		// The columns changed in a way CREATE OR REPLACE refuses.
+		if _, err := b.exec("dropping the view (its columns changed)", stmt{}, "DROP VIEW "+b.q); err != nil {
+			return err
+		}
+		recreate := stmt{prefix: "CREATE VIEW " + b.q + " AS\n"}
+		if _, err := b.exec("creating the view", recreate, recreate.text(b.m)); err != nil {
+			return err
+		}
+		b.mr.Action = "rebuilt"
+	} else if err := sp.Commit(b.ctx); err != nil {
+		return b.fail("creating the view", stmt{}, err)
 	}
-	comment := fmt.Sprintf("COMMENT ON %s %s IS %s", strings.ToUpper(m.Materialized), q,
-		quoteLiteral(strings.TrimSpace(fmt.Sprintf("%s built by mim transform from sql/%s; rebuilt every run. %s", ownerMark, m.Path, m.Description))))
+	_, err = b.exec("commenting the view", stmt{}, b.comment())
+	return err
+}
 
-	if rel.exists && !rel.owned && (rel.kind != 'r' || m.Materialized != Table) {
-		return fail("checking the existing relation", stmt{}, fmt.Errorf("%s exists as a %s that mim transform did not build; it will not replace it (drop it, or rename the model)",
-			m.Name, kindName(rel.kind)))
-	}
-	if m.Materialized == View {
-		if rel.exists && rel.kind != 'v' {
-			if _, err := exec("dropping the table the view replaces", stmt{}, "DROP "+dropKind(rel.kind)+" "+q); err != nil {
-				return mr, err
-			}
-			rel.exists = false
-		}
-		create := stmt{prefix: "CREATE OR REPLACE VIEW " + q + " AS\n"}
-		mr.Action = "replaced"
-		if !rel.exists {
-			mr.Action = "created"
-		}
-		sp, err := tx.Begin(ctx)
-		if err != nil {
-			return fail("creating the view", stmt{}, err)
-		}
-		if _, err := sp.Exec(ctx, create.text(m), pgx.QueryExecModeExec); err != nil {
-			_ = sp.Rollback(ctx)
-			var pe *pgconn.PgError
-			if !rel.exists || !errors.As(err, &pe) || (pe.Code != "42P16" && pe.Code != "42804") {
-				return fail("creating the view", create, err)
-			}
-			// The columns changed in a way CREATE OR REPLACE refuses.
-			if _, err := exec("dropping the view (its columns changed)", stmt{}, "DROP VIEW "+q); err != nil {
-				return mr, err
-			}
-			recreate := stmt{prefix: "CREATE VIEW " + q + " AS\n"}
-			if _, err := exec("creating the view", recreate, recreate.text(m)); err != nil {
-				return mr, err
-			}
-			mr.Action = "rebuilt"
-		} else if err := sp.Commit(ctx); err != nil {
-			return fail("creating the view", stmt{}, err)
-		}
-		_, err = exec("commenting the view", stmt{}, comment)
-		return mr, err
-	}
-
+// buildTable fills the model's table (refilled when its columns are the
+// model's, else created), then indexes and analyzes it.
+func (b *builder) buildTable(rel relation, cols []column) error {
 	var tag pgconn.CommandTag
-	same := rel.exists && rel.kind == 'r' && sameColumns(cols, rel.cols, rel.owned)
+	var err error
 	switch {
-	case same:
-		if rel.owned {
-			if err := dropOwnIndexes(ctx, tx, m); err != nil {
-				return fail("dropping the model's indexes before refilling", stmt{}, err)
-			}
-		}
-		if _, err := exec("emptying the table", stmt{}, "TRUNCATE "+q); err != nil {
-			return mr, err
-		}
-		names := make([]string, len(cols))
-		for i, c := range cols {
-			names[i] = pgx.Identifier{c.name}.Sanitize()
-		}
-		ins := stmt{prefix: "INSERT INTO " + q + " (" + strings.Join(names, ", ") + ")\nSELECT * FROM (\n", suffix: "\n) AS model"}
-		if tag, err = exec("filling the table", ins, ins.text(m)); err != nil {
-			return mr, err
-		}
-		mr.Action = "refilled"
+	case rel.exists && rel.kind == 'r' && sameColumns(cols, rel.cols, rel.owned):
+		tag, err = b.refillTable(rel, cols)
 	case rel.exists && !rel.owned:
-		return fail("checking the existing table", stmt{}, fmt.Errorf("table %s was not built by mim transform (a migration owns it) and its columns (%s) differ from the model's (%s)",
-			m.Name, columnNames(rel.cols), columnNames(cols)))
+		err = b.fail("checking the existing table", stmt{}, fmt.Errorf("table %s was not built by mim transform (a migration owns it) and its columns (%s) differ from the model's (%s)",
+			b.m.Name, columnNames(rel.cols), columnNames(cols)))
 	default:
-		mr.Action = "created"
-		if rel.exists {
-			if _, err := exec("dropping the table (its columns changed)", stmt{}, "DROP "+dropKind(rel.kind)+" "+q); err != nil {
-				return mr, err
-			}
-			mr.Action = "rebuilt"
-		}
-		create := stmt{prefix: "CREATE TABLE " + q + " AS\n"}
-		if tag, err = exec("creating the table", create, create.text(m)); err != nil {
-			return mr, err
-		}
-		if _, err := exec("commenting the table", stmt{}, comment); err != nil {
-			return mr, err
+		tag, err = b.createTable(rel)
+	}
+	if err != nil {
+		return err
+	}
+	b.mr.Rows = tag.RowsAffected()
+	if err := b.createIndexes(); err != nil {
+		return err
+	}
+	// Inside one transaction autovacuum cannot see the new rows: without
+	// statistics the next models would be planned as if this were empty.
+	_, err = b.exec("analyzing the table", stmt{}, "ANALYZE "+b.q)
+	return err
+}
+
+// refillTable empties the table and inserts the model's rows (the model's
+// own indexes are dropped first and made again after).
+func (b *builder) refillTable(rel relation, cols []column) (pgconn.CommandTag, error) {
+	if rel.owned {
+		if err := dropOwnIndexes(b.ctx, b.tx, b.m); err != nil {
+			return pgconn.CommandTag{}, b.fail("dropping the model's indexes before refilling", stmt{}, err)
 		}
 	}
-	mr.Rows = tag.RowsAffected()
-	for _, idx := range m.Indexes {
-		name := indexName(m.Name, idx)
+	if _, err := b.exec("emptying the table", stmt{}, "TRUNCATE "+b.q); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = pgx.Identifier{c.name}.Sanitize()
+	}
+	ins := stmt{prefix: "INSERT INTO " + b.q + " (" + strings.Join(names, ", ") + ")\nSELECT * FROM (\n", suffix: "\n) AS model"}
+	tag, err := b.exec("filling the table", ins, ins.text(b.m))
+	if err != nil {
+		return tag, err
+	}
+	b.mr.Action = "refilled"
+	return tag, nil
+}
+
+// createTable creates the table from the model (dropping one whose columns
+// changed) and comments it.
+func (b *builder) createTable(rel relation) (pgconn.CommandTag, error) {
+	b.mr.Action = "created"
+	if rel.exists {
+		if _, err := b.exec("dropping the table (its columns changed)", stmt{}, "DROP "+dropKind(rel.kind)+" "+b.q); err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		b.mr.Action = "rebuilt"
+	}
+	create := stmt{prefix: "CREATE TABLE " + b.q + " AS\n"}
+	tag, err := b.exec("creating the table", create, create.text(b.m))
+	if err != nil {
+		return tag, err
+	}
+	if _, err := b.exec("commenting the table", stmt{}, b.comment()); err != nil {
+		return tag, err
+	}
+	return tag, nil
+}
+
+// createIndexes makes the model's declared indexes.
+func (b *builder) createIndexes() error {
+	for _, idx := range b.m.Indexes {
+		name := indexName(b.m.Name, idx)
 		cols := make([]string, len(idx))
 		for i, c := range idx {
 			cols[i] = pgx.Identifier{c}.Sanitize()
 		}
-		sql := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", pgx.Identifier{name}.Sanitize(), q, strings.Join(cols, ", "))
-		if _, err := exec("creating index ("+strings.Join(idx, ", ")+")", stmt{}, sql); err != nil {
-			return mr, err
+		sql := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", pgx.Identifier{name}.Sanitize(), b.q, strings.Join(cols, ", "))
+		if _, err := b.exec("creating index ("+strings.Join(idx, ", ")+")", stmt{}, sql); err != nil {
+			return err
 		}
 	}
-	// Inside one transaction autovacuum cannot see the new rows: without
-	// statistics the next models would be planned as if this were empty.
-	if _, err := exec("analyzing the table", stmt{}, "ANALYZE "+q); err != nil {
-		return mr, err
-	}
-	return mr, nil
+	return nil
 }
 
 // sameColumns reports whether a table can be refilled as it is: the same

@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 // Type is a Moodle custom profile field type.
@@ -58,16 +56,6 @@ func (f Field) Column() string {
 		return f.Shortname
 	}
 	return "profile_field_" + f.Shortname
-}
-
-// FromConfig turns exports.profile_fields into the Writer's fields and the
-// mart.exp_profile_fields columns that feed them, in the same order.
-func FromConfig(pf []config.ProfileField) (fields []Field, columns []string) {
-	for _, p := range pf {
-		fields = append(fields, Field{Shortname: p.Shortname, Type: Type(p.Type), Options: p.Options, Required: p.Required})
-		columns = append(columns, p.Column)
-	}
-	return fields, columns
 }
 
 var shortnameRe = regexp.MustCompile(`^[A-Za-z0-9_]+$`)

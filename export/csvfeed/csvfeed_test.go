@@ -6,8 +6,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 var fields = []Field{
@@ -160,28 +158,6 @@ func TestWriteAfterClose(t *testing.T) {
 	_ = w.Close()
 	if err := w.Write("u1", "1"); err == nil {
 		t.Error("write after close accepted")
-	}
-}
-
-func TestFromConfig(t *testing.T) {
-	fs, cols := FromConfig([]config.ProfileField{
-		{Column: "student_number", Shortname: "studentno", Required: true},
-		{Column: "ug_pg", Shortname: "ugpg", Type: "menu", Options: []string{"UG", "PG"}},
-	})
-	if len(fs) != 2 || cols[0] != "student_number" || cols[1] != "ug_pg" || fs[1].Type != Menu || !fs[0].Required {
-		t.Fatalf("fields %+v columns %v", fs, cols)
-	}
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write("u1", "1", "XX"); err == nil {
-		t.Error("a value outside the configured options was accepted")
-	}
-	_ = w.Close()
-	if !strings.HasPrefix(buf.String(), "username,profile_field_studentno,profile_field_ugpg\n") {
-		t.Errorf("header %q", buf.String())
 	}
 }
 

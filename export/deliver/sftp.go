@@ -21,7 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // SFTPConfig is where and how to upload.
@@ -29,7 +29,7 @@ type SFTPConfig struct {
 	URL        string        // sftp://user@host[:port]/absolute/dir
 	KnownHosts string        // OpenSSH known_hosts file; required, the host key is always checked
 	KeyFile    string        // private key (unencrypted; readable only by MIM)
-	Password   config.Secret // used when set, alongside or instead of the key
+	Password   secret.Secret // used when set, alongside or instead of the key
 }
 
 // SFTPOption changes how DialSFTP connects.

@@ -15,13 +15,12 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/mimwarehouse/mim/export/deliver/sftptest"
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 const sftpPassword = "sftp-Pa55word-0815"
 
-func exportsWith(deliver string) config.Exports {
-	return config.Exports{Dir: os.TempDir(), Deliver: deliver}
+func exportsWith(deliver string) Options {
+	return Options{Dir: os.TempDir(), Deliver: deliver}
 }
 
 func localFile(t *testing.T, dir, name, content string) File {
@@ -221,8 +220,8 @@ func TestSFTPRenameWithoutPosixRename(t *testing.T) {
 
 func TestOpenSFTP(t *testing.T) {
 	srv := sftptest.Start(t, sftptest.WithPassword("mim", sftpPassword))
-	ex := config.Exports{Dir: t.TempDir(), Deliver: srv.URL(t.TempDir()),
-		SFTP: config.SFTP{KnownHosts: srv.WriteKnownHosts(t), Password: sftpPassword}}
+	ex := Options{Dir: t.TempDir(), Deliver: srv.URL(t.TempDir()),
+		SFTP: SFTPAuth{KnownHosts: srv.WriteKnownHosts(t), Password: sftpPassword}}
 	tg, err := Open(context.Background(), ex)
 	if err != nil {
 		t.Fatal(err)

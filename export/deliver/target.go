@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // Delivery says where a file was put.
@@ -38,10 +38,29 @@ type Consumer interface {
 	Exists(ctx context.Context, name string) (bool, error)
 }
 
+// Options say where files go: the configuration's exports.dir,
+// exports.deliver and exports.sftp.
+type Options struct {
+	// Dir receives every file first and keeps the archive.
+	Dir string
+	// Deliver is empty (files stay in Dir), a local directory path, or
+	// sftp://user@host[:port]/path.
+	Deliver string
+	// SFTP holds the credentials for sftp:// delivery.
+	SFTP SFTPAuth
+}
+
+// SFTPAuth is how MIM authenticates to an SFTP server and checks it.
+type SFTPAuth struct {
+	KnownHosts string        // OpenSSH known_hosts file; required
+	KeyFile    string        // private key (unencrypted; readable only by MIM)
+	Password   secret.Secret // used when set, alongside or instead of the key
+}
+
 // Open returns the Target that exports.deliver names: empty means files
 // stay in exports.dir, a path is a local directory, sftp://user@host[:port]/path
 // an SFTP server (dialled now, host key checked).
-func Open(ctx context.Context, exports config.Exports, opts ...SFTPOption) (Target, error) {
+func Open(ctx context.Context, exports Options, opts ...SFTPOption) (Target, error) {
 	d := exports.Deliver
 	switch {
 	case d == "":

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mimwarehouse/mim/export/deliver"
 	"github.com/mimwarehouse/mim/export/ims"
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 // IMSTiming is one site's full IMS export (every active membership
@@ -42,13 +41,13 @@ type IMSTiming struct {
 // MeasureIMS times site's full IMS export from the marts as they are
 // (see IMSTiming), writing its files in dir, which it leaves empty. It is
 // the IMS figure of `mim bench`.
-func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, site, dir string) (*IMSTiming, error) {
-	s, ok := cfg.Site(site)
+func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *Config, site, dir string) (*IMSTiming, error) {
+	s, ok := cfg.site(site)
 	if !ok {
 		return nil, fmt.Errorf("measuring the IMS export: no site %q in the configuration", site)
 	}
 	c := *cfg
-	c.Exports.Dir = dir
+	c.Deliver.Dir = dir
 	x := New(pool, &c)
 	t := &IMSTiming{Site: site}
 	path := x.siteFile(IMSFileName(site))

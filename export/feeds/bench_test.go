@@ -14,7 +14,6 @@ import (
 	"github.com/mimwarehouse/mim/export/deliver"
 	"github.com/mimwarehouse/mim/export/feeds/feedstest"
 	"github.com/mimwarehouse/mim/export/ims"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
@@ -36,7 +35,7 @@ func benchScale(b *testing.B) synth.Scale {
 
 // benchEnv is a warehouse whose IMS target is the institution's, every
 // site's, from the Manifest's rules, in one site's name ("main").
-func benchEnv(b *testing.B) (*pgtest.DB, *config.Config, int) {
+func benchEnv(b *testing.B) (*pgtest.DB, *Config, int) {
 	b.Helper()
 	in, err := synth.Generate(synth.Options{Scale: benchScale(b)})
 	if err != nil {
@@ -55,9 +54,10 @@ func benchEnv(b *testing.B) (*pgtest.DB, *config.Config, int) {
 	if _, err := db.Pool.Exec(context.Background(), `ANALYZE mart.exp_ims_membership`); err != nil {
 		b.Fatal(err)
 	}
-	cfg := &config.Config{Environment: pgtest.Environment,
-		Moodle:  []config.MoodleSite{{Name: "main", Environment: pgtest.Environment, IMSTarget: "main"}},
-		Exports: config.Exports{Dir: b.TempDir(), IMSRoles: map[string]string{"student": "01"}}}
+	cfg := &Config{Environment: pgtest.Environment,
+		Sites:    []Site{{Name: "main", Environment: pgtest.Environment, IMSTarget: "main", EnrolmentFeed: IMS}},
+		Deliver:  deliver.Options{Dir: b.TempDir()},
+		IMSRoles: map[string]string{"student": "01"}}
 	return db, cfg, len(rows)
 }
 
@@ -72,7 +72,7 @@ func BenchmarkIMSExport(b *testing.B) {
 	db, cfg, n := benchEnv(b)
 	ctx := context.Background()
 	b.Logf("target: %d memberships", n)
-	site := &cfg.Moodle[0]
+	site := &cfg.Sites[0]
 	var size int64
 	files := 0
 	plan := func(b *testing.B, tx pgx.Tx) *imsPlan {
@@ -101,7 +101,7 @@ func BenchmarkIMSExport(b *testing.B) {
 			// A new name each time: a file replacing one written in the same
 			// second waits for the next second (Moodle's mtime rule).
 			files++
-			path := filepath.Join(cfg.Exports.Dir, fmt.Sprintf("bench-%d.xml", files))
+			path := filepath.Join(cfg.Deliver.Dir, fmt.Sprintf("bench-%d.xml", files))
 			f, err := deliver.WriteFile(ctx, path, func(w io.Writer) error {
 				iw := ims.NewWriter(w)
 				if err := iw.WriteProperties(ims.Properties{Target: "main", DateTime: time.Now()}); err != nil {
@@ -156,7 +156,7 @@ func BenchmarkIMSExport(b *testing.B) {
 			if _, err := db.Pool.Exec(ctx, `TRUNCATE ctl.published_membership`); err != nil {
 				b.Fatal(err)
 			}
-			_ = os.Remove(filepath.Join(cfg.Exports.Dir, IMSFileName("main")))
+			_ = os.Remove(filepath.Join(cfg.Deliver.Dir, IMSFileName("main")))
 			run, err := ledger.Begin(ctx, db.Pool, "export", pgtest.Environment, "bench", nil)
 			if err != nil {
 				b.Fatal(err)

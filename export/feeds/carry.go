@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mimwarehouse/mim/export/guard"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/settings"
 )
 
@@ -34,7 +33,7 @@ type carryPlan struct {
 // idnumber_carry_override is spent (never in a dry run): the guard model of
 // every removal (guard.Verdict, a Hold). The decision is recorded as a
 // guard event when there is anything to move.
-func planCarry(ctx context.Context, tx pgx.Tx, site *config.MoodleSite, merge config.Merge, runID int64, by string,
+func planCarry(ctx context.Context, tx pgx.Tx, site *Site, carry bool, runID int64, by string,
 	dry bool, res *Result) (*carryPlan, error) {
 	p := &carryPlan{}
 	ok, err := martExists(ctx, tx, CarryMart)
@@ -52,7 +51,7 @@ func planCarry(ctx context.Context, tx pgx.Tx, site *config.MoodleSite, merge co
 	if p.clears+p.sets == 0 {
 		return p, nil
 	}
-	if !merge.Carry() {
+	if !carry {
 		res.note("exports.merge.carry_idnumber is off: %s not moved to the kept accounts", plural(p.clears, "student code", "student codes"))
 		return p, nil
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mimwarehouse/mim/export/guard"
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 // CoursePreview is what the next IMS export would do to one course, given
@@ -65,14 +64,9 @@ func (p *Previewer) PreviewCourse(ctx context.Context, tx pgx.Tx, site, course, 
 // site's threshold would decide. It creates temporary tables only and
 // spends nothing; ctl.course_mapping in tx decides whether the course is
 // frozen.
-func PreviewCourse(ctx context.Context, tx pgx.Tx, cfg *config.Config, site, course, target string) (*CoursePreview, error) {
-	var s *config.MoodleSite
-	for i := range cfg.Moodle {
-		if cfg.Moodle[i].Name == site {
-			s = &cfg.Moodle[i]
-		}
-	}
-	if s == nil {
+func PreviewCourse(ctx context.Context, tx pgx.Tx, cfg *Config, site, course, target string) (*CoursePreview, error) {
+	s, ok := cfg.site(site)
+	if !ok {
 		return nil, &UnknownSiteError{Name: site}
 	}
 	p := &imsPlan{site: s}

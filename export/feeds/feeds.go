@@ -24,7 +24,6 @@ import (
 
 	"github.com/mimwarehouse/mim/export/deliver"
 	"github.com/mimwarehouse/mim/export/guard"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
@@ -102,7 +101,7 @@ type Options struct {
 // Exporter runs exports for one configuration and warehouse.
 type Exporter struct {
 	pool   *pgxpool.Pool
-	cfg    *config.Config
+	cfg    *Config
 	mailer notify.Mailer
 	logger *slog.Logger
 	now    func() time.Time
@@ -155,11 +154,11 @@ func (n nopCloser) Exists(ctx context.Context, name string) (bool, error) {
 	return false, fmt.Errorf("the delivery target %s cannot tell whether %s is still there", n.Target, name)
 }
 
-// New returns an Exporter over the warehouse pool and configuration cfg.
-func New(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) *Exporter {
+// New returns an Exporter over the warehouse pool, set up with cfg.
+func New(pool *pgxpool.Pool, cfg *Config, opts ...Option) *Exporter {
 	x := &Exporter{pool: pool, cfg: cfg, now: time.Now, by: "mim export",
 		logger: slog.New(slog.DiscardHandler)}
-	x.open = func(ctx context.Context) (deliver.Target, error) { return deliver.Open(ctx, cfg.Exports) }
+	x.open = func(ctx context.Context) (deliver.Target, error) { return deliver.Open(ctx, cfg.Deliver) }
 	for _, o := range opts {
 		o(x)
 	}
@@ -258,7 +257,7 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 	if !opts.DryRun {
 		// The first export on a new host: make the output directory (not
 		// world-readable: the files carry personal data) rather than fail.
-		if err := os.MkdirAll(x.cfg.Exports.Dir, 0o750); err != nil {
+		if err := os.MkdirAll(x.cfg.Deliver.Dir, 0o750); err != nil {
 			return sum, fmt.Errorf("creating the export directory (exports.dir): %w", err)
 		}
 	}
@@ -266,7 +265,7 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 	for _, site := range sites {
 		// The environment guard, rules (1) and (2): the IMS <target> names
 		// the site, and Moodle reads the files and the table itself.
-		_, gerr := env.Feed(ctx, site)
+		_, gerr := env.Feed(ctx, envguard.Site{Name: site.Name, URL: site.URL, Environment: site.Environment})
 		var refused *envguard.RefusedError
 		if gerr != nil && !errors.As(gerr, &refused) {
 			return sum, gerr
@@ -318,10 +317,10 @@ func (x *Exporter) Run(ctx context.Context, run *ledger.Run, opts Options) (*Sum
 // notTaken says why a site does not take a feed ("" when it does): a site
 // takes its enrolments by IMS or by flat file, and OneRoster only when it
 // asks for it.
-func notTaken(site *config.MoodleSite, f Feed) string {
+func notTaken(site *Site, f Feed) string {
 	switch {
-	case f == IMS && site.EnrolmentFeed == config.EnrolmentFlatfile, f == Flatfile && site.EnrolmentFeed != config.EnrolmentFlatfile:
-		return "the site takes its enrolments by " + site.EnrolmentFeed + " (moodle[].enrolment_feed)"
+	case f == IMS && site.EnrolmentFeed == Flatfile, f == Flatfile && site.EnrolmentFeed != Flatfile:
+		return "the site takes its enrolments by " + string(site.EnrolmentFeed) + " (moodle[].enrolment_feed)"
 	case f == OneRoster && !site.OneRoster:
 		return "the site has no OneRoster feed (moodle[].oneroster)"
 	}
@@ -331,7 +330,7 @@ func notTaken(site *config.MoodleSite, f Feed) string {
 // runFeed runs one feed of one site and records its step. Only an error
 // that makes going on pointless (the ledger cannot be written) is returned;
 // the feed's own failure is in res.
-func (x *Exporter) runFeed(ctx context.Context, run *ledger.Run, site *config.MoodleSite, f Feed, opts Options, res *Result) error {
+func (x *Exporter) runFeed(ctx context.Context, run *ledger.Run, site *Site, f Feed, opts Options, res *Result) error {
 	var err error
 	switch f {
 	case IMS:
@@ -415,20 +414,20 @@ func (x *Exporter) recordStep(ctx context.Context, run *ledger.Run, res *Result)
 }
 
 // sites are the configured sites the export covers.
-func (x *Exporter) sites(names []string) ([]*config.MoodleSite, error) {
+func (x *Exporter) sites(names []string) ([]*Site, error) {
 	if len(names) == 0 {
-		out := make([]*config.MoodleSite, len(x.cfg.Moodle))
-		for i := range x.cfg.Moodle {
-			out[i] = &x.cfg.Moodle[i]
+		out := make([]*Site, len(x.cfg.Sites))
+		for i := range x.cfg.Sites {
+			out[i] = &x.cfg.Sites[i]
 		}
 		return out, nil
 	}
-	var out []*config.MoodleSite
+	var out []*Site
 	for _, n := range names {
-		s, ok := x.cfg.Site(n)
+		s, ok := x.cfg.site(n)
 		if !ok {
-			known := make([]string, len(x.cfg.Moodle))
-			for i, m := range x.cfg.Moodle {
+			known := make([]string, len(x.cfg.Sites))
+			for i, m := range x.cfg.Sites {
 				known[i] = m.Name
 			}
 			return nil, &UnknownSiteError{Name: n, Known: known}
@@ -491,7 +490,7 @@ func (x *Exporter) publishFile(ctx context.Context, runID int64, instance string
 	return nil
 }
 
-func (x *Exporter) archiveRoot() string { return filepath.Join(x.cfg.Exports.Dir, "archive") }
+func (x *Exporter) archiveRoot() string { return filepath.Join(x.cfg.Deliver.Dir, "archive") }
 
 // exportRow is one ctl.export_run row.
 type exportRow struct {
@@ -551,7 +550,7 @@ func (x *Exporter) begin(ctx context.Context) (pgx.Tx, error) {
 func rollback(ctx context.Context, tx pgx.Tx) { _ = tx.Rollback(context.WithoutCancel(ctx)) }
 
 // siteFile is the path of a site's feed file in exports.dir.
-func (x *Exporter) siteFile(name string) string { return filepath.Join(x.cfg.Exports.Dir, name) }
+func (x *Exporter) siteFile(name string) string { return filepath.Join(x.cfg.Deliver.Dir, name) }
 
 func plural(n int64, one, many string) string {
 	if n == 1 {

@@ -254,7 +254,7 @@ func TestPreviewForRollover(t *testing.T) {
 	if _, err := tx.Exec(ctx, `DELETE FROM mart.exp_ims_membership`); err != nil {
 		t.Fatal(err)
 	}
-	ps, err := NewPreviewer(e.cfg).PreviewExport(ctx, tx)
+	ps, err := NewPreviewer(feedsConfig(e.cfg)).PreviewExport(ctx, tx)
 	if err != nil {
 		t.Fatal(err)
 	}

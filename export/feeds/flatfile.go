@@ -65,8 +65,8 @@ func (x *Exporter) writeFlatfile(ctx context.Context, tx pgx.Tx, runID int64, p 
 	if waiting {
 		return deliver.File{}, &UnreadError{Site: site.Name, File: name, Target: t.String()}
 	}
-	roles := flatfileRoles(x.cfg.Exports.IMSRoles)
-	loc := site.Location()
+	roles := flatfileRoles(x.cfg.IMSRoles)
+	loc := site.location()
 	midnight := func(d ims.Date, days int) time.Time {
 		if d.Year == 0 {
 			return time.Time{}

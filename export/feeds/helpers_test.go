@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mimwarehouse/mim/export/csvfeed"
 	"github.com/mimwarehouse/mim/export/deliver"
 	"github.com/mimwarehouse/mim/export/feeds/feedstest"
 	"github.com/mimwarehouse/mim/export/ims"
@@ -68,7 +69,31 @@ func (e *env) mail() notify.Mailer {
 }
 
 func (e *env) exporter(opts ...Option) *Exporter {
-	return New(e.pool, e.cfg, append([]Option{WithOperator("test")}, opts...)...)
+	return New(e.pool, feedsConfig(e.cfg), append([]Option{WithOperator("test")}, opts...)...)
+}
+
+// feedsConfig is the exporter's setup from a configuration, as
+// wire.Feeds makes it (feeds' own tests cannot import wire, which imports
+// feeds; wire's tests check that every field is carried over).
+func feedsConfig(cfg *config.Config) *Config {
+	out := &Config{Environment: cfg.Environment, IMSRoles: cfg.Exports.IMSRoles, CarryIDNumber: cfg.Exports.Merge.Carry(),
+		Deliver: deliver.Options{Dir: cfg.Exports.Dir, Deliver: cfg.Exports.Deliver, SFTP: deliver.SFTPAuth{
+			KnownHosts: cfg.Exports.SFTP.KnownHosts, KeyFile: cfg.Exports.SFTP.KeyFile, Password: cfg.Exports.SFTP.Password}}}
+	for _, p := range cfg.Exports.ProfileFields {
+		out.ProfileFields = append(out.ProfileFields, ProfileField{Column: p.Column,
+			Field: csvfeed.Field{Shortname: p.Shortname, Type: csvfeed.Type(p.Type), Options: p.Options, Required: p.Required}})
+	}
+	for i := range cfg.Moodle {
+		s := &cfg.Moodle[i]
+		feed := IMS
+		if s.EnrolmentFeed == config.EnrolmentFlatfile {
+			feed = Flatfile
+		}
+		out.Sites = append(out.Sites, Site{Name: s.Name, URL: s.URL, Environment: s.Environment, IMSTarget: s.IMSTarget,
+			EnrolmentFeed: feed, IMSPersons: s.IMSPersons, OneRoster: s.OneRoster, Location: s.Location(),
+			KnownProfileFields: s.KnownProfileFields})
+	}
+	return out
 }
 
 // export runs one export under its own ledger run.

@@ -14,7 +14,6 @@ import (
 	"github.com/mimwarehouse/mim/export/deliver"
 	"github.com/mimwarehouse/mim/export/guard"
 	"github.com/mimwarehouse/mim/export/ims"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/settings"
 )
@@ -60,7 +59,7 @@ type imsCounts struct {
 // imsPlan is a site's IMS delta, measured and guarded, inside the feed's
 // transaction (the temporary tables mim_ims_target and mim_ims_delta hold it).
 type imsPlan struct {
-	site     *config.MoodleSite
+	site     *Site
 	full     bool
 	counts   imsCounts
 	check    guard.Check
@@ -96,7 +95,7 @@ var errNoMart = errors.New("mart not built")
 // planIMS builds the delta of site against ctl.published_membership in tx
 // and measures it. It creates temporary tables only, so it runs in a
 // dry run's (and the rollover preview's) transaction too.
-func planIMS(ctx context.Context, tx pgx.Tx, cfg *config.Config, site *config.MoodleSite, full bool) (*imsPlan, error) {
+func planIMS(ctx context.Context, tx pgx.Tx, cfg *Config, site *Site, full bool) (*imsPlan, error) {
 	ok, err := martExists(ctx, tx, MembershipMart)
 	if err != nil {
 		return nil, err
@@ -131,9 +130,9 @@ type imsScope struct {
 // delta fills the temporary tables mim_ims_target (the target as the feed
 // reads it, checked) and mim_ims_delta (its classification against what
 // Moodle was told) for the plan's site within scope.
-func (p *imsPlan) delta(ctx context.Context, tx pgx.Tx, cfg *config.Config, scope imsScope) error {
+func (p *imsPlan) delta(ctx context.Context, tx pgx.Tx, cfg *Config, scope imsScope) error {
 	site := p.site
-	names, codes := roleMap(cfg.Exports.IMSRoles)
+	names, codes := roleMap(cfg.IMSRoles)
 	for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.mim_ims_delta`, `DROP TABLE IF EXISTS pg_temp.mim_ims_target`} {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("preparing the IMS delta of site %s: %w", site.Name, err)
@@ -428,14 +427,14 @@ func (p *imsPlan) holdDecisions(decision string) []string {
 }
 
 // runIMS runs the IMS feed of one site.
-func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
+func (x *Exporter) runIMS(ctx context.Context, run *ledger.Run, site *Site, opts Options, res *Result) error {
 	return x.runEnrolment(ctx, run, site, opts, res, IMS)
 }
 
 // runEnrolment runs a site's enrolment feed, IMS Enterprise or the flat
 // file: one plan (the delta against ctl.published_membership), one set of
 // guards, one published state; only the file written differs.
-func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result, feed Feed) error {
+func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *Site, opts Options, res *Result, feed Feed) error {
 	tx, err := x.begin(ctx)
 	if err != nil {
 		return err
@@ -443,7 +442,7 @@ func (x *Exporter) runEnrolment(ctx context.Context, run *ledger.Run, site *conf
 	defer rollback(ctx, tx)
 	// What Moodle was seen to apply of the earlier files is no longer
 	// pending; the rest goes into this file again.
-	names, codes := roleMap(x.cfg.Exports.IMSRoles)
+	names, codes := roleMap(x.cfg.IMSRoles)
 	obs, actual, err := reconcileIMS(ctx, tx, site.Name, names, codes)
 	if err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mimwarehouse/mim/export/deliver"
 	"github.com/mimwarehouse/mim/export/merge"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 )
 
@@ -73,7 +72,7 @@ func mergePairs(ctx context.Context, tx pgx.Tx, instance string, res *Result) ([
 // ctl.merge_sent: a pair sent and later seen done in Moodle (the removed
 // account suspended and unenrolled) is never proposed again, and its
 // student code moves to the kept account (mart.exp_idnumber_carry).
-func (x *Exporter) runMerge(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
+func (x *Exporter) runMerge(ctx context.Context, run *ledger.Run, site *Site, opts Options, res *Result) error {
 	tx, err := x.begin(ctx)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ func TestMergesCarriedThrough(t *testing.T) {
 		WHERE d.instance = 'main' AND d.problem LIKE 'the student''s code is carried by%'`); n == 0 {
 		t.Error("no student with a shared code in mart.dq_tutor_unmatched")
 	}
-	x := New(w.e.pool, w.e.cfg, WithOperator("test"))
+	x := New(w.e.pool, feedsConfig(w.e.cfg), WithOperator("test"))
 	sum := w.e.export(x, Options{Feeds: []Feed{Merge}})
 	r := w.e.result(sum, "main", Merge)
 	if r.Status != StatusPublished || r.Adds != pairs {

@@ -11,7 +11,6 @@ import (
 	"github.com/mimwarehouse/mim/export/deliver"
 	"github.com/mimwarehouse/mim/export/guard"
 	"github.com/mimwarehouse/mim/export/oneroster"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 )
 
@@ -128,7 +127,7 @@ func (p *orPlan) sends() bool {
 }
 
 // runOneRoster writes one site's OneRoster 1.2 CSV set.
-func (x *Exporter) runOneRoster(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
+func (x *Exporter) runOneRoster(ctx context.Context, run *ledger.Run, site *Site, opts Options, res *Result) error {
 	tx, err := x.begin(ctx)
 	if err != nil {
 		return err
@@ -208,7 +207,7 @@ func (x *Exporter) runOneRoster(ctx context.Context, run *ledger.Run, site *conf
 }
 
 // writeOneRoster streams the set into the site's zip and checks it whole.
-func (x *Exporter) writeOneRoster(ctx context.Context, tx pgx.Tx, site *config.MoodleSite, p *orPlan) (deliver.File, error) {
+func (x *Exporter) writeOneRoster(ctx context.Context, tx pgx.Tx, site *Site, p *orPlan) (deliver.File, error) {
 	write := func(w io.Writer) error {
 		ow, err := oneroster.NewWriter(w, p.modes, "MIM "+site.Name, x.now())
 		if err != nil {

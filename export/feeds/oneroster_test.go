@@ -23,7 +23,7 @@ func TestOneRosterBulkThenDelta(t *testing.T) {
 	w := newWorld(t, synth.Small)
 	w.extractAndTransform(t, true)
 	w.e.cfg.Moodle[0].OneRoster = true
-	x := New(w.e.pool, w.e.cfg, WithOperator("test"))
+	x := New(w.e.pool, feedsConfig(w.e.cfg), WithOperator("test"))
 	if sum := w.e.export(x, Options{Instances: []string{"archive"}, DryRun: true}); len(sum.Results) == 0 ||
 		slices.ContainsFunc(sum.Results, func(r *Result) bool { return r.Feed == OneRoster }) {
 		t.Errorf("a site without oneroster got the feed: %+v", sum.Results)

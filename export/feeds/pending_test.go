@@ -259,5 +259,5 @@ func extractedWorld(t *testing.T) (*world, *env, *Exporter) {
 	}
 	w := newWorld(t, synth.Small)
 	w.extractAndTransform(t, true)
-	return w, w.e, New(w.e.pool, w.e.cfg, WithOperator("test"))
+	return w, w.e, New(w.e.pool, feedsConfig(w.e.cfg), WithOperator("test"))
 }

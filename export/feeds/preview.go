@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/mapping"
 )
 
@@ -16,19 +15,19 @@ import (
 // transaction: the rollover's dry run rebuilds the marts in a transaction it
 // rolls back and asks it there (mapping.ExportPreviewer).
 type Previewer struct {
-	cfg *config.Config
+	cfg *Config
 }
 
-// NewPreviewer returns the export preview for configuration cfg.
-func NewPreviewer(cfg *config.Config) *Previewer { return &Previewer{cfg: cfg} }
+// NewPreviewer returns the export preview of the exporter set up with cfg.
+func NewPreviewer(cfg *Config) *Previewer { return &Previewer{cfg: cfg} }
 
 // PreviewExport plans the IMS delta and the tutor table of every configured
 // site inside tx. It creates temporary tables only (dropped before it
 // returns) and spends nothing.
 func (p *Previewer) PreviewExport(ctx context.Context, tx pgx.Tx) ([]mapping.ExportPreview, error) {
 	var out []mapping.ExportPreview
-	for i := range p.cfg.Moodle {
-		site := &p.cfg.Moodle[i]
+	for i := range p.cfg.Sites {
+		site := &p.cfg.Sites[i]
 		plan, err := planIMS(ctx, tx, p.cfg, site, false)
 		switch {
 		case errors.Is(err, errNoMart):

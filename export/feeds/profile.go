@@ -13,7 +13,6 @@ import (
 
 	"github.com/mimwarehouse/mim/export/csvfeed"
 	"github.com/mimwarehouse/mim/export/deliver"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 )
 
@@ -27,7 +26,7 @@ func ProfileFileName(site string) string { return "profile-" + site + ".csv" }
 // profileQuery builds the SELECT of the rows to send (see profileChanged;
 // all rows when all is set), the jsonb object of a row's values and the
 // condition on the mart's rows the file takes. Column names come from
-// config.ProfileColumns and shortnames are validated by the configuration,
+// ProfileColumns and shortnames are validated by the configuration,
 // so both are safe in the text.
 //
 // With carry, the rows that move a student code after an observed merge
@@ -36,10 +35,10 @@ func ProfileFileName(site string) string { return "profile-" + site + ".csv" }
 // only the idnumber changes), and the object of a carry row holds the
 // idnumber sent under the key carryKey, so that it is published, pending
 // and observed like a field. Without carry they are left out.
-func profileQuery(pf []config.ProfileField, all, carry bool) (query, object, filter string, err error) {
+func profileQuery(pf []ProfileField, all, carry bool) (query, object, filter string, err error) {
 	var cols, pairs []string
 	for _, f := range pf {
-		if !slices.Contains(config.ProfileColumns, f.Column) {
+		if !slices.Contains(ProfileColumns, f.Column) {
 			return "", "", "", fmt.Errorf("exports.profile_fields: %q is not a column of %s", f.Column, ProfileMart)
 		}
 		if strings.ContainsAny(f.Shortname, `'"\`) || f.Shortname == "" {
@@ -112,7 +111,7 @@ func (e *ProfileFieldError) Error() string {
 // checkProfileFields refuses profile fields the site is not known to have:
 // neither seen among its users' values (stg.moodle_profile_field) nor
 // listed in its known_profile_fields.
-func checkProfileFields(ctx context.Context, tx pgx.Tx, site *config.MoodleSite, pf []config.ProfileField) error {
+func checkProfileFields(ctx context.Context, tx pgx.Tx, site *Site, pf []ProfileField) error {
 	known := slices.Clone(site.KnownProfileFields)
 	ok, err := martExists(ctx, tx, "stg.moodle_profile_field")
 	if err != nil {
@@ -145,8 +144,8 @@ func checkProfileFields(ctx context.Context, tx pgx.Tx, site *config.MoodleSite,
 
 // runProfile runs the profile CSV of one site: only the accounts whose
 // values changed since the last published file (all of them with --full).
-func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
-	pf := x.cfg.Exports.ProfileFields
+func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *Site, opts Options, res *Result) error {
+	pf := x.cfg.ProfileFields
 	if len(pf) == 0 {
 		res.Status = StatusSkipped
 		res.note("exports.profile_fields lists no field: no profile CSV")
@@ -179,7 +178,7 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 	if run != nil {
 		runID = run.ID
 	}
-	cp, err := planCarry(ctx, tx, site, x.cfg.Exports.Merge, runID, x.by, opts.DryRun, res)
+	cp, err := planCarry(ctx, tx, site, x.cfg.CarryIDNumber, runID, x.by, opts.DryRun, res)
 	if err != nil {
 		return err
 	}
@@ -211,7 +210,10 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *config
 	var file deliver.File
 	status := StatusEmpty
 	if changed > 0 {
-		fields, _ := csvfeed.FromConfig(pf)
+		fields := make([]csvfeed.Field, len(pf))
+		for i, f := range pf {
+			fields[i] = f.Field
+		}
 		if carry {
 			fields = append(fields, csvfeed.IDNumber)
 		}

@@ -9,12 +9,11 @@ import (
 
 	"github.com/mimwarehouse/mim/export/guard"
 	"github.com/mimwarehouse/mim/export/tutor"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 )
 
 // planTutor loads and measures a site's tutor table inside tx.
-func planTutor(ctx context.Context, tx pgx.Tx, site *config.MoodleSite) (*tutor.Plan, guard.Check, guard.Settings, error) {
+func planTutor(ctx context.Context, tx pgx.Tx, site *Site) (*tutor.Plan, guard.Check, guard.Settings, error) {
 	var c guard.Check
 	ok, err := martExists(ctx, tx, tutor.Mart)
 	if err != nil {
@@ -42,7 +41,7 @@ func planTutor(ctx context.Context, tx pgx.Tx, site *config.MoodleSite) (*tutor.
 }
 
 // runTutor publishes one site's tutor table.
-func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *config.MoodleSite, opts Options, res *Result) error {
+func (x *Exporter) runTutor(ctx context.Context, run *ledger.Run, site *Site, opts Options, res *Result) error {
 	tx, err := x.begin(ctx)
 	if err != nil {
 		return err

@@ -79,7 +79,7 @@ func TestRealMartsExportApplyExtractDrift(t *testing.T) {
 	if before["missing"] == 0 {
 		t.Fatalf("the planted drift is not visible in mart.enrolment_drift: %v", before)
 	}
-	x := New(w.e.pool, w.e.cfg, WithOperator("test"))
+	x := New(w.e.pool, feedsConfig(w.e.cfg), WithOperator("test"))
 	sum := w.e.export(x, Options{})
 	r := w.e.result(sum, "main", IMS)
 	if r.Status != StatusPublished || sum.Err() != nil {

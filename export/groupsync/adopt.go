@@ -151,7 +151,7 @@ func adopt(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envguar
 	if len(todo) == 0 {
 		return 0, errors.New("adopting groups: nothing to adopt in this course")
 	}
-	permit, info, err := g.WebServices(ctx, o.Site, c)
+	permit, info, err := g.WebServices(ctx, o.Site.Guard(), c)
 	if err != nil {
 		if rerr := envguard.Record(ctx, pool, o.Run.ID, err); rerr != nil {
 			return 0, errors.Join(err, rerr)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/mimwarehouse/mim/export/groupsync"
 	"github.com/mimwarehouse/mim/export/groupsync/groupsynctest"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
@@ -114,9 +113,9 @@ func BenchmarkSync(b *testing.B) {
 	groupsynctest.Fill(b, db.Pool, rows...)
 	ctx := context.Background()
 	run := func(b *testing.B, sim *moodletest.Site) *groupsync.Report {
-		site := &config.MoodleSite{Name: "main", URL: sim.URL(), Token: config.Secret(moodletest.DefaultToken),
+		site := &groupsync.Site{Name: "main", URL: sim.URL(),
 			Environment: pgtest.Environment, GroupPrefix: "mim:", Concurrency: 8, PageSize: 1000}
-		c, err := moodle.New("main", site.URL, site.Token.Reveal(), moodle.WithBatchSize(groupsync.BatchSize),
+		c, err := moodle.New("main", site.URL, moodletest.DefaultToken, moodle.WithBatchSize(groupsync.BatchSize),
 			moodle.WithConcurrency(8), moodle.WithRate(0))
 		if err != nil {
 			b.Fatal(err)

@@ -21,7 +21,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/export/guard"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
@@ -36,11 +35,30 @@ const Stage = "groups"
 // the apply's own context ended, so an interrupted apply is recorded.
 const recordTimeout = 30 * time.Second
 
+// Site is what group sync knows of a Moodle site (moodle[] in the
+// configuration): who it is for the environment guard, the prefix of the
+// idnumbers MIM owns, and how hard it may be read.
+type Site struct {
+	Name        string
+	URL         string
+	Environment string
+	// GroupPrefix marks the idnumbers of groups and groupings MIM owns.
+	GroupPrefix string
+	// Concurrency is how many courses are read at once; PageSize the
+	// enrolled users per request (0: a course's users in one request).
+	Concurrency int
+	PageSize    int
+}
+
+// Guard is the site as the environment guard sees it.
+func (s *Site) Guard() envguard.Site {
+	return envguard.Site{Name: s.Name, URL: s.URL, Environment: s.Environment}
+}
+
 // Options say which site to sync.
 type Options struct {
-	// Site is the configured site: its name, URL, environment, group
-	// prefix, concurrency and page size are used.
-	Site *config.MoodleSite
+	// Site is the site synced.
+	Site *Site
 	// CourseID limits the sync to one Moodle course (0: every group-sync
 	// course of the site).
 	CourseID int64
@@ -141,7 +159,7 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envguard
 
 func syncSite(ctx context.Context, pool *pgxpool.Pool, c *moodle.Client, g *envguard.Guard, o Options, rep *Report) error {
 	log := o.logger().With("stage", Stage, "instance", o.Site.Name, "run_id", o.Run.ID)
-	permit, info, err := g.WebServices(ctx, o.Site, c)
+	permit, info, err := g.WebServices(ctx, o.Site.Guard(), c)
 	rep.Site = info
 	if err != nil {
 		if rerr := envguard.Record(ctx, pool, o.Run.ID, err); rerr != nil {

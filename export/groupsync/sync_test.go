@@ -12,7 +12,6 @@ import (
 
 	"github.com/mimwarehouse/mim/export/groupsync"
 	"github.com/mimwarehouse/mim/export/groupsync/groupsynctest"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
@@ -78,13 +77,13 @@ func target(t *testing.T, pool *pgxpool.Pool) {
 type env struct {
 	db   *pgtest.DB
 	sim  *moodletest.Site
-	site *config.MoodleSite
+	site *groupsync.Site
 }
 
 func setup(t *testing.T, opts ...moodletest.Option) *env {
 	t.Helper()
 	e := &env{db: pgtest.New(t), sim: moodletest.NewServer(t, state(), opts...)}
-	e.site = &config.MoodleSite{Name: "main", URL: e.sim.URL(), Token: config.Secret(moodletest.DefaultToken),
+	e.site = &groupsync.Site{Name: "main", URL: e.sim.URL(),
 		Environment: pgtest.Environment, GroupPrefix: "mim:", Concurrency: 2, PageSize: 4}
 	target(t, e.db.Pool)
 	// The fixture deletes 1 of the 2 MIM groups it reads (50%).
@@ -101,7 +100,7 @@ func setSetting(t *testing.T, pool *pgxpool.Pool, key, value string) {
 
 func (e *env) client(t *testing.T, opts ...moodle.Option) *moodle.Client {
 	t.Helper()
-	c, err := moodle.New("main", e.site.URL, e.site.Token.Reveal(),
+	c, err := moodle.New("main", e.site.URL, moodletest.DefaultToken,
 		append([]moodle.Option{moodle.WithBatchSize(groupsync.BatchSize), moodle.WithRate(0), moodle.WithRetries(0)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -347,7 +346,7 @@ func TestABatchWithOneBadMemberAddsTheOthers(t *testing.T) {
 	if !e.sim.Unenrol(14, 105, "manual") {
 		t.Fatal("unenrol")
 	}
-	permit, _, err := envguard.New(pgtest.Environment, e.db.Pool).WebServices(ctx, e.site, c)
+	permit, _, err := envguard.New(pgtest.Environment, e.db.Pool).WebServices(ctx, e.site.Guard(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,9 +553,9 @@ func TestParallelApplyIsolatesABadItem(t *testing.T) {
 	db := pgtest.New(t)
 	groupsynctest.Fill(t, db.Pool, rows...)
 	sim := moodletest.NewServer(t, st)
-	site := &config.MoodleSite{Name: "main", URL: sim.URL(), Token: config.Secret(moodletest.DefaultToken),
+	site := &groupsync.Site{Name: "main", URL: sim.URL(),
 		Environment: pgtest.Environment, GroupPrefix: "mim:", Concurrency: 3, PageSize: 100}
-	c, err := moodle.New("main", site.URL, site.Token.Reveal(), moodle.WithBatchSize(groupsync.BatchSize), moodle.WithRate(0), moodle.WithConcurrency(3))
+	c, err := moodle.New("main", site.URL, moodletest.DefaultToken, moodle.WithBatchSize(groupsync.BatchSize), moodle.WithRate(0), moodle.WithConcurrency(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,7 +571,7 @@ func TestParallelApplyIsolatesABadItem(t *testing.T) {
 	if !sim.Unenrol(p.Courses[1].CourseID, victim, "manual") {
 		t.Fatal("unenrol")
 	}
-	permit, _, err := envguard.New(pgtest.Environment, db.Pool).WebServices(ctx, site, c)
+	permit, _, err := envguard.New(pgtest.Environment, db.Pool).WebServices(ctx, site.Guard(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,7 +641,7 @@ func TestDeleteBudgetBoundaryAndGroupingsOnly(t *testing.T) {
 		moodletest.Grouping{ID: 4, CourseID: 14, Name: "OLD2", IDNumber: "mim:OLD2"},
 		moodletest.Grouping{ID: 5, CourseID: 14, Name: "OLD3", IDNumber: "mim:OLD3"})
 	g := &env{db: pgtest.New(t), sim: moodletest.NewServer(t, st)}
-	g.site = &config.MoodleSite{Name: "main", URL: g.sim.URL(), Token: config.Secret(moodletest.DefaultToken),
+	g.site = &groupsync.Site{Name: "main", URL: g.sim.URL(),
 		Environment: pgtest.Environment, GroupPrefix: "mim:", Concurrency: 2, PageSize: 4}
 	const c14 = "MOD1234-A7U-T1-2025"
 	groupsynctest.Fill(t, g.db.Pool,

@@ -8,7 +8,6 @@ import (
 
 	"github.com/mimwarehouse/mim/export/groupsync"
 	"github.com/mimwarehouse/mim/export/groupsync/groupsynctest"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -31,7 +30,7 @@ func bigGroup(t *testing.T, opts ...moodletest.Option) *env {
 		}
 	}
 	e := &env{db: pgtest.New(t), sim: moodletest.NewServer(t, st, opts...)}
-	e.site = &config.MoodleSite{Name: "main", URL: e.sim.URL(), Token: config.Secret(moodletest.DefaultToken),
+	e.site = &groupsync.Site{Name: "main", URL: e.sim.URL(),
 		Environment: pgtest.Environment, GroupPrefix: "mim:", Concurrency: 2, PageSize: 10}
 	groupsynctest.Fill(t, e.db.Pool, groupsynctest.Group("main", 39, "COMP0012-A4U-T2-2025", "mim:LAB1", "LAB1", members...))
 	return e

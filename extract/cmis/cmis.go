@@ -10,7 +10,6 @@ import (
 	"github.com/mimwarehouse/mim/docs"
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 //go:embed sql/*.sql
@@ -31,9 +30,11 @@ func Entities() []sqlsource.Entity {
 	}
 }
 
-// New builds the CMIS source from its configuration.
-func New(cfg *config.SQLSource, opts extract.Options) (*sqlsource.Source, error) {
-	sc := sqlsource.Configured("cmis", cfg)
+// New builds the CMIS source read through read (its connection and
+// limits; the source name and contract are set here).
+func New(read sqlsource.Config, opts extract.Options) (*sqlsource.Source, error) {
+	sc := read
+	sc.Source = "cmis"
 	sc.Contract = sqlsource.MustContract(docs.SourceContract)
 	return sqlsource.New(sc, Entities(), opts)
 }

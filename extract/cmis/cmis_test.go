@@ -7,12 +7,12 @@ import (
 	"testing"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/cmis"
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 )
 
@@ -33,7 +33,7 @@ func TestExtractSyntheticCMIS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sink sqlsourcetest.Sink
-	src, err := cmis.New(cfg.Sources.CMIS, extract.Options{})
+	src, err := wire.NewCMIS(cfg.Sources.CMIS, extract.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

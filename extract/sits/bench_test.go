@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/cmis"
-	"github.com/mimwarehouse/mim/extract/sits"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 )
 
@@ -61,7 +60,7 @@ func BenchmarkSyntheticInstitution(b *testing.B) {
 			}
 			loader := load.New(db.Pool, run)
 			start := time.Now()
-			for j, open := range []func(*config.SQLSource, extract.Options) (*sqlsource.Source, error){sits.New, cmis.New} {
+			for j, open := range []func(*config.SQLSource, extract.Options) (*sqlsource.Source, error){wire.NewSITS, wire.NewCMIS} {
 				src, err := open(sources[j], extract.Options{})
 				if err != nil {
 					b.Fatal(err)
@@ -82,7 +81,7 @@ func BenchmarkSyntheticInstitution(b *testing.B) {
 		// typing costs, without the loader.
 		start = time.Now()
 		var discard countSink
-		for j, open := range []func(*config.SQLSource, extract.Options) (*sqlsource.Source, error){sits.New, cmis.New} {
+		for j, open := range []func(*config.SQLSource, extract.Options) (*sqlsource.Source, error){wire.NewSITS, wire.NewCMIS} {
 			src, err := open(sources[j], extract.Options{})
 			if err != nil {
 				b.Fatal(err)

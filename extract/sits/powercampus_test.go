@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/sits"
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/martconfig"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -90,7 +89,7 @@ moodle:
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := sits.New(cfg.Sources.SITS, extract.Options{})
+	src, err := wire.NewSITS(cfg.Sources.SITS, extract.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +156,7 @@ moodle:
 		t.Fatal(err)
 	}
 	if _, err := transform.Run(ctx, db.Pool, p, transform.Options{StatementTimeout: time.Minute, LockTimeout: time.Minute,
-		Hooks: []transform.Hook{martconfig.Hook(cfg)}}); err != nil {
+		Hooks: []transform.Hook{wire.MartConfigHook(cfg)}}); err != nil {
 		t.Fatal(err)
 	}
 	var got []string

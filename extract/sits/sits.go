@@ -11,7 +11,6 @@ import (
 	"github.com/mimwarehouse/mim/docs"
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 //go:embed sql/*.sql sql/powercampus/*.sql
@@ -82,16 +81,32 @@ func departmentKey(get func(string) (string, bool)) (string, error) {
 // :min_year ("0000" for no limit).
 func MinYearParam(year int) string { return fmt.Sprintf("%04d", year) }
 
-// New builds the SITS source from its configuration: the SITS views, or
-// with system powercampus the PowerCampus tables.
-func New(cfg *config.SQLSource, opts extract.Options) (*sqlsource.Source, error) {
-	sc := sqlsource.Configured("sits", cfg)
-	sc.Params = map[string]any{"min_year": MinYearParam(cfg.MinYear)}
+// Options are how the student record is read (sources.sits).
+type Options struct {
+	// Read is the connection and its limits; New sets the source name,
+	// parameters and contract.
+	Read sqlsource.Config
+	// System is "sits" (the SITS views, the default) or "powercampus" (the
+	// PowerCampus tables read into the same entities).
+	System string
+	// MinYear drops academic years before it (0: none).
+	MinYear int
+	// Term keeps only this ACADEMIC_TERM (PowerCampus only; empty: every
+	// term of the kept years).
+	Term string
+}
+
+// New builds the SITS source: the SITS views, or with system powercampus
+// the PowerCampus tables.
+func New(o Options, opts extract.Options) (*sqlsource.Source, error) {
+	sc := o.Read
+	sc.Source = "sits"
+	sc.Params = map[string]any{"min_year": MinYearParam(o.MinYear)}
 	sc.Contract = Contract()
 	entities := Entities()
-	if cfg.System == "powercampus" {
+	if o.System == "powercampus" {
 		entities = PowerCampusEntities()
-		sc.Params["term"] = cfg.Term
+		sc.Params["term"] = o.Term
 	}
 	return sqlsource.New(sc, entities, opts)
 }

@@ -7,12 +7,12 @@ import (
 	"testing"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/sits"
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 )
 
@@ -42,7 +42,7 @@ func TestExtractSyntheticSITS(t *testing.T) {
 	_, in, cfg := setup(t)
 	var sink sqlsourcetest.Sink
 	var progress sqlsourcetest.Progress
-	src, err := sits.New(cfg, extract.Options{Progress: &progress})
+	src, err := wire.NewSITS(cfg, extract.Options{Progress: &progress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestMinYearKeepsTheCurrentYear(t *testing.T) {
 	_, in, cfg := setup(t)
 	cfg.MinYear = in.Year
 	var sink sqlsourcetest.Sink
-	src, err := sits.New(cfg, extract.Options{Entities: []string{"student_enrl", "module_struc", "module_inst"}})
+	src, err := wire.NewSITS(cfg, extract.Options{Entities: []string{"student_enrl", "module_struc", "module_inst"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestExtractThroughTheLoader(t *testing.T) {
 			t.Fatal(err)
 		}
 		loader := load.New(db.Pool, run)
-		src, err := sits.New(cfg, extract.Options{})
+		src, err := wire.NewSITS(cfg, extract.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ import (
 	// PowerCampus-style student records on SQL Server.
 	_ "github.com/microsoft/go-mssqldb"
 
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // driver is what MIM knows about one database/sql driver.
@@ -86,7 +86,7 @@ func (db *DB) Driver() string { return db.driverName }
 // Open connects to a source database with the configured driver ("pgx",
 // "godror" or "sqlserver") and checks the connection. Neither the returned error nor
 // anything logged carries the DSN's password.
-func Open(ctx context.Context, driverName string, dsn config.DSN) (*DB, error) {
+func Open(ctx context.Context, driverName string, dsn secret.DSN) (*DB, error) {
 	drv, ok := drivers[driverName]
 	switch {
 	case !ok:
@@ -128,7 +128,7 @@ func scrub(err error, password string) error {
 	if err == nil {
 		return err
 	}
-	msg := config.ScrubPassword(err.Error(), password)
+	msg := secret.ScrubPassword(err.Error(), password)
 	if msg == err.Error() {
 		return err
 	}

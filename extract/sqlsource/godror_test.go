@@ -12,7 +12,7 @@ import (
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // Oracle cannot be reached here (no Instant Client, no database), but the
@@ -22,7 +22,7 @@ func TestGodrorIsBuiltInAndSelectedByConfig(t *testing.T) {
 	if !slices.Contains(sql.Drivers(), "godror") || !slices.Contains(sqlsource.Drivers(), "godror") {
 		t.Fatalf("godror is not registered: database/sql has %v, sqlsource %v", sql.Drivers(), sqlsource.Drivers())
 	}
-	dsn := config.DSN("mim_reader/Orac1eS3cret@sits-db.invalid:1521/SIS")
+	dsn := secret.DSN("mim_reader/Orac1eS3cret@sits-db.invalid:1521/SIS")
 	_, err := sqlsource.Open(context.Background(), "godror", dsn)
 	if err == nil {
 		t.Fatal("connecting to Oracle succeeded; expected the driver to fail here")

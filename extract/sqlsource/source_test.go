@@ -12,12 +12,12 @@ import (
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // exec runs statements against a test database through database/sql.
-func exec(t *testing.T, dsn config.DSN, stmts ...string) {
+func exec(t *testing.T, dsn secret.DSN, stmts ...string) {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn.Reveal())
 	if err != nil {
@@ -45,7 +45,7 @@ var others = sqlsource.Entity{
 	Key:  []string{"a", "b"},
 }
 
-func setupThings(t *testing.T) config.DSN {
+func setupThings(t *testing.T) secret.DSN {
 	t.Helper()
 	db := pgtest.NewEmpty(t)
 	exec(t, db.DSN,
@@ -62,7 +62,7 @@ func setupThings(t *testing.T) config.DSN {
 	return db.DSN
 }
 
-func newSource(t *testing.T, dsn config.DSN, minYear string, opts extract.Options, entities ...sqlsource.Entity) *sqlsource.Source {
+func newSource(t *testing.T, dsn secret.DSN, minYear string, opts extract.Options, entities ...sqlsource.Entity) *sqlsource.Source {
 	t.Helper()
 	src, err := sqlsource.New(sqlsource.Config{Source: "testsrc", Driver: "pgx", DSN: dsn, Schema: "SRCX",
 		Params: map[string]any{"min_year": minYear}, MaxBadRowsPercent: 1}, entities, opts)
@@ -265,7 +265,7 @@ func TestCheckPassesOnAGoodSchema(t *testing.T) {
 }
 
 func TestUnreachableSourceFailsEveryEntityWithoutThePassword(t *testing.T) {
-	dsn := config.DSN("postgres://mim:Sup3rS3cret@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=2")
+	dsn := secret.DSN("postgres://mim:Sup3rS3cret@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=2")
 	var sink sqlsourcetest.Sink
 	src := newSource(t, dsn, "0000", extract.Options{}, things, others)
 	err := src.Extract(context.Background(), &sink)
@@ -294,16 +294,16 @@ func TestSQLServerIsBuiltInAndNeverPrintsThePassword(t *testing.T) {
 		"server=127.0.0.1;port=1;user id=mim_reader;password=Sq1 Secret;database=Campus6;dial timeout=2",
 		"odbc:server=127.0.0.1;port=1;uid=mim_reader;pwd={Sq1;Secret};database=Campus6;dial timeout=2",
 	} {
-		_, err := sqlsource.Open(context.Background(), "sqlserver", config.DSN(dsn))
+		_, err := sqlsource.Open(context.Background(), "sqlserver", secret.DSN(dsn))
 		if err == nil {
-			t.Fatalf("%s: connecting to port 1 succeeded", config.RedactDSN(dsn))
+			t.Fatalf("%s: connecting to port 1 succeeded", secret.RedactDSN(dsn))
 		}
 		msg := err.Error()
 		if strings.Contains(msg, "Sq1") || !strings.Contains(msg, "with driver sqlserver") {
 			t.Errorf("%s", msg)
 		}
 		var sink sqlsourcetest.Sink
-		src, err := sqlsource.New(sqlsource.Config{Source: "sits", Driver: "sqlserver", DSN: config.DSN(dsn), Schema: "dbo"},
+		src, err := sqlsource.New(sqlsource.Config{Source: "sits", Driver: "sqlserver", DSN: secret.DSN(dsn), Schema: "dbo"},
 			[]sqlsource.Entity{{Name: "x", SQL: "SELECT A FROM {{schema}}V", Key: []string{"a"}}}, extract.Options{})
 		if err != nil {
 			t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // Entity is one SELECT whose rows become one raw entity, read as a full
@@ -52,7 +52,7 @@ type Config struct {
 	Source   string // raw source name: sits, cmis
 	Instance string // raw instance name; defaults to Source
 	Driver   string // pgx or godror
-	DSN      config.DSN
+	DSN      secret.DSN
 	// Schema is the owner of the views (SISMGR); empty means the
 	// connection's default schema.
 	Schema string
@@ -67,13 +67,6 @@ type Config struct {
 	// Contract describes the relations the entities read (docs/sources.md);
 	// Check compares the source with it.
 	Contract Contract
-}
-
-// Configured is the Config of source (sits, cmis) as its section of the
-// configuration (sources.<source>) sets it.
-func Configured(source string, cfg *config.SQLSource) Config {
-	return Config{Source: source, Driver: cfg.Driver, DSN: cfg.DSN, Schema: cfg.Schema,
-		MaxBadRowsPercent: cfg.MaxBadRowsPercent, FetchSize: cfg.FetchSize, Timeout: cfg.Timeout}
 }
 
 // Query returns the SELECT sql/<name>.sql embedded in fsys by source's

@@ -35,6 +35,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -471,7 +472,7 @@ func demoFlatfile(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool
 	if err != nil {
 		return err
 	}
-	x := feeds.New(pool, &c, feeds.WithOperator("mim demo"))
+	x := feeds.New(pool, wire.Feeds(&c), feeds.WithOperator("mim demo"))
 	sum, err := x.Run(ctx, run, feeds.Options{Full: true, Instances: []string{site.Name}, Feeds: []feeds.Feed{feeds.Flatfile}})
 	_ = run.Finish(ctx, exportOutcome(sum, err), ExitCode(err), err)
 	if err != nil {

@@ -119,7 +119,7 @@ func runExport(ctx context.Context, e *Env, opts feeds.Options) (err error) {
 	if err != nil {
 		return err
 	}
-	x := feeds.New(pool, cfg, feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(Who()))
+	x := feeds.New(pool, wire.Feeds(cfg), feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(Who()))
 	var run *ledger.Run
 	var sum *feeds.Summary
 	if !opts.DryRun {

@@ -20,6 +20,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 )
 
@@ -607,7 +608,7 @@ func (x *Extraction) redirected(ctx context.Context, run *ledger.Run, kind, inst
 	if perr != nil {
 		return nil
 	}
-	re := envguard.New(cfg.Environment, pool).Redirected(site, err)
+	re := envguard.New(cfg.Environment, pool).Redirected(wire.GuardSite(site), err)
 	if re == nil {
 		return nil
 	}

@@ -203,8 +203,8 @@ func groupsPlan(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.P
 		return err
 	}
 	// Asked but not recorded: a plan decides nothing.
-	_, _, guardErr := envguard.New(cfg.Environment, pool).WebServices(ctx, site, c)
-	p, err := groupsync.BuildPlan(ctx, pool, c, groupsync.Options{Site: site, CourseID: course, Logger: e.Logger})
+	_, _, guardErr := envguard.New(cfg.Environment, pool).WebServices(ctx, wire.GuardSite(site), c)
+	p, err := groupsync.BuildPlan(ctx, pool, c, groupsync.Options{Site: wire.GroupSite(site), CourseID: course, Logger: e.Logger})
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		c, err := groupsClient(e, site)
 		if err == nil {
 			var rep *groupsync.Report
-			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: site, CourseID: course, Run: run, By: Who(),
+			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: wire.GroupSite(site), CourseID: course, Run: run, By: Who(),
 				Logger: e.Logger, Mailer: mailer})
 			if werr := rep.WriteText(e.Stdout, cfg.Environment, verbose); werr != nil {
 				return werr
@@ -273,7 +273,7 @@ func runAdopt(ctx context.Context, e *Env, instance string, course int64, names 
 	if err != nil {
 		return err
 	}
-	o := groupsync.Options{Site: site, CourseID: course, By: Who(), Logger: e.Logger}
+	o := groupsync.Options{Site: wire.GroupSite(site), CourseID: course, By: Who(), Logger: e.Logger}
 	ap, err := groupsync.PlanAdoption(ctx, pool, c, o, names)
 	if err != nil {
 		return err

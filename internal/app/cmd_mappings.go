@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 var mappingsCommand = Command{
@@ -153,7 +154,7 @@ func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (er
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
 	d := mapping.Defaults{Instance: o.instance, AcademicYear: o.year, Kind: o.kind, Origin: "import:" + filepath.Base(file)}
-	n, res, err := mapping.ImportFile(ctx, pool, file, data, d, mapping.KnowledgeOf(cfg), Who(), o.dryRun)
+	n, res, err := mapping.ImportFile(ctx, pool, file, data, d, wire.Knowledge(cfg), Who(), o.dryRun)
 	if err != nil {
 		return err
 	}

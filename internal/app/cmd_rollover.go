@@ -15,6 +15,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -82,7 +83,7 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	r := mapping.Rollover{Year: year, Apply: apply, Reason: reason, By: Who(), RunID: run.ID, Export: feeds.NewPreviewer(cfg)}
+	r := mapping.Rollover{Year: year, Apply: apply, Reason: reason, By: Who(), RunID: run.ID, Export: feeds.NewPreviewer(wire.Feeds(cfg))}
 	if !noTransform {
 		r.Rebuild = func(ctx context.Context, tx pgx.Tx, w io.Writer) error {
 			return rehearseTransform(ctx, tx, w, cfg, run.ID)

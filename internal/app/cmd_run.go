@@ -425,7 +425,7 @@ func exportStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 	if err != nil {
 		return pipeline.Report{Err: err}
 	}
-	x := feeds.New(pool, cfg, feeds.WithLogger(e.Logger), feeds.WithMailer(mailer), feeds.WithOperator(Who()))
+	x := feeds.New(pool, wire.Feeds(cfg), feeds.WithLogger(e.Logger), feeds.WithMailer(mailer), feeds.WithOperator(Who()))
 	sum, err := x.Run(ctx, run, feeds.Options{Instances: sites})
 	if err != nil {
 		return pipeline.Report{Err: err, Lines: lines}
@@ -462,7 +462,7 @@ func groupsStage(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		return pipeline.Report{Err: err}
 	}
 	rep, err := groupsync.Sync(ctx, pool, c, envguard.New(cfg.Environment, pool),
-		groupsync.Options{Site: site, Run: run, By: Who(), Logger: e.Logger, Mailer: mailer})
+		groupsync.Options{Site: wire.GroupSite(site), Run: run, By: Who(), Logger: e.Logger, Mailer: mailer})
 	out := pipeline.Report{Err: err}
 	var pe *groupsync.PartialError
 	if errors.As(err, &pe) {

@@ -16,9 +16,9 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
-	"github.com/mimwarehouse/mim/internal/martconfig"
 	"github.com/mimwarehouse/mim/internal/martcount"
 	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -121,7 +121,7 @@ func transformList(w io.Writer, p *transform.Project, sel []string) error {
 // configuration the marts read (group prefixes, IMS roletypes), then the
 // course mappings derived by rule.
 func transformHooks(cfg *config.Config, by string, runID int64) []transform.Hook {
-	hooks := []transform.Hook{martconfig.Hook(cfg), martcount.Hook(runID)}
+	hooks := []transform.Hook{wire.MartConfigHook(cfg), martcount.Hook(runID)}
 	if len(cfg.Mappings.Rules) == 0 {
 		return hooks
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -274,7 +275,7 @@ func TestGroupIDZeroIsNeverUsedEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := groupsync.BuildPlan(ctx, w.db.Pool, c, groupsync.Options{Site: site})
+	plan, err := groupsync.BuildPlan(ctx, w.db.Pool, c, groupsync.Options{Site: wire.GroupSite(site)})
 	if err != nil {
 		t.Fatal(err)
 	}

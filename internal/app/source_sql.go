@@ -7,10 +7,9 @@ import (
 	"strings"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/extract/cmis"
-	"github.com/mimwarehouse/mim/extract/sits"
 	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // openSITS opens SITS, a relational source read through database/sql with
@@ -19,7 +18,7 @@ func openSITS(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extr
 	if cfg.Sources.SITS == nil {
 		return nil, Usagef("sources.sits is not configured")
 	}
-	return sits.New(cfg.Sources.SITS, opts)
+	return wire.NewSITS(cfg.Sources.SITS, opts)
 }
 
 // openCMIS opens CMIS, read like SITS.
@@ -27,7 +26,7 @@ func openCMIS(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extr
 	if cfg.Sources.CMIS == nil {
 		return nil, Usagef("sources.cmis is not configured")
 	}
-	return cmis.New(cfg.Sources.CMIS, opts)
+	return wire.NewCMIS(cfg.Sources.CMIS, opts)
 }
 
 // checkSQLSources dials SITS and CMIS and runs every SELECT without
@@ -42,7 +41,7 @@ func checkSQLSources(ctx context.Context, e *Env) []CheckResult {
 		name string
 		cfg  *config.SQLSource
 		open func(*config.SQLSource, extract.Options) (*sqlsource.Source, error)
-	}{{"sits", cfg.Sources.SITS, sits.New}, {"cmis", cfg.Sources.CMIS, cmis.New}} {
+	}{{"sits", cfg.Sources.SITS, wire.NewSITS}, {"cmis", cfg.Sources.CMIS, wire.NewCMIS}} {
 		if s.cfg == nil {
 			continue
 		}

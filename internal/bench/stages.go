@@ -15,7 +15,7 @@ import (
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/progress"
-	"github.com/mimwarehouse/mim/load"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -37,9 +37,9 @@ func (b *bench) load(ctx context.Context) error {
 	var log bytes.Buffer
 	// As many writers as cores, as a Moodle site's course readers write its
 	// enrolments side by side (a SITS or CMIS view is written by one loop,
-	// which is also decoding the rows: go test ./load -bench Load times one).
+	// which is also decoding the rows: go test ./internal/bench -bench Load times one).
 	writers := runtime.GOMAXPROCS(0)
-	res, err := load.Bench(ctx, b.pool, b.db.dsn.Reveal(), load.BenchConfig{Records: b.o.LoadRecords, Psql: b.o.Psql,
+	res, err := MeasureLoad(ctx, b.pool, b.db.dsn.Reveal(), LoadConfig{Records: b.o.LoadRecords, Psql: b.o.Psql,
 		TempDir: b.dir, Log: &log, Writers: writers})
 	if err != nil {
 		return fmt.Errorf("bench stage load: %w", err)
@@ -258,7 +258,7 @@ func (b *bench) ims(ctx context.Context) error {
 		// timed on its own snapshot anyway.
 		var t *feeds.IMSTiming
 		for range imsRepeats {
-			u, err := feeds.MeasureIMS(ctx, b.pool, cfg, s.name, dir)
+			u, err := feeds.MeasureIMS(ctx, b.pool, wire.Feeds(cfg), s.name, dir)
 			if err != nil {
 				return fmt.Errorf("bench stage ims: %w", err)
 			}

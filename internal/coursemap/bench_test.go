@@ -16,6 +16,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/synth/synthworld"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -151,7 +152,7 @@ func BenchmarkStaffPreview(b *testing.B) {
 	w := newBenchWorld(b)
 	ctx := context.Background()
 	pool := w.DB.Pool
-	ed := coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(w.Cfg), Project: w.project, Export: feeds.NewPreviewer(w.Cfg)})
+	ed := coursemap.New(pool, coursemap.Options{Knowledge: wire.Knowledge(w.Cfg), Project: w.project, Export: feeds.NewPreviewer(wire.Feeds(w.Cfg))})
 	var site, course string
 	var id int64
 	var students int

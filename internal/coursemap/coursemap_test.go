@@ -8,6 +8,7 @@ import (
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/coursemap"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -18,7 +19,7 @@ func TestPreviewIsWhatTheNightDoes(t *testing.T) {
 	w := newBenchWorld(t)
 	ctx := context.Background()
 	pool := w.DB.Pool
-	ed := coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(w.Cfg), Project: w.project, Export: feeds.NewPreviewer(w.Cfg)})
+	ed := coursemap.New(pool, coursemap.Options{Knowledge: wire.Knowledge(w.Cfg), Project: w.project, Export: feeds.NewPreviewer(wire.Feeds(w.Cfg))})
 	var site, course, occ string
 	if err := pool.QueryRow(ctx, `SELECT m.instance, m.course_idnumber FROM ctl.course_mapping m
 		JOIN mart.exp_ims_membership t ON t.instance = m.instance AND t.course_idnumber = m.course_idnumber
@@ -51,7 +52,7 @@ func TestPreviewIsWhatTheNightDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	night, err := feeds.PreviewCourse(ctx, tx, w.Cfg, site, course, "mart.exp_ims_membership")
+	night, err := feeds.PreviewCourse(ctx, tx, wire.Feeds(w.Cfg), site, course, "mart.exp_ims_membership")
 	if err != nil {
 		t.Fatal(err)
 	}

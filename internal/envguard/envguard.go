@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/moodle"
 )
@@ -56,9 +55,18 @@ type Failure struct {
 	Detail string
 }
 
+// Site is what the guard knows of a Moodle site: its name, the URL it is
+// configured at and the environment it is configured as (moodle[].name,
+// url and environment).
+type Site struct {
+	Name        string
+	URL         string
+	Environment string
+}
+
 // Guard is one deployment's environment guard.
 type Guard struct {
-	// Environment is the configuration's environment (config.Config.Environment).
+	// Environment is the deployment's configured environment (environment:).
 	Environment string
 	// Warehouse is where ctl.deployment is read; a pool or a transaction.
 	Warehouse warehouse.Querier
@@ -102,7 +110,7 @@ func (p *Permit) Covers(instance, url string) bool {
 // Enterprise, profile CSV): Moodle reads the file itself, so there is no
 // live siteurl to ask; the IMS <target> names the site instead. It returns
 // a *RefusedError when a check fails.
-func (g *Guard) Feed(ctx context.Context, site *config.MoodleSite) (*Permit, error) {
+func (g *Guard) Feed(ctx context.Context, site Site) (*Permit, error) {
 	failures, err := g.local(ctx, site)
 	if err != nil {
 		return nil, err
@@ -126,7 +134,7 @@ type SiteInfoer interface {
 // only ever reads. A refusal is a *RefusedError (exit 3). When the site
 // cannot be asked and nothing else failed, the error is the client's:
 // nothing may be written, but no guard refused.
-func (g *Guard) WebServices(ctx context.Context, site *config.MoodleSite, live SiteInfoer) (*Permit, *moodle.SiteInfo, error) {
+func (g *Guard) WebServices(ctx context.Context, site Site, live SiteInfoer) (*Permit, *moodle.SiteInfo, error) {
 	failures, err := g.local(ctx, site)
 	if err != nil {
 		return nil, nil, err
@@ -164,7 +172,7 @@ func (g *Guard) WebServices(ctx context.Context, site *config.MoodleSite, live S
 // another site root: the configured URL is not the live site's, as when the
 // site reports another siteurl (check 3). It returns nil for any other
 // error. Record the refusal with Record.
-func (g *Guard) Redirected(site *config.MoodleSite, err error) *RefusedError {
+func (g *Guard) Redirected(site Site, err error) *RefusedError {
 	f, ok := redirected(site, err)
 	if !ok {
 		return nil
@@ -173,7 +181,7 @@ func (g *Guard) Redirected(site *config.MoodleSite, err error) *RefusedError {
 	return g.refused(site, []Failure{f}, root)
 }
 
-func redirected(site *config.MoodleSite, err error) (Failure, bool) {
+func redirected(site Site, err error) (Failure, bool) {
 	root, ok := moodle.Redirected(err)
 	if !ok || moodle.SameSite(root, site.URL) {
 		return Failure{}, false
@@ -184,7 +192,7 @@ func redirected(site *config.MoodleSite, err error) (Failure, bool) {
 }
 
 // local runs checks (1) and (2).
-func (g *Guard) local(ctx context.Context, site *config.MoodleSite) ([]Failure, error) {
+func (g *Guard) local(ctx context.Context, site Site) ([]Failure, error) {
 	var out []Failure
 	switch {
 	case g.Environment == "":
@@ -222,7 +230,7 @@ func (g *Guard) local(ctx context.Context, site *config.MoodleSite) ([]Failure, 
 	return out, nil
 }
 
-func (g *Guard) refused(site *config.MoodleSite, failures []Failure, live string) *RefusedError {
+func (g *Guard) refused(site Site, failures []Failure, live string) *RefusedError {
 	return &RefusedError{Instance: site.Name, URL: site.URL, SiteEnvironment: site.Environment,
 		Deployment: g.Environment, LiveSiteURL: live, Failures: failures}
 }

@@ -6,16 +6,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/secret"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/moodle"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
-func siteConfig(name, url, env string) *config.MoodleSite {
-	return &config.MoodleSite{Name: name, URL: url, Token: "t", Environment: env, GroupPrefix: "mim:"}
+func siteConfig(name, url, env string) envguard.Site {
+	return envguard.Site{Name: name, URL: url, Environment: env}
 }
 
 func client(t *testing.T, name, url string) *moodle.Client {
@@ -248,10 +248,10 @@ func TestRestoredWarehouseMustBeClaimed(t *testing.T) {
 
 // copyDatabase copies db's database into a new one (dropped with the test)
 // and returns its DSN. db's connections are closed for the copy.
-func copyDatabase(t *testing.T, db *pgtest.DB) config.DSN {
+func copyDatabase(t *testing.T, db *pgtest.DB) secret.DSN {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := warehouse.Open(ctx, config.DSN(pgtest.AdminDSN()), 1)
+	admin, err := warehouse.Open(ctx, secret.DSN(pgtest.AdminDSN()), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,11 +262,11 @@ func copyDatabase(t *testing.T, db *pgtest.DB) config.DSN {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		a, err := warehouse.Open(context.Background(), config.DSN(pgtest.AdminDSN()), 1)
+		a, err := warehouse.Open(context.Background(), secret.DSN(pgtest.AdminDSN()), 1)
 		if err == nil {
 			_, _ = a.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
 			a.Close()
 		}
 	})
-	return config.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
+	return secret.DSN(warehouse.WithDatabase(pgtest.AdminDSN(), name))
 }

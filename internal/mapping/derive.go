@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 // DeriveResult counts what Derive did.
@@ -48,38 +46,75 @@ func (r DeriveResult) String() string {
 // status and group sync of its own mappings when the rule changed them.
 // Every creation and update is recorded as an event by by. A mapping whose
 // course left Moodle is kept (the marts ignore courses that do not exist).
-func Derive(ctx context.Context, tx pgx.Tx, rules []config.MappingRule, by string) (DeriveResult, error) {
+func Derive(ctx context.Context, tx pgx.Tx, rules []Rule, by string) (DeriveResult, error) {
 	var res DeriveResult
 	if len(rules) == 0 {
 		return res, nil
 	}
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass('stg.moodle_course') IS NOT NULL`).Scan(&exists); err != nil {
+	courses, err := moodleCourses(ctx, tx)
+	if err != nil {
 		return res, fmt.Errorf("deriving course mappings: %w", err)
 	}
+	res.Courses = len(courses)
+	cands := matchRules(courses, rules, &res)
+	if len(cands) == 0 {
+		return res, nil
+	}
+	if err := stageDerived(ctx, tx, cands); err != nil {
+		return res, fmt.Errorf("deriving course mappings: %w", err)
+	}
+	defer func() { _, _ = tx.Exec(ctx, `DROP TABLE IF EXISTS mim_derived_mapping`) }()
+	keys, err := createDerived(ctx, tx, by)
+	if err != nil {
+		return res, fmt.Errorf("deriving course mappings: creating: %w", err)
+	}
+	res.Created = len(keys)
+	res.Sample = keys[:min(len(keys), 20)]
+	if res.Updated, err = updateDerived(ctx, tx, by); err != nil {
+		return res, fmt.Errorf("deriving course mappings: updating: %w", err)
+	}
+	if res.Manual, err = countManual(ctx, tx); err != nil {
+		return res, fmt.Errorf("deriving course mappings: %w", err)
+	}
+	res.Existing = len(cands) - res.Created - res.Manual
+	return res, nil
+}
+
+// moodleCourse is a Moodle course a rule may map.
+type moodleCourse struct{ instance, idnumber string }
+
+// moodleCourses reads the Moodle courses with an idnumber (not the site
+// course) from stg.moodle_course, which must exist.
+func moodleCourses(ctx context.Context, tx pgx.Tx) ([]moodleCourse, error) {
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('stg.moodle_course') IS NOT NULL`).Scan(&exists); err != nil {
+		return nil, err
+	}
 	if !exists {
-		return res, fmt.Errorf("deriving course mappings: the warehouse has no stg.moodle_course yet; run `mim transform` first")
+		return nil, fmt.Errorf("the warehouse has no stg.moodle_course yet; run `mim transform` first")
 	}
 	rows, err := tx.Query(ctx, `SELECT instance, idnumber FROM stg.moodle_course
 		WHERE idnumber IS NOT NULL AND NOT is_site ORDER BY instance, idnumber`)
 	if err != nil {
-		return res, fmt.Errorf("deriving course mappings: reading Moodle courses: %w", err)
+		return nil, fmt.Errorf("reading Moodle courses: %w", err)
 	}
-	type course struct{ instance, idnumber string }
-	courses, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (course, error) {
-		var c course
+	courses, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (moodleCourse, error) {
+		var c moodleCourse
 		err := r.Scan(&c.instance, &c.idnumber)
 		return c, err
 	})
 	if err != nil {
-		return res, fmt.Errorf("deriving course mappings: reading Moodle courses: %w", err)
+		return nil, fmt.Errorf("reading Moodle courses: %w", err)
 	}
-	res.Courses = len(courses)
+	return courses, nil
+}
 
-	// The first rule (in configuration order) that matches a course decides
-	// its mapping; a course it cannot map (a bad year) is reported, not
-	// passed to a later rule.
-	var cands [][]any
+// matchRules maps each course by the first rule (in configuration order)
+// that matches it, counting matches in res. A course it cannot map (a bad
+// year, an empty or overlong key) is reported in res, not passed to a later
+// rule.
+func matchRules(courses []moodleCourse, rules []Rule, res *DeriveResult) []Mapping {
+	var out []Mapping
 	for _, c := range courses {
 		for i := range rules {
 			r := &rules[i]
@@ -112,24 +147,35 @@ func Derive(ctx context.Context, tx pgx.Tx, rules []config.MappingRule, by strin
 				}
 				break
 			}
-			cands = append(cands, []any{m.Instance, m.CourseIDNumber, m.SISKind, m.SISKey, m.AcademicYear, m.Section,
-				m.CourseYear, m.MinRegStatus, m.Roles, m.GroupSync, m.Origin})
+			out = append(out, m)
 			break
 		}
 	}
-	if len(cands) == 0 {
-		return res, nil
-	}
+	return out
+}
+
+// stageDerived copies the derived mappings into the temporary table
+// mim_derived_mapping (dropped at commit), which the next steps read.
+func stageDerived(ctx context.Context, tx pgx.Tx, cands []Mapping) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mim_derived_mapping (
 			instance text, course_idnumber text, sis_kind text, sis_key text, academic_year text, section text,
 			course_year text, min_reg_status text, roles text[], group_sync boolean, origin text) ON COMMIT DROP`); err != nil {
-		return res, fmt.Errorf("deriving course mappings: %w", err)
+		return err
 	}
-	defer func() { _, _ = tx.Exec(ctx, `DROP TABLE IF EXISTS mim_derived_mapping`) }()
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"mim_derived_mapping"}, []string{"instance", "course_idnumber", "sis_kind", "sis_key",
-		"academic_year", "section", "course_year", "min_reg_status", "roles", "group_sync", "origin"}, pgx.CopyFromRows(cands)); err != nil {
-		return res, fmt.Errorf("deriving course mappings: %w", err)
+	rows := make([][]any, len(cands))
+	for i, m := range cands {
+		rows[i] = []any{m.Instance, m.CourseIDNumber, m.SISKind, m.SISKey, m.AcademicYear, m.Section,
+			m.CourseYear, m.MinRegStatus, m.Roles, m.GroupSync, m.Origin}
 	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"mim_derived_mapping"}, []string{"instance", "course_idnumber", "sis_kind", "sis_key",
+		"academic_year", "section", "course_year", "min_reg_status", "roles", "group_sync", "origin"}, pgx.CopyFromRows(rows))
+	return err
+}
+
+// createDerived creates the derived mappings not there yet, unless the
+// course has a mapping made by hand, each with its event, and returns their
+// keys in order.
+func createDerived(ctx context.Context, tx pgx.Tx, by string) ([]Key, error) {
 	created, err := tx.Query(ctx, `WITH ins AS (
 			INSERT INTO ctl.course_mapping (instance, course_idnumber, sis_kind, sis_key, academic_year, section, course_year,
 				min_reg_status, roles, group_sync, origin, created_by, updated_by)
@@ -149,21 +195,19 @@ func Derive(ctx context.Context, tx pgx.Tx, rules []config.MappingRule, by strin
 		SELECT instance, course_idnumber, sis_kind, sis_key, academic_year, section, course_year FROM ins
 		ORDER BY instance, course_idnumber, sis_kind, sis_key`, by)
 	if err != nil {
-		return res, fmt.Errorf("deriving course mappings: creating: %w", err)
+		return nil, err
 	}
-	keys, err := pgx.CollectRows(created, func(r pgx.CollectableRow) (Key, error) {
+	return pgx.CollectRows(created, func(r pgx.CollectableRow) (Key, error) {
 		var k Key
 		err := r.Scan(&k.Instance, &k.CourseIDNumber, &k.SISKind, &k.SISKey, &k.AcademicYear, &k.Section, &k.CourseYear)
 		return k, err
 	})
-	if err != nil {
-		return res, fmt.Errorf("deriving course mappings: creating: %w", err)
-	}
-	res.Created = len(keys)
-	if len(keys) > 20 {
-		keys = keys[:20]
-	}
-	res.Sample = keys
+}
+
+// updateDerived brings the roles, minimum status and group sync of the
+// rules' own mappings in line with the rules, each change with its event,
+// and returns how many it changed.
+func updateDerived(ctx context.Context, tx pgx.Tx, by string) (int, error) {
 	tag, err := tx.Exec(ctx, `WITH upd AS (
 			UPDATE ctl.course_mapping m SET roles = d.roles, min_reg_status = d.min_reg_status, group_sync = d.group_sync,
 				updated_at = now(), updated_by = $1
@@ -178,15 +222,18 @@ func Derive(ctx context.Context, tx pgx.Tx, rules []config.MappingRule, by strin
 			jsonb_build_object('origin', origin, 'after', jsonb_build_object('roles', roles, 'min_reg_status', min_reg_status, 'group_sync', group_sync))
 		FROM upd`, by)
 	if err != nil {
-		return res, fmt.Errorf("deriving course mappings: updating: %w", err)
+		return 0, err
 	}
-	res.Updated = int(tag.RowsAffected())
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM mim_derived_mapping d WHERE EXISTS (SELECT 1 FROM ctl.course_mapping m
-		WHERE m.instance = d.instance AND m.course_idnumber = d.course_idnumber AND NOT starts_with(m.origin, 'rule:'))`).Scan(&res.Manual); err != nil {
-		return res, fmt.Errorf("deriving course mappings: %w", err)
-	}
-	res.Existing = len(cands) - res.Created - res.Manual
-	return res, nil
+	return int(tag.RowsAffected()), nil
+}
+
+// countManual counts the derived mappings whose course has a mapping made
+// by hand (which always wins).
+func countManual(ctx context.Context, tx pgx.Tx) (int, error) {
+	var n int
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM mim_derived_mapping d WHERE EXISTS (SELECT 1 FROM ctl.course_mapping m
+		WHERE m.instance = d.instance AND m.course_idnumber = d.course_idnumber AND NOT starts_with(m.origin, 'rule:'))`).Scan(&n)
+	return n, err
 }
 
 func sortedRoles(roles []string) []string {

@@ -14,8 +14,6 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 // CSVHeader is the header of a mapping CSV file, in the order `mim mappings
@@ -217,8 +215,8 @@ func (f fields) row(d Defaults, k Knowledge) (Row, []Problem) {
 		bad("course_idnumber", "%s", msg)
 	}
 	m.SISKind = strings.ToLower(f.vals["sis_kind"])
-	if !slices.Contains(config.SISKinds, m.SISKind) {
-		bad("sis_kind", "%q is not one of %s", f.vals["sis_kind"], strings.Join(config.SISKinds, ", "))
+	if !slices.Contains(SISKinds, m.SISKind) {
+		bad("sis_kind", "%q is not one of %s", f.vals["sis_kind"], strings.Join(SISKinds, ", "))
 	}
 	m.SISKey = f.vals["sis_key"]
 	if m.SISKey == "" {
@@ -256,8 +254,8 @@ func (f fields) row(d Defaults, k Knowledge) (Row, []Problem) {
 	if m.MinRegStatus == "" {
 		m.MinRegStatus = "APP"
 	}
-	if !slices.Contains(config.RegStatuses, m.MinRegStatus) {
-		bad("min_reg_status", "%q is not one of %s", f.vals["min_reg_status"], strings.Join(config.RegStatuses, ", "))
+	if !slices.Contains(RegStatuses, m.MinRegStatus) {
+		bad("min_reg_status", "%q is not one of %s", f.vals["min_reg_status"], strings.Join(RegStatuses, ", "))
 	}
 	roles := strings.FieldsFunc(f.vals["roles"], func(c rune) bool { return c == ';' || c == '|' || unicode.IsSpace(c) })
 	if len(roles) == 0 {

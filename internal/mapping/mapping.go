@@ -13,14 +13,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -245,17 +243,4 @@ func StartYear(code string) (int, bool) {
 type Knowledge struct {
 	Sites []string
 	Roles []string
-}
-
-// KnowledgeOf takes the sites and roles from a configuration.
-func KnowledgeOf(cfg *config.Config) Knowledge {
-	var k Knowledge
-	for _, m := range cfg.Moodle {
-		k.Sites = append(k.Sites, m.Name)
-	}
-	for r := range cfg.Exports.IMSRoles {
-		k.Roles = append(k.Roles, r)
-	}
-	slices.Sort(k.Roles)
-	return k
 }

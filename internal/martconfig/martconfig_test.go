@@ -8,6 +8,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/martconfig"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 func parse(t *testing.T, yaml string) *config.Config {
@@ -51,7 +52,7 @@ exports: {ims_roles: {student: "01", ta: "08"}, merge: {keep: [main_auth, sis_us
 	if err != nil {
 		t.Fatal(err)
 	}
-	summary, err := martconfig.Write(ctx, tx, cfg)
+	summary, err := martconfig.Write(ctx, tx, wire.MartConfig(cfg))
 	if err != nil || summary != "2 sites, 2 IMS roles, 3 merge keep rules" {
 		t.Fatalf("%q, %v", summary, err)
 	}
@@ -82,7 +83,7 @@ exports: {ims_roles: {student: "01", ta: "08"}, merge: {keep: [main_auth, sis_us
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := martconfig.Write(ctx, tx, parse(t, "environment: test\n")); err != nil {
+	if _, err := martconfig.Write(ctx, tx, wire.MartConfig(parse(t, "environment: test\n"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -103,7 +104,7 @@ exports: {ims_roles: {student: "01", ta: "08"}, merge: {keep: [main_auth, sis_us
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := martconfig.Write(ctx, tx, bad); err == nil || !strings.Contains(err.Error(), `exports.ims_roles.student "9"`) {
+	if _, err := martconfig.Write(ctx, tx, wire.MartConfig(bad)); err == nil || !strings.Contains(err.Error(), `exports.ims_roles.student "9"`) {
 		t.Errorf("bad roletype: %v", err)
 	}
 }

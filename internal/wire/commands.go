@@ -11,7 +11,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/coursemap"
 	"github.com/mimwarehouse/mim/internal/lti"
-	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -36,7 +35,7 @@ func CourseEditor(cfg *config.Config, pool *pgxpool.Pool) (*coursemap.Service, e
 	if err != nil {
 		return nil, err
 	}
-	return coursemap.New(pool, coursemap.Options{Knowledge: mapping.KnowledgeOf(cfg), Project: project, Export: feeds.NewPreviewer(cfg)}), nil
+	return coursemap.New(pool, coursemap.Options{Knowledge: Knowledge(cfg), Project: project, Export: feeds.NewPreviewer(Feeds(cfg))}), nil
 }
 
 // LTIToolWith wires the tool: opts carries what is not in the
@@ -46,7 +45,7 @@ func LTIToolWith(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, op
 	if err != nil {
 		return nil, err
 	}
-	k := mapping.KnowledgeOf(cfg)
+	k := Knowledge(cfg)
 	opts.URL, opts.Roles, opts.Session, opts.Logger = cfg.LTI.URL, k.Roles, cfg.LTI.Session, logger
 	for _, m := range cfg.Moodle {
 		if slices.Contains(cfg.LTI.Sites, m.Name) {

@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/extract/cmis"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/extract/sits"
+	"github.com/mimwarehouse/mim/extract/sqlsource"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/martconfig"
@@ -149,11 +152,13 @@ func (w *World) Extract(tb testing.TB, sis bool) {
 	loader := load.New(w.DB.Pool, run)
 	var srcs []extract.Source
 	if sis {
-		s, err := sits.New(w.Cfg.Sources.SITS, extract.Options{})
+		// As wire.NewSITS and wire.NewCMIS build them (see martConfigHook).
+		s, err := sits.New(sits.Options{Read: sqlRead(w.Cfg.Sources.SITS), MinYear: w.Cfg.Sources.SITS.MinYear,
+			System: w.Cfg.Sources.SITS.System, Term: w.Cfg.Sources.SITS.Term}, extract.Options{})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		c, err := cmis.New(w.Cfg.Sources.CMIS, extract.Options{})
+		c, err := cmis.New(sqlRead(w.Cfg.Sources.CMIS), extract.Options{})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -233,10 +238,30 @@ func (w *World) Transform(tb testing.TB, p *transform.Project) (*transform.Resul
 	}
 	res, err := transform.Run(ctx, w.DB.Pool, p, transform.Options{
 		Run: run, StatementTimeout: 30 * time.Minute, LockTimeout: time.Minute,
-		Hooks: []transform.Hook{martconfig.Hook(w.Cfg)},
+		Hooks: []transform.Hook{martConfigHook(w.Cfg)},
 	})
 	if ferr := run.Finish(ctx, ledger.Outcome(err), 0, err); ferr != nil {
 		tb.Fatal(ferr)
 	}
 	return res, err
+}
+
+// martConfigHook is wire.MartConfigHook, which this package cannot call:
+// the tests of the packages wire wires (export/feeds) build their worlds here.
+func martConfigHook(cfg *config.Config) transform.Hook {
+	o := martconfig.Options{IMSRoles: cfg.Exports.IMSRoles, MergeKeep: cfg.Exports.Merge.Keep}
+	if len(o.MergeKeep) == 0 {
+		o.MergeKeep = config.DefaultMergeKeep
+	}
+	for _, s := range cfg.Moodle {
+		o.Sites = append(o.Sites, martconfig.Site{Name: s.Name, GroupPrefix: s.GroupPrefix, MainAuth: s.MainAuth})
+	}
+	return transform.Hook{Name: martconfig.HookName, After: "staging",
+		Run: func(ctx context.Context, tx pgx.Tx) (string, error) { return martconfig.Write(ctx, tx, o) }}
+}
+
+// sqlRead is wire.SQLRead.
+func sqlRead(s *config.SQLSource) sqlsource.Config {
+	return sqlsource.Config{Driver: s.Driver, DSN: s.DSN, Schema: s.Schema,
+		MaxBadRowsPercent: s.MaxBadRowsPercent, FetchSize: s.FetchSize, Timeout: s.Timeout}
 }

@@ -1,4 +1,4 @@
-package load_test
+package bench_test
 
 import (
 	"context"
@@ -6,22 +6,22 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/mimwarehouse/mim/internal/bench"
 	"github.com/mimwarehouse/mim/internal/pgtest"
-	"github.com/mimwarehouse/mim/load"
 )
 
-// BenchmarkLoad runs load.Bench once: a first load, an unchanged re-run and
+// BenchmarkLoad runs bench.MeasureLoad once: a first load, an unchanged re-run and
 // a 10% changed re-run against psql \copy of the same rows. 100,000 records
 // by default; MIM_BENCH_RECORDS=1000000 for the full-size run,
 // MIM_BENCH_WRITERS for concurrent writers (default 1).
 //
-//	MIM_REQUIRE_DB=1 go test ./load -run '^$' -bench Load -benchtime 1x
+//	MIM_REQUIRE_DB=1 go test ./internal/bench -run '^$' -bench Load -benchtime 1x
 func BenchmarkLoad(b *testing.B) {
 	n := envInt(b, "MIM_BENCH_RECORDS", 100_000)
 	writers := envInt(b, "MIM_BENCH_WRITERS", 1)
 	db := pgtest.New(b)
 	for b.Loop() {
-		res, err := load.Bench(context.Background(), db.Pool, db.DSN.Reveal(), load.BenchConfig{Records: n, Writers: writers, Log: os.Stderr})
+		res, err := bench.MeasureLoad(context.Background(), db.Pool, db.DSN.Reveal(), bench.LoadConfig{Records: n, Writers: writers, Log: os.Stderr})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,15 +1,15 @@
-package load
+package bench
 
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,10 +18,11 @@ import (
 
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/load"
 )
 
-// BenchConfig sizes Bench.
-type BenchConfig struct {
+// LoadConfig sizes MeasureLoad.
+type LoadConfig struct {
 	Records  int    // records per phase (default 100,000)
 	PerScope int    // records per scope, as enrolments per course (default 500)
 	Writers  int    // goroutines writing at once, as a Moodle extractor does (default 1)
@@ -30,8 +31,8 @@ type BenchConfig struct {
 	Log      io.Writer
 }
 
-// BenchPhase is one timed load.
-type BenchPhase struct {
+// LoadPhase is one timed load.
+type LoadPhase struct {
 	Name    string
 	Write   time.Duration // Write calls: canonical JSON, hashing, spooling
 	Commit  time.Duration // the transaction
@@ -44,31 +45,31 @@ type BenchPhase struct {
 }
 
 // Total is the phase's wall time.
-func (p BenchPhase) Total() time.Duration { return p.Write + p.Commit }
+func (p LoadPhase) Total() time.Duration { return p.Write + p.Commit }
 
-// BenchResult compares the loader with psql's \copy of the same rows.
-type BenchResult struct {
+// LoadResult compares the loader with psql's \copy of the same rows.
+type LoadResult struct {
 	Records int
 	// CopyRuns are psql `\copy` of the same rows (same columns, canonical
 	// payloads, hashes) into an empty table indexed like raw.record: the
 	// physical floor, measured just before each phase so that each ratio
 	// compares runs made in the same conditions (the machine may be shared).
 	CopyRuns   []time.Duration
-	Phases     []BenchPhase
+	Phases     []LoadPhase
 	CopyTarget string
 }
 
-// Bench measures the loader against PostgreSQL's COPY on the warehouse pool
+// MeasureLoad measures the loader against PostgreSQL's COPY on the warehouse pool
 // points at: a first load of cfg.Records enrolment-shaped records (about 600
 // bytes of JSON each), an unchanged re-run, and a re-run with every tenth
-// record changed. It writes into raw.record under source "bench" and removes
+// record changed. It writes into the raw store under source "bench" and removes
 // those rows (and its reference table) afterwards; its ledger runs stay, as
 // command "bench". Run it on a scratch warehouse, not production's: it
 // takes the run lock and loads a million rows.
 //
 // connString is given to psql (its password through PGPASSWORD, never on the
 // command line).
-func Bench(ctx context.Context, pool *pgxpool.Pool, connString string, cfg BenchConfig) (*BenchResult, error) {
+func MeasureLoad(ctx context.Context, pool *pgxpool.Pool, connString string, cfg LoadConfig) (*LoadResult, error) {
 	if cfg.Records <= 0 {
 		cfg.Records = 100_000
 	}
@@ -84,14 +85,16 @@ func Bench(ctx context.Context, pool *pgxpool.Pool, connString string, cfg Bench
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	res := &BenchResult{Records: cfg.Records, CopyTarget: "mim_bench.record"}
-	if err := benchCleanup(ctx, pool); err != nil {
+	res := &LoadResult{Records: cfg.Records, CopyTarget: "mim_bench.record"}
+	if err := loadCleanup(ctx, pool); err != nil {
 		return nil, err
 	}
-	defer benchCleanup(context.WithoutCancel(ctx), pool)
-	if _, err := pool.Exec(ctx, `CREATE SCHEMA mim_bench;
-		CREATE TABLE mim_bench.record (LIKE raw.record INCLUDING ALL)`); err != nil {
-		return nil, fmt.Errorf("creating the reference table: %w", err)
+	defer loadCleanup(context.WithoutCancel(ctx), pool)
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA mim_bench`); err != nil {
+		return nil, fmt.Errorf("creating the reference table's schema: %w", err)
+	}
+	if err := load.CreateReferenceTable(ctx, pool, pgx.Identifier{"mim_bench", "record"}); err != nil {
+		return nil, err
 	}
 
 	file, err := writeCopyFile(cfg)
@@ -128,7 +131,7 @@ func Bench(ctx context.Context, pool *pgxpool.Pool, connString string, cfg Bench
 		if err := copyOnce(); err != nil {
 			return nil, err
 		}
-		p, err := benchPhase(ctx, pool, cfg, ph.name, ph.version)
+		p, err := loadPhase(ctx, pool, cfg, ph.name, ph.version)
 		if err != nil {
 			return nil, err
 		}
@@ -142,7 +145,7 @@ func Bench(ctx context.Context, pool *pgxpool.Pool, connString string, cfg Bench
 }
 
 // Report prints the figures as a small table.
-func (r *BenchResult) Report(w io.Writer) {
+func (r *LoadResult) Report(w io.Writer) {
 	fmt.Fprintf(w, "%d enrolment-shaped records; reference: psql \\copy of the same rows into %s, just before each phase\n",
 		r.Records, r.CopyTarget)
 	fmt.Fprintf(w, "%-18s %10s %10s %10s %10s %8s  %s\n", "phase", "write", "commit", "total", "COPY", "x COPY", "result")
@@ -155,29 +158,29 @@ func (r *BenchResult) Report(w io.Writer) {
 
 var benchEntity = extract.EntityID{Source: "bench", Instance: "bench", Entity: "enrolments"}
 
-func benchCleanup(ctx context.Context, pool *pgxpool.Pool) error {
-	_, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS mim_bench CASCADE;
-		DELETE FROM raw.record WHERE source = 'bench';
-		DELETE FROM raw.record_history WHERE source = 'bench';
-		DELETE FROM raw.scope_read WHERE source = 'bench'`)
-	if err != nil {
+// loadCleanup removes the reference table and the benchmark's records.
+func loadCleanup(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS mim_bench CASCADE`); err != nil {
+		return fmt.Errorf("removing earlier benchmark rows: %w", err)
+	}
+	if err := load.ForgetSource(ctx, pool, benchEntity.Source); err != nil {
 		return fmt.Errorf("removing earlier benchmark rows: %w", err)
 	}
 	return nil
 }
 
-func benchKey(i, perScope int) (user, course int) {
+func loadKey(i, perScope int) (user, course int) {
 	return 100000 + i%perScope + (i/perScope/50)*perScope, 1000 + i/perScope
 }
 
-func benchPhase(ctx context.Context, pool *pgxpool.Pool, cfg BenchConfig, name string, version func(int) int) (BenchPhase, error) {
-	p := BenchPhase{Name: name, Records: cfg.Records}
+func loadPhase(ctx context.Context, pool *pgxpool.Pool, cfg LoadConfig, name string, version func(int) int) (LoadPhase, error) {
+	p := LoadPhase{Name: name, Records: cfg.Records}
 	run, err := ledger.Begin(ctx, pool, "bench", "bench", "bench", []string{"load", name})
 	if err != nil {
 		return p, err
 	}
 	defer run.Finish(ctx, ledger.Succeeded, 0, nil)
-	l := New(pool, run, WithTempDir(cfg.TempDir))
+	l := load.New(pool, run, load.WithTempDir(cfg.TempDir))
 	w, err := l.Entity(ctx, benchEntity)
 	if err != nil {
 		return p, err
@@ -191,7 +194,7 @@ func benchPhase(ctx context.Context, pool *pgxpool.Pool, cfg BenchConfig, name s
 			defer wg.Done()
 			var buf []byte
 			for i := g; i < cfg.Records; i += cfg.Writers {
-				user, course := benchKey(i, cfg.PerScope)
+				user, course := loadKey(i, cfg.PerScope)
 				buf = appendBenchPayload(buf[:0], user, course, version(i))
 				r := extract.Record{Key: strconv.Itoa(course) + ":" + strconv.Itoa(user), Scope: strconv.Itoa(course), Payload: buf}
 				if err := w.Write(ctx, r); err != nil {
@@ -218,38 +221,46 @@ func benchPhase(ctx context.Context, pool *pgxpool.Pool, cfg BenchConfig, name s
 	if err != nil {
 		return p, err
 	}
-	_ = pool.QueryRow(ctx, `SELECT detail->>'path', detail->>'timings_ms' FROM ctl.run_step WHERE run_id = $1`, run.ID).
-		Scan(&p.Path, &p.Timings)
+	p.Path, p.Timings = commitDetail(ctx, pool, run.ID)
 	return p, nil
+}
+
+// commitDetail is the path the loader's commit took and its phases' times
+// (ms), from the step the phase's run recorded; "" when they cannot be read.
+func commitDetail(ctx context.Context, pool *pgxpool.Pool, runID int64) (path, timings string) {
+	steps, err := ledger.Steps(ctx, pool, runID)
+	if err != nil || len(steps) == 0 {
+		return "", ""
+	}
+	var d struct {
+		Path    string          `json:"path"`
+		Timings json.RawMessage `json:"timings_ms"`
+	}
+	if json.Unmarshal(steps[0].Detail, &d) != nil {
+		return "", ""
+	}
+	if len(d.Timings) > 0 && string(d.Timings) != "null" {
+		timings = string(d.Timings)
+	}
+	return d.Path, timings
 }
 
 // writeCopyFile writes the first-load rows in COPY text format, exactly as
 // the loader stores them (canonical payload, its hash, run ids).
-func writeCopyFile(cfg BenchConfig) (string, error) {
+func writeCopyFile(cfg LoadConfig) (string, error) {
 	f, err := os.CreateTemp(cfg.TempDir, "mim-bench-*.copy")
 	if err != nil {
 		return "", fmt.Errorf("creating the reference COPY file: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	var canon, line []byte
+	var line []byte
 	for i := 0; i < cfg.Records; i++ {
-		user, course := benchKey(i, cfg.PerScope)
-		if canon, err = Canonical(canon[:0], benchPayload(user, course, 0)); err != nil {
+		user, course := loadKey(i, cfg.PerScope)
+		r := extract.Record{Key: strconv.Itoa(course) + ":" + strconv.Itoa(user), Scope: strconv.Itoa(course), Payload: benchPayload(user, course, 0)}
+		if line, err = load.AppendCopyRecord(line[:0], benchEntity, r, 1); err != nil {
 			f.Close()
 			return "", err
 		}
-		sum := sha256.Sum256(canon)
-		line = append(line[:0], "bench\tbench\tenrolments\t"...)
-		line = strconv.AppendInt(line, int64(course), 10)
-		line = append(line, ':')
-		line = strconv.AppendInt(line, int64(user), 10)
-		line = append(line, '\t')
-		line = strconv.AppendInt(line, int64(course), 10)
-		line = append(line, '\t')
-		line = appendCopyText(line, canon)
-		line = append(line, "\t\\\\x"...)
-		line = hex.AppendEncode(line, sum[:])
-		line = append(line, "\t1\t1\t1\n"...)
 		if _, err := bw.Write(line); err != nil {
 			f.Close()
 			return "", fmt.Errorf("writing the reference COPY file: %w", err)
@@ -262,25 +273,6 @@ func writeCopyFile(cfg BenchConfig) (string, error) {
 	return f.Name(), f.Close()
 }
 
-// appendCopyText escapes b for COPY's text format.
-func appendCopyText(dst, b []byte) []byte {
-	for _, c := range b {
-		switch c {
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
-}
-
 // psqlCopy runs psql's \copy of file into the reference table and times it.
 func psqlCopy(ctx context.Context, psql, connString, file string) (time.Duration, error) {
 	cc, err := pgx.ParseConfig(connString)
@@ -289,7 +281,7 @@ func psqlCopy(ctx context.Context, psql, connString, file string) (time.Duration
 	}
 	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1",
 		"-h", cc.Host, "-p", strconv.Itoa(int(cc.Port)), "-U", cc.User, "-d", cc.Database,
-		"-c", `\copy mim_bench.record (source, instance, entity, key, scope, payload, hash, first_run, changed_run, seen_run) FROM '`+file+`'`)
+		"-c", `\copy mim_bench.record (`+strings.Join(load.CopyColumns, ", ")+`) FROM '`+file+`'`)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+cc.Password, "PGSSLMODE=prefer")
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
