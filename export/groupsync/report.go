@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mimwarehouse/mim/internal/envguard"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/moodle"
 )
 
 // WritePreview writes a plan as `mim groups plan` shows it: the plan, what
@@ -75,4 +79,48 @@ func (p *AdoptPlan) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "then the next `mim groups apply` in course %d: %d members to add, %d to remove, %d waiting for their enrolment, %d assignments, %d conflicts left\n",
 			p.CourseID, cp.Count(AddMember), cp.Count(RemoveMember), len(cp.Waiting), cp.Count(Assign), len(cp.Conflicts))
 	}
+}
+
+// SiteSync is one site of a sync over several: its client (or why there is
+// none) and its options.
+type SiteSync struct {
+	Client    *moodle.Client
+	ClientErr error
+	Options   Options
+}
+
+// SyncSites syncs each site in turn (see Sync), writing each one's report
+// to w, a blank line between sites. The error joins the failed sites'
+// (failed of them), so a refusal (exit 3) outranks a failure; status is the
+// run's: partial when every failure was a *PartialError, else what the
+// error says.
+func SyncSites(ctx context.Context, pool *pgxpool.Pool, g *envguard.Guard, sites []SiteSync, w io.Writer, environment string, verbose bool) (status string, failed int, err error) {
+	var errs []error
+	partialOnly := true
+	for i, s := range sites {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		err := s.ClientErr
+		if err == nil {
+			var rep *Report
+			rep, err = Sync(ctx, pool, s.Client, g, s.Options)
+			if werr := rep.WriteText(w, environment, verbose); werr != nil {
+				return ledger.Failed, 0, werr
+			}
+		}
+		if err != nil {
+			var pe *PartialError
+			if !errors.As(err, &pe) {
+				partialOnly = false
+			}
+			errs = append(errs, err)
+		}
+	}
+	err = errors.Join(errs...)
+	status = ledger.Outcome(err)
+	if status == ledger.Failed && partialOnly {
+		status = ledger.Partial
+	}
+	return status, len(errs), err
 }

@@ -217,47 +217,23 @@ func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.
 		return err
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
-	guard := envguard.New(cfg.Environment, pool)
 	mailer, err := notify.New(wire.Notify(cfg))
 	if err != nil {
 		return err
 	}
-	var errs []error
-	partialOnly := true
-	for i, site := range sites {
-		if i > 0 {
-			fmt.Fprintln(e.Stdout)
-		}
+	var syncs []groupsync.SiteSync
+	for _, site := range sites {
 		c, err := groupsClient(e, site)
-		if err == nil {
-			var rep *groupsync.Report
-			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: wire.GroupSite(site), CourseID: course, Run: run, By: Who(),
-				Logger: e.Logger, Mailer: mailer})
-			if werr := rep.WriteText(e.Stdout, cfg.Environment, verbose); werr != nil {
-				return werr
-			}
-		}
-		if err != nil {
-			var pe *groupsync.PartialError
-			if !errors.As(err, &pe) {
-				partialOnly = false
-			}
-			errs = append(errs, err)
-		}
+		syncs = append(syncs, groupsync.SiteSync{Client: c, ClientErr: err, Options: groupsync.Options{Site: wire.GroupSite(site),
+			CourseID: course, Run: run, By: Who(), Logger: e.Logger, Mailer: mailer}})
 	}
-	// A refusal (exit 3) outranks a failure: errors.Join keeps every error
-	// and ExitCode finds the refusal among them.
-	err = errors.Join(errs...)
+	status, failed, err := groupsync.SyncSites(ctx, pool, envguard.New(cfg.Environment, pool), syncs, e.Stdout, cfg.Environment, verbose)
 	saveRequests(ctx, e, pool, run.ID)
-	status := ledger.Outcome(err)
-	if status == ledger.Failed && partialOnly {
-		status = ledger.Partial
-	}
 	if ferr := run.Finish(ctx, status, ExitCode(err), err); ferr != nil && err == nil {
 		return ferr
 	}
-	if err != nil && len(errs) > 1 {
-		return fmt.Errorf("%d of %d sites did not sync completely:\n%w", len(errs), len(sites), err)
+	if failed > 1 {
+		return fmt.Errorf("%d of %d sites did not sync completely:\n%w", failed, len(sites), err)
 	}
 	return err
 }
