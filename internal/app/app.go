@@ -20,6 +20,7 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/cli"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
@@ -148,6 +149,21 @@ func (e *Env) Warehouse(ctx context.Context) (*pgxpool.Pool, error) {
 	}
 	e.pool, err = warehouse.Open(ctx, cfg.Warehouse.DSN, cfg.Warehouse.MaxConns)
 	return e.pool, err
+}
+
+// beginRun opens the configuration and the warehouse and records a run
+// of cmd in the ledger, as the commands that change the warehouse do.
+func beginRun(ctx context.Context, e *Env, cmd string) (*config.Config, *pgxpool.Pool, *ledger.Run, error) {
+	cfg, err := e.Config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	run, err := ledger.Begin(ctx, pool, cmd, cfg.Environment, VersionString(), e.Args)
+	return cfg, pool, run, err
 }
 
 // Close releases what the command opened.

@@ -9,9 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/wire"
@@ -129,26 +126,12 @@ func (o mappingOpts) filter() (mapping.Filter, error) {
 	return f, nil
 }
 
-// mappingsBegin opens the warehouse and records a changing run under the run lock.
-func mappingsBegin(ctx context.Context, e *Env) (*config.Config, *pgxpool.Pool, *ledger.Run, error) {
-	cfg, err := e.Config()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	run, err := ledger.Begin(ctx, pool, "mappings", cfg.Environment, VersionString(), e.Args)
-	return cfg, pool, run, err
-}
-
 func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (err error) {
 	data, rerr := os.ReadFile(file)
 	if rerr != nil {
 		return Usagef("reading %s: %v", file, rerr)
 	}
-	cfg, pool, run, err := mappingsBegin(ctx, e)
+	cfg, pool, run, err := beginRun(ctx, e, "mappings")
 	if err != nil {
 		return err
 	}
@@ -166,7 +149,7 @@ func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (er
 }
 
 func mappingsDerive(ctx context.Context, e *Env, o mappingOpts) (err error) {
-	cfg, pool, run, err := mappingsBegin(ctx, e)
+	cfg, pool, run, err := beginRun(ctx, e, "mappings")
 	if err != nil {
 		return err
 	}
@@ -174,19 +157,9 @@ func mappingsDerive(ctx context.Context, e *Env, o mappingOpts) (err error) {
 	if len(cfg.Mappings.Rules) == 0 {
 		return Usagef("the configuration has no mappings.rules (see mim.example.yaml)")
 	}
-	tx, err := pool.Begin(ctx)
+	res, err := mapping.DeriveAll(ctx, pool, cfg.Mappings.Rules, Who(), o.dryRun)
 	if err != nil {
 		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	res, err := mapping.Derive(ctx, tx, cfg.Mappings.Rules, Who())
-	if err != nil {
-		return err
-	}
-	if !o.dryRun {
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("deriving course mappings: %w", err)
-		}
 	}
 	res.WriteText(e.Stdout)
 	if o.dryRun {
@@ -239,7 +212,7 @@ func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) 
 	if o.all && (o.course != "" || o.id != 0) {
 		return Usagef("--all cannot be combined with --course or --id")
 	}
-	_, pool, run, err := mappingsBegin(ctx, e)
+	_, pool, run, err := beginRun(ctx, e, "mappings")
 	if err != nil {
 		return err
 	}

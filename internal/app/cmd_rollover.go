@@ -65,15 +65,7 @@ change recorded with who, when and --reason.`,
 }
 
 func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, noTransform bool) (err error) {
-	cfg, err := e.Config()
-	if err != nil {
-		return err
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	run, err := ledger.Begin(ctx, pool, "rollover", cfg.Environment, VersionString(), e.Args)
+	cfg, pool, run, err := beginRun(ctx, e, "rollover")
 	if err != nil {
 		return err
 	}

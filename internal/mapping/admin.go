@@ -48,6 +48,24 @@ func ImportFile(ctx context.Context, db DB, file string, data []byte, d Defaults
 	return len(rows), res, nil
 }
 
+// DeriveAll applies rules (see Derive) in one transaction, rolled back for
+// a dry run.
+func DeriveAll(ctx context.Context, db DB, rules []Rule, by string, dryRun bool) (DeriveResult, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return DeriveResult{}, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	res, err := Derive(ctx, tx, rules, by)
+	if err != nil || dryRun {
+		return res, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("deriving course mappings: %w", err)
+	}
+	return res, nil
+}
+
 // Activate activates or deactivates the mappings f selects in one
 // transaction, and returns how many changed and how many match. A global
 // one (global: every mapping) also freezes staff edits through the LTI
