@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/serve"
@@ -53,9 +54,8 @@ func TestScheduledRunSkippedWhileLocked(t *testing.T) {
 	if kind != "skipped" || note == "" {
 		t.Errorf("recorded %s (%s); want skipped with the holder", kind, note)
 	}
-	var runs int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run`).Scan(&runs); err != nil || runs != 0 {
-		t.Errorf("%d runs recorded (%v)", runs, err)
+	if runs, err := ledger.Recent(ctx, db.Pool, 10); err != nil || len(runs) != 0 {
+		t.Errorf("%d runs recorded (%v)", len(runs), err)
 	}
 }
 
@@ -135,9 +135,8 @@ func TestPausedScheduleIsHeld(t *testing.T) {
 	if kind != schedule.Held || !strings.Contains(note, "rollover 2026") {
 		t.Errorf("recorded %s (%s); want held with the reason", kind, note)
 	}
-	var runs int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run`).Scan(&runs); err != nil || runs != 0 {
-		t.Errorf("%d runs while paused (%v)", runs, err)
+	if runs, err := ledger.Recent(ctx, db.Pool, 10); err != nil || len(runs) != 0 {
+		t.Errorf("%d runs while paused (%v)", len(runs), err)
 	}
 
 	if out := cli("resume"); !strings.Contains(out, "schedules resumed") {
@@ -148,7 +147,7 @@ func TestPausedScheduleIsHeld(t *testing.T) {
 	}
 	due = due.Add(24 * time.Hour)
 	_ = (serve.Jobs{Pool: db.Pool, Logger: e.Logger, Host: "test-host"}).RunDue(ctx, jobs[0].serveJob(e), spec, due)
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run`).Scan(&runs); err != nil || runs != 1 {
-		t.Errorf("%d runs after resume, want 1 (%v)", runs, err)
+	if runs, err := ledger.Recent(ctx, db.Pool, 10); err != nil || len(runs) != 1 {
+		t.Errorf("%d runs after resume, want 1 (%v)", len(runs), err)
 	}
 }
