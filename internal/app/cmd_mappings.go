@@ -181,9 +181,6 @@ func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
 	default:
 		return Usagef("--state must be active, inactive or all")
 	}
-	if o.format != "csv" && o.format != "table" {
-		return Usagef("--format must be table or csv")
-	}
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
 		return err
@@ -192,10 +189,13 @@ func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
 	if err != nil {
 		return err
 	}
-	if o.format == "csv" {
+	switch o.format {
+	case "csv":
 		return mapping.WriteCSV(e.Stdout, ms)
+	case "table":
+		return mapping.WriteTable(e.Stdout, ms)
 	}
-	return mapping.WriteTable(e.Stdout, ms)
+	return Usagef("--format must be table or csv")
 }
 
 func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) (err error) {
