@@ -6,15 +6,11 @@
 package app
 
 import (
+	"cmp"
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sort"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -38,20 +34,11 @@ const (
 
 // Runner runs a command once its flags are parsed; args are the positional
 // arguments left after the flags.
-type Runner func(ctx context.Context, e *Env, args []string) error
+type Runner = func(ctx context.Context, e *Env, args []string) error
 
-// Command is one `mim` subcommand.
-type Command struct {
-	Name    string
-	Group   string // heading in `mim help`
-	Summary string // one line
-	Usage   string // e.g. "mim migrate [up|status] [--claim ENV]"
-	Help    string // paragraphs shown by `mim help NAME`
-	// Setup defines the command's flags on fs and returns its runner.
-	Setup func(fs *flag.FlagSet) Runner
-	// NoConfig marks commands that run without a configuration file.
-	NoConfig bool
-}
+// Command is one `mim` subcommand: its name, group, summary, usage, help,
+// and Setup, which defines its options and returns its Runner.
+type Command = cli.Command[*Env]
 
 // Commands is every mim command, in one list: `mim help` and the dispatcher
 // read it through a Program.
@@ -180,19 +167,6 @@ func Who() string { return cli.Who() }
 // VersionString is the version this binary reports (Version when set).
 func VersionString() string { return cli.Version(Version) }
 
-// globals are the options every command accepts, before or after its name.
-type globals struct {
-	config    string
-	logLevel  string
-	logFormat string
-}
-
-func (g *globals) define(fs *flag.FlagSet) {
-	fs.StringVar(&g.config, "config", g.config, "configuration `file` (default $MIM_CONFIG)")
-	fs.StringVar(&g.logLevel, "log-level", g.logLevel, "log `level`: debug, info, warn, error (default from the configuration, else info)")
-	fs.StringVar(&g.logFormat, "log-format", g.logFormat, "log `format`: text or json (default from the configuration, else text)")
-}
-
 // Main runs the mim command line of the Default program and returns the
 // exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -202,128 +176,39 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // Main runs the mim command line with p's commands, checks and sources and
 // returns the exit code.
 func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{config: os.Getenv("MIM_CONFIG")}
-	top := flag.NewFlagSet("mim", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	g.define(top)
-	help := top.Bool("help", false, "")
-	top.BoolVar(help, "h", false, "")
-	version := top.Bool("version", false, "")
-	if err := top.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "mim: %v\n\n", cli.FlagError(err))
-		printOverview(stderr, p.Commands)
-		return ExitUsage
-	}
-	rest := top.Args()
-	if *version {
-		fmt.Fprintf(stdout, "mim %s\n", VersionString())
-		return ExitOK
-	}
-	if *help || len(rest) == 0 {
-		printOverview(stdout, p.Commands)
-		if len(rest) == 0 && !*help {
-			return ExitUsage
-		}
-		return ExitOK
-	}
-	name := rest[0]
-	if name == "help" {
-		if len(rest) > 1 {
-			if c := lookup(p.Commands, rest[1]); c != nil {
-				printCommand(stdout, c)
-				return ExitOK
-			}
-			fmt.Fprintf(stderr, "mim: unknown command %q\n\n", rest[1])
-			printOverview(stderr, p.Commands)
-			return ExitUsage
-		}
-		printOverview(stdout, p.Commands)
-		return ExitOK
-	}
-	c := lookup(p.Commands, name)
-	if c == nil {
-		fmt.Fprintf(stderr, "mim: unknown command %q%s\n\n", name, suggest(p.Commands, name))
-		printOverview(stderr, p.Commands)
-		return ExitUsage
-	}
-	fs := flag.NewFlagSet("mim "+c.Name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	g.define(fs)
-	run := c.Setup(fs)
-	positional, err := cli.ParseInterspersed(fs, rest[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printCommand(stdout, c)
-			return ExitOK
-		}
-		fmt.Fprintf(stderr, "mim %s: %v\n\n", c.Name, cli.FlagError(err))
-		printCommand(stderr, c)
-		return ExitUsage
-	}
-	e := &Env{Stdout: stdout, Stderr: stderr, ConfigPath: g.config, Args: args, Sources: p.Sources, Checks: p.Checks}
+	return cli.Program[*Env]{Name: "mim", Version: VersionString(), Intro: overviewIntro, Outro: overviewOutro, Groups: groupOrder,
+		Commands: p.Commands, Globals: cli.Globals{Config: os.Getenv("MIM_CONFIG")}, Start: p.start}.Main(ctx, args, stdout, stderr)
+}
+
+// start builds the Env command c runs with: the configuration loaded when
+// first asked for, the logger the options or else the configuration ask
+// for (a bad configuration is reported by the command that needs it), and
+// profiles when asked; done closes what the command opened.
+func (p Program) start(c *Command, g cli.Globals, args []string, stdout, stderr io.Writer) (e *Env, done func(), err error) {
+	e = &Env{Stdout: stdout, Stderr: stderr, ConfigPath: g.Config, Args: args, Sources: p.Sources, Checks: p.Checks}
 	e.LoadConfig = func() (*config.Config, error) {
 		if e.ConfigPath == "" {
 			return nil, Usagef("no configuration: pass --config FILE or set MIM_CONFIG (see mim.example.yaml)")
 		}
 		return config.Load(e.ConfigPath)
 	}
-	// Configure logging from the configuration when there is one; a bad
-	// configuration is reported by the command that needs it.
-	level, format := g.logLevel, g.logFormat
-	if !c.NoConfig && g.config != "" {
+	level, format := g.LogLevel, g.LogFormat
+	if !c.NoConfig && g.Config != "" {
 		if cfg, err := e.Config(); err == nil {
-			if level == "" {
-				level = cfg.Log.Level
-			}
-			if format == "" {
-				format = cfg.Log.Format
-			}
+			level, format = cmp.Or(level, cfg.Log.Level), cmp.Or(format, cfg.Log.Format)
 		}
 	}
-	logger, lerr := cli.NewLogger(stderr, level, format)
-	err = lerr
-	if err != nil {
-		fmt.Fprintf(stderr, "mim: %v\n", err)
-		return ExitUsage
+	if e.Logger, err = cli.NewLogger(stderr, level, format); err != nil {
+		return nil, nil, err
 	}
-	e.Logger = logger
-	defer e.Close()
-	defer startProfiles(c.Name)()
-	err = run(ctx, e, positional)
-	code := ExitCode(err)
-	if err != nil {
-		fmt.Fprintf(stderr, "mim %s: %v\n", c.Name, err)
-		var ue *UsageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "\nusage: %s\n(run `mim help %s` for more)\n", c.Usage, c.Name)
-		}
-	}
-	return code
-}
-
-func lookup(cmds []Command, name string) *Command {
-	for i := range cmds {
-		if cmds[i].Name == name {
-			return &cmds[i]
-		}
-	}
-	return nil
-}
-
-func suggest(cmds []Command, name string) string {
-	for _, c := range cmds {
-		if strings.HasPrefix(c.Name, name) || strings.HasPrefix(name, c.Name) {
-			return fmt.Sprintf(" (did you mean %q?)", c.Name)
-		}
-	}
-	return ""
+	stop := startProfiles(c.Name)
+	return e, func() { stop(); e.Close() }, nil
 }
 
 // groupOrder is the order of headings in `mim help`.
 var groupOrder = []string{"Pipeline", "Feeds and Moodle", "Warehouse", "Operations", "Other"}
 
-func printOverview(w io.Writer, cmds []Command) {
-	fmt.Fprint(w, `mim - the Moodle integration warehouse
+const overviewIntro = `mim - the Moodle integration warehouse
 
 MIM extracts SITS, CMIS and every configured Moodle site into a PostgreSQL
 warehouse, transforms them with SQL, and feeds Moodle back (IMS Enterprise,
@@ -333,28 +218,9 @@ that would silently drop students or delete groups.
 usage: mim [--config FILE] COMMAND [options] [arguments]
        mim --version
 
-`)
-	byGroup := map[string][]Command{}
-	for _, c := range cmds {
-		g := c.Group
-		if g == "" {
-			g = "Other"
-		}
-		byGroup[g] = append(byGroup[g], c)
-	}
-	for _, g := range groupOrder {
-		cs := byGroup[g]
-		if len(cs) == 0 {
-			continue
-		}
-		sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
-		fmt.Fprintf(w, "%s:\n", g)
-		for _, c := range cs {
-			fmt.Fprintf(w, "  %-12s %s\n", c.Name, c.Summary)
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprint(w, `Global options (before or after the command):
+`
+
+const overviewOutro = `Global options (before or after the command):
   --config FILE      configuration file (default $MIM_CONFIG; see mim.example.yaml)
   --log-level LEVEL  debug, info, warn or error
   --log-format FMT   text or json
@@ -363,25 +229,4 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error,
             3 refused by a guard (threshold, environment, delete budget).
 
 Run 'mim help COMMAND' for a command's options.
-`)
-}
-
-func printCommand(w io.Writer, c *Command) {
-	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.Usage, c.Summary)
-	if c.Help != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Help))
-	}
-	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
-	g := &globals{}
-	c.Setup(fs)
-	var own []*flag.Flag
-	fs.VisitAll(func(f *flag.Flag) { own = append(own, f) })
-	if len(own) > 0 {
-		fmt.Fprintf(w, "\nOptions:\n")
-		cli.PrintOptions(w, fs)
-	}
-	gfs := flag.NewFlagSet("", flag.ContinueOnError)
-	g.define(gfs)
-	fmt.Fprintf(w, "\nGlobal options:\n")
-	cli.PrintOptions(w, gfs)
-}
+`

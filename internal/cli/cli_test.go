@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,5 +56,52 @@ func TestFlagErrorAndExitCode(t *testing.T) {
 	cli.PrintOptions(&b, fs)
 	if b.String() != "  --entity ENTITY\n    \tread only ENTITY\n" {
 		t.Errorf("PrintOptions: %q", b.String())
+	}
+}
+
+// A toy program: options anywhere, help, a suggestion for a near name, the
+// usage after a usage error, and the exit codes of each.
+func TestProgram(t *testing.T) {
+	type env struct{ out io.Writer }
+	greet := cli.Command[*env]{Name: "greet", Group: "Things", Summary: "say hello", Usage: "toy greet NAME [--loud]",
+		Setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			loud := fs.Bool("loud", false, "shout")
+			return func(_ context.Context, e *env, args []string) error {
+				if len(args) != 1 {
+					return cli.Usagef("say whom")
+				}
+				if *loud {
+					args[0] = strings.ToUpper(args[0])
+				}
+				fmt.Fprintf(e.out, "hello %s\n", args[0])
+				return nil
+			}
+		}}
+	p := cli.Program[*env]{Name: "toy", Version: "1.0", Intro: "toy - a test\n\n", Outro: "bye\n", Groups: []string{"Things"},
+		Commands: []cli.Command[*env]{greet},
+		Start: func(_ *cli.Command[*env], _ cli.Globals, _ []string, stdout, _ io.Writer) (*env, func(), error) {
+			return &env{out: stdout}, func() {}, nil
+		}}
+	run := func(args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		code := p.Main(context.Background(), args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	for _, c := range []struct {
+		args      []string
+		code      int
+		out, errb string
+	}{
+		{[]string{"greet", "ann", "--loud"}, 0, "hello ANN\n", ""},
+		{[]string{"--version"}, 0, "toy 1.0\n", ""},
+		{nil, 2, "toy - a test\n\nThings:\n  greet        say hello\n\nbye\n", ""},
+		{[]string{"gree"}, 2, "", `toy: unknown command "gree" (did you mean "greet"?)`},
+		{[]string{"greet"}, 2, "", "toy greet: say whom\n\nusage: toy greet NAME [--loud]\n(run `toy help greet` for more)\n"},
+		{[]string{"help", "greet"}, 0, "usage: toy greet NAME [--loud]\n\nsay hello\n\nOptions:\n  --loud\n    \tshout\n", ""},
+	} {
+		code, out, errb := run(c.args...)
+		if code != c.code || !strings.HasPrefix(out, c.out) || !strings.HasPrefix(errb, c.errb) {
+			t.Errorf("toy %q: exit %d\n%q\n%q", c.args, code, out, errb)
+		}
 	}
 }
