@@ -2,17 +2,13 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mimwarehouse/mim/export/feeds"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/wire"
@@ -78,32 +74,9 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 	r := mapping.Rollover{Year: year, Apply: apply, Reason: reason, By: Who(), RunID: run.ID, Export: feeds.NewPreviewer(wire.Feeds(cfg))}
 	if !noTransform {
 		r.Rebuild = func(ctx context.Context, tx pgx.Tx, w io.Writer) error {
-			return rehearseTransform(ctx, tx, w, cfg, run.ID)
+			return transform.Rehearse(ctx, tx, transform.Options{StatementTimeout: cfg.Warehouse.StatementTimeout,
+				LockTimeout: cfg.Warehouse.LockTimeout, Hooks: transformHooks(cfg, Who(), run.ID)}, w)
 		}
 	}
 	return r.Run(ctx, tx, e.Stdout)
-}
-
-// rehearseTransform rebuilds the marts inside the rollover's dry run.
-func rehearseTransform(ctx context.Context, tx pgx.Tx, w io.Writer, cfg *config.Config, runID int64) error {
-	p, err := transform.LoadEmbedded()
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	res, err := transform.Execute(ctx, tx, p, transform.Options{StatementTimeout: cfg.Warehouse.StatementTimeout,
-		LockTimeout: cfg.Warehouse.LockTimeout, Hooks: transformHooks(cfg, Who(), runID)})
-	var ce *transform.CheckError
-	switch {
-	case errors.As(err, &ce):
-		fmt.Fprintf(w, "   the marts were rebuilt, but %d checks would fail (a real transform would keep yesterday's marts):\n", len(ce.Failures))
-		for _, f := range ce.Failures {
-			fmt.Fprintf(w, "   - %s\n", f)
-		}
-	case err != nil:
-		return fmt.Errorf("rebuilding the marts in the rehearsal: %w", err)
-	default:
-		fmt.Fprintf(w, "   marts rebuilt as they would be: %d models in %s\n", len(res.Models), time.Since(t0).Round(time.Millisecond))
-	}
-	return nil
 }
