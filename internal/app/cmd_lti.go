@@ -121,10 +121,8 @@ func ltiRegister(ctx context.Context, e *Env, instance, clientID, deployments st
 		return Usagef("site %q is not in lti.sites (%s)", instance, strings.Join(cfg.LTI.Sites, ", "))
 	}
 	var issuer string
-	for _, m := range cfg.Moodle {
-		if m.Name == instance {
-			issuer = m.Issuer()
-		}
+	if site, ok := cfg.Site(instance); ok {
+		issuer = site.Issuer()
 	}
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
