@@ -145,8 +145,7 @@ func checkProfileFields(ctx context.Context, tx pgx.Tx, site *Site, pf []Profile
 // runProfile runs the profile CSV of one site: only the accounts whose
 // values changed since the last published file (all of them with --full).
 func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *Site, opts Options, res *Result) error {
-	pf := x.cfg.ProfileFields
-	if len(pf) == 0 {
+	if len(x.cfg.ProfileFields) == 0 {
 		res.Status = StatusSkipped
 		res.note("exports.profile_fields lists no field: no profile CSV")
 		return nil
@@ -156,172 +155,250 @@ func (x *Exporter) runProfile(ctx context.Context, run *ledger.Run, site *Site, 
 		return err
 	}
 	defer rollback(ctx, tx)
-	ok, err := martExists(ctx, tx, ProfileMart)
-	if err != nil {
+	p := &profileRun{x: x, tx: tx, site: site, opts: opts, res: res, pf: x.cfg.ProfileFields}
+	if ready, err := p.prepare(ctx, run); err != nil || !ready {
 		return err
 	}
-	if !ok {
-		res.Status = StatusSkipped
-		res.note("%s has not been built yet (run mim transform)", ProfileMart)
-		return nil
-	}
-	if err := checkProfileFields(ctx, tx, site, pf); err != nil {
+	if err := p.count(ctx); err != nil {
 		return err
 	}
-	// What Moodle was seen to apply of the earlier files is no longer
-	// pending; the rest goes into this file again.
-	obs, actual, err := reconcileProfile(ctx, tx, site.Name)
-	if err != nil {
-		return err
-	}
-	runID := int64(0)
-	if run != nil {
-		runID = run.ID
-	}
-	cp, err := planCarry(ctx, tx, site, x.cfg.CarryIDNumber, runID, x.by, opts.DryRun, res)
-	if err != nil {
-		return err
-	}
-	carry := cp.send && cp.clears+cp.sets > 0
-	query, object, filter, err := profileQuery(pf, opts.Full, carry)
-	if err != nil {
-		return err
-	}
-	var changed, resends int64
-	if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE `+profileChanged(object, false)+`),
-			count(*) FILTER (WHERE q.username IS NOT NULL AND p.fields @> `+object+`)
-		FROM `+ProfileMart+` m `+profileJoins+`
-		WHERE m.instance = $1 AND `+filter, site.Name).Scan(&res.Rows, &changed, &resends); err != nil {
-		return fmt.Errorf("counting the profile rows of site %s: %w", site.Name, err)
-	}
-	if err := x.notePending(ctx, tx, site.Name, Profile, obs, resends, 0, res); err != nil {
-		return err
-	}
-	if opts.Full {
-		changed = res.Rows
-	}
-	res.Changes = changed
 	if opts.DryRun {
 		res.Status = StatusDryRun
 		return nil
 	}
-	var skipped []string
-	var sent []profileRow
-	var file deliver.File
 	status := StatusEmpty
-	if changed > 0 {
-		fields := make([]csvfeed.Field, len(pf))
-		for i, f := range pf {
-			fields[i] = f.Field
-		}
-		if carry {
-			fields = append(fields, csvfeed.IDNumber)
-		}
-		write := func(w io.Writer) error {
-			cw, err := csvfeed.NewWriter(w, fields)
-			if err != nil {
-				return err
-			}
-			rows, err := tx.Query(ctx, query, site.Name)
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", ProfileMart, err)
-			}
-			defer rows.Close()
-			vals := make([]*string, len(pf))
-			var username, object, action, idnumber string
-			dst := []any{&username, &object}
-			if carry {
-				dst = append(dst, &action, &idnumber)
-			}
-			for i := range vals {
-				dst = append(dst, &vals[i])
-			}
-			values := make([]string, len(fields))
-			for rows.Next() {
-				if err := rows.Scan(dst...); err != nil {
-					return fmt.Errorf("reading %s: %w", ProfileMart, err)
-				}
-				for i, v := range vals {
-					values[i] = ""
-					if v != nil {
-						values[i] = *v
-					}
-				}
-				put := cw.Write
-				if carry {
-					// An empty idnumber clears it: only a clear row may send one.
-					if idnumber == "" && action != "clear" {
-						skipped = append(skipped, username)
-						res.note("row of %s left out: no idnumber to re-assert in a file that moves student codes", username)
-						continue
-					}
-					values[len(pf)] = idnumber
-					if action == "clear" {
-						put = cw.WriteCurrent // its values are the site's own
-					}
-				}
-				if err := put(username, values...); err != nil {
-					var re *csvfeed.RowError
-					if !errors.As(err, &re) {
-						return err
-					}
-					skipped = append(skipped, username)
-					if len(skipped) <= 3 {
-						res.note("%v", err)
-					}
-					continue
-				}
-				sent = append(sent, profileRow{username: username, fields: object})
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("reading %s: %w", ProfileMart, err)
-			}
-			return cw.Close()
-		}
-		verify := func(r io.Reader) error { return checkCSV(r, len(fields)+1) }
-		file, err = deliver.WriteFile(ctx, x.siteFile(ProfileFileName(site.Name)), write, deliver.Verify(verify))
-		if err != nil {
-			return fmt.Errorf("writing the profile CSV of site %s: %w", site.Name, err)
-		}
-		if err := x.publishFile(ctx, run.ID, site.Name, Profile, file, res); err != nil {
+	if p.changed > 0 {
+		if err := p.write(ctx, run); err != nil {
 			return err
 		}
 		status = StatusPublished
 	} else {
 		res.note("no account's values changed: no file written")
 	}
-	res.Skipped = int64(len(skipped))
-	if len(skipped) > 3 {
-		res.note("%d rows refused in all (usernames %s)", len(skipped), joinShort(skipped, 5))
-	}
-	exportID, err := insertExportRun(ctx, tx, exportRow{runID: run.ID, instance: site.Name, feed: Profile, full: opts.Full,
-		status: status, file: file.Name, archive: res.Archive, sum: file.SHA256, bytes: file.Size,
-		counts: map[string]any{"rows": res.Rows, "changed": changed, "skipped": len(skipped), "delivered": res.Delivered,
-			"codes_cleared": carried(carry, cp.clears), "codes_given": carried(carry, cp.sets)}})
+	p.noteSkipped()
+	exportID, err := p.record(ctx, run, status)
 	if err != nil {
 		return err
-	}
-	if changed > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO ctl.published_profile (instance, username, fields, export_id)
-			SELECT DISTINCT ON (m.username) $1, m.username, `+object+`, $2
-			FROM `+ProfileMart+` m `+profileJoins+`
-			WHERE m.instance = $1 AND m.username IS NOT NULL AND `+filter+` AND `+profileChanged(object, opts.Full)+` AND NOT m.username = ANY($3)
-			ORDER BY m.username, `+object+`::text
-			ON CONFLICT (instance, username) DO UPDATE
-			SET fields = ctl.published_profile.fields || EXCLUDED.fields, export_id = EXCLUDED.export_id`,
-			site.Name, exportID, nonNil(skipped)); err != nil {
-			return fmt.Errorf("recording the profile CSV of site %s: %w", site.Name, err)
-		}
-		if err := recordProfilePending(ctx, tx, site.Name, run.ID, exportID, sent, actual); err != nil {
-			return err
-		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("recording the profile CSV of site %s: %w", site.Name, err)
 	}
 	res.Status, res.ExportID = status, exportID
-	x.mailCarry(ctx, site.Name, cp, res)
+	x.mailCarry(ctx, site.Name, p.cp, res)
 	return nil
+}
+
+// profileRun is one site's profile CSV in the making, in its transaction.
+type profileRun struct {
+	x    *Exporter
+	tx   pgx.Tx
+	site *Site
+	opts Options
+	res  *Result
+	pf   []ProfileField
+
+	// obs and actual are what Moodle was seen to apply of earlier files.
+	obs    observed
+	actual bool
+	// cp plans the student codes moved after merges; carry says whether
+	// this file moves some (its idnumber column).
+	cp    *carryPlan
+	carry bool
+	// query reads the rows to send; object is a row's fields as JSON and
+	// filter the rows of the site the file covers.
+	query, object, filter string
+	changed               int64
+
+	skipped []string
+	sent    []profileRow
+	file    deliver.File
+}
+
+// prepare checks the mart and the fields, reconciles what Moodle applied,
+// plans the student codes and builds the query; false when there is no
+// mart to read yet (the feed is skipped).
+func (p *profileRun) prepare(ctx context.Context, run *ledger.Run) (bool, error) {
+	ok, err := martExists(ctx, p.tx, ProfileMart)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		p.res.Status = StatusSkipped
+		p.res.note("%s has not been built yet (run mim transform)", ProfileMart)
+		return false, nil
+	}
+	if err := checkProfileFields(ctx, p.tx, p.site, p.pf); err != nil {
+		return false, err
+	}
+	// What Moodle was seen to apply of the earlier files is no longer
+	// pending; the rest goes into this file again.
+	if p.obs, p.actual, err = reconcileProfile(ctx, p.tx, p.site.Name); err != nil {
+		return false, err
+	}
+	runID := int64(0)
+	if run != nil {
+		runID = run.ID
+	}
+	if p.cp, err = planCarry(ctx, p.tx, p.site, p.x.cfg.CarryIDNumber, runID, p.x.by, p.opts.DryRun, p.res); err != nil {
+		return false, err
+	}
+	p.carry = p.cp.send && p.cp.clears+p.cp.sets > 0
+	p.query, p.object, p.filter, err = profileQuery(p.pf, p.opts.Full, p.carry)
+	return err == nil, err
+}
+
+// count counts the site's rows, those whose values changed and those sent
+// again because Moodle has not shown them yet.
+func (p *profileRun) count(ctx context.Context) error {
+	var resends int64
+	if err := p.tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE `+profileChanged(p.object, false)+`),
+			count(*) FILTER (WHERE q.username IS NOT NULL AND p.fields @> `+p.object+`)
+		FROM `+ProfileMart+` m `+profileJoins+`
+		WHERE m.instance = $1 AND `+p.filter, p.site.Name).Scan(&p.res.Rows, &p.changed, &resends); err != nil {
+		return fmt.Errorf("counting the profile rows of site %s: %w", p.site.Name, err)
+	}
+	if err := p.x.notePending(ctx, p.tx, p.site.Name, Profile, p.obs, resends, 0, p.res); err != nil {
+		return err
+	}
+	if p.opts.Full {
+		p.changed = p.res.Rows
+	}
+	p.res.Changes = p.changed
+	return nil
+}
+
+// fields are the file's columns after the username.
+func (p *profileRun) fields() []csvfeed.Field {
+	fields := make([]csvfeed.Field, len(p.pf))
+	for i, f := range p.pf {
+		fields[i] = f.Field
+	}
+	if p.carry {
+		fields = append(fields, csvfeed.IDNumber)
+	}
+	return fields
+}
+
+// write writes the file under a temporary name, checks it and publishes it.
+func (p *profileRun) write(ctx context.Context, run *ledger.Run) error {
+	fields := p.fields()
+	write := func(w io.Writer) error { return p.writeRows(ctx, w, fields) }
+	verify := func(r io.Reader) error { return checkCSV(r, len(fields)+1) }
+	var err error
+	p.file, err = deliver.WriteFile(ctx, p.x.siteFile(ProfileFileName(p.site.Name)), write, deliver.Verify(verify))
+	if err != nil {
+		return fmt.Errorf("writing the profile CSV of site %s: %w", p.site.Name, err)
+	}
+	return p.x.publishFile(ctx, run.ID, p.site.Name, Profile, p.file, p.res)
+}
+
+// writeRows writes the file's rows: each account whose values changed
+// (with its student code when the file moves codes); a row the writer
+// refuses is left out and noted.
+func (p *profileRun) writeRows(ctx context.Context, w io.Writer, fields []csvfeed.Field) error {
+	cw, err := csvfeed.NewWriter(w, fields)
+	if err != nil {
+		return err
+	}
+	rows, err := p.tx.Query(ctx, p.query, p.site.Name)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", ProfileMart, err)
+	}
+	defer rows.Close()
+	vals := make([]*string, len(p.pf))
+	var username, object, action, idnumber string
+	dst := []any{&username, &object}
+	if p.carry {
+		dst = append(dst, &action, &idnumber)
+	}
+	for i := range vals {
+		dst = append(dst, &vals[i])
+	}
+	values := make([]string, len(fields))
+	for rows.Next() {
+		if err := rows.Scan(dst...); err != nil {
+			return fmt.Errorf("reading %s: %w", ProfileMart, err)
+		}
+		for i, v := range vals {
+			values[i] = ""
+			if v != nil {
+				values[i] = *v
+			}
+		}
+		put := cw.Write
+		if p.carry {
+			// An empty idnumber clears it: only a clear row may send one.
+			if idnumber == "" && action != "clear" {
+				p.skipped = append(p.skipped, username)
+				p.res.note("row of %s left out: no idnumber to re-assert in a file that moves student codes", username)
+				continue
+			}
+			values[len(p.pf)] = idnumber
+			if action == "clear" {
+				put = cw.WriteCurrent // its values are the site's own
+			}
+		}
+		if err := p.put(put, username, object, values); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading %s: %w", ProfileMart, err)
+	}
+	return cw.Close()
+}
+
+// put writes one row; a row the writer refuses is left out and noted (the
+// first three by name), anything else fails the file.
+func (p *profileRun) put(put func(string, ...string) error, username, object string, values []string) error {
+	if err := put(username, values...); err != nil {
+		var re *csvfeed.RowError
+		if !errors.As(err, &re) {
+			return err
+		}
+		p.skipped = append(p.skipped, username)
+		if len(p.skipped) <= 3 {
+			p.res.note("%v", err)
+		}
+		return nil
+	}
+	p.sent = append(p.sent, profileRow{username: username, fields: object})
+	return nil
+}
+
+// noteSkipped counts the rows left out, and names some when there are many.
+func (p *profileRun) noteSkipped() {
+	p.res.Skipped = int64(len(p.skipped))
+	if len(p.skipped) > 3 {
+		p.res.note("%d rows refused in all (usernames %s)", len(p.skipped), joinShort(p.skipped, 5))
+	}
+}
+
+// record records the export, what the site was told and what is pending,
+// in the file's transaction, and returns the export's id.
+func (p *profileRun) record(ctx context.Context, run *ledger.Run, status string) (int64, error) {
+	res, file := p.res, p.file
+	exportID, err := insertExportRun(ctx, p.tx, exportRow{runID: run.ID, instance: p.site.Name, feed: Profile, full: p.opts.Full,
+		status: status, file: file.Name, archive: res.Archive, sum: file.SHA256, bytes: file.Size,
+		counts: map[string]any{"rows": res.Rows, "changed": p.changed, "skipped": len(p.skipped), "delivered": res.Delivered,
+			"codes_cleared": carried(p.carry, p.cp.clears), "codes_given": carried(p.carry, p.cp.sets)}})
+	if err != nil || p.changed == 0 {
+		return exportID, err
+	}
+	if _, err := p.tx.Exec(ctx, `INSERT INTO ctl.published_profile (instance, username, fields, export_id)
+		SELECT DISTINCT ON (m.username) $1, m.username, `+p.object+`, $2
+		FROM `+ProfileMart+` m `+profileJoins+`
+		WHERE m.instance = $1 AND m.username IS NOT NULL AND `+p.filter+` AND `+profileChanged(p.object, p.opts.Full)+` AND NOT m.username = ANY($3)
+		ORDER BY m.username, `+p.object+`::text
+		ON CONFLICT (instance, username) DO UPDATE
+		SET fields = ctl.published_profile.fields || EXCLUDED.fields, export_id = EXCLUDED.export_id`,
+		p.site.Name, exportID, nonNil(p.skipped)); err != nil {
+		return 0, fmt.Errorf("recording the profile CSV of site %s: %w", p.site.Name, err)
+	}
+	if err := recordProfilePending(ctx, p.tx, p.site.Name, run.ID, exportID, p.sent, p.actual); err != nil {
+		return 0, err
+	}
+	return exportID, nil
 }
 
 func carried(carry bool, n int64) int64 {

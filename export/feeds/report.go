@@ -22,45 +22,84 @@ func (s *Summary) Write(w io.Writer) {
 		fmt.Fprintf(w, "mim export (%s), run %d\n", mode, s.RunID)
 	}
 	if len(s.Results) == 0 {
-		fmt.Fprintln(w, "\nno Moodle site selected: the configuration's moodle list is empty (or --instance matched none); nothing to export")
+		fmt.Fprintln(w, "\n"+noSite)
 	}
 	for _, r := range s.Results {
-		fmt.Fprintf(w, "\n%s/%s: %s\n", r.Instance, r.Feed, strings.ToUpper(r.Status))
-		if line := r.counts(); line != "" {
-			fmt.Fprintf(w, "  %s\n", line)
-		}
-		for _, d := range r.Decisions {
-			fmt.Fprintf(w, "  guard: %s\n", d)
-		}
-		if len(r.SampleDrops) > 0 {
-			verb := "first drops sent"
-			if s.DryRun {
-				verb = "first drops it would send"
-			}
-			fmt.Fprintf(w, "  %s:\n", verb)
-			for _, d := range r.SampleDrops {
-				fmt.Fprintf(w, "    - %s\n", d)
-			}
-		}
-		if r.File != "" {
-			fmt.Fprintf(w, "  file: %s (%s, sha256 %s)\n", r.File, progress.Counted(r.Bytes, "byte", "bytes"), r.SHA256)
-		}
-		if r.Archive != "" {
-			fmt.Fprintf(w, "  archived: %s\n", r.Archive)
-		}
-		if r.Delivered != "" {
-			fmt.Fprintf(w, "  delivered: %s\n", r.Delivered)
-		}
-		if r.Pending != nil {
-			fmt.Fprintf(w, "  NOT APPLIED IN MOODLE: %s\n", describePending(*r.Pending))
-		}
-		for _, n := range r.Notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
-		}
-		if r.Err != nil && r.Status == StatusFailed {
-			fmt.Fprintf(w, "  error: %v\n", r.Err)
+		fmt.Fprintln(w)
+		for _, l := range s.report(r) {
+			fmt.Fprintf(w, "%s%s\n", strings.Repeat("  ", l.depth), l.text)
 		}
 	}
+}
+
+// Lines are what Write prints of each feed, without the header, one line
+// each and not indented: the run's summary shows them under its export.
+func (s *Summary) Lines() []string {
+	if len(s.Results) == 0 {
+		return []string{noSite}
+	}
+	var out []string
+	for _, r := range s.Results {
+		for _, l := range s.report(r) {
+			for _, part := range strings.Split(l.text, "\n") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+		}
+	}
+	return out
+}
+
+const noSite = "no Moodle site selected: the configuration's moodle list is empty (or --instance matched none); nothing to export"
+
+// reportLine is one line of a feed's report, indented depth steps.
+type reportLine struct {
+	depth int
+	text  string
+}
+
+// report is what the summary says of one feed.
+func (s *Summary) report(r *Result) []reportLine {
+	out := []reportLine{{0, fmt.Sprintf("%s/%s: %s", r.Instance, r.Feed, strings.ToUpper(r.Status))}}
+	add := func(depth int, format string, args ...any) {
+		out = append(out, reportLine{depth, fmt.Sprintf(format, args...)})
+	}
+	if line := r.counts(); line != "" {
+		add(1, "%s", line)
+	}
+	for _, d := range r.Decisions {
+		add(1, "guard: %s", d)
+	}
+	if len(r.SampleDrops) > 0 {
+		verb := "first drops sent"
+		if s.DryRun {
+			verb = "first drops it would send"
+		}
+		add(1, "%s:", verb)
+		for _, d := range r.SampleDrops {
+			add(2, "- %s", d)
+		}
+	}
+	if r.File != "" {
+		add(1, "file: %s (%s, sha256 %s)", r.File, progress.Counted(r.Bytes, "byte", "bytes"), r.SHA256)
+	}
+	if r.Archive != "" {
+		add(1, "archived: %s", r.Archive)
+	}
+	if r.Delivered != "" {
+		add(1, "delivered: %s", r.Delivered)
+	}
+	if r.Pending != nil {
+		add(1, "NOT APPLIED IN MOODLE: %s", describePending(*r.Pending))
+	}
+	for _, n := range r.Notes {
+		add(1, "note: %s", n)
+	}
+	if r.Err != nil && r.Status == StatusFailed {
+		add(1, "error: %v", r.Err)
+	}
+	return out
 }
 
 func (r *Result) counts() string {

@@ -61,7 +61,7 @@ func PlanAdoption(ctx context.Context, q warehouse.Querier, c *moodle.Client, o 
 	if o.CourseID == 0 {
 		return nil, errors.New("adopting groups: say which course (a Moodle course id)")
 	}
-	t, a, err := load(ctx, q, c, o)
+	t, a, _, err := load(ctx, q, c, o)
 	if err != nil {
 		return nil, err
 	}

@@ -143,6 +143,9 @@ type Plan struct {
 	// member budget's share.
 	OwnedMembers  int
 	DesiredGroups int
+	// Read says where the actual state came from (the night's database
+	// read, the web services, or both).
+	Read RunRead
 }
 
 // Count returns how many ops of kind the plan holds.

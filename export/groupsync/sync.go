@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
@@ -48,6 +49,10 @@ type Site struct {
 	// enrolled users per request (0: a course's users in one request).
 	Concurrency int
 	PageSize    int
+	// ReadsDatabase says the night reads the site from its database (kind
+	// moodle-db): that read, when it is of the sync's run, stands in for
+	// reading the courses' groups and members over the web services.
+	ReadsDatabase bool
 }
 
 // Guard is the site as the environment guard sees it.
@@ -84,35 +89,61 @@ func (o *Options) logger() *slog.Logger {
 // actual groups from Moodle now, through c, and compares them. It writes
 // nothing anywhere.
 func BuildPlan(ctx context.Context, q warehouse.Querier, c *moodle.Client, o Options) (*Plan, error) {
-	t, a, err := load(ctx, q, c, o)
+	t, a, rr, err := load(ctx, q, c, o)
 	if err != nil {
 		return nil, err
 	}
 	p := MakePlan(t, a, o.Site.GroupPrefix)
 	p.CourseFilter = o.CourseID
+	p.Read = *rr
 	return p, nil
 }
 
 // load reads the site's target from the warehouse and the state of its
 // group-sync courses from Moodle now.
-func load(ctx context.Context, q warehouse.Querier, c *moodle.Client, o Options) (*Target, *Actual, error) {
+func load(ctx context.Context, q warehouse.Querier, c *moodle.Client, o Options) (*Target, *Actual, *RunRead, error) {
 	site := o.Site
 	t, err := LoadTarget(ctx, q, site.Name, site.GroupPrefix, o.CourseID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ids := make([]int64, len(t.Courses))
 	for i, ct := range t.Courses {
 		ids[i] = ct.CourseID
 	}
 	start := time.Now()
-	a := ReadActual(ctx, c, ids, ReadOptions{Prefix: site.GroupPrefix, Concurrency: site.Concurrency, PageSize: site.PageSize})
-	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("reading the groups of site %s: %w", site.Name, err)
+	var runID int64
+	if o.Run != nil {
+		runID = o.Run.ID
+	}
+	a, rest, rr, err := readFromRun(ctx, q, site, runID, ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(rest) > 0 {
+		ws := ReadActual(ctx, c, rest, ReadOptions{Prefix: site.GroupPrefix, Concurrency: site.Concurrency, PageSize: site.PageSize})
+		if err := ctx.Err(); err != nil {
+			return nil, nil, nil, fmt.Errorf("reading the groups of site %s: %w", site.Name, err)
+		}
+		a = merged(a, ws)
 	}
 	o.logger().Info("read the group-sync courses", "stage", Stage, "instance", site.Name,
-		"courses", len(ids), "unreadable", len(a.Unreadable), "duration", time.Since(start).Round(time.Millisecond))
-	return t, a, nil
+		"courses", len(ids), "from_database_read", rr.Courses, "over_web_services", len(rest), "unreadable", len(a.Unreadable),
+		"duration", time.Since(start).Round(time.Millisecond))
+	if rr.Reason != "" && site.ReadsDatabase {
+		o.logger().Info("group sync reads courses over the web services", "stage", Stage, "instance", site.Name, "reason", rr.Reason)
+	}
+	return t, a, &rr, nil
+}
+
+// merged adds b's courses to a (nil: none).
+func merged(a, b *Actual) *Actual {
+	if a == nil {
+		return b
+	}
+	maps.Copy(a.Courses, b.Courses)
+	maps.Copy(a.Unreadable, b.Unreadable)
+	return a
 }
 
 // Report is what a sync of one site did.
@@ -348,6 +379,9 @@ func stepSummary(rep *Report) (ledger.Counts, map[string]any) {
 		detail["conflicts"] = p.Conflicts()
 		detail["unreadable"] = len(p.Unreadable)
 		detail["owned_groups"] = p.OwnedGroups
+		if r := p.Read; r.Courses > 0 || r.Reason != "" {
+			detail["actual_from_database_read"] = map[string]any{"run": r.RunID, "courses": r.Courses, "note": r.Reason}
+		}
 	}
 	if rep.BudgetDecision != "" {
 		detail["budget"] = map[string]any{"decision": rep.BudgetDecision, "deletes": rep.Budget.Deletes(),

@@ -147,33 +147,63 @@ func (p *Plan) WriteText(w io.Writer, verbose bool) error {
 // WriteText prints what an apply did: counts by kind and outcome, then the
 // items that failed or were not attempted, with Moodle's answer.
 func (r *Result) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "site %s: %s of %s applied in %s", r.Instance, progress.Count(int64(r.Total(Applied))),
+	for _, l := range r.text() {
+		if _, err := fmt.Fprintf(w, "%s%s\n", strings.Repeat("  ", l.depth), l.text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Lines are what WriteText prints, one line each and not indented, for
+// the run's summary.
+func (r *Result) Lines() []string {
+	var out []string
+	for _, l := range r.text() {
+		out = append(out, l.text)
+	}
+	return out
+}
+
+// textLine is one line of an apply's report, indented depth steps.
+type textLine struct {
+	depth int
+	text  string
+}
+
+// text is what an apply did, line by line.
+func (r *Result) text() []textLine {
+	var out []textLine
+	add := func(depth int, format string, args ...any) {
+		out = append(out, textLine{depth, fmt.Sprintf(format, args...)})
+	}
+	head := fmt.Sprintf("site %s: %s of %s applied in %s", r.Instance, progress.Count(int64(r.Total(Applied))),
 		progress.Counted(int64(len(r.Actions)), "write", "writes"), progress.Counted(int64(r.Requests), "request", "requests"))
 	if f, n := r.Total(Failed), r.Total(NotAttempted); f+n > 0 {
-		fmt.Fprintf(w, "; %d failed, %d not attempted", f, n)
+		head += fmt.Sprintf("; %d failed, %d not attempted", f, n)
 	}
-	fmt.Fprintln(w)
+	add(0, "%s", head)
 	if n := len(r.Retries); n > 0 {
-		fmt.Fprintf(w, "  %d writes Moodle answered without an error were not there when the courses were read again "+
-			"(PHP's max_input_vars?); sent again in batches of %d: %d took, %d did not\n",
+		add(1, "%d writes Moodle answered without an error were not there when the courses were read again "+
+			"(PHP's max_input_vars?); sent again in batches of %d: %d took, %d did not",
 			n, RetryBatch, countOutcome(r.Retries, Applied), r.VoidRetries())
 	}
 	if r.Unverified > 0 {
-		fmt.Fprintf(w, "  %d writes not verified: their course could not be read again\n", r.Unverified)
+		add(1, "%d writes not verified: their course could not be read again", r.Unverified)
 	}
 	for _, k := range Kinds {
 		a, f, n := r.Count(k, Applied), r.Count(k, Failed), r.Count(k, NotAttempted)
 		if a+f+n == 0 {
 			continue
 		}
-		line := fmt.Sprintf("  %-16s %d applied", k, a)
+		line := fmt.Sprintf("%-16s %d applied", k, a)
 		if f > 0 {
 			line += fmt.Sprintf(", %d failed", f)
 		}
 		if n > 0 {
 			line += fmt.Sprintf(", %d not attempted", n)
 		}
-		fmt.Fprintln(w, line)
+		add(1, "%s", line)
 	}
 	listed := 0
 	for _, a := range r.all() {
@@ -181,16 +211,16 @@ func (r *Result) WriteText(w io.Writer) error {
 			continue
 		}
 		if listed == 0 {
-			fmt.Fprintln(w, "not applied (the next sync tries again from a fresh read of Moodle):")
+			add(0, "not applied (the next sync tries again from a fresh read of Moodle):")
 		}
 		if listed++; listed <= maxListed {
-			fmt.Fprintf(w, "  course %d (%s): %s: %s: %s\n", a.CourseID, a.CourseIDNumber, a.Op, a.Outcome, a.Error)
+			add(1, "course %d (%s): %s: %s: %s", a.CourseID, a.CourseIDNumber, a.Op, a.Outcome, a.Error)
 		}
 	}
 	if listed > maxListed {
-		fmt.Fprintf(w, "  ... and %d more (ctl.group_sync_action has them all)\n", listed-maxListed)
+		add(1, "... and %d more (ctl.group_sync_action has them all)", listed-maxListed)
 	}
-	return nil
+	return out
 }
 
 // BudgetLines say what the budgets decided, one line each, for the run's

@@ -17,7 +17,9 @@ import (
 	"github.com/mimwarehouse/mim/internal/cli"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
+	"github.com/mimwarehouse/mim/internal/profiling"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -64,12 +66,13 @@ func Commands() []Command {
 type Program struct {
 	Commands []Command
 	Checks   []Check
-	Sources  map[string]SourceOpener
+	Sources  night.Sources
 }
 
-// Default is the program this binary ships: Commands, Checks and Sources.
+// Default is the program this binary ships: Commands, Checks and the
+// built-in source kinds.
 func Default() Program {
-	return Program{Commands: Commands(), Checks: Checks(), Sources: Sources()}
+	return Program{Commands: Commands(), Checks: Checks(), Sources: night.Builtin()}
 }
 
 // UsageError is a mistake on the command line (exit 2).
@@ -103,8 +106,9 @@ type Env struct {
 	// Requests adds up every Moodle call this process makes, until a run
 	// records them in the ledger (saveRequests), whichever command it is.
 	Requests *observe.Tally
-	// Sources are the source kinds this command may open (nil: Sources()).
-	Sources map[string]SourceOpener
+	// Sources are the source kinds this command may open (nil:
+	// night.Builtin()).
+	Sources night.Sources
 	// Checks are what `mim check` dials (nil: Checks()).
 	Checks []Check
 }
@@ -201,7 +205,7 @@ func (p Program) start(c *Command, g cli.Globals, args []string, stdout, stderr 
 	if e.Logger, err = cli.NewLogger(stderr, level, format); err != nil {
 		return nil, nil, err
 	}
-	stop := startProfiles(c.Name)
+	stop := profiling.Start(c.Name)
 	return e, func() { stop(); e.Close() }, nil
 }
 

@@ -23,7 +23,7 @@ var benchCommand = Command{
 	Name:     "bench",
 	Group:    "Operations",
 	Summary:  "measure the whole pipeline at a scale, each figure beside its physical reference (no configuration needed)",
-	Usage:    "mim bench [--scale small|medium|ucl] [--latency 20ms] [--sites N] [--only STAGE,...] [--keep]",
+	Usage:    "mim bench [--scale small|medium|ucl] [--latency 20ms] [--sites N] [--only STAGE,...] [--moodle ws,db] [--keep]",
 	NoConfig: true,
 	Help: `Measures MIM on a synthetic university in one run, each figure printed beside
 a reference measured in the same run, with the ratio and the target:
@@ -31,13 +31,18 @@ a reference measured in the same run, with the ratio and the target:
   load       the raw loader (first load, unchanged re-run, 10% changed)
              against psql's \copy of the same rows; needs psql
              (postgresql-client, which ./scripts/setup installs)
-  extract    the first Moodle site read alone by mim extract: requests/s
-             against concurrency ÷ latency
+  extract    the first Moodle site read alone by mim extract: over its web
+             services, requests/s against concurrency ÷ latency; from its
+             database, against the web services
   run        mim run over every simulated site: a first night and an
              unchanged second night, task by task, with each site's
-             extraction rate within the night
+             extraction rate within the night, once per way of reading the
+             sites (--moodle: ws their web services, db their databases,
+             each on a fresh world); what each site's read cost in
+             requests and queries; the peak RSS of mim run
   transform  mim transform on the first night's raw: layers, slowest models
   ims        each site's full IMS export against its query alone, MB/s
+  intraday   mim run --cycle intraday after the nights, against a night
   airflow    the request pattern of the Airflow ELT seed (a call at a time,
              one second after each) on the same sites: sampled, then
              estimated in full (it takes hours)
@@ -62,7 +67,9 @@ students, 3 sites); ucl: 50,000 students, 4 sites at 20 ms: ` + BenchUCLTime + `
 		sites := fs.Int("sites", 0, "simulate only the first `N` sites of the scale (0: all; ucl has 4)")
 		concurrency := fs.Int("concurrency", 8, "requests in flight per site (`N`)")
 		var only []string
-		fs.Func("only", "run only these `STAGES` (load, extract, run, transform, ims, airflow; comma-separated)", listFlag(&only))
+		fs.Func("only", "run only these `STAGES` (load, extract, run, transform, ims, intraday, airflow; comma-separated)", listFlag(&only))
+		var kinds []string
+		fs.Func("moodle", "read the sites by these `WAYS` (ws: web services, db: their databases; default both)", listFlag(&kinds))
 		database := fs.String("database", bench.DefaultDatabase, "scratch database `NAME` (dropped first and afterwards)")
 		keep := fs.Bool("keep", false, "keep the scratch database and files afterwards")
 		psql := fs.String("psql", "psql", "the psql `binary` of the load stage")
@@ -83,6 +90,11 @@ students, 3 sites); ucl: 50,000 students, 4 sites at 20 ms: ` + BenchUCLTime + `
 					return Usagef("--only: %q is not a stage (stages: %s)", s, strings.Join(bench.Stages, ", "))
 				}
 			}
+			for _, k := range kinds {
+				if !slices.Contains(bench.Kinds, k) {
+					return Usagef("--moodle: %q is not a way of reading the sites (%s)", k, strings.Join(bench.Kinds, ", "))
+				}
+			}
 			if *sites < 0 || *concurrency < 1 || *concurrency > 64 || *records < 0 || *sample <= 0 {
 				return Usagef("--sites, --load-records must not be negative, --concurrency is 1 to 64, --airflow-sample positive")
 			}
@@ -97,7 +109,7 @@ students, 3 sites); ucl: 50,000 students, 4 sites at 20 ms: ` + BenchUCLTime + `
 			}
 			fmt.Fprintf(e.Stdout, "mim bench: scale %s; progress below, the table at the end\n", sc)
 			rep, err := bench.Run(ctx, bench.Options{Scale: sc, Seed: *seed, Year: CurrentAcademicYear(time.Now()), Latency: lat,
-				Sites: *sites, Concurrency: *concurrency, Only: only, Database: *database, Keep: *keep, Psql: *psql,
+				Sites: *sites, Concurrency: *concurrency, Only: only, Kinds: kinds, Database: *database, Keep: *keep, Psql: *psql,
 				LoadRecords: *records, AirflowSample: *sample, ProfileDir: *profile, Log: e.Stdout})
 			if rep != nil {
 				fmt.Fprintln(e.Stdout)

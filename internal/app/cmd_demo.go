@@ -30,6 +30,7 @@ import (
 	"github.com/mimwarehouse/mim/export/merge"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/progress"
@@ -474,7 +475,7 @@ func demoFlatfile(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool
 	}
 	x := feeds.New(pool, wire.Feeds(&c), feeds.WithOperator("mim demo"))
 	sum, err := x.Run(ctx, run, feeds.Options{Full: true, Instances: []string{site.Name}, Feeds: []feeds.Feed{feeds.Flatfile}})
-	_ = run.Finish(ctx, exportOutcome(sum, err), ExitCode(err), err)
+	_ = run.Finish(ctx, night.ExportOutcome(sum, err), ExitCode(err), err)
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,10 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
 
 	"github.com/mimwarehouse/mim/export/feeds"
-	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/notify"
-	"github.com/mimwarehouse/mim/internal/wire"
+	"github.com/mimwarehouse/mim/internal/night"
 )
 
 var exportCommand = Command{
@@ -106,53 +103,10 @@ Exit status: 0 every feed went out (or had nothing to send), 1 a feed failed,
 	},
 }
 
-func runExport(ctx context.Context, e *Env, opts feeds.Options) (err error) {
-	cfg, err := e.Config()
+func runExport(ctx context.Context, e *Env, opts feeds.Options) error {
+	ne, err := nightEnv(e)
 	if err != nil {
 		return err
 	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	mailer, err := notify.New(wire.Notify(cfg))
-	if err != nil {
-		return err
-	}
-	x := feeds.New(pool, wire.Feeds(cfg), feeds.WithMailer(mailer), feeds.WithLogger(e.Logger), feeds.WithOperator(Who()))
-	var run *ledger.Run
-	var sum *feeds.Summary
-	if !opts.DryRun {
-		run, err = ledger.Begin(ctx, pool, "export", cfg.Environment, VersionString(), e.Args)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = run.Finish(ctx, exportOutcome(sum, err), ExitCode(err), err) }()
-	}
-	sum, err = x.Run(ctx, run, opts)
-	if sum != nil {
-		sum.Write(e.Stdout)
-	}
-	if err != nil {
-		var ue *feeds.UnknownSiteError
-		if errors.As(err, &ue) {
-			return Usagef("--instance: %v", ue)
-		}
-		return err
-	}
-	return sum.Err()
-}
-
-// exportOutcome is the run's ledger status: partial when some feeds failed
-// while others went out.
-func exportOutcome(sum *feeds.Summary, err error) string {
-	var fe *feeds.Error
-	if sum != nil && errors.As(err, &fe) && len(fe.Refused) == 0 {
-		for _, r := range sum.Results {
-			if r.Status == feeds.StatusPublished || r.Status == feeds.StatusEmpty {
-				return ledger.Partial
-			}
-		}
-	}
-	return ledger.Outcome(err)
+	return usage(night.Export(ctx, ne, opts, func(sum *feeds.Summary) { sum.Write(e.Stdout) }))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -75,7 +76,7 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 	if !noTransform {
 		r.Rebuild = func(ctx context.Context, tx pgx.Tx, w io.Writer) error {
 			return transform.Rehearse(ctx, tx, transform.Options{StatementTimeout: cfg.Warehouse.StatementTimeout,
-				LockTimeout: cfg.Warehouse.LockTimeout, Hooks: transformHooks(cfg, Who(), run.ID)}, w)
+				LockTimeout: cfg.Warehouse.LockTimeout, Hooks: night.TransformHooks(cfg, Who(), run.ID)}, w)
 		}
 	}
 	return r.Run(ctx, tx, e.Stdout)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/serve"
@@ -105,6 +106,10 @@ func serveJobs(cfg *config.Config) []job {
 			o.Sources = []string{"cmis"}
 		}
 		jobs = append(jobs, job{name: "groups", expr: cfg.Schedule.Groups, opts: o})
+	}
+	if cfg.Schedule.Intraday != "" {
+		jobs = append(jobs, job{name: "intraday", expr: cfg.Schedule.Intraday,
+			opts: RunOptions{Job: "intraday", Cycle: night.Intraday, Mail: true, Progress: "log"}})
 	}
 	return jobs
 }

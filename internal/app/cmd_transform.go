@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,14 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/mimwarehouse/mim/internal/config"
-	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/mapping"
-	"github.com/mimwarehouse/mim/internal/martcount"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/progress"
-	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
 
@@ -117,48 +110,11 @@ func transformList(w io.Writer, p *transform.Project, sel []string) error {
 	return nil
 }
 
-// transformHooks are the Go steps a transform runs between layers: the
-// configuration the marts read (group prefixes, IMS roletypes), then the
-// course mappings derived by rule.
-func transformHooks(cfg *config.Config, by string, runID int64) []transform.Hook {
-	hooks := []transform.Hook{wire.MartConfigHook(cfg), martcount.Hook(runID)}
-	if len(cfg.Mappings.Rules) == 0 {
-		return hooks
-	}
-	return append(hooks, transform.Hook{
-		Name:  "derive course mappings",
-		After: "staging",
-		Run: func(ctx context.Context, tx pgx.Tx) (string, error) {
-			res, err := mapping.Derive(ctx, tx, cfg.Mappings.Rules, by)
-			return res.String(), err
-		},
-	})
-}
-
 func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transform.Options) error {
-	cfg, err := e.Config()
+	ne, err := nightEnv(e)
 	if err != nil {
 		return err
 	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	run, err := ledger.Begin(ctx, pool, "transform", cfg.Environment, VersionString(), e.Args)
-	if err != nil {
-		return err
-	}
-	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
-	opts.Run = run
-	opts.StatementTimeout, opts.LockTimeout = cfg.Warehouse.StatementTimeout, cfg.Warehouse.LockTimeout
-	opts.Logger = e.Logger
-	opts.Hooks = transformHooks(cfg, Who(), run.ID)
-	selected, err := p.Select(opts.Select)
-	if err != nil {
-		_ = run.Finish(ctx, ledger.Failed, ExitUsage, err)
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "transform (run %d): %d of %d models, one transaction\n", run.ID, len(selected), len(p.Models()))
 	opts.OnModel = func(m transform.ModelResult) {
 		rows := "-"
 		if m.Rows >= 0 {
@@ -166,28 +122,31 @@ func runTransform(ctx context.Context, e *Env, p *transform.Project, opts transf
 		}
 		fmt.Fprintf(e.Stdout, "  %-36s %-5s %-9s %14s %8s\n", m.Model, m.Materialized, m.Action, rows, m.Duration.Round(time.Millisecond))
 	}
-	res, err := transform.Run(ctx, pool, p, opts)
+	begin := func(runID int64, selected int) {
+		fmt.Fprintf(e.Stdout, "transform (run %d): %d of %d models, one transaction\n", runID, selected, len(p.Models()))
+	}
+	return night.TransformRun(ctx, ne, p, opts, begin, func(res *transform.Result, err error) { printTransform(e.Stdout, res, err) })
+}
+
+// printTransform says what the transform did after its models.
+func printTransform(w io.Writer, res *transform.Result, err error) {
 	if res != nil {
 		for _, h := range res.Hooks {
-			fmt.Fprintf(e.Stdout, "  hook %s: %s (%s)\n", h.Name, h.Summary, h.Duration.Round(time.Millisecond))
+			fmt.Fprintf(w, "  hook %s: %s (%s)\n", h.Name, h.Summary, h.Duration.Round(time.Millisecond))
 		}
 		if len(res.Skipped) > 0 {
-			fmt.Fprintf(e.Stdout, "skipped %d checks/tests of models never built: %s\n", len(res.Skipped), strings.Join(res.Skipped, "; "))
+			fmt.Fprintf(w, "skipped %d checks/tests of models never built: %s\n", len(res.Skipped), strings.Join(res.Skipped, "; "))
 		}
 		if len(res.Stale) > 0 {
-			fmt.Fprintf(e.Stdout, "not selected, keeping their previous rows (select MODEL+ to rebuild them): %s\n", strings.Join(res.Stale, ", "))
+			fmt.Fprintf(w, "not selected, keeping their previous rows (select MODEL+ to rebuild them): %s\n", strings.Join(res.Stale, ", "))
 		}
 	}
 	switch {
 	case err != nil:
 	case res.Committed:
-		fmt.Fprintf(e.Stdout, "committed: %d models built, %d checks and tests passed, %s\n", len(res.Models), res.Checked, res.Duration.Round(time.Millisecond))
+		fmt.Fprintf(w, "committed: %d models built, %d checks and tests passed, %s\n", len(res.Models), res.Checked, res.Duration.Round(time.Millisecond))
 	default:
-		fmt.Fprintf(e.Stdout, "rehearsal: %d models built, %d checks and tests passed, everything rolled back (%s)\n",
+		fmt.Fprintf(w, "rehearsal: %d models built, %d checks and tests passed, everything rolled back (%s)\n",
 			len(res.Models), res.Checked, res.Duration.Round(time.Millisecond))
 	}
-	if ferr := run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err); ferr != nil && err == nil {
-		return ferr
-	}
-	return err
 }

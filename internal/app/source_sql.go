@@ -12,23 +12,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/wire"
 )
 
-// openSITS opens SITS, a relational source read through database/sql with
-// the configured driver (godror for Oracle, pgx for a PostgreSQL copy).
-func openSITS(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
-	if cfg.Sources.SITS == nil {
-		return nil, Usagef("sources.sits is not configured")
-	}
-	return wire.NewSITS(cfg.Sources.SITS, opts)
-}
-
-// openCMIS opens CMIS, read like SITS.
-func openCMIS(_ context.Context, _ *Env, cfg *config.Config, _ string, opts extract.Options) (extract.Source, error) {
-	if cfg.Sources.CMIS == nil {
-		return nil, Usagef("sources.cmis is not configured")
-	}
-	return wire.NewCMIS(cfg.Sources.CMIS, opts)
-}
-
 // checkSQLSources dials SITS and CMIS and runs every SELECT without
 // fetching a row: a missing view, column or grant shows here, not at night.
 func checkSQLSources(ctx context.Context, e *Env) []CheckResult {

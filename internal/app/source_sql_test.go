@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/config"
+	mimnight "github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
 )
@@ -57,13 +58,12 @@ func TestSynthThenSourcesFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &app.Env{}
-	e.SetConfig(cfg)
+	e := &mimnight.Env{Config: cfg}
 	for name, want := range map[string]map[string]int{
 		"sits": {"student": m.Students, "student_enrl": m.RegistrationsCurrentYear},
 		"cmis": {"group_member": m.CMISGroupMembers},
 	} {
-		src, err := app.OpenSource(context.Background(), e, name, extract.Options{})
+		src, err := mimnight.OpenSource(context.Background(), e, name, extract.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,9 +122,7 @@ func TestSITSOnOracleIsChosenByConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &app.Env{}
-	e.SetConfig(cfg)
-	src, err := app.OpenSource(context.Background(), e, "sits", extract.Options{})
+	src, err := mimnight.OpenSource(context.Background(), &mimnight.Env{Config: cfg}, "sits", extract.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,11 +31,21 @@ const (
 	StageRun       = "run"       // `mim run`: the first night and an unchanged second night
 	StageTransform = "transform" // `mim transform` on the first night's raw: layers and models
 	StageIMS       = "ims"       // the IMS export vs its query alone, MB/s
+	StageIntraday  = "intraday"  // `mim run --cycle intraday` after the nights
 	StageAirflow   = "airflow"   // the Airflow ELT seed's request pattern on the same site
 )
 
 // Stages lists every stage in the order they run.
-var Stages = []string{StageLoad, StageExtract, StageRun, StageTransform, StageIMS, StageAirflow}
+var Stages = []string{StageLoad, StageExtract, StageRun, StageTransform, StageIMS, StageIntraday, StageAirflow}
+
+// The ways a night reads the Moodle sites (Options.Kinds).
+const (
+	KindWS = "ws" // their web services (kind moodle)
+	KindDB = "db" // their databases (kind moodle-db), copies of the sites' tables in the scratch database
+)
+
+// Kinds lists the ways of reading Moodle, in the order they are measured.
+var Kinds = []string{KindWS, KindDB}
 
 // ProfileDirEnv is the variable that has a mim command profile itself
 // (internal/app.ProfileDirEnv).
@@ -67,6 +77,11 @@ type Options struct {
 	Concurrency int
 	// Only limits the stages (default every one of Stages).
 	Only []string
+	// Kinds are the ways the nights read the Moodle sites, each measured on
+	// a fresh world (default both of Kinds, web services first): the
+	// extract and run stages run once per kind, transform and ims on the
+	// first kind's marts, intraday after the last kind's nights.
+	Kinds []string
 	// Server is a connection string to the PostgreSQL server the bench uses
 	// (default $MIM_BENCH_DATABASE_URL, else DefaultServer); its role must
 	// be allowed to create databases. The bench creates Database there.
@@ -125,6 +140,14 @@ func (o *Options) defaults() error {
 			return fmt.Errorf("%q is not a stage (stages: %s)", s, strings.Join(Stages, ", "))
 		}
 	}
+	if len(o.Kinds) == 0 {
+		o.Kinds = Kinds
+	}
+	for _, k := range o.Kinds {
+		if !slices.Contains(Kinds, k) {
+			return fmt.Errorf("%q is not a way of reading Moodle (%s)", k, strings.Join(Kinds, ", "))
+		}
+	}
 	if o.Server == "" {
 		o.Server = os.Getenv("MIM_BENCH_DATABASE_URL")
 	}
@@ -160,17 +183,20 @@ func (o *Options) want(stage string) bool { return slices.Contains(o.Only, stage
 
 // bench is one run of the bench: its database, sites and figures.
 type bench struct {
-	o      Options
-	rep    *Report
-	db     *scratch
-	pool   *pgxpool.Pool
-	in     *synth.Institution
-	sites  []*simSite
-	dir    string
-	config string   // the children's configuration file
-	env    []string // the children's environment (DSN and tokens)
-	start  time.Time
-	night1 time.Duration // the first night's wall time, once measured
+	o       Options
+	rep     *Report
+	db      *scratch
+	pool    *pgxpool.Pool
+	in      *synth.Institution
+	sites   []*simSite
+	dir     string
+	configs map[string]string // the children's configuration file by kind of Moodle read
+	kind    string            // the kind of Moodle read of the world being measured
+	env     []string          // the children's environment (DSN and tokens)
+	start   time.Time
+	nights  map[string][2]time.Duration // each kind's nights' wall times, once measured
+	reads   map[string]*siteReads       // what reading each site cost, by site
+	rss     int64                       // the largest peak RSS of a mim run
 }
 
 // simSite is one simulated Moodle site and the times of its requests.
@@ -217,6 +243,8 @@ func (b *bench) run(ctx context.Context) error {
 	} else if err := os.MkdirAll(b.dir, 0o750); err != nil {
 		return fmt.Errorf("creating the bench's directory: %w", err)
 	}
+	b.nights, b.reads = map[string][2]time.Duration{}, map[string]*siteReads{}
+	b.kind = o.Kinds[0]
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -226,33 +254,26 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 	if o.want(StageExtract) {
-		if err := b.extract(ctx); err != nil {
+		if err := b.extractKinds(ctx); err != nil {
 			return err
 		}
 	}
-	needMarts := o.want(StageTransform) || o.want(StageIMS)
-	if o.want(StageRun) || needMarts {
-		if err := b.resetRaw(ctx); err != nil {
-			return err
+	for i, kind := range o.Kinds {
+		if i > 0 {
+			if err := b.newWorld(ctx, kind); err != nil {
+				return err
+			}
 		}
-		if err := b.night(ctx, 1, !o.want(StageRun)); err != nil {
-			return err
-		}
-	}
-	if o.want(StageTransform) {
-		if err := b.transform(ctx); err != nil {
+		if err := b.world(ctx, i == 0, i == len(o.Kinds)-1); err != nil {
 			return err
 		}
 	}
-	if o.want(StageIMS) {
-		if err := b.ims(ctx); err != nil {
-			return err
-		}
+	if len(b.reads) > 0 {
+		b.readFigures()
 	}
-	if o.want(StageRun) {
-		if err := b.night(ctx, 2, false); err != nil {
-			return err
-		}
+	if b.rss > 0 {
+		b.add(Figure{Stage: StageRun, What: "peak RSS of mim run, any night", Measured: mibs(b.rss),
+			Target: "< 200 MiB", Met: met(b.rss < 200*mib)})
 	}
 	if o.want(StageAirflow) {
 		if err := b.airflow(ctx); err != nil {
@@ -262,11 +283,63 @@ func (b *bench) run(ctx context.Context) error {
 	return nil
 }
 
+// world measures one kind of Moodle read on a fresh world: its two nights,
+// with, on the first world, the transform and the IMS export on the first
+// night's marts, and on the last the intra-day cycle after the nights.
+func (b *bench) world(ctx context.Context, first, last bool) error {
+	o := &b.o
+	needMarts := first && (o.want(StageTransform) || o.want(StageIMS)) || last && o.want(StageIntraday)
+	if !o.want(StageRun) && !needMarts {
+		return nil
+	}
+	if first {
+		if err := b.resetRaw(ctx); err != nil {
+			return err
+		}
+	}
+	if err := b.night(ctx, 1, !o.want(StageRun)); err != nil {
+		return err
+	}
+	if first && o.want(StageTransform) {
+		if err := b.transform(ctx); err != nil {
+			return err
+		}
+	}
+	if first && o.want(StageIMS) {
+		if err := b.ims(ctx); err != nil {
+			return err
+		}
+	}
+	if o.want(StageRun) {
+		if err := b.night(ctx, 2, false); err != nil {
+			return err
+		}
+	}
+	if last && o.want(StageIntraday) {
+		return b.intraday(ctx)
+	}
+	return nil
+}
+
+// newWorld replaces the warehouse and the simulated sites with fresh ones,
+// for the next kind of Moodle read: its first night is a first night too.
+func (b *bench) newWorld(ctx context.Context, kind string) error {
+	b.logf("a fresh world (warehouse and sites) for the nights reading Moodle by %s", kindName(kind))
+	b.stopSites()
+	b.pool.Close()
+	b.pool = nil
+	if err := b.db.drop(ctx); err != nil {
+		return err
+	}
+	b.db.close()
+	b.db = nil
+	b.kind = kind
+	return b.setup(ctx)
+}
+
 // close stops the sites and drops the scratch database (unless kept).
 func (b *bench) close() {
-	for _, s := range b.sites {
-		_ = s.site.Close()
-	}
+	b.stopSites()
 	if b.pool != nil {
 		b.pool.Close()
 	}
@@ -281,6 +354,14 @@ func (b *bench) close() {
 	if b.dir != "" && b.o.Dir == "" && !b.o.Keep {
 		_ = os.RemoveAll(b.dir)
 	}
+}
+
+// stopSites stops the simulated sites.
+func (b *bench) stopSites() {
+	for _, s := range b.sites {
+		_ = s.site.Close()
+	}
+	b.sites = nil
 }
 
 func (b *bench) path(name string) string { return filepath.Join(b.dir, name) }

@@ -64,8 +64,8 @@ func TestBenchRunsEveryStage(t *testing.T) {
 			t.Errorf("stage %s produced no figure", s)
 		}
 	}
-	if len(rep.Children) < 4 {
-		t.Errorf("%d mim commands were run, want extract, two nights and transform", len(rep.Children))
+	if len(rep.Children) < 7 {
+		t.Errorf("%d mim commands were run, want two extracts, two nights of each kind and transform", len(rep.Children))
 	}
 	for _, c := range rep.Children {
 		if c.Exit != 0 {
@@ -77,7 +77,7 @@ func TestBenchRunsEveryStage(t *testing.T) {
 	}
 	var out strings.Builder
 	rep.Write(&out)
-	for _, want := range []string{"× COPY", "of ideal", "MB/s", "Airflow"} {
+	for _, want := range []string{"× COPY", "of ideal", "MB/s", "Airflow", "read by database", " queries", "× web services", "peak RSS of mim run"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}

@@ -24,6 +24,14 @@ type childRun struct {
 	// Sites the bench process's own CPU time then (the simulated sites).
 	Busy  float64
 	Sites time.Duration
+	// Load is the machine's one-minute load average when the child
+	// started and when it ended (uptime's first figure).
+	Load [2]float64
+}
+
+// loadNote says how loaded the machine was around a child.
+func (r *childRun) loadNote() string {
+	return fmt.Sprintf("load %.1f→%.1f", r.Load[0], r.Load[1])
 }
 
 // childError is a child that could not run or exited with a usage error.
@@ -44,14 +52,14 @@ func (e *childError) Unwrap() error { return e.err }
 // codes 1 (failure) and 3 (refused) are results, reported with the
 // figures; anything else that is not 0 is an error.
 func (b *bench) mim(ctx context.Context, args ...string) (*childRun, error) {
-	full := append([]string{"--config", b.config}, args...)
+	full := append([]string{"--config", b.configs[b.kind]}, args...)
 	cmd := b.o.Command(ctx, full...)
 	cmd.Env = b.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	busy0, total0 := cpuTimes()
 	self0 := selfCPU()
-	r := &childRun{Args: args, Started: time.Now()}
+	r := &childRun{Args: args, Started: time.Now(), Load: [2]float64{loadAverage(), 0}}
 	err := cmd.Start()
 	if err == nil {
 		// getrusage's ru_maxrss of a child is no use here: Linux starts it
@@ -65,6 +73,7 @@ func (b *bench) mim(ctx context.Context, args ...string) (*childRun, error) {
 		r.PeakRSS = <-peak
 	}
 	r.Wall = time.Since(r.Started)
+	r.Load[1] = loadAverage()
 	r.Sites = selfCPU() - self0
 	if busy1, total1 := cpuTimes(); total1 > total0 {
 		r.Busy = float64(busy1-busy0) / float64(total1-total0)

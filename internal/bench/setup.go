@@ -137,6 +137,7 @@ func (b *bench) setup(ctx context.Context) error {
 	b.logf("synthetic university: %s", b.rep.Setup)
 
 	sites := b.in.Sites
+	b.rep.Sites = nil
 	if o.Sites > 0 && o.Sites < len(sites) {
 		sites = sites[:o.Sites]
 	}
@@ -159,15 +160,39 @@ func (b *bench) setup(ctx context.Context) error {
 	return b.writeConfig()
 }
 
-// writeConfig writes the children's configuration: the scratch warehouse,
-// the synthetic SITS and CMIS, the simulated sites. The DSN and the tokens
-// are variables of the children's environment, never in the file.
+// writeConfig writes the children's configurations, one per way of
+// reading the sites: the scratch warehouse, the synthetic SITS and CMIS,
+// the simulated sites read through their web services (KindWS) or from
+// their tables (KindDB). The DSNs and the tokens are variables of the
+// children's environment, never in the files.
 func (b *bench) writeConfig() error {
-	var sb strings.Builder
 	b.env = append(os.Environ(), "MIM_BENCH_DSN="+b.db.dsn.Reveal())
 	if b.o.ProfileDir != "" {
 		b.env = append(b.env, ProfileDirEnv+"="+b.o.ProfileDir)
 	}
+	for i, s := range b.sites {
+		b.env = append(b.env, fmt.Sprintf("MIM_BENCH_TOKEN_%d=%s", i, s.token), fmt.Sprintf("MIM_BENCH_MOODLE_DB_%d=%s", i, b.replicaDSN(s.name)))
+	}
+	b.configs = map[string]string{}
+	for _, kind := range []string{KindWS, KindDB} {
+		path := b.path("mim-" + kind + ".yaml")
+		text := b.configText(kind)
+		// Parsed here first, so a mistake is the bench's and says so.
+		if _, err := config.Parse([]byte(text), func(k string) (string, bool) { return lookupEnv(b.env, k) }); err != nil {
+			return fmt.Errorf("the bench's configuration: %w", err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			return fmt.Errorf("writing the bench's configuration: %w", err)
+		}
+		b.configs[kind] = path
+	}
+	return nil
+}
+
+// configText is the children's configuration with the sites read as kind
+// says.
+func (b *bench) configText(kind string) string {
+	var sb strings.Builder
 	fmt.Fprintf(&sb, "environment: %s\nwarehouse: {dsn: \"${MIM_BENCH_DSN}\", max_conns: 12}\n", Environment)
 	sits, cmis := synth.Schemas("")
 	fmt.Fprintf(&sb, "sources:\n  sits: {driver: pgx, dsn: \"${MIM_BENCH_DSN}\", schema: %s, min_year: %d}\n  cmis: {driver: pgx, dsn: \"${MIM_BENCH_DSN}\", schema: %s}\n",
@@ -176,12 +201,14 @@ func (b *bench) writeConfig() error {
 		sb.WriteString("moodle:\n")
 	}
 	for i, s := range b.sites {
-		tok := fmt.Sprintf("MIM_BENCH_TOKEN_%d", i)
-		b.env = append(b.env, tok+"="+s.token)
+		read := ""
+		if kind == KindDB {
+			read = fmt.Sprintf(", kind: moodle-db, database: {driver: pgx, dsn: \"${MIM_BENCH_MOODLE_DB_%d}\"}", i)
+		}
 		// rate_per_second at its maximum never binds: concurrency ÷
 		// latency (400/s at 8 and 20ms) is the limit being measured.
-		fmt.Fprintf(&sb, "  - {name: %s, url: %q, token: \"${%s}\", environment: %s, rate_per_second: 1000, concurrency: %d, group_prefix: %q, known_profile_fields: [%s]}\n",
-			s.name, s.site.URL(), tok, Environment, b.o.Concurrency, synth.GroupPrefix, strings.Join(synth.ProfileFieldNames(), ", "))
+		fmt.Fprintf(&sb, "  - {name: %s, url: %q, token: \"${MIM_BENCH_TOKEN_%d}\", environment: %s, rate_per_second: 1000, concurrency: %d, group_prefix: %q, known_profile_fields: [%s]%s}\n",
+			s.name, s.site.URL(), i, Environment, b.o.Concurrency, synth.GroupPrefix, strings.Join(synth.ProfileFieldNames(), ", "), read)
 	}
 	fmt.Fprintf(&sb, "exports:\n  dir: %q\n  profile_fields:\n", b.path("out"))
 	for _, f := range [][2]string{{"student_number", "studentno"}, {"programme_code", "progcode"}, {"programme_name", "programme"},
@@ -189,15 +216,7 @@ func (b *bench) writeConfig() error {
 		fmt.Fprintf(&sb, "    - {column: %s, shortname: %s}\n", f[0], f[1])
 	}
 	sb.WriteString("log: {level: warn}\n")
-	b.config = b.path("mim.yaml")
-	// Parsed here first, so a mistake is the bench's and says so.
-	if _, err := config.Parse([]byte(sb.String()), func(k string) (string, bool) { return lookupEnv(b.env, k) }); err != nil {
-		return fmt.Errorf("the bench's configuration: %w", err)
-	}
-	if err := os.WriteFile(b.config, []byte(sb.String()), 0o600); err != nil {
-		return fmt.Errorf("writing the bench's configuration: %w", err)
-	}
-	return nil
+	return sb.String()
 }
 
 func lookupEnv(env []string, k string) (string, bool) {

@@ -15,6 +15,7 @@ import (
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/progress"
+	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -26,6 +27,10 @@ const (
 	targetExtract       = 0.8 // requests/s ≥ 0.8 × concurrency ÷ latency
 	targetIMS           = 300 // MB/s of IMS writing over the query alone
 	targetRunSeconds    = 300 // a full "ucl" night under 5 minutes
+	targetDBNight1      = 75  // a first "ucl" night reading the sites' databases (issue 19)
+	targetDBNight2      = 45  // an unchanged second one
+	targetIntraday      = 60  // the intra-day cycle at "ucl"
+	targetDBRead        = 5   // the main site's read from its database, seconds
 	mb                  = 1e6 // MB, as MB/s is quoted
 	mib                 = 1024 * 1024
 	imsRepeats          = 3
@@ -65,9 +70,9 @@ func (b *bench) load(ctx context.Context) error {
 }
 
 // extract reads the first site alone with `mim extract`, as a first load.
-func (b *bench) extract(ctx context.Context) error {
+func (b *bench) extract(ctx context.Context) (*childRun, error) {
 	if len(b.sites) == 0 {
-		return nil
+		return nil, nil
 	}
 	s := b.sites[0]
 	b.logf("extract: site %s alone, concurrency %d, latency %s", s.name, b.o.Concurrency, b.o.Latency)
@@ -79,7 +84,7 @@ func (b *bench) extract(ctx context.Context) error {
 	}
 	r, err := b.mim(ctx, "extract", "--source", "moodle:"+s.name, "--progress", "off")
 	if err != nil {
-		return fmt.Errorf("bench stage extract: %w", err)
+		return nil, fmt.Errorf("bench stage extract: %w", err)
 	}
 	b.child("mim extract --source moodle:"+s.name, r)
 	requests := s.site.Calls("") - before
@@ -95,8 +100,8 @@ func (b *bench) extract(ctx context.Context) error {
 		progress.Count(int64(requests)), b.o.Latency, b.o.Concurrency, secs(time.Duration(requests)*b.o.Latency/time.Duration(b.o.Concurrency)),
 		secs(r.Wall), secs(r.CPU), mibs(r.PeakRSS), secs(r.Sites), 100*r.Busy)
 	b.section(fmt.Sprintf("extract: site %s alone, requests by function", s.name), sb.String())
-	b.addExtract(fmt.Sprintf("site %s alone (first load), %s requests", s.name, progress.Count(int64(requests))), requests, r.Wall, r.Exit)
-	return nil
+	b.addExtract(fmt.Sprintf("site %s alone over web services (first load), %s requests", s.name, progress.Count(int64(requests))), requests, r.Wall, r.Exit)
+	return r, nil
 }
 
 // addExtract adds an extraction figure: requests/s against the ideal.
@@ -117,7 +122,9 @@ func (b *bench) addExtract(what string, requests int, wall time.Duration, exit i
 
 // night runs `mim run` once: night 1 is the first, night 2 an unchanged
 // re-run (nothing in SITS, CMIS or the sites changed but what night 1's
-// group sync wrote). A night run only to build the marts is set-up.
+// group sync wrote). A night run only to build the marts is set-up. A
+// night reading the sites' databases has their tables copied first, as
+// their replicas would hold them then.
 func (b *bench) night(ctx context.Context, n int, setupOnly bool) error {
 	label := map[int]string{1: "first night", 2: "unchanged second night"}[n]
 	if n == 1 {
@@ -130,7 +137,12 @@ func (b *bench) night(ctx context.Context, n int, setupOnly bool) error {
 			return fmt.Errorf("bench stage run: %w", err)
 		}
 	}
-	b.logf("run: %s (mim run, %d simulated sites at %s)", label, len(b.sites), b.o.Latency)
+	if b.kind == KindDB {
+		if err := b.replicate(ctx); err != nil {
+			return err
+		}
+	}
+	b.logf("run: %s (mim run, %d simulated sites at %s, read by %s)", label, len(b.sites), b.o.Latency, kindName(b.kind))
 	r, err := b.mim(ctx, "run", "--progress", "off", "--no-mail")
 	if err != nil {
 		return fmt.Errorf("bench stage run (%s): %w", label, err)
@@ -142,21 +154,7 @@ func (b *bench) night(ctx context.Context, n int, setupOnly bool) error {
 	if r.Exit != 0 {
 		b.logf("mim run exited %d:\n%s", r.Exit, tail(r.Output, 40))
 	}
-	if setupOnly {
-		b.rep.Setup += fmt.Sprintf("; marts built by a first night (mim run, %s, %s)", secs(r.Wall), status)
-		return nil
-	}
-	b.child(fmt.Sprintf("mim run (%s)", label), r)
-	f := Figure{Stage: StageRun, What: fmt.Sprintf("mim run, %s, %d sites at %s", label, len(b.sites), b.o.Latency),
-		Measured: secs(r.Wall), Note: status}
-	if b.o.Scale == "ucl" {
-		f.Target, f.Met = "< 5 min", met(r.Wall.Seconds() < targetRunSeconds)
-	}
-	if n == 2 && b.night1 > 0 {
-		f.Reference, f.Ratio, f.Unit = "first night "+secs(b.night1), r.Wall.Seconds()/b.night1.Seconds(), "× first"
-	}
 	if n == 1 {
-		b.night1 = r.Wall
 		// Moodle applies the night's files before the next, as its IMS
 		// task and upload job would: the second night is then unchanged
 		// (what a file carried counts as applied once an extract shows it).
@@ -164,32 +162,88 @@ func (b *bench) night(ctx context.Context, n int, setupOnly bool) error {
 			return err
 		}
 	}
-	b.add(f)
+	if setupOnly {
+		b.rep.Setup += fmt.Sprintf("; marts built by a first night (mim run, %s, %s)", secs(r.Wall), status)
+		return nil
+	}
+	b.child(fmt.Sprintf("mim run (%s, %s)", label, kindName(b.kind)), r)
+	b.rss = max(b.rss, r.PeakRSS)
+	b.add(b.nightFigure(n, label, r, status))
+	ns := b.nights[b.kind]
+	ns[n-1] = r.Wall
+	b.nights[b.kind] = ns
+	return b.taskSection(fmt.Sprintf("run: %s, sites read by %s, by task (from its summary; requests counted by the simulated sites)", label, kindName(b.kind)),
+		n, r, runID, status)
+}
+
+// nightFigure is a night's figure, beside the first night (for the second)
+// or the same night over the web services (for a night of database reads).
+func (b *bench) nightFigure(n int, label string, r *childRun, status string) Figure {
+	f := Figure{Stage: StageRun, What: fmt.Sprintf("mim run, %s, %d sites at %s, read by %s", label, len(b.sites), b.o.Latency, kindName(b.kind)),
+		Measured: secs(r.Wall), Note: noteOf(status, r)}
+	if b.o.Scale == synth.UCL {
+		limit := map[string][2]float64{KindWS: {targetRunSeconds, targetRunSeconds}, KindDB: {targetDBNight1, targetDBNight2}}[b.kind][n-1]
+		f.Target, f.Met = fmt.Sprintf("≤ %.0f s", limit), met(r.Wall.Seconds() <= limit)
+	}
+	switch ref := b.nights[KindWS][n-1]; {
+	case b.kind == KindDB && ref > 0:
+		f.Reference, f.Ratio, f.Unit = "web services "+secs(ref), r.Wall.Seconds()/ref.Seconds(), "× web services"
+	case n == 2 && b.nights[b.kind][0] > 0:
+		first := b.nights[b.kind][0]
+		f.Reference, f.Ratio, f.Unit = "first night "+secs(first), r.Wall.Seconds()/first.Seconds(), "× first"
+	}
+	return f
+}
+
+// noteOf is a figure's note: the child's status and the machine's load.
+func noteOf(status string, r *childRun) string {
+	if status == "succeeded" {
+		return r.loadNote()
+	}
+	return status + ", " + r.loadNote()
+}
+
+// taskSection reports a run's tasks (from its summary) with the requests
+// each site answered meanwhile, and keeps each site's read.
+func (b *bench) taskSection(title string, n int, r *childRun, runID int64, status string) error {
 	tasks := summaryTasks(r.Output, r.Started)
 	if len(tasks) == 0 {
-		return fmt.Errorf("bench stage run (%s): no task in the summary of mim run:\n%s", label, tail(r.Output, 40))
+		return fmt.Errorf("bench: no task in the summary of mim %s:\n%s", strings.Join(r.Args, " "), tail(r.Output, 40))
 	}
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "task\tstarted\ttook\tstatus\trequests\treq/s\tof ideal\t")
 	for _, t := range tasks {
 		line := fmt.Sprintf("%s\t+%s\t%s\t%s\t", t.name, secs(t.start.Sub(r.Started)), secs(t.end.Sub(t.start)), t.status)
-		if site := b.site(t.instance); site != nil && t.stage == "extract" {
-			req := site.log.count(t.start, t.end.Add(time.Millisecond))
-			rate := float64(req) / t.end.Sub(t.start).Seconds()
-			line += fmt.Sprintf("%s\t%.0f\t%.2f\t", progress.Count(int64(req)), rate, rate/(float64(b.o.Concurrency)/b.o.Latency.Seconds()))
+		site := b.site(t.instance)
+		if site == nil {
+			fmt.Fprintln(tw, line+"\t\t\t")
+			continue
+		}
+		req := site.log.count(t.start, t.end.Add(time.Millisecond))
+		took := t.end.Sub(t.start)
+		line += progress.Count(int64(req)) + "\t"
+		if t.stage == "extract" && b.kind == KindWS {
+			rate := float64(req) / took.Seconds()
+			line += fmt.Sprintf("%.0f\t%.2f\t", rate, rate/(float64(b.o.Concurrency)/b.o.Latency.Seconds()))
 			if n == 1 {
-				b.addExtract(fmt.Sprintf("site %s in the first night (%d sites, SITS and CMIS at once)", t.instance, len(b.sites)), req, t.end.Sub(t.start), 0)
+				b.addExtract(fmt.Sprintf("site %s in the first night (%d sites, SITS and CMIS at once)", t.instance, len(b.sites)), req, took, 0)
 			}
 		} else {
-			line += "\t\t\t"
+			line += "\t\t"
+		}
+		if t.stage == "extract" && n > 0 {
+			b.siteRead(t.instance).night(b.kind, n, req, took)
 		}
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
-	fmt.Fprintf(&sb, "run %d %s in %s: mim used %s CPU (peak RSS %s), the simulated sites %s; the machine's %d cores were %.0f%% busy\n",
-		runID, status, secs(r.Wall), secs(r.CPU), mibs(r.PeakRSS), secs(r.Sites), runtime.NumCPU(), 100*r.Busy)
-	b.section(fmt.Sprintf("run: %s, by task (from its summary; requests counted by the simulated sites)", label), sb.String())
+	fmt.Fprintf(&sb, "run %d %s in %s: mim used %s CPU (peak RSS %s), the simulated sites %s; the machine's %d cores were %.0f%% busy, %s\n",
+		runID, status, secs(r.Wall), secs(r.CPU), mibs(r.PeakRSS), secs(r.Sites), runtime.NumCPU(), 100*r.Busy, r.loadNote())
+	if steps, err := stageSeconds(context.Background(), b.pool, runID); err == nil && steps != "" {
+		fmt.Fprintf(&sb, "seconds by stage (ledger): %s\n", steps)
+	}
+	b.section(title, sb.String())
 	return nil
 }
 
@@ -241,7 +295,7 @@ func (b *bench) transform(ctx context.Context) error {
 // ims times each site's full IMS export against its query alone.
 func (b *bench) ims(ctx context.Context) error {
 	b.logf("ims: full export of each site against its query alone")
-	cfg, err := config.Parse(mustRead(b.config), func(k string) (string, bool) { return lookupEnv(b.env, k) })
+	cfg, err := config.Parse(mustRead(b.configs[b.kind]), func(k string) (string, bool) { return lookupEnv(b.env, k) })
 	if err != nil {
 		return err
 	}

@@ -280,6 +280,9 @@ type SMTP struct {
 type Schedule struct {
 	Nightly string `yaml:"nightly"`
 	Groups  string `yaml:"groups"`
+	// Intraday runs the intraday cycle (`mim run --cycle intraday`): the
+	// SIS sources, the transform and the enrolment delta; off when empty.
+	Intraday string `yaml:"intraday"`
 }
 
 // Serve configures `mim serve`.
@@ -605,7 +608,8 @@ func (c *Config) validate(ps *problems) {
 	if !catalogPrefix.MatchString(c.Catalog.DatasetPrefix) {
 		ps.add("catalog.dataset_prefix", 0, "%q is not the start of a CKAN name (lower case letters, digits, - and _, at most 40)", c.Catalog.DatasetPrefix)
 	}
-	for key, expr := range map[string]string{"schedule.nightly": c.Schedule.Nightly, "schedule.groups": c.Schedule.Groups} {
+	for key, expr := range map[string]string{"schedule.nightly": c.Schedule.Nightly, "schedule.groups": c.Schedule.Groups,
+		"schedule.intraday": c.Schedule.Intraday} {
 		if expr == "" {
 			continue
 		}

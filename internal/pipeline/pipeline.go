@@ -6,7 +6,7 @@
 //
 // The package knows no stage: a run is a list of Tasks, each a Runner with
 // the tasks it needs. internal/app builds the tasks from the stages that
-// exist (`mim run`, `mim serve`, `mim demo`).
+// exist (internal/night, the night's composition root).
 package pipeline
 
 import (
@@ -65,6 +65,9 @@ type Report struct {
 	Err    error
 	// Lines describe what the task did, for the terminal and the mail.
 	Lines []string
+	// Value is the task's own structured result (what a stage read, wrote,
+	// held or refused), for callers that need more than the lines.
+	Value any
 }
 
 // Outcome is how a task ended.
@@ -75,6 +78,8 @@ type Outcome struct {
 	Err               error
 	Started, Finished time.Time
 	Lines             []string
+	// Value is the structured result the task's Report carried.
+	Value any
 }
 
 // OK says whether the task ended succeeded or partial.
@@ -246,7 +251,7 @@ func (p *Pipeline) runTask(ctx context.Context, run *ledger.Run, t Task, prior O
 		}()
 		return t.Run(ctx, run, prior)
 	}()
-	o.Finished, o.Err, o.Lines = p.now(), rep.Err, rep.Lines
+	o.Finished, o.Err, o.Lines, o.Value = p.now(), rep.Err, rep.Lines, rep.Value
 	if rep.Status == ledger.Skipped && rep.Err == nil {
 		// The task decided there was nothing it could do (every site it
 		// serves failed its extract): it is a skip, recorded as such.

@@ -14,5 +14,5 @@ func GuardSite(s *config.MoodleSite) envguard.Site {
 // GroupSite is a configured site as group sync sees it.
 func GroupSite(s *config.MoodleSite) *groupsync.Site {
 	return &groupsync.Site{Name: s.Name, URL: s.URL, Environment: s.Environment,
-		GroupPrefix: s.GroupPrefix, Concurrency: s.Concurrency, PageSize: s.PageSize}
+		GroupPrefix: s.GroupPrefix, Concurrency: s.Concurrency, PageSize: s.PageSize, ReadsDatabase: s.Kind == config.KindMoodleDB || s.Database != nil}
 }

@@ -83,6 +83,15 @@ course AS (
 person AS (
     SELECT e.instance, e.user_idnumber, min(e.user_id) AS user_id, bool_or(e.or_role = 'student') AS student
     FROM enrol e GROUP BY 1, 2
+),
+-- Per class, its course (first mapped module instance) and its terms,
+-- aggregated once: a subquery per class over the whole of occ and
+-- class_term (CTEs have no index) took half a minute at UCL's size.
+class_course AS (
+    SELECT instance, course_idnumber, min(mod_inst_bdo_id) AS mod_inst_bdo_id FROM occ GROUP BY 1, 2
+),
+class_terms AS (
+    SELECT instance, course_idnumber, string_agg(DISTINCT term_id, ',' ORDER BY term_id) AS term_ids FROM class_term GROUP BY 1, 2
 )
 SELECT instance, 'orgs' AS file, 'institution' AS sourced_id,
     ARRAY[coalesce(min(sitename), instance), 'school', instance, ''] AS fields
@@ -108,13 +117,13 @@ FROM course
 UNION ALL
 SELECT c.instance, 'classes', c.course_idnumber,
     ARRAY[coalesce(mc.fullname, c.course_idnumber), '',
-          coalesce((SELECT min(o.mod_inst_bdo_id) FROM occ o WHERE o.instance = c.instance AND o.course_idnumber = c.course_idnumber),
-                   'course-' || c.course_idnumber),
+          coalesce(cc.mod_inst_bdo_id, 'course-' || c.course_idnumber),
           c.course_idnumber, 'scheduled', '', 'institution',
-          (SELECT string_agg(DISTINCT ct.term_id, ',' ORDER BY ct.term_id) FROM class_term ct
-           WHERE ct.instance = c.instance AND ct.course_idnumber = c.course_idnumber), '', '', '']
+          ct.term_ids, '', '', '']
 FROM class c
 LEFT JOIN stg.moodle_course mc ON mc.instance = c.instance AND mc.course_id = c.course_id
+LEFT JOIN class_course cc ON cc.instance = c.instance AND cc.course_idnumber = c.course_idnumber
+LEFT JOIN class_terms ct ON ct.instance = c.instance AND ct.course_idnumber = c.course_idnumber
 UNION ALL
 SELECT p.instance, 'users', p.user_idnumber,
     ARRAY['true', coalesce(u.username, p.user_idnumber), '', coalesce(u.firstname, ''), coalesce(u.lastname, ''), '',

@@ -1,4 +1,4 @@
-package app_test
+package night_test
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 
 	"github.com/mimwarehouse/mim/export/groupsync"
 	"github.com/mimwarehouse/mim/export/ims"
-	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/settings"
@@ -45,22 +45,19 @@ func (w *world) count(t *testing.T, sql string, args ...any) int {
 	return n
 }
 
-// night runs mim run (every stage) and returns its result and exit code.
-func night(t *testing.T, e *app.Env, out *syncBuffer) (*pipeline.Result, int) {
+// runNight runs a night (every stage) and returns its result and exit code.
+func runNight(t *testing.T, r *runEnv) (*pipeline.Result, int) {
 	t.Helper()
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test night", Progress: "off"})
-	if res == nil {
-		t.Fatalf("the run did not start: %v\n%s", err, out.String())
-	}
-	return res, app.ExitCode(err)
+	res, err := r.run(t, night.Options{Job: "test night"})
+	return res, exitCode(err)
 }
 
 // firstNight runs the first night, which must succeed, and returns the
 // number of Moodle writes made so far.
-func firstNight(t *testing.T, w *world, e *app.Env, out *syncBuffer) int {
+func firstNight(t *testing.T, w *world, r *runEnv) int {
 	t.Helper()
-	if res, code := night(t, e, out); code != 0 {
-		t.Fatalf("the first night: exit %d, %s\n%s", code, res.Status(), out.String())
+	if res, code := runNight(t, r); code != 0 {
+		t.Fatalf("the first night: exit %d, %s\n%s", code, res.Status(), r.out.String())
 	}
 	if w.writes() == 0 {
 		t.Fatal("the first night wrote nothing to Moodle: the world has no group sync to guard")
@@ -71,10 +68,11 @@ func firstNight(t *testing.T, w *world, e *app.Env, out *syncBuffer) int {
 // A second night over unchanged sources writes nothing and exits 0: the
 // baseline the cases below are measured against.
 func TestSecondNightOverUnchangedSourcesWritesNothing(t *testing.T) {
-	w := newWorld(t, app.DemoEnvironment)
-	e, out := w.env(t, w.sites)
-	before := firstNight(t, w, e, out)
-	res, code := night(t, e, out)
+	w := newWorld(t, testEnvironment)
+	r := w.env(t, w.sites)
+	out := r.out
+	before := firstNight(t, w, r)
+	res, code := runNight(t, r)
 	if code != 0 || res.Status() != ledger.Succeeded {
 		t.Fatalf("second night: exit %d, %s\n%s", code, res.Status(), out.String())
 	}
@@ -86,14 +84,15 @@ func TestSecondNightOverUnchangedSourcesWritesNothing(t *testing.T) {
 // Case 1: `delete from` the CMIS group member view, then mim run. The run
 // must be refused (exit 3) and no member removed from Moodle.
 func TestEmptiedCMISMemberViewRemovesNoOne(t *testing.T) {
-	w := newWorld(t, app.DemoEnvironment)
-	e, out := w.env(t, w.sites)
-	before := firstNight(t, w, e, out)
+	w := newWorld(t, testEnvironment)
+	r := w.env(t, w.sites)
+	out := r.out
+	before := firstNight(t, w, r)
 	members := w.count(t, `SELECT count(*) FROM stg.cmis_group_member`)
 	if _, err := w.db.Pool.Exec(context.Background(), `DELETE FROM moodlemgr.cmis_moodle_v_group_member`); err != nil {
 		t.Fatal(err)
 	}
-	res, code := night(t, e, out)
+	res, code := runNight(t, r)
 	if code != 3 || res.Status() != ledger.Refused {
 		t.Errorf("exit %d, status %s; want 3, refused\n%s", code, res.Status(), out.String())
 	}
@@ -111,12 +110,13 @@ func TestEmptiedCMISMemberViewRemovesNoOne(t *testing.T) {
 // Case 2: a site answers core_user_get_users with an empty list and no
 // warning. No user may be taken for deleted, and no member removed.
 func TestEmptyMoodleUserListDeletesNoOne(t *testing.T) {
-	w := newWorld(t, app.DemoEnvironment)
-	e, out := w.env(t, w.sites)
-	before := firstNight(t, w, e, out)
+	w := newWorld(t, testEnvironment)
+	r := w.env(t, w.sites)
+	out := r.out
+	before := firstNight(t, w, r)
 	users := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'moodle' AND instance = 'main' AND entity = 'users' AND deleted_run IS NULL`)
 	w.sims["main"].Inject(moodletest.Fault{Function: "core_user_get_users", Body: `{"users":[],"warnings":[]}`})
-	res, code := night(t, e, out)
+	res, code := runNight(t, r)
 	if code != 3 || res.Status() != ledger.Refused {
 		t.Errorf("exit %d, status %s; want 3, refused\n%s", code, res.Status(), out.String())
 	}
@@ -133,15 +133,13 @@ func TestEmptyMoodleUserListDeletesNoOne(t *testing.T) {
 // max_bad_rows_percent; its key must keep its last good version, so the
 // student keeps every enrolment.
 func TestUnreadableStudentRowKeepsTheStudent(t *testing.T) {
-	w := newWorld(t, app.DemoEnvironment)
-	e, out := w.env(t, w.sites)
-	cfg, err := e.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t, testEnvironment)
+	r := w.env(t, w.sites)
+	out := r.out
+	cfg := r.Config
 	sits := asciiCopy(t, w)
 	cfg.Sources.SITS.DSN = sits
-	firstNight(t, w, e, out)
+	firstNight(t, w, r)
 	var code string
 	var courses int
 	if err := w.db.Pool.QueryRow(context.Background(), `SELECT user_idnumber, count(*)::int FROM ctl.published_membership
@@ -157,7 +155,7 @@ func TestUnreadableStudentRowKeepsTheStudent(t *testing.T) {
 		WHERE student_code = $1`, code); err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("breaking student %s: %v (%d rows)", code, err, tag.RowsAffected())
 	}
-	res, _ := night(t, e, out)
+	res, _ := runNight(t, r)
 	if n := w.count(t, `SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND source = 'sits' AND entity = 'student' AND errors = 1`, res.RunID); n != 1 {
 		t.Fatalf("the bad row was not reported (%d steps)\n%s", n, out.String())
 	}
@@ -190,13 +188,14 @@ func asciiCopy(t *testing.T, w *world) config.DSN {
 // night that keeps exactly what Moodle was told passes, and one membership
 // fewer is refused with nothing sent.
 func TestThresholdBoundaryEndToEnd(t *testing.T) {
-	w := newWorld(t, app.DemoEnvironment)
-	e, out := w.env(t, w.sites)
-	before := firstNight(t, w, e, out)
+	w := newWorld(t, testEnvironment)
+	r := w.env(t, w.sites)
+	out := r.out
+	before := firstNight(t, w, r)
 	if _, err := settings.Set(context.Background(), w.db.Pool, "threshold_percent", "100", "test", "the boundary", nil); err != nil {
 		t.Fatal(err)
 	}
-	res, code := night(t, e, out)
+	res, code := runNight(t, r)
 	if code != 0 || w.count(t, `SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND guard = 'threshold' AND instance = 'main'
 		AND decision = 'passed' AND percent = 100`, res.RunID) != 1 {
 		t.Fatalf("a night at exactly threshold_percent must pass: exit %d\n%s", code, out.String())
@@ -208,7 +207,7 @@ func TestThresholdBoundaryEndToEnd(t *testing.T) {
 		ORDER BY 1, 2 LIMIT 1)`); err != nil {
 		t.Fatal(err)
 	}
-	res, code = night(t, e, out)
+	res, code = runNight(t, r)
 	if code != 3 || w.count(t, `SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND guard = 'threshold' AND instance = 'main'
 		AND decision = 'refused'`, res.RunID) != 1 {
 		t.Fatalf("one membership below threshold_percent 100 must be refused: exit %d\n%s", code, out.String())
@@ -221,9 +220,10 @@ func TestThresholdBoundaryEndToEnd(t *testing.T) {
 // XML escaping, end to end: a student whose name holds & < > is sent as a
 // person, the file parses, and Moodle's IMS task stores the name as it is.
 func TestIMSPersonNamesAreEscapedEndToEnd(t *testing.T) {
-	w := newWorld(t, app.DemoEnvironment)
-	e, out := w.env(t, w.sites)
-	firstNight(t, w, e, out)
+	w := newWorld(t, testEnvironment)
+	r := w.env(t, w.sites)
+	out := r.out
+	firstNight(t, w, r)
 	var code, username string
 	if err := w.db.Pool.QueryRow(context.Background(), `SELECT user_idnumber, username FROM mart.exp_ims_person
 		WHERE instance = 'main' AND account_exists ORDER BY 1 LIMIT 1`).Scan(&code, &username); err != nil {
@@ -234,9 +234,9 @@ func TestIMSPersonNamesAreEscapedEndToEnd(t *testing.T) {
 		code, name); err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := e.Config()
+	cfg := r.Config
 	cfg.Moodle[0].IMSPersons = true
-	if res, exit := night(t, e, out); exit != 0 {
+	if res, exit := runNight(t, r); exit != 0 {
 		t.Fatalf("exit %d, %s\n%s", exit, res.Status(), out.String())
 	}
 	// The file was re-parsed by a real XML parser before it was delivered
@@ -263,13 +263,14 @@ func TestIMSPersonNamesAreEscapedEndToEnd(t *testing.T) {
 // them and added members to group 0). The creates fail, nothing is added
 // to a group that does not exist, and the next night creates them.
 func TestGroupIDZeroIsNeverUsedEndToEnd(t *testing.T) {
-	w := newWorld(t, app.DemoEnvironment)
-	e, out := w.env(t, w.sites)
+	w := newWorld(t, testEnvironment)
+	r := w.env(t, w.sites)
+	out := r.out
 	ctx := context.Background()
-	if res, code := nightStages(t, e, out, "extract", "transform"); code != 0 {
+	if res, code := nightStages(t, r, "extract", "transform"); code != 0 {
 		t.Fatalf("exit %d, %s\n%s", code, res.Status(), out.String())
 	}
-	cfg, _ := e.Config()
+	cfg := r.Config
 	site := &cfg.Moodle[0]
 	c, err := moodle.New(site.Name, site.URL, site.Token.Reveal(), moodle.WithBatchSize(groupsync.BatchSize))
 	if err != nil {
@@ -292,7 +293,7 @@ func TestGroupIDZeroIsNeverUsedEndToEnd(t *testing.T) {
 	body, _ := json.Marshal(answer)
 	sim := w.sims["main"]
 	sim.Inject(moodletest.Fault{Function: "core_group_create_groups", Times: 1, Body: string(body)})
-	res, _ := night(t, e, out)
+	res, _ := runNight(t, r)
 	if o, _ := res.Outcome("groups:main"); o.Status != ledger.Partial {
 		t.Errorf("groups:main %s, want partial\n%s", o.Status, out.String())
 	}
@@ -311,7 +312,7 @@ func TestGroupIDZeroIsNeverUsedEndToEnd(t *testing.T) {
 		res.RunID); n != 0 {
 		t.Errorf("%d creates answered with id 0 recorded as applied", n)
 	}
-	if _, code := night(t, e, out); code != 0 {
+	if _, code := runNight(t, r); code != 0 {
 		t.Errorf("the next night: exit %d\n%s", code, out.String())
 	}
 	if n := w.count(t, `SELECT count(*) FROM ctl.group_sync_action WHERE action = 'create_group' AND outcome = 'applied'`); n != len(answer) {
@@ -319,12 +320,9 @@ func TestGroupIDZeroIsNeverUsedEndToEnd(t *testing.T) {
 	}
 }
 
-// nightStages runs some stages of mim run.
-func nightStages(t *testing.T, e *app.Env, out *syncBuffer, stages ...string) (*pipeline.Result, int) {
+// nightStages runs some stages of a night.
+func nightStages(t *testing.T, r *runEnv, stages ...string) (*pipeline.Result, int) {
 	t.Helper()
-	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Job: "test night", Progress: "off", Stages: stages})
-	if res == nil {
-		t.Fatalf("the run did not start: %v\n%s", err, out.String())
-	}
-	return res, app.ExitCode(err)
+	res, err := r.run(t, night.Options{Job: "test night", Stages: stages})
+	return res, exitCode(err)
 }
