@@ -2,20 +2,11 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"sort"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/mimwarehouse/mim/export/groupsync"
 	"github.com/mimwarehouse/mim/internal/config"
-	"github.com/mimwarehouse/mim/internal/envguard"
-	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/notify"
-	"github.com/mimwarehouse/mim/internal/wire"
+	"github.com/mimwarehouse/mim/internal/groups"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -105,173 +96,36 @@ read), 3 refused by a guard (nothing was written to that site).`,
 				if *apply && strings.TrimSpace(*reason) == "" {
 					return Usagef("adopt --apply needs --reason: the adoption is recorded with it")
 				}
-				return runAdopt(ctx, e, *instance, *course, names, *apply, *reason)
-			}
-			if *apply || len(names) > 0 || *reason != "" {
+			} else if *apply || len(names) > 0 || *reason != "" {
 				return Usagef("--apply, --group and --reason are for adopt")
 			}
-			return runGroups(ctx, e, args[0] == "apply", *instance, *course, *verbose)
+			g, err := groupsEnv(ctx, e)
+			if err != nil {
+				return err
+			}
+			o := groups.Options{Instance: *instance, Course: *course, Verbose: *verbose}
+			if args[0] == "adopt" {
+				return g.Adopt(ctx, o, names, *apply, *reason)
+			}
+			return g.PlanOrApply(ctx, args[0] == "apply", o)
 		}
 	},
 }
 
 // groupsEnv is what every groups action starts from: the configuration,
-// the warehouse and the sites it works on.
-func groupsEnv(ctx context.Context, e *Env, instance string) (*config.Config, *pgxpool.Pool, []*config.MoodleSite, error) {
+// the warehouse, the clients and the ledger's details.
+func groupsEnv(ctx context.Context, e *Env) (*groups.Env, error) {
 	cfg, err := e.Config()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	sites, err := groupSites(ctx, e, cfg, pool, instance)
-	return cfg, pool, sites, err
-}
-
-func runGroups(ctx context.Context, e *Env, apply bool, instance string, course int64, verbose bool) error {
-	cfg, pool, sites, err := groupsEnv(ctx, e, instance)
-	if err != nil {
-		return err
-	}
-	if course != 0 && len(sites) > 1 {
-		return Usagef("--course %d: say which site with --instance (%d sites sync groups)", course, len(sites))
-	}
-	if len(sites) == 0 {
-		fmt.Fprintln(e.Stdout, "no configured site has group-sync courses in mart.exp_group_target; nothing to do")
-		return nil
-	}
-	if !apply {
-		for i, site := range sites {
-			if i > 0 {
-				fmt.Fprintln(e.Stdout)
-			}
-			if err := groupsPlan(ctx, e, cfg, pool, site, course, verbose); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return groupsApply(ctx, e, cfg, pool, sites, course, verbose)
-}
-
-// groupSites are the sites to sync: the one named, or every configured site
-// the target lists.
-func groupSites(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, instance string) ([]*config.MoodleSite, error) {
-	if instance != "" {
-		site, ok := cfg.Site(instance)
-		if !ok {
-			var names []string
-			for _, m := range cfg.Moodle {
-				names = append(names, m.Name)
-			}
-			return nil, Usagef("--instance %s: no such site in the configuration (sites: %s)", instance, strings.Join(names, ", "))
-		}
-		return []*config.MoodleSite{site}, nil
-	}
-	counts, err := groupsync.TargetSites(ctx, pool)
 	if err != nil {
 		return nil, err
 	}
-	var out []*config.MoodleSite
-	for i := range cfg.Moodle {
-		if counts[cfg.Moodle[i].Name] > 0 {
-			out = append(out, &cfg.Moodle[i])
-		}
-	}
-	var unknown []string
-	for name := range counts {
-		if _, ok := cfg.Site(name); !ok {
-			unknown = append(unknown, name)
-		}
-	}
-	sort.Strings(unknown)
-	for _, name := range unknown {
-		fmt.Fprintf(e.Stderr, "warning: mart.exp_group_target lists site %s, which the configuration does not name; skipped\n", name)
-	}
-	return out, nil
-}
-
-func groupsClient(e *Env, site *config.MoodleSite) (*moodle.Client, error) {
-	return MoodleClient(e, site, moodle.WithBatchSize(groupsync.BatchSize))
-}
-
-func groupsPlan(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, site *config.MoodleSite, course int64, verbose bool) error {
-	c, err := groupsClient(e, site)
+	pool, err := e.Warehouse(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Asked but not recorded: a plan decides nothing.
-	_, _, guardErr := envguard.New(cfg.Environment, pool).WebServices(ctx, wire.GuardSite(site), c)
-	p, err := groupsync.BuildPlan(ctx, pool, c, groupsync.Options{Site: wire.GroupSite(site), CourseID: course, Logger: e.Logger})
-	if err != nil {
-		return err
-	}
-	return groupsync.WritePreview(ctx, pool, e.Stdout, p, guardErr, verbose)
-}
-
-func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, sites []*config.MoodleSite, course int64, verbose bool) error {
-	run, err := ledger.Begin(ctx, pool, "groups", cfg.Environment, VersionString(), e.Args)
-	if err != nil {
-		return err
-	}
-	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
-	mailer, err := notify.New(wire.Notify(cfg))
-	if err != nil {
-		return err
-	}
-	var syncs []groupsync.SiteSync
-	for _, site := range sites {
-		c, err := groupsClient(e, site)
-		syncs = append(syncs, groupsync.SiteSync{Client: c, ClientErr: err, Options: groupsync.Options{Site: wire.GroupSite(site),
-			CourseID: course, Run: run, By: Who(), Logger: e.Logger, Mailer: mailer}})
-	}
-	status, failed, err := groupsync.SyncSites(ctx, pool, envguard.New(cfg.Environment, pool), syncs, e.Stdout, cfg.Environment, verbose)
-	saveRequests(ctx, e, pool, run.ID)
-	if ferr := run.Finish(ctx, status, ExitCode(err), err); ferr != nil && err == nil {
-		return ferr
-	}
-	if failed > 1 {
-		return fmt.Errorf("%d of %d sites did not sync completely:\n%w", failed, len(sites), err)
-	}
-	return err
-}
-
-// runAdopt shows, and with apply makes, the adoptions of one course.
-func runAdopt(ctx context.Context, e *Env, instance string, course int64, names []string, apply bool, reason string) error {
-	cfg, pool, sites, err := groupsEnv(ctx, e, instance)
-	if err != nil {
-		return err
-	}
-	site := sites[0]
-	c, err := groupsClient(e, site)
-	if err != nil {
-		return err
-	}
-	o := groupsync.Options{Site: wire.GroupSite(site), CourseID: course, By: Who(), Logger: e.Logger}
-	ap, err := groupsync.PlanAdoption(ctx, pool, c, o, names)
-	if err != nil {
-		return err
-	}
-	w := e.Stdout
-	if ap.WriteText(w); len(ap.Adoptions) == 0 {
-		return nil
-	}
-	if !apply {
-		fmt.Fprintln(w, "nothing written; adopt with --apply --reason \"...\"")
-		return nil
-	}
-	run, err := ledger.Begin(ctx, pool, "groups", cfg.Environment, VersionString(), e.Args)
-	if err != nil {
-		return err
-	}
-	o.Run = run
-	err = groupsync.Adopt(ctx, pool, c, envguard.New(cfg.Environment, pool), o, ap, reason)
-	_ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "adopted %d; recorded in ctl.group_adoption (run %d)\n", len(ap.Adoptable()), run.ID)
-	return nil
+	return &groups.Env{Config: cfg, Pool: pool, Logger: e.Logger, Out: e.Stdout, Warn: e.Stderr, By: Who(), Version: VersionString(), Args: e.Args,
+		Client: func(site *config.MoodleSite, opts ...moodle.Option) (*moodle.Client, error) {
+			return MoodleClient(e, site, opts...)
+		},
+		SaveRequests: func(runID int64) { saveRequests(ctx, e, pool, runID) }}, nil
 }
