@@ -67,6 +67,12 @@ moodle:
 		t.Errorf("no action: %d %s", code, errOut)
 	}
 
+	// A course with no desired groups is planned as one MIM leaves alone.
+	if code, out, errOut := mim(t, "--config", staging, "groups", "plan", "--course", "999"); code != 0 ||
+		!strings.Contains(out, "course 999 has no desired groups") {
+		t.Errorf("plan of a course without groups: %d\n%s%s", code, out, errOut)
+	}
+
 	// A production warehouse restored into staging: the plan shows the
 	// refusal, the apply is refused and writes nothing.
 	if _, err := warehouse.Claim(ctx, db.Pool, "production", "restore"); err != nil {
