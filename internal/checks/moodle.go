@@ -10,6 +10,7 @@ import (
 
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle"
 )
@@ -55,7 +56,7 @@ func moodleDatabase(ctx context.Context, site *config.MoodleSite) Result {
 	r := Result{Target: "moodle:" + site.Name + " database"}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	missing, checked, err := moodlex.CheckDB(ctx, site)
+	missing, checked, err := moodlex.CheckDB(ctx, wire.MoodleSite(site))
 	switch {
 	case err != nil:
 		r.Detail = err.Error()
@@ -88,7 +89,7 @@ func moodleWebServices(ctx context.Context, d Deps, environment string, site *co
 		problems = append(problems, fmt.Sprintf("its siteurl is %s, not the configured %s: a different site answers, so MIM reads and writes nothing there",
 			info.SiteURL, site.URL))
 	}
-	if missing := info.Missing(moodlex.Functions(site)...); len(missing) > 0 {
+	if missing := info.Missing(moodlex.Functions(wire.MoodleSite(site))...); len(missing) > 0 {
 		problems = append(problems, "the token's service lacks "+strings.Join(missing, ", ")+" (add them to the external service)")
 	}
 	about := fmt.Sprintf("Moodle %s, %q, web-service user %s", info.Release, info.SiteName, info.Username)
@@ -97,7 +98,7 @@ func moodleWebServices(ctx context.Context, d Deps, environment string, site *co
 	} else {
 		read.OK = true
 		read.Detail = fmt.Sprintf("%s at %s; the %d functions reading it needs are in the token's service",
-			about, info.SiteURL, len(moodlex.Functions(site)))
+			about, info.SiteURL, len(moodlex.Functions(wire.MoodleSite(site))))
 	}
 	out := []Result{read}
 	if read.OK {
@@ -137,7 +138,7 @@ func moodleAccess(ctx context.Context, d Deps, site *config.MoodleSite, c *moodl
 		hint = moodlex.AccessHint(sample)
 	}
 	var out []Result
-	for _, a := range moodlex.CheckAccess(ctx, c, site, hint) {
+	for _, a := range moodlex.CheckAccess(ctx, c, wire.MoodleSite(site), hint) {
 		out = append(out, Result{Target: "moodle:" + site.Name + " " + a.What, OK: a.OK, Detail: a.Detail})
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // Tutor looks at each site's personal-tutor table from
@@ -50,7 +51,7 @@ func tutorRole(ctx context.Context, pool *pgxpool.Pool, site *config.MoodleSite,
 	if site.Kind == config.KindMoodleDB {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		id, found, err := moodlex.DBRole(ctx, site, role)
+		id, found, err := moodlex.DBRole(ctx, wire.MoodleSite(site), role)
 		switch {
 		case err != nil:
 			r.Detail = err.Error()
