@@ -18,9 +18,11 @@ import (
 	"github.com/mimwarehouse/mim/export/ims"
 	"github.com/mimwarehouse/mim/export/oneroster"
 	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/statuspage/browsertest"
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/load/loadtest"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from one goroutine while
@@ -86,11 +88,11 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 		return n
 	}
-	if n := q(`SELECT count(*) FROM ctl.run WHERE command = 'run' AND status = 'succeeded' AND exit_code = 0`); n != 1 {
+	if n := ledgertest.CountRuns(t, db.Pool, `command = 'run' AND status = 'succeeded' AND exit_code = 0`); n != 1 {
 		t.Errorf("%d successful runs recorded; want 1", n)
 	}
-	if n := q(`SELECT count(DISTINCT stage) FROM ctl.run_step WHERE stage IN ('extract', 'transform', 'export', 'groups')`); n != 4 {
-		t.Errorf("steps of %d stages recorded; want extract, transform, export and groups", n)
+	if n := ledgertest.StepText(t, db.Pool, `count(DISTINCT stage)::text`, `stage IN ('extract', 'transform', 'export', 'groups')`); n != "4" {
+		t.Errorf("steps of %s stages recorded; want extract, transform, export and groups", n)
 	}
 	for _, s := range in.Manifest.Sites {
 		if s.Archive {
@@ -250,11 +252,7 @@ func TestDemoReadsMoodleDatabases(t *testing.T) {
 		t.Errorf("merges: %d pairs sent on night 1, %d proposed again on night 2 (%d lists published), %d codes cleared on night 2",
 			sent, proposed, lists, cleared)
 	}
-	var fromDB int64
-	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM raw.record
-		WHERE source = 'moodle' AND entity = 'site_info' AND payload->>'mim_read' = 'database'`).Scan(&fromDB); err != nil {
-		t.Fatal(err)
-	}
+	fromDB := loadtest.Count(t, db.Pool, `source = 'moodle' AND entity = 'site_info' AND payload->>'mim_read' = 'database'`)
 	if fromDB != int64(len(in.Sites)) {
 		t.Errorf("%d of %d sites were read from their database", fromDB, len(in.Sites))
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/statuspage/browsertest"
 )
@@ -30,15 +31,10 @@ func TestServe(t *testing.T) {
 	ctx := context.Background()
 	// The daemon last handled the nightly job four days ago, and a run
 	// succeeded then.
-	for _, sql := range []string{
-		`INSERT INTO ctl.schedule_event (job, schedule, due_at, kind, status, host) VALUES ('nightly', '@daily', date_trunc('day', now()) - interval '4 days', 'finished', 'succeeded', 'old-host')`,
-		`INSERT INTO ctl.run (command, status, environment, host, pid, version, started_at, finished_at, exit_code)
-		 VALUES ('run', 'succeeded', 'test', 'old-host', 1, 'v0', now() - interval '4 days', now() - interval '4 days' + interval '5 minutes', 0)`,
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO ctl.schedule_event (job, schedule, due_at, kind, status, host) VALUES ('nightly', '@daily', date_trunc('day', now()) - interval '4 days', 'finished', 'succeeded', 'old-host')`); err != nil {
+		t.Fatal(err)
 	}
+	ledgertest.AddPast(t, db.Pool, ledgertest.Past{Command: "run", Status: "succeeded", Host: "old-host", Version: "v0", Ago: 4 * 24 * time.Hour, Took: 5 * time.Minute})
 	addr := freePort(t)
 	cfg := writeConfig(t, fmt.Sprintf(`environment: test
 warehouse: {dsn: %q}

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,17 +10,16 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mimwarehouse/mim/extract"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/load/loadtest"
 )
 
 func putRaw(t *testing.T, pool *pgxpool.Pool, source, instance, entity, key, scope string, payload any) {
 	t.Helper()
 	b, _ := json.Marshal(payload)
-	h := sha256.Sum256(b)
-	if _, err := pool.Exec(context.Background(), `INSERT INTO raw.record (source, instance, entity, key, scope, payload, hash, first_run, changed_run, seen_run)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, 1)`, source, instance, entity, key, scope, b, h[:]); err != nil {
-		t.Fatal(err)
-	}
+	loadtest.Put(t, pool, loadtest.Record{ID: extract.EntityID{Source: source, Instance: instance, Entity: entity}, Key: key, Scope: scope, Payload: b})
 }
 
 func scalar(t *testing.T, pool *pgxpool.Pool, sql string) string {
@@ -58,7 +56,7 @@ mappings:
 	if code != 0 || !strings.Contains(out, "committed:") || !strings.Contains(out, "hook derive course mappings: 2 courses, 1 matched: 1 created") {
 		t.Fatalf("transform: %d\n%s%s", code, out, errOut)
 	}
-	if got := scalar(t, db.Pool, `SELECT string_agg(entity || '=' || status, ',' ORDER BY step_id) FROM ctl.run_step WHERE stage = 'transform' AND entity IN ('stg.moodle_course', 'checks')`); got != "stg.moodle_course=succeeded,checks=succeeded" {
+	if got := ledgertest.StepText(t, db.Pool, `string_agg(entity || '=' || status, ',' ORDER BY step_id)`, `stage = 'transform' AND entity IN ('stg.moodle_course', 'checks')`); got != "stg.moodle_course=succeeded,checks=succeeded" {
 		t.Errorf("ledger steps: %s", got)
 	}
 
@@ -148,7 +146,7 @@ mappings:
 	if code != 1 || !strings.Contains(errOut, "stg.dup: unique(k) (staging/x/dup.sql:1) failed: 1 row") || !strings.Contains(errOut, "same") {
 		t.Errorf("failing check: %d\n%s", code, errOut)
 	}
-	if got := scalar(t, db.Pool, `SELECT status FROM ctl.run WHERE command = 'transform' ORDER BY run_id DESC LIMIT 1`); got != "failed" {
+	if got := ledgertest.RunText(t, db.Pool, `status`, `command = 'transform'`, `ORDER BY run_id DESC LIMIT 1`); got != "failed" {
 		t.Errorf("the failed transform's run is %s", got)
 	}
 }

@@ -15,9 +15,11 @@ import (
 	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/load"
+	"github.com/mimwarehouse/mim/load/loadtest"
 )
 
 // fixtureSite is a Moodle-like site held in memory: the test source reads
@@ -181,15 +183,6 @@ func (x *extractEnv) extract(opts night.ExtractOptions) (*night.ExtractRun, erro
 	return res, err
 }
 
-func (x *extractEnv) count(sql string, args ...any) int64 {
-	x.t.Helper()
-	var n int64
-	if err := x.db.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		x.t.Fatal(err)
-	}
-	return n
-}
-
 func (x *extractEnv) lastRun() ledger.RunSummary {
 	x.t.Helper()
 	runs, err := ledger.Recent(context.Background(), x.db.Pool, 1)
@@ -201,12 +194,7 @@ func (x *extractEnv) lastRun() ledger.RunSummary {
 
 // rowVersions fingerprints every raw row's physical version.
 func (x *extractEnv) rowVersions() string {
-	var s string
-	if err := x.db.Pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(key || '@' || xmin::text || ctid::text, ',' ORDER BY instance, entity, key), '')
-		FROM raw.record`).Scan(&s); err != nil {
-		x.t.Fatal(err)
-	}
-	return s
+	return loadtest.Text(x.t, x.db.Pool, `coalesce(string_agg(key || '@' || xmin::text || ctid::text, ',' ORDER BY instance, entity, key), '')`, "")
 }
 
 // entity finds an entity's report in an outcome.
@@ -236,7 +224,7 @@ func TestExtractEndToEnd(t *testing.T) {
 	if r := entity(t, res.Outcome, "beta", "courses"); r.Result.In != 4 || r.Result.New != 4 {
 		t.Errorf("beta courses: %+v", r)
 	}
-	if n := x.count(`SELECT count(*) FROM raw.record WHERE entity = 'enrolments' AND deleted_run IS NULL`); n != 280 {
+	if n := loadtest.Count(x.t, x.db.Pool, `entity = 'enrolments' AND deleted_run IS NULL`); n != 280 {
 		t.Fatalf("%d enrolments in raw", n)
 	}
 	first := x.lastRun()
@@ -260,7 +248,7 @@ func TestExtractEndToEnd(t *testing.T) {
 	if x.rowVersions() != versions {
 		t.Error("an unchanged run rewrote raw rows")
 	}
-	if n := x.count(`SELECT count(*) FROM raw.record_history`); n != 0 {
+	if n := loadtest.HistoryCount(x.t, x.db.Pool, ""); n != 0 {
 		t.Errorf("%d history rows", n)
 	}
 
@@ -281,13 +269,13 @@ func TestExtractEndToEnd(t *testing.T) {
 	if r := entity(t, res.Outcome, "alpha", "enrolments"); r.Status != ledger.Partial || strings.Join(r.Result.FailedScopes, ",") != "3" {
 		t.Errorf("alpha enrolments: %s, failed scopes %v", r.Status, r.Result.FailedScopes)
 	}
-	if n := x.count(`SELECT count(*) FROM raw.record WHERE instance = 'alpha' AND scope = '3' AND entity = 'enrolments' AND deleted_run IS NULL`); n != 30 {
+	if n := loadtest.Count(x.t, x.db.Pool, `instance = 'alpha' AND scope = '3' AND entity = 'enrolments' AND deleted_run IS NULL`); n != 30 {
 		t.Errorf("course 3 (failed read) has %d live rows, want all 30 kept", n)
 	}
-	if n := x.count(`SELECT count(*) FROM raw.record WHERE instance = 'alpha' AND scope = '4' AND deleted_run IS NOT NULL`); n != 2 {
+	if n := loadtest.Count(x.t, x.db.Pool, `instance = 'alpha' AND scope = '4' AND deleted_run IS NOT NULL`); n != 2 {
 		t.Errorf("course 4 has %d deleted rows, want 2", n)
 	}
-	if n := x.count(`SELECT count(*) FROM raw.record WHERE key = '4:999' AND deleted_run IS NULL`); n != 1 {
+	if n := loadtest.Count(x.t, x.db.Pool, `key = '4:999' AND deleted_run IS NULL`); n != 1 {
 		t.Error("the new enrolment in course 4 did not land")
 	}
 	if r := x.lastRun(); r.Status != ledger.Partial || r.StepErrors != 1 {
@@ -305,7 +293,7 @@ func TestExtractEndToEnd(t *testing.T) {
 	if res == nil || len(res.Outcome.Sources) != 2 || res.Outcome.Sources[1].Err == nil || len(res.Outcome.Sources[1].Entities) != 0 {
 		t.Errorf("failed source outcome: %+v", res)
 	}
-	if n := x.count(`SELECT count(*) FROM raw.record WHERE instance = 'alpha' AND scope = '3' AND deleted_run IS NOT NULL`); n != 26 {
+	if n := loadtest.Count(x.t, x.db.Pool, `instance = 'alpha' AND scope = '3' AND deleted_run IS NOT NULL`); n != 26 {
 		t.Errorf("course 3 read completely now: %d deleted, want 26", n)
 	}
 	if r := x.lastRun(); r.Status != ledger.Partial || r.ExitCode == nil || *r.ExitCode != 1 {
@@ -340,7 +328,7 @@ func TestExtractRefusals(t *testing.T) {
 			t.Errorf("extract %+v: %v, want a usage error %q", c.opts, err, c.want)
 		}
 	}
-	if n := x.count(`SELECT count(*) FROM ctl.run`); n != 0 {
+	if n := ledgertest.CountRuns(x.t, x.db.Pool, ""); n != 0 {
 		t.Errorf("usage errors recorded %d runs", n)
 	}
 
@@ -365,10 +353,10 @@ func TestExtractRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "moodle:beta: the source returned without finishing 1 entit(ies), e.g. enrolments") {
 		t.Errorf("unfinished entity: %v", err)
 	}
-	if n := x.count(`SELECT count(*) FROM raw.record WHERE instance = 'beta' AND entity = 'enrolments'`); n != 0 {
+	if n := loadtest.Count(x.t, x.db.Pool, `instance = 'beta' AND entity = 'enrolments'`); n != 0 {
 		t.Errorf("%d rows of an unfinished entity landed", n)
 	}
-	if n := x.count(`SELECT count(*) FROM ctl.run_step WHERE status = 'running'`); n != 0 {
+	if n := ledgertest.CountSteps(x.t, x.db.Pool, `status = 'running'`); n != 0 {
 		t.Errorf("%d steps left running", n)
 	}
 }

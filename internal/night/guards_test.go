@@ -13,12 +13,14 @@ import (
 	"github.com/mimwarehouse/mim/export/ims"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/internal/wire"
+	"github.com/mimwarehouse/mim/load/loadtest"
 	"github.com/mimwarehouse/mim/moodle"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -99,7 +101,7 @@ func TestEmptiedCMISMemberViewRemovesNoOne(t *testing.T) {
 	if n := w.writes() - before; n != 0 {
 		t.Errorf("%d writes reached Moodle (remove_member: %d)", n, w.sims["main"].Calls("core_group_delete_group_members"))
 	}
-	if n := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'cmis' AND entity = 'group_member' AND deleted_run IS NULL`); n != members {
+	if n := int(loadtest.Count(t, w.db.Pool, `source = 'cmis' AND entity = 'group_member' AND deleted_run IS NULL`)); n != members {
 		t.Errorf("raw keeps %d live CMIS members of %d", n, members)
 	}
 	if n := w.count(t, `SELECT count(*) FROM ctl.guard_event WHERE run_id = $1 AND decision = 'refused'`, res.RunID); n == 0 {
@@ -114,7 +116,7 @@ func TestEmptyMoodleUserListDeletesNoOne(t *testing.T) {
 	r := w.env(t, w.sites)
 	out := r.out
 	before := firstNight(t, w, r)
-	users := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'moodle' AND instance = 'main' AND entity = 'users' AND deleted_run IS NULL`)
+	users := loadtest.Count(t, w.db.Pool, `source = 'moodle' AND instance = 'main' AND entity = 'users' AND deleted_run IS NULL`)
 	w.sims["main"].Inject(moodletest.Fault{Function: "core_user_get_users", Body: `{"users":[],"warnings":[]}`})
 	res, code := runNight(t, r)
 	if code != 3 || res.Status() != ledger.Refused {
@@ -123,7 +125,7 @@ func TestEmptyMoodleUserListDeletesNoOne(t *testing.T) {
 	if n := w.writes() - before; n != 0 {
 		t.Errorf("%d writes reached Moodle (remove_member: %d)", n, w.sims["main"].Calls("core_group_delete_group_members"))
 	}
-	if n := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'moodle' AND instance = 'main' AND entity = 'users' AND deleted_run IS NULL`); n != users {
+	if n := loadtest.Count(t, w.db.Pool, `source = 'moodle' AND instance = 'main' AND entity = 'users' AND deleted_run IS NULL`); n != users {
 		t.Errorf("raw keeps %d live users of site main, had %d", n, users)
 	}
 }
@@ -156,10 +158,10 @@ func TestUnreadableStudentRowKeepsTheStudent(t *testing.T) {
 		t.Fatalf("breaking student %s: %v (%d rows)", code, err, tag.RowsAffected())
 	}
 	res, _ := runNight(t, r)
-	if n := w.count(t, `SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND source = 'sits' AND entity = 'student' AND errors = 1`, res.RunID); n != 1 {
+	if n := ledgertest.CountSteps(t, w.db.Pool, `run_id = $1 AND source = 'sits' AND entity = 'student' AND errors = 1`, res.RunID); n != 1 {
 		t.Fatalf("the bad row was not reported (%d steps)\n%s", n, out.String())
 	}
-	if n := w.count(t, `SELECT count(*) FROM raw.record WHERE source = 'sits' AND entity = 'student' AND key = $1 AND deleted_run IS NULL`, code); n != 1 {
+	if n := loadtest.Count(t, w.db.Pool, `source = 'sits' AND entity = 'student' AND key = $1 AND deleted_run IS NULL`, code); n != 1 {
 		t.Errorf("student %s was taken for deleted: its last good version must stand", code)
 	}
 	if n := w.count(t, `SELECT count(*) FROM ctl.published_membership WHERE instance = 'main' AND user_idnumber = $1 AND roletype = '01' AND status = 1`, code); n != courses {

@@ -10,10 +10,12 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/notify/smtptest"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load/loadtest"
 )
 
 // moodleCalls counts the requests every simulated site has answered.
@@ -120,10 +122,10 @@ func TestIntradayPicksUpARegistrationSinceTheNight(t *testing.T) {
 		t.Errorf("the IMS delta does not carry %s in %s (%v)", student, course, err)
 	}
 	// Only the SIS sources were read; only the enrolment feed went out.
-	if n := w.count(t, `SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND (source = 'moodle' OR stage = 'groups')`, run.ID); n != 0 {
+	if n := ledgertest.CountSteps(t, w.db.Pool, `run_id = $1 AND (source = 'moodle' OR stage = 'groups')`, run.ID); n != 0 {
 		t.Errorf("%d Moodle extract or group-sync steps in the intraday run", n)
 	}
-	if n := w.count(t, `SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND stage = 'extract' AND source IN ('sits', 'cmis')`, run.ID); n == 0 {
+	if n := ledgertest.CountSteps(t, w.db.Pool, `run_id = $1 AND stage = 'extract' AND source IN ('sits', 'cmis')`, run.ID); n == 0 {
 		t.Error("the intraday run read neither SITS nor CMIS")
 	}
 	if n := w.count(t, `SELECT count(*) FROM ctl.export_run WHERE run_id = $1 AND feed <> 'ims'`, run.ID); n != 0 {
@@ -200,10 +202,10 @@ func TestIntradaySharesTheRunLock(t *testing.T) {
 	if err := night1.Finish(context.Background(), ledger.Succeeded, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n := w.count(t, `SELECT count(*) FROM ctl.run WHERE command = 'intraday'`); n != 0 {
+	if n := ledgertest.CountRuns(t, w.db.Pool, `command = 'intraday'`); n != 0 {
 		t.Errorf("%d intraday runs recorded", n)
 	}
-	if n := w.count(t, `SELECT count(*) FROM raw.record WHERE source IN ('sits', 'cmis')`); n != 0 {
+	if n := loadtest.Count(t, w.db.Pool, `source IN ('sits', 'cmis')`); n != 0 {
 		t.Errorf("%d SIS records landed while the night held the lock", n)
 	}
 	if w.moodleCalls() != calls {
@@ -227,7 +229,7 @@ func TestIntradayRefusesWhatIsNotItsOwn(t *testing.T) {
 			t.Errorf("%+v: %v, want a usage error", o, err)
 		}
 	}
-	if n := w.count(t, `SELECT count(*) FROM ctl.run`); n != 0 {
+	if n := ledgertest.CountRuns(t, w.db.Pool, ""); n != 0 {
 		t.Errorf("%d runs recorded", n)
 	}
 }

@@ -10,23 +10,19 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
+	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/notify/smtptest"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load/loadtest"
 )
 
 func stepStatus(t *testing.T, db *pgtest.DB, runID int64, stage, instance string) string {
 	t.Helper()
-	var s string
-	err := db.Pool.QueryRow(context.Background(), `SELECT string_agg(DISTINCT status, ',') FROM ctl.run_step
-		WHERE run_id = $1 AND stage = $2 AND instance = $3`, runID, stage, instance).Scan(&s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return ledgertest.StepText(t, db.Pool, `string_agg(DISTINCT status, ',')`, `run_id = $1 AND stage = $2 AND instance = $3`, runID, stage, instance)
 }
 
 // A site whose token is wrong fails its extract: its group sync is skipped
@@ -67,11 +63,8 @@ func TestRunLeavesOutAFailedSite(t *testing.T) {
 	if err := w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM ctl.export_run WHERE instance = 'main' AND status = 'published'`).Scan(&n); err != nil || n == 0 {
 		t.Errorf("main was not exported (%v)", err)
 	}
-	var status string
-	var code int
-	if err := w.db.Pool.QueryRow(context.Background(), `SELECT status, exit_code FROM ctl.run WHERE run_id = $1`, res.RunID).Scan(&status, &code); err != nil ||
-		status != "partial" || code != 1 {
-		t.Errorf("ctl.run: %s %d (%v)", status, code, err)
+	if r, err := ledger.RunByID(context.Background(), w.db.Pool, res.RunID); err != nil || r.Status != "partial" || r.ExitCode == nil || *r.ExitCode != 1 {
+		t.Errorf("the run in the ledger: %+v (%v)", r, err)
 	}
 	text := out.String()
 	for _, want := range []string{"groups:" + bad + " skipped: not run: extract:moodle:" + bad + " failed", "---------- Finished test run"} {
@@ -177,9 +170,8 @@ func TestRunStopsAtAFailedSITSExtract(t *testing.T) {
 		}
 	}
 	// The views that could be read landed.
-	var n int
-	if err := w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM raw.record WHERE source = 'sits' AND entity = 'student'`).Scan(&n); err != nil || n == 0 {
-		t.Errorf("%d SITS students landed (%v)", n, err)
+	if n := loadtest.Count(t, w.db.Pool, `source = 'sits' AND entity = 'student'`); n == 0 {
+		t.Errorf("%d SITS students landed", n)
 	}
 	if !strings.Contains(out.String(), "transform skipped: not run: extract:sits failed") {
 		t.Errorf("the output does not say why the transform was skipped:\n%s", out.String())
