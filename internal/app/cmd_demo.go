@@ -136,7 +136,7 @@ func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
 			return ServeHandler(e.cfg, e.pool, ServeOptions{Metrics: metrics, LTI: tool})
 		},
 		LTITool: func(cfg *config.Config, pool *pgxpool.Pool, o lti.Options) (*lti.Tool, error) {
-			return newLTITool(cfg, pool, e.Logger, o)
+			return wire.LTIToolWith(cfg, pool, e.Logger, o)
 		},
 	})
 }

@@ -75,7 +75,7 @@ func printStatus(ctx context.Context, e *Env, n int, allSteps bool) error {
 		return nil
 	}
 	fmt.Fprintln(e.Stdout, "schema: up to date")
-	if err := describeDeployment(ctx, e, cfg.Environment); err != nil {
+	if err := warehouse.DescribeDeployment(ctx, pool, e.Stdout, cfg.Environment); err != nil {
 		return err
 	}
 	if err := printHolds(ctx, e.Stdout, pool); err != nil {
