@@ -158,6 +158,22 @@ func (e *env) count(query string, args ...any) int64 {
 	return n
 }
 
+// steps counts the ledger steps of run that match.
+func (e *env) steps(runID int64, match func(ledger.StepSummary) bool) int {
+	e.t.Helper()
+	steps, err := ledger.Steps(context.Background(), e.pool, runID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, s := range steps {
+		if match(s) {
+			n++
+		}
+	}
+	return n
+}
+
 // published returns ctl.published_membership of a site as "course user roletype status" lines.
 func (e *env) published(instance string) []string {
 	e.t.Helper()

@@ -2,6 +2,7 @@ package feeds
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -73,8 +74,9 @@ func TestIMSFirstExportThenDelta(t *testing.T) {
 	if es := e.archiveEntries(); len(es) != 1 || es[0].SHA256 != r.SHA256 || es[0].RunID != sum.RunID || es[0].Feed != "ims" {
 		t.Errorf("archive: %+v", es)
 	}
-	if n := e.count(`SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND stage = 'export' AND instance = 'main'
-		AND entity = 'ims' AND status = 'succeeded' AND rows_new = 4`, sum.RunID); n != 1 {
+	if n := e.steps(sum.RunID, func(s ledger.StepSummary) bool {
+		return s.Key.Stage == "export" && s.Key.Instance == "main" && s.Key.Entity == "ims" && s.Status == ledger.Succeeded && s.Counts.New == 4
+	}); n != 1 {
 		t.Errorf("ledger steps: %d", n)
 	}
 
@@ -269,7 +271,7 @@ func TestIMSThresholdRefusesAndMails(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM ctl.export_run WHERE run_id = $1 AND status = 'refused'`, sum.RunID); n != 1 {
 		t.Errorf("refused export_run rows: %d", n)
 	}
-	if n := e.count(`SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND entity = 'ims' AND status = 'refused'`, sum.RunID); n != 1 {
+	if n := e.steps(sum.RunID, func(s ledger.StepSummary) bool { return s.Key.Entity == "ims" && s.Status == ledger.Refused }); n != 1 {
 		t.Errorf("refused ledger steps: %d", n)
 	}
 	msgs := e.smtp.Messages()
@@ -587,8 +589,8 @@ func TestIMSRefusedSiteDoesNotStopOthers(t *testing.T) {
 	if r := e.result(sum, "second", IMS); r.Status != StatusPublished || r.Adds != 2 {
 		t.Errorf("second: %s adds %d", r.Status, r.Adds)
 	}
-	if n := e.count(`SELECT count(*) FROM ctl.run WHERE run_id = $1 AND status = $2`, sum.RunID, ledger.Refused); n != 1 {
-		t.Errorf("the run is recorded as refused: %d", n)
+	if run, err := ledger.RunByID(context.Background(), e.pool, sum.RunID); err != nil || run.Status != ledger.Refused {
+		t.Errorf("the run is recorded as %s, not refused (%v)", run.Status, err)
 	}
 }
 
@@ -600,7 +602,8 @@ func TestIMSWriterRefusalsStayUnpublished(t *testing.T) {
 		{Instance: "main", CourseIDNumber: "C1", UserIDNumber: "a009", RoleType: "manager", Status: 1}, // unmapped role
 	})
 	feedstest.FillMemberships(t, e.pool, target)
-	r := e.result(e.export(e.exporter(), imsOnly()), "main", IMS)
+	sum := e.export(e.exporter(), imsOnly())
+	r := e.result(sum, "main", IMS)
 	if r.Status != StatusPublished || r.Skipped != 2 {
 		t.Fatalf("status %s skipped %d %v", r.Status, r.Skipped, r.Notes)
 	}
@@ -617,7 +620,12 @@ func TestIMSWriterRefusalsStayUnpublished(t *testing.T) {
 	if len(r.LeftOut) != 2 || !strings.Contains(strings.Join(r.LeftOut, "\n"), "bad&id") || !strings.Contains(strings.Join(r.LeftOut, "\n"), "C<2") {
 		t.Errorf("left out: %q", r.LeftOut)
 	}
-	if n := e.count(`SELECT count(*) FROM ctl.run_step WHERE entity = 'ims' AND jsonb_array_length(detail->'left_out') = 2`); n != 1 {
+	if n := e.steps(sum.RunID, func(s ledger.StepSummary) bool {
+		var d struct {
+			LeftOut []json.RawMessage `json:"left_out"`
+		}
+		return s.Key.Entity == "ims" && json.Unmarshal(s.Detail, &d) == nil && len(d.LeftOut) == 2
+	}); n != 1 {
 		t.Errorf("the ledger step does not name every member left out (%d steps)", n)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -68,7 +69,7 @@ func (e *env) night(t *testing.T, site *config.MoodleSite, opts ...moodlex.Optio
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = run.Finish(context.Background(), ledger.Succeeded, 0, nil) })
-	src, err := moodlex.NewDB(site, extract.Options{}, opts...)
+	src, err := moodlex.NewDB(wire.MoodleSite(site), extract.Options{}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

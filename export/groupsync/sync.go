@@ -120,7 +120,7 @@ func load(ctx context.Context, q warehouse.Querier, c *moodle.Client, o Options)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if len(rest) > 0 {
+	if len(rest) > 0 || a == nil { // nothing read from the run: Moodle now, even for no course
 		ws := ReadActual(ctx, c, rest, ReadOptions{Prefix: site.GroupPrefix, Concurrency: site.Concurrency, PageSize: site.PageSize})
 		if err := ctx.Err(); err != nil {
 			return nil, nil, nil, fmt.Errorf("reading the groups of site %s: %w", site.Name, err)

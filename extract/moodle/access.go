@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -65,7 +64,7 @@ const (
 // suspended ones, its groups, categories' idnumbers, and grades where
 // enabled. Each finding that fails names the capability the site's role
 // for MIM lacks. c must have asked the site who it is (SiteInfo).
-func CheckAccess(ctx context.Context, c *moodle.Client, site *config.MoodleSite, hint AccessHint) []Access {
+func CheckAccess(ctx context.Context, c *moodle.Client, site *Site, hint AccessHint) []Access {
 	info := c.Site()
 	if info == nil {
 		return []Access{{What: "access", Detail: "the site was not asked who it is"}}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/moodle"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 	"github.com/mimwarehouse/mim/moodle/moodletest/recorded"
@@ -19,7 +18,7 @@ import (
 func TestCheckAccessNamesTheMissingCapability(t *testing.T) {
 	ctx := context.Background()
 	hint := moodlex.AccessHint{UserIDs: []int64{2, 3, 14, 109, 133, 154}, CourseID: 21, Enrolled: 5, GroupMembers: 3}
-	site := &config.MoodleSite{Name: "main", Entities: append(slices.Clone(config.DefaultMoodleEntities), "categories")}
+	site := &moodlex.Site{Name: "main", Entities: append(slices.Clone(moodlex.DefaultEntityNames), "categories")}
 	for _, tc := range []struct {
 		remove []string
 		hint   moodlex.AccessHint

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mimwarehouse/mim/extract"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
@@ -55,8 +54,8 @@ func BenchmarkExtractSite(b *testing.B) {
 	const latency, concurrency = 20 * time.Millisecond, 8
 	st := benchSite(b)
 	site := moodletest.NewServer(b, *st, moodletest.WithLatency(latency))
-	cfg := &config.MoodleSite{Name: "main", URL: site.URL(), Environment: "test", Concurrency: concurrency, PageSize: 1000,
-		Entities: append([]string(nil), config.DefaultMoodleEntities...)}
+	cfg := &moodlex.Site{Name: "main", URL: site.URL(), Environment: "test", Concurrency: concurrency, PageSize: 1000,
+		Entities: append([]string(nil), moodlex.DefaultEntityNames...)}
 	source := func(b *testing.B, opts ...moodlex.Option) *moodlex.Source {
 		c, err := moodle.New(cfg.Name, cfg.URL, site.Token(), moodle.WithRate(0), moodle.WithConcurrency(concurrency))
 		if err != nil {

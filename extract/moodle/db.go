@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/secret"
 )
 
 // DBSource extracts one Moodle site from its database (kind moodle-db):
@@ -30,7 +30,7 @@ import (
 // It implements extract.Source, and writes nothing to the site.
 type DBSource struct {
 	*Source
-	db      *config.MoodleDatabase
+	db      *Database
 	queries atomic.Int64
 }
 
@@ -47,7 +47,7 @@ func WithClock(now func() time.Time) Option { return func(s *Source) { s.now = n
 // NewDB builds the database source of site, whose Kind is moodle-db.
 // opts.Entities narrows the entities as for New. It dials nothing until
 // Extract.
-func NewDB(site *config.MoodleSite, opts extract.Options, options ...Option) (*DBSource, error) {
+func NewDB(site *Site, opts extract.Options, options ...Option) (*DBSource, error) {
 	if site == nil || site.Database == nil {
 		return nil, errors.New("extract/moodle: NewDB needs a site with a database")
 	}
@@ -149,7 +149,7 @@ func (s *DBSource) read(ctx context.Context, x *extraction) error {
 // transaction is read-only by default; on MySQL each read runs in a
 // read-only transaction. Neither the error nor anything logged carries the
 // DSN's password.
-func OpenDB(ctx context.Context, driver string, dsn config.DSN) (*sql.DB, error) {
+func OpenDB(ctx context.Context, driver string, dsn secret.DSN) (*sql.DB, error) {
 	var (
 		db       *sql.DB
 		password string
@@ -284,7 +284,7 @@ func (q *querier) each(ctx context.Context, what, query string, args []any, dest
 
 // DBTables are the tables (without prefix) a database read of site uses;
 // the optional ones only sharpen the lag check. `mim check` checks them.
-func DBTables(site *config.MoodleSite) (required, optional []string) {
+func DBTables(site *Site) (required, optional []string) {
 	required = []string{"config", "context", "course", "course_categories", "course_sections", "course_format_options",
 		"user", "user_info_field", "user_info_category", "user_info_data", "enrol", "user_enrolments", "role",
 		"role_assignments", "groups", "groups_members", "groupings", "groupings_groups"}
@@ -302,7 +302,7 @@ func DBTables(site *config.MoodleSite) (required, optional []string) {
 // CheckDB dials a moodle-db site's database and checks that every table a
 // read needs exists with the configured prefix and can be selected from.
 // It returns the tables missing (or unreadable) and how many were checked.
-func CheckDB(ctx context.Context, site *config.MoodleSite) (missing []string, checked int, err error) {
+func CheckDB(ctx context.Context, site *Site) (missing []string, checked int, err error) {
 	if site.Database == nil {
 		return nil, 0, errors.New("the site has no database configured")
 	}

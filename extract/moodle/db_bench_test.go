@@ -8,9 +8,9 @@ import (
 
 	"github.com/mimwarehouse/mim/extract"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/secret"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -46,9 +46,9 @@ func BenchmarkDBRead(b *testing.B) {
 				}
 			}
 			b.Logf("%s: the site's tables written in %s", driver, time.Since(start).Round(time.Millisecond))
-			site := &config.MoodleSite{Name: "main", URL: "https://moodle.example.ac.uk", Environment: "test",
-				Kind: config.KindMoodleDB, Entities: append([]string(nil), config.DefaultMoodleEntities...),
-				Database: &config.MoodleDatabase{Driver: driver, DSN: mdb.dsn, Prefix: "mdl_", MaxLag: time.Hour}}
+			site := &moodlex.Site{Name: "main", URL: "https://moodle.example.ac.uk", Environment: "test",
+				Entities: append([]string(nil), moodlex.DefaultEntityNames...),
+				Database: &moodlex.Database{Driver: driver, DSN: mdb.dsn, Prefix: "mdl_", MaxLag: time.Hour}}
 			ref, rows := plainRead(b, driver, mdb.dsn, site)
 			b.Logf("reference: the %d rows of the tables read, by plain SELECTs: %s", rows, ref.Round(time.Millisecond))
 			source := func() *moodlex.DBSource {
@@ -114,7 +114,7 @@ func BenchmarkDBRead(b *testing.B) {
 
 // plainRead times reading every row and column of the tables a read of
 // site uses, each by one SELECT, on one connection: the reference.
-func plainRead(b *testing.B, driver string, dsn config.DSN, site *config.MoodleSite) (time.Duration, int64) {
+func plainRead(b *testing.B, driver string, dsn secret.DSN, site *moodlex.Site) (time.Duration, int64) {
 	b.Helper()
 	ctx := context.Background()
 	db, err := moodlex.OpenDB(ctx, driver, dsn)

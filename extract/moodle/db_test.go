@@ -15,9 +15,9 @@ import (
 
 	"github.com/mimwarehouse/mim/extract"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/mysqltest"
 	"github.com/mimwarehouse/mim/internal/pgtest"
+	"github.com/mimwarehouse/mim/internal/secret"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
@@ -32,7 +32,7 @@ var dbNow = time.Unix(1760500000, 0) // 2025-10-15
 type moodleDB struct {
 	driver  string
 	dialect moodletest.Dialect
-	dsn     config.DSN
+	dsn     secret.DSN
 	db      *sql.DB
 }
 
@@ -51,7 +51,7 @@ func newMoodleDB(t testing.TB, driver string) *moodleDB {
 		return &moodleDB{driver: driver, dialect: moodletest.Postgres, dsn: pg.DSN, db: db}
 	case "mysql":
 		my := mysqltest.New(t)
-		return &moodleDB{driver: driver, dialect: moodletest.MySQL, dsn: config.DSN(my.DSN), db: my.DB}
+		return &moodleDB{driver: driver, dialect: moodletest.MySQL, dsn: secret.DSN(my.DSN), db: my.DB}
 	}
 	t.Fatalf("no Moodle database for driver %s", driver)
 	return nil
@@ -132,9 +132,9 @@ func TestDBReadEquivalence(t *testing.T) {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
 			st := equivalenceState()
-			configure := func(s *config.MoodleSite) {
-				s.Grades = config.Optional{Enabled: true}
-				s.Completion = config.Optional{Enabled: true, Categories: []string{"FACA", "FACB"}}
+			configure := func(s *moodlex.Site) {
+				s.Grades = moodlex.Optional{Enabled: true}
+				s.Completion = moodlex.Optional{Enabled: true, Categories: []string{"FACA", "FACB"}}
 			}
 			web, dbw := compareReads(t, driver, st, configure, everyStaging, hiddenFromWebServices...)
 			// The planted states came through as the web services show them.
@@ -204,7 +204,7 @@ var (
 // compareReads serves st from the simulator and writes it into a Moodle
 // database, runs extra (hidden) SQL there, reads the site both ways into
 // two warehouses, and fails on any difference in raw or staging.
-func compareReads(t *testing.T, driver string, st moodletest.State, configure func(*config.MoodleSite), nonEmpty []string,
+func compareReads(t *testing.T, driver string, st moodletest.State, configure func(*moodlex.Site), nonEmpty []string,
 	extra ...string) (web, db *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
@@ -212,8 +212,8 @@ func compareReads(t *testing.T, driver string, st moodletest.State, configure fu
 	const token = "tokmainmainmainmain0123456789abcdef"
 	sim := moodletest.NewServer(t, st, moodletest.WithToken(token), clock)
 	ws := &testSite{sim: sim, token: token, logger: slog.New(slog.DiscardHandler),
-		cfg: &config.MoodleSite{Name: "main", URL: sim.URL(), Environment: "test", Concurrency: 4, PageSize: 50,
-			Entities: append([]string(nil), config.DefaultMoodleEntities...)}}
+		cfg: &moodlex.Site{Name: "main", URL: sim.URL(), Environment: "test", Concurrency: 4, PageSize: 50,
+			Entities: append([]string(nil), moodlex.DefaultEntityNames...)}}
 	if configure != nil {
 		configure(ws.cfg)
 	}
@@ -229,8 +229,7 @@ func compareReads(t *testing.T, driver string, st moodletest.State, configure fu
 		t.Fatalf("web-service read: %v", err)
 	}
 	dcfg := *ws.cfg
-	dcfg.Kind = config.KindMoodleDB
-	dcfg.Database = &config.MoodleDatabase{Driver: driver, DSN: mdb.dsn, Prefix: "mdl_", MaxLag: time.Hour}
+	dcfg.Database = &moodlex.Database{Driver: driver, DSN: mdb.dsn, Prefix: "mdl_", MaxLag: time.Hour}
 	src, err := moodlex.NewDB(&dcfg, extract.Options{}, moodlex.WithClock(func() time.Time { return dbNow }))
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +334,7 @@ func diff(t *testing.T, what string, web, db []string) {
 
 // siteDB writes st, as of clock, into a fresh Moodle database and returns
 // a moodle-db site configuration reading it.
-func siteDB(t *testing.T, driver string, st moodletest.State, clock time.Time, maxLag time.Duration) *config.MoodleSite {
+func siteDB(t *testing.T, driver string, st moodletest.State, clock time.Time, maxLag time.Duration) *moodlex.Site {
 	t.Helper()
 	sim, err := moodletest.New(st, moodletest.WithClock(func() time.Time { return clock }))
 	if err != nil {
@@ -345,12 +344,12 @@ func siteDB(t *testing.T, driver string, st moodletest.State, clock time.Time, m
 	if err := sim.WriteTables(context.Background(), mdb.db, mdb.dialect, moodletest.TableOptions{BinaryCollation: true}); err != nil {
 		t.Fatal(err)
 	}
-	return &config.MoodleSite{Name: "main", URL: "https://moodle.example.ac.uk", Environment: "test", Kind: config.KindMoodleDB,
-		Entities: append([]string(nil), config.DefaultMoodleEntities...),
-		Database: &config.MoodleDatabase{Driver: driver, DSN: mdb.dsn, Prefix: "mdl_", MaxLag: maxLag, Timeout: time.Minute}}
+	return &moodlex.Site{Name: "main", URL: "https://moodle.example.ac.uk", Environment: "test",
+		Entities: append([]string(nil), moodlex.DefaultEntityNames...),
+		Database: &moodlex.Database{Driver: driver, DSN: mdb.dsn, Prefix: "mdl_", MaxLag: maxLag, Timeout: time.Minute}}
 }
 
-func dbSource(t *testing.T, site *config.MoodleSite) *moodlex.DBSource {
+func dbSource(t *testing.T, site *moodlex.Site) *moodlex.DBSource {
 	t.Helper()
 	src, err := moodlex.NewDB(site, extract.Options{}, moodlex.WithClock(func() time.Time { return dbNow }))
 	if err != nil {
@@ -442,9 +441,9 @@ func TestDBReadClosesDeletedCourses(t *testing.T) {
 // database without its password.
 func TestDBReadUnreachable(t *testing.T) {
 	wh := pgtest.New(t)
-	site := &config.MoodleSite{Name: "main", URL: "https://moodle.example.ac.uk", Environment: "test", Kind: config.KindMoodleDB,
+	site := &moodlex.Site{Name: "main", URL: "https://moodle.example.ac.uk", Environment: "test",
 		Entities: []string{"users", "enrolments"},
-		Database: &config.MoodleDatabase{Driver: "mysql", DSN: "reader:s3cret@tcp(127.0.0.1:1)/moodle", Prefix: "mdl_",
+		Database: &moodlex.Database{Driver: "mysql", DSN: "reader:s3cret@tcp(127.0.0.1:1)/moodle", Prefix: "mdl_",
 			MaxLag: time.Hour, Timeout: 10 * time.Second}}
 	_, reports, err := extractRun(t, wh, dbSource(t, site))
 	if err == nil || !strings.Contains(err.Error(), "connecting to the Moodle database reader:xxxxx@tcp(127.0.0.1:1)/moodle") {
@@ -465,7 +464,7 @@ func TestDBReadUnreachable(t *testing.T) {
 // web services show only the enabled self-describing ones.
 func TestDBReadEnrolMethods(t *testing.T) {
 	st := equivalenceState()
-	configure := func(s *config.MoodleSite) { s.Entities = []string{"site_info", "courses", "enrol_methods"} }
+	configure := func(s *moodlex.Site) { s.Entities = []string{"site_info", "courses", "enrol_methods"} }
 	web, dbw := compareReads(t, "pgx", st, configure, nil)
 	if n := count(t, dbw, `SELECT count(*) FROM raw.record WHERE entity = 'enrol_methods' AND payload->>'type' = 'self'
 		AND payload->>'courseid' = '12' AND NOT (payload->>'status')::boolean AND payload->>'mim_source' = 'database'`); n != 1 {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/internal/config"
+	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 	"github.com/mimwarehouse/mim/moodle/moodletest/recorded"
@@ -20,8 +20,8 @@ func site2(t *testing.T, st moodletest.State) *testSite {
 	sim := moodletest.NewServer(t, st, moodletest.WithToken(token),
 		moodletest.WithClock(func() time.Time { return recorded.Site2Time }))
 	return &testSite{sim: sim, token: token, logger: newTestSite(t, "x", moodletest.State{}, io.Discard).logger,
-		cfg: &config.MoodleSite{Name: "main", URL: sim.URL(), Environment: "test", Concurrency: 3, PageSize: 50,
-			Entities: append([]string(nil), config.DefaultMoodleEntities...)}}
+		cfg: &moodlex.Site{Name: "main", URL: sim.URL(), Environment: "test", Concurrency: 3, PageSize: 50,
+			Entities: append([]string(nil), moodlex.DefaultEntityNames...)}}
 }
 
 // Defect 1 of the real-Moodle comparison: a criterion finds only users

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"github.com/mimwarehouse/mim/internal/config"
 )
 
 // DBRole looks a role up by shortname in a moodle-db site's database
@@ -14,7 +12,7 @@ import (
 // list no roles, so this is the one way MIM can see a role that is only
 // assigned in user contexts, as the personal-tutor role of enrol_dbuserrel
 // is.
-func DBRole(ctx context.Context, site *config.MoodleSite, shortname string) (id int64, found bool, err error) {
+func DBRole(ctx context.Context, site *Site, shortname string) (id int64, found bool, err error) {
 	if site.Database == nil {
 		return 0, false, errors.New("the site has no database configured")
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/extract"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/moodle"
 )
@@ -39,7 +38,7 @@ var rawOrder = []string{entSiteInfo, entCategories, entCourses, entUsers, entPro
 // RawEntities lists every raw entity a site can land, in extraction order.
 func RawEntities() []string { return slices.Clone(rawOrder) }
 
-// rawEntities maps a configured entity name (config.MoodleEntities) to the
+// rawEntities maps a configured entity name (EntityNames) to the
 // raw entities it lands: one grade report read gives grade items and grades.
 func rawEntities(name string) []string {
 	if name == "grades" {
@@ -52,7 +51,7 @@ func rawEntities(name string) []string {
 // It calls nothing until Extract.
 type Source struct {
 	client   *moodle.Client
-	site     *config.MoodleSite
+	site     *Site
 	land     map[string]bool // raw entities to land
 	progress extract.Progress
 	db       warehouse.Querier
@@ -84,11 +83,11 @@ func WithLogger(l *slog.Logger) Option { return func(s *Source) { s.logger = l }
 
 // New builds the source of site, read through client (whose rate limit and
 // concurrency cap apply to every request). opts.Entities, when given, are
-// configured entity names (config.MoodleEntities) and override the site's
+// configured entity names (EntityNames) and override the site's
 // list; grades and completion must still be enabled for the site, since
 // they are heavy on Moodle. An entity the site cannot give is a
 // *SelectionError.
-func New(client *moodle.Client, site *config.MoodleSite, opts extract.Options, options ...Option) (*Source, error) {
+func New(client *moodle.Client, site *Site, opts extract.Options, options ...Option) (*Source, error) {
 	if client == nil || site == nil {
 		return nil, errors.New("extract/moodle: New needs a client and a site")
 	}
@@ -113,13 +112,13 @@ func New(client *moodle.Client, site *config.MoodleSite, opts extract.Options, o
 
 // selection is the set of raw entities a read of site lands: the site's
 // configured entities, or opts.Entities (configured names,
-// config.MoodleEntities) when given; grades and completion must still be
+// EntityNames) when given; grades and completion must still be
 // enabled for the site, since they are heavy on Moodle. An entity the site
 // cannot give is a *SelectionError.
-func selection(site *config.MoodleSite, opts extract.Options) (map[string]bool, error) {
+func selection(site *Site, opts extract.Options) (map[string]bool, error) {
 	enabled := slices.Clone(site.Entities)
 	if len(enabled) == 0 {
-		enabled = slices.Clone(config.DefaultMoodleEntities)
+		enabled = slices.Clone(DefaultEntityNames)
 	}
 	if site.Grades.Enabled && !slices.Contains(enabled, "grades") {
 		enabled = append(enabled, "grades")
@@ -131,9 +130,9 @@ func selection(site *config.MoodleSite, opts extract.Options) (map[string]bool, 
 	if len(opts.Entities) > 0 {
 		asked = opts.Entities
 		for _, n := range asked {
-			if !slices.Contains(config.MoodleEntities, n) {
+			if !slices.Contains(EntityNames, n) {
 				return nil, &SelectionError{Msg: fmt.Sprintf("no Moodle entity %q (known: %s)", n,
-					strings.Join(config.MoodleEntities, ", "))}
+					strings.Join(EntityNames, ", "))}
 			}
 			if (n == "grades" || n == "completion") && !slices.Contains(enabled, n) {
 				return nil, &SelectionError{Msg: fmt.Sprintf("%s is off for this site because it is heavy on Moodle; "+
@@ -168,10 +167,10 @@ func (s *Source) Entities() []string {
 // entities calls (the optional ones when enabled), site info included, so
 // that `mim check` and ctl.moodle_site can say which the token's service
 // lacks.
-func Functions(site *config.MoodleSite) []string {
+func Functions(site *Site) []string {
 	ents := slices.Clone(site.Entities)
 	if len(ents) == 0 {
-		ents = slices.Clone(config.DefaultMoodleEntities)
+		ents = slices.Clone(DefaultEntityNames)
 	}
 	if site.Grades.Enabled {
 		ents = append(ents, "grades")

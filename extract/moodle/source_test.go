@@ -19,7 +19,6 @@ import (
 
 	"github.com/mimwarehouse/mim/extract"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/load"
@@ -120,7 +119,7 @@ func (s *syncBuffer) String() string {
 // testSite is a simulated site and how to read it.
 type testSite struct {
 	sim    *moodletest.Site
-	cfg    *config.MoodleSite
+	cfg    *moodlex.Site
 	token  string
 	fault  *courseFault // nil: no client-side fault
 	logger *slog.Logger
@@ -131,8 +130,8 @@ func newTestSite(t *testing.T, name string, st moodletest.State, logs io.Writer)
 	token := "tok" + strings.Repeat(name, 4) + "0123456789abcdef"
 	sim := moodletest.NewServer(t, st, moodletest.WithToken(token))
 	return &testSite{sim: sim, token: token, logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		cfg: &config.MoodleSite{Name: name, URL: sim.URL(), Environment: "test", Concurrency: 3, PageSize: 3,
-			Entities: append([]string(nil), config.DefaultMoodleEntities...)}}
+		cfg: &moodlex.Site{Name: name, URL: sim.URL(), Environment: "test", Concurrency: 3, PageSize: 3,
+			Entities: append([]string(nil), moodlex.DefaultEntityNames...)}}
 }
 
 // source builds the site's extractor over a fresh client.
@@ -463,8 +462,8 @@ func TestGradesAndCompletionOnlyWhenEnabled(t *testing.T) {
 	}
 
 	// On, limited to FACA: its subcategory DA1 counts, FACB does not.
-	site.cfg.Grades = config.Optional{Enabled: true, Categories: []string{"FACA"}}
-	site.cfg.Completion = config.Optional{Enabled: true, Categories: []string{"FACA"}}
+	site.cfg.Grades = moodlex.Optional{Enabled: true, Categories: []string{"FACA"}}
+	site.cfg.Completion = moodlex.Optional{Enabled: true, Categories: []string{"FACA"}}
 	_, reports, err := extractRun(t, db, site.source(t, db.Pool, extract.Options{}))
 	if err != nil {
 		t.Fatal(err)
@@ -738,7 +737,7 @@ func TestSiteInfoFailureStopsTheSite(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "asking the site who it is") || strings.Contains(err.Error(), site.token) {
 		t.Fatalf("error: %v", err)
 	}
-	if len(reports) != len(config.DefaultMoodleEntities) {
+	if len(reports) != len(moodlex.DefaultEntityNames) {
 		t.Errorf("%d entities recorded, want every selected one as failed", len(reports))
 	}
 	for _, r := range reports {

@@ -6,27 +6,23 @@
 package app
 
 import (
+	"cmp"
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/user"
-	"regexp"
-	"runtime/debug"
-	"sort"
-	"strconv"
-	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mimwarehouse/mim/internal/cli"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/profiling"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/moodle"
 )
 
 // Version is set at build time with -ldflags "-X github.com/mimwarehouse/mim/internal/app.Version=...".
@@ -34,28 +30,19 @@ var Version = ""
 
 // Exit codes.
 const (
-	ExitOK      = 0
-	ExitFailure = 1
-	ExitUsage   = 2
-	ExitRefused = 3
+	ExitOK      = cli.ExitOK
+	ExitFailure = cli.ExitFailure
+	ExitUsage   = cli.ExitUsage
+	ExitRefused = cli.ExitRefused
 )
 
 // Runner runs a command once its flags are parsed; args are the positional
 // arguments left after the flags.
-type Runner func(ctx context.Context, e *Env, args []string) error
+type Runner = func(ctx context.Context, e *Env, args []string) error
 
-// Command is one `mim` subcommand.
-type Command struct {
-	Name    string
-	Group   string // heading in `mim help`
-	Summary string // one line
-	Usage   string // e.g. "mim migrate [up|status] [--claim ENV]"
-	Help    string // paragraphs shown by `mim help NAME`
-	// Setup defines the command's flags on fs and returns its runner.
-	Setup func(fs *flag.FlagSet) Runner
-	// NoConfig marks commands that run without a configuration file.
-	NoConfig bool
-}
+// Command is one `mim` subcommand: its name, group, summary, usage, help,
+// and Setup, which defines its options and returns its Runner.
+type Command = cli.Command[*Env]
 
 // Commands is every mim command, in one list: `mim help` and the dispatcher
 // read it through a Program.
@@ -91,28 +78,13 @@ func Default() Program {
 }
 
 // UsageError is a mistake on the command line (exit 2).
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
-// ExitCode makes a usage error exit 2.
-func (e *UsageError) ExitCode() int { return ExitUsage }
+type UsageError = cli.UsageError
 
 // Usagef returns a *UsageError.
-func Usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+func Usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
-// ExitCode maps an error to the process exit code: an error (or one it
-// wraps) with an ExitCode method decides; anything else is a failure.
-func ExitCode(err error) int {
-	if err == nil {
-		return ExitOK
-	}
-	var ec interface{ ExitCode() int }
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
-	}
-	return ExitFailure
-}
+// ExitCode maps an error to the process exit code (see cli.ExitCode).
+func ExitCode(err error) int { return cli.ExitCode(err) }
 
 // Env is what a running command gets: its output streams, the global
 // options, and lazily loaded configuration and warehouse connection.
@@ -172,6 +144,21 @@ func (e *Env) Warehouse(ctx context.Context) (*pgxpool.Pool, error) {
 	return e.pool, err
 }
 
+// beginRun opens the configuration and the warehouse and records a run
+// of cmd in the ledger, as the commands that change the warehouse do.
+func beginRun(ctx context.Context, e *Env, cmd string) (*config.Config, *pgxpool.Pool, *ledger.Run, error) {
+	cfg, err := e.Config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pool, err := e.Warehouse(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	run, err := ledger.Begin(ctx, pool, cmd, cfg.Environment, VersionString(), e.Args)
+	return cfg, pool, run, err
+}
+
 // Close releases what the command opened.
 func (e *Env) Close() {
 	if e.pool != nil {
@@ -181,58 +168,10 @@ func (e *Env) Close() {
 }
 
 // Who names the operator for ledgers and history: user@host.
-func Who() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
-}
+func Who() string { return cli.Who() }
 
-// VersionString is the version this binary reports.
-func VersionString() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		rev, dirty := "", false
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if rev != "" {
-			if len(rev) > 12 {
-				rev = rev[:12]
-			}
-			if dirty {
-				rev += "-dirty"
-			}
-			return "dev-" + rev
-		}
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-	}
-	return "dev"
-}
-
-// globals are the options every command accepts, before or after its name.
-type globals struct {
-	config    string
-	logLevel  string
-	logFormat string
-}
-
-func (g *globals) define(fs *flag.FlagSet) {
-	fs.StringVar(&g.config, "config", g.config, "configuration `file` (default $MIM_CONFIG)")
-	fs.StringVar(&g.logLevel, "log-level", g.logLevel, "log `level`: debug, info, warn, error (default from the configuration, else info)")
-	fs.StringVar(&g.logFormat, "log-format", g.logFormat, "log `format`: text or json (default from the configuration, else text)")
-}
+// VersionString is the version this binary reports (Version when set).
+func VersionString() string { return cli.Version(Version) }
 
 // Main runs the mim command line of the Default program and returns the
 // exit code.
@@ -243,255 +182,39 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // Main runs the mim command line with p's commands, checks and sources and
 // returns the exit code.
 func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{config: os.Getenv("MIM_CONFIG")}
-	top := flag.NewFlagSet("mim", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	g.define(top)
-	help := top.Bool("help", false, "")
-	top.BoolVar(help, "h", false, "")
-	version := top.Bool("version", false, "")
-	if err := top.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "mim: %v\n\n", flagError(err))
-		printOverview(stderr, p.Commands)
-		return ExitUsage
-	}
-	rest := top.Args()
-	if *version {
-		fmt.Fprintf(stdout, "mim %s\n", VersionString())
-		return ExitOK
-	}
-	if *help || len(rest) == 0 {
-		printOverview(stdout, p.Commands)
-		if len(rest) == 0 && !*help {
-			return ExitUsage
-		}
-		return ExitOK
-	}
-	name := rest[0]
-	if name == "help" {
-		if len(rest) > 1 {
-			if c := lookup(p.Commands, rest[1]); c != nil {
-				printCommand(stdout, c)
-				return ExitOK
-			}
-			fmt.Fprintf(stderr, "mim: unknown command %q\n\n", rest[1])
-			printOverview(stderr, p.Commands)
-			return ExitUsage
-		}
-		printOverview(stdout, p.Commands)
-		return ExitOK
-	}
-	c := lookup(p.Commands, name)
-	if c == nil {
-		fmt.Fprintf(stderr, "mim: unknown command %q%s\n\n", name, suggest(p.Commands, name))
-		printOverview(stderr, p.Commands)
-		return ExitUsage
-	}
-	fs := flag.NewFlagSet("mim "+c.Name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	g.define(fs)
-	run := c.Setup(fs)
-	positional, err := parseInterspersed(fs, rest[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printCommand(stdout, c)
-			return ExitOK
-		}
-		fmt.Fprintf(stderr, "mim %s: %v\n\n", c.Name, flagError(err))
-		printCommand(stderr, c)
-		return ExitUsage
-	}
-	e := &Env{Stdout: stdout, Stderr: stderr, ConfigPath: g.config, Args: args, Sources: p.Sources, Checks: p.Checks}
+	return cli.Program[*Env]{Name: "mim", Version: VersionString(), Intro: overviewIntro, Outro: overviewOutro, Groups: groupOrder,
+		Commands: p.Commands, Globals: cli.Globals{Config: os.Getenv("MIM_CONFIG")}, Start: p.start}.Main(ctx, args, stdout, stderr)
+}
+
+// start builds the Env command c runs with: the configuration loaded when
+// first asked for, the logger the options or else the configuration ask
+// for (a bad configuration is reported by the command that needs it), and
+// profiles when asked; done closes what the command opened.
+func (p Program) start(c *Command, g cli.Globals, args []string, stdout, stderr io.Writer) (e *Env, done func(), err error) {
+	e = &Env{Stdout: stdout, Stderr: stderr, ConfigPath: g.Config, Args: args, Sources: p.Sources, Checks: p.Checks}
 	e.LoadConfig = func() (*config.Config, error) {
 		if e.ConfigPath == "" {
 			return nil, Usagef("no configuration: pass --config FILE or set MIM_CONFIG (see mim.example.yaml)")
 		}
 		return config.Load(e.ConfigPath)
 	}
-	// Configure logging from the configuration when there is one; a bad
-	// configuration is reported by the command that needs it.
-	level, format := g.logLevel, g.logFormat
-	if !c.NoConfig && g.config != "" {
+	level, format := g.LogLevel, g.LogFormat
+	if !c.NoConfig && g.Config != "" {
 		if cfg, err := e.Config(); err == nil {
-			if level == "" {
-				level = cfg.Log.Level
-			}
-			if format == "" {
-				format = cfg.Log.Format
-			}
+			level, format = cmp.Or(level, cfg.Log.Level), cmp.Or(format, cfg.Log.Format)
 		}
 	}
-	logger, lerr := newLogger(stderr, level, format)
-	err = lerr
-	if err != nil {
-		fmt.Fprintf(stderr, "mim: %v\n", err)
-		return ExitUsage
+	if e.Logger, err = cli.NewLogger(stderr, level, format); err != nil {
+		return nil, nil, err
 	}
-	e.Logger = logger
-	defer e.Close()
-	defer profiling.Start(c.Name)()
-	err = run(ctx, e, positional)
-	code := ExitCode(err)
-	if err != nil {
-		fmt.Fprintf(stderr, "mim %s: %v\n", c.Name, err)
-		var ue *UsageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "\nusage: %s\n(run `mim help %s` for more)\n", c.Usage, c.Name)
-		}
-	}
-	return code
-}
-
-// parseInterspersed parses flags wherever they appear among the positional
-// arguments (operators write `settings set K V --reason R`); everything after
-// a "--" is positional, and so is a negative number that is not an option's
-// value (`settings set threshold_percent -5`).
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if n := negativeAt(fs, args); n >= 0 {
-			rest, err := parseInterspersed(fs, args[:n])
-			if err != nil {
-				return nil, err
-			}
-			positional = append(append(positional, rest...), args[n])
-			args = args[n+1:]
-			continue
-		}
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
-}
-
-var negativeNumber = regexp.MustCompile(`^-[0-9][0-9.]*$`)
-
-// negativeAt is the index of the first argument that is a negative number
-// and not the value of the option before it (-1 if none), up to a "--".
-func negativeAt(fs *flag.FlagSet, args []string) int {
-	for i, a := range args {
-		if a == "--" {
-			return -1
-		}
-		if !negativeNumber.MatchString(a) || fs.Lookup(a[1:]) != nil {
-			continue
-		}
-		if i > 0 && takesValue(fs, args[i-1]) {
-			continue
-		}
-		return i
-	}
-	return -1
-}
-
-// takesValue says whether arg is an option whose value is the next argument.
-func takesValue(fs *flag.FlagSet, arg string) bool {
-	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
-		return false
-	}
-	f := fs.Lookup(strings.TrimLeft(arg, "-"))
-	if f == nil {
-		return false
-	}
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return !ok || !b.IsBoolFlag()
-}
-
-// flagError rewords the flag package's errors with the option names as
-// MIM writes them (--entity, not -entity).
-func flagError(err error) error {
-	msg := err.Error()
-	for _, p := range []struct{ from, to string }{
-		{"flag provided but not defined: -", "unknown option --"},
-		{"flag needs an argument: -", "option needs a value: --"},
-		{"invalid value ", "invalid value "},
-		{"invalid boolean value ", "invalid boolean value "},
-	} {
-		if strings.HasPrefix(msg, p.from) {
-			msg = p.to + strings.TrimPrefix(msg, p.from)
-			break
-		}
-	}
-	msg = strings.ReplaceAll(msg, " for flag -", " for option --")
-	return errors.New(msg)
-}
-
-// printOptions lists a flag set's options as MIM writes them: --name VALUE,
-// then the usage, indented (the flag package writes -name).
-func printOptions(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if name != "" {
-			line += " " + name
-		}
-		fmt.Fprintln(w, line)
-		if def := f.DefValue; def != "" && def != "false" && def != "0" && def != "0s" && def != "[]" {
-			if fmt.Sprintf("%T", f.Value) == "*flag.stringValue" {
-				def = strconv.Quote(def)
-			}
-			usage += " (default " + def + ")"
-		}
-		fmt.Fprintf(w, "    \t%s\n", strings.ReplaceAll(usage, "\n", "\n    \t"))
-	})
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	switch level {
-	case "", "info":
-		l = slog.LevelInfo
-	case "debug":
-		l = slog.LevelDebug
-	case "warn":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		return nil, Usagef("--log-level %q is not one of debug, info, warn, error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, Usagef("--log-format %q is not text or json", format)
-}
-
-func lookup(cmds []Command, name string) *Command {
-	for i := range cmds {
-		if cmds[i].Name == name {
-			return &cmds[i]
-		}
-	}
-	return nil
-}
-
-func suggest(cmds []Command, name string) string {
-	for _, c := range cmds {
-		if strings.HasPrefix(c.Name, name) || strings.HasPrefix(name, c.Name) {
-			return fmt.Sprintf(" (did you mean %q?)", c.Name)
-		}
-	}
-	return ""
+	stop := profiling.Start(c.Name)
+	return e, func() { stop(); e.Close() }, nil
 }
 
 // groupOrder is the order of headings in `mim help`.
 var groupOrder = []string{"Pipeline", "Feeds and Moodle", "Warehouse", "Operations", "Other"}
 
-func printOverview(w io.Writer, cmds []Command) {
-	fmt.Fprint(w, `mim - the Moodle integration warehouse
+const overviewIntro = `mim - the Moodle integration warehouse
 
 MIM extracts SITS, CMIS and every configured Moodle site into a PostgreSQL
 warehouse, transforms them with SQL, and feeds Moodle back (IMS Enterprise,
@@ -501,28 +224,9 @@ that would silently drop students or delete groups.
 usage: mim [--config FILE] COMMAND [options] [arguments]
        mim --version
 
-`)
-	byGroup := map[string][]Command{}
-	for _, c := range cmds {
-		g := c.Group
-		if g == "" {
-			g = "Other"
-		}
-		byGroup[g] = append(byGroup[g], c)
-	}
-	for _, g := range groupOrder {
-		cs := byGroup[g]
-		if len(cs) == 0 {
-			continue
-		}
-		sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
-		fmt.Fprintf(w, "%s:\n", g)
-		for _, c := range cs {
-			fmt.Fprintf(w, "  %-12s %s\n", c.Name, c.Summary)
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprint(w, `Global options (before or after the command):
+`
+
+const overviewOutro = `Global options (before or after the command):
   --config FILE      configuration file (default $MIM_CONFIG; see mim.example.yaml)
   --log-level LEVEL  debug, info, warn or error
   --log-format FMT   text or json
@@ -531,25 +235,53 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error,
             3 refused by a guard (threshold, environment, delete budget).
 
 Run 'mim help COMMAND' for a command's options.
-`)
+`
+
+// MoodleClient builds the web-service client for a configured site with
+// its rate, concurrency, form-variable budget, timeout and retries, logging
+// to e.Logger. Every command that talks to Moodle builds its clients here,
+// so all treat a site alike; opts are applied last (e.g. an Observer).
+func MoodleClient(e *Env, site *config.MoodleSite, opts ...moodle.Option) (*moodle.Client, error) {
+	base := []moodle.Option{
+		moodle.WithRate(site.RatePerSecond),
+		moodle.WithConcurrency(site.Concurrency),
+		moodle.WithMaxInputVars(site.MaxInputVars),
+		moodle.WithTimeout(site.Timeout),
+		moodle.WithRetries(site.Retries),
+	}
+	if e.Logger != nil {
+		base = append(base, moodle.WithLogger(e.Logger))
+	}
+	base = append(base, moodle.WithObserver(requestObservers(e)))
+	return moodle.New(site.Name, site.URL, site.Token.Reveal(), append(base, opts...)...)
 }
 
-func printCommand(w io.Writer, c *Command) {
-	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.Usage, c.Summary)
-	if c.Help != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Help))
+// requestObservers is where a client's calls are counted: the tally the
+// ledger gets at the end of a run, and the live metrics when there are.
+func requestObservers(e *Env) moodle.Observer {
+	if e.Requests == nil {
+		e.Requests = observe.NewTally()
 	}
-	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
-	g := &globals{}
-	c.Setup(fs)
-	var own []*flag.Flag
-	fs.VisitAll(func(f *flag.Flag) { own = append(own, f) })
-	if len(own) > 0 {
-		fmt.Fprintf(w, "\nOptions:\n")
-		printOptions(w, fs)
+	if e.Metrics == nil {
+		return e.Requests
 	}
-	gfs := flag.NewFlagSet("", flag.ContinueOnError)
-	g.define(gfs)
-	fmt.Fprintf(w, "\nGlobal options:\n")
-	printOptions(w, gfs)
+	return observerPair{e.Requests, e.Metrics}
+}
+
+type observerPair [2]moodle.Observer
+
+func (p observerPair) RequestObserved(site, function, outcome string, d time.Duration) {
+	p[0].RequestObserved(site, function, outcome, d)
+	p[1].RequestObserved(site, function, outcome, d)
+}
+
+// saveRequests records the Moodle calls made since the last save under run.
+// A failure is logged: the run's own work stands.
+func saveRequests(ctx context.Context, e *Env, q observe.Execer, runID int64) {
+	if e.Requests == nil {
+		return
+	}
+	if err := observe.SaveRequests(context.WithoutCancel(ctx), q, runID, e.Requests.Drain()); err != nil && e.Logger != nil {
+		e.Logger.Warn("recording the run's Moodle calls", "run_id", runID, "error", err)
+	}
 }

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"text/tabwriter"
 
 	"github.com/mimwarehouse/mim/internal/catalog"
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 var catalogCommand = Command{
@@ -66,12 +64,12 @@ func runCatalog(ctx context.Context, e *Env, publish bool, only []string) error 
 	if err != nil {
 		return err
 	}
-	p, err := catalogPublisher(e, cfg)
+	p, err := wire.CatalogPublisher(cfg, e.Logger)
 	if err != nil {
 		return err
 	}
 	if !publish {
-		return writeMarts(e.Stdout, p, marts)
+		return p.WriteMarts(e.Stdout, marts)
 	}
 	if len(marts) == 0 {
 		fmt.Fprintln(e.Stdout, "no mart matches catalog.marts; nothing to publish (has mim transform run?)")
@@ -83,9 +81,9 @@ func runCatalog(ctx context.Context, e *Env, publish bool, only []string) error 
 	}
 	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
 	res := p.Publish(ctx, pool, run, marts)
-	err = writePublished(e.Stdout, cfg.Catalog.URL, res)
+	err = catalog.WritePublished(e.Stdout, cfg.Catalog.URL, res)
 	status := ledger.Outcome(err)
-	if err != nil && len(catalogFailures(res)) < len(res) {
+	if err != nil && len(catalog.Failures(res)) < len(res) {
 		status = ledger.Partial
 	}
 	if ferr := run.Finish(ctx, status, ExitCode(err), err); ferr != nil && err == nil {
@@ -94,78 +92,15 @@ func runCatalog(ctx context.Context, e *Env, publish bool, only []string) error 
 	return err
 }
 
-// catalogPublisher builds the publisher the configuration describes; with
-// no catalog.url its client is nil (list only).
-func catalogPublisher(e *Env, cfg *config.Config) (*catalog.Publisher, error) {
-	p := &catalog.Publisher{Org: cfg.Catalog.Organization, Prefix: cfg.Catalog.DatasetPrefix, Environment: cfg.Environment, Logger: e.Logger}
-	if cfg.Catalog.URL != "" {
-		c, err := catalog.NewClient(cfg.Catalog.URL, cfg.Catalog.APIKey)
-		if err != nil {
-			return nil, err
-		}
-		p.Client = c
-	}
-	return p, nil
-}
-
 // publishCatalog publishes the configured marts under run, for `mim run`.
 func publishCatalog(ctx context.Context, e *Env, q warehouse.Querier, run *ledger.Run) ([]catalog.Published, error) {
 	cfg, err := e.Config()
 	if err != nil {
 		return nil, err
 	}
-	marts, err := catalog.Describe(ctx, q, cfg.Catalog.Marts)
+	p, err := wire.CatalogPublisher(cfg, e.Logger)
 	if err != nil {
 		return nil, err
 	}
-	p, err := catalogPublisher(e, cfg)
-	if err != nil {
-		return nil, err
-	}
-	res := p.Publish(ctx, q, run, marts)
-	if failed := catalogFailures(res); len(failed) > 0 {
-		return res, fmt.Errorf("publishing to the catalog: %d of %d marts failed: %w", len(failed), len(res), errors.Join(failed...))
-	}
-	return res, nil
-}
-
-func catalogFailures(res []catalog.Published) []error {
-	var out []error
-	for _, r := range res {
-		if r.Err != nil {
-			out = append(out, r.Err)
-		}
-	}
-	return out
-}
-
-func writeMarts(w io.Writer, p *catalog.Publisher, marts []catalog.Mart) error {
-	if len(marts) == 0 {
-		fmt.Fprintln(w, "no mart matches catalog.marts (has mim transform run?)")
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MART\tKIND\tROWS\tCOLUMNS\tDATASET")
-	for _, m := range marts {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", m.Relation, m.Kind, m.Rows, len(m.Columns), p.DatasetName(m.Relation))
-	}
-	return tw.Flush()
-}
-
-func writePublished(w io.Writer, url string, res []catalog.Published) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "MART\tDATASET\tROWS\tACTION\n")
-	for _, r := range res {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Relation, r.Dataset, r.Rows, r.Action)
-	}
-	tw.Flush()
-	failed := catalogFailures(res)
-	for _, err := range failed {
-		fmt.Fprintf(w, "  %v\n", err)
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d marts were not published to %s", len(failed), len(res), url)
-	}
-	fmt.Fprintf(w, "published %d marts to %s\n", len(res), url)
-	return nil
+	return p.PublishAll(ctx, q, run, cfg.Catalog.Marts)
 }

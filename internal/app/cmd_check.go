@@ -3,21 +3,14 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
-	"text/tabwriter"
 
-	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/checks"
+	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/moodle"
 )
 
 // CheckResult is one line of `mim check`.
-type CheckResult struct {
-	Target string // what was dialled: "warehouse", "moodle:main", "sits"
-	OK     bool
-	// Warn marks an OK result that could not be verified: printed "warn",
-	// it does not fail the check.
-	Warn   bool
-	Detail string
-}
+type CheckResult = checks.Result
 
 // Checker dials one kind of dependency.
 type Checker func(ctx context.Context, e *Env) []CheckResult
@@ -33,11 +26,26 @@ type Check struct {
 // Env.Checks, which defaults to this list.
 func Checks() []Check {
 	return []Check{
-		{"warehouse", checkWarehouse},
-		{"moodle", checkMoodle},
+		{"warehouse", withDeps(checks.Warehouse)},
+		{"moodle", withDeps(checks.Moodle)},
 		{"sql-sources", checkSQLSources},
-		{"tutor", checkTutor},
-		{"lti", checkLTI},
+		{"tutor", withDeps(checks.Tutor)},
+		{"lti", withDeps(checks.LTI)},
+	}
+}
+
+// withDeps runs a check of internal/checks with what e opens.
+func withDeps(check func(context.Context, checks.Deps) []checks.Result) Checker {
+	return func(ctx context.Context, e *Env) []CheckResult {
+		cfg, err := e.Config()
+		if err != nil {
+			return nil
+		}
+		pool, perr := e.Warehouse(ctx)
+		client := func(site *config.MoodleSite, opts ...moodle.Option) (*moodle.Client, error) {
+			return MoodleClient(e, site, opts...)
+		}
+		return check(ctx, checks.Deps{Config: cfg, Pool: pool, PoolErr: perr, Client: client})
 	}
 }
 
@@ -63,67 +71,15 @@ failed.`,
 			if _, err := e.Config(); err != nil {
 				return err
 			}
-			checks := e.Checks
-			if checks == nil {
-				checks = Checks()
+			list := e.Checks
+			if list == nil {
+				list = Checks()
 			}
-			tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-			failed := 0
-			for _, c := range checks {
-				for _, r := range c.Run(ctx, e) {
-					mark := "ok"
-					if r.Warn {
-						mark = "warn"
-					}
-					if !r.OK {
-						mark = "FAIL"
-						failed++
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, r.Target, r.Detail)
-				}
+			p := checks.NewPrinter(e.Stdout)
+			for _, c := range list {
+				p.Print(c.Run(ctx, e))
 			}
-			tw.Flush()
-			if failed > 0 {
-				return fmt.Errorf("%d check(s) failed", failed)
-			}
-			return nil
+			return p.Close()
 		}
 	},
-}
-
-func checkWarehouse(ctx context.Context, e *Env) []CheckResult {
-	cfg, _ := e.Config()
-	r := CheckResult{Target: "warehouse"}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		r.Detail = err.Error()
-		return []CheckResult{r}
-	}
-	var version string
-	if err := pool.QueryRow(ctx, `SELECT current_setting('server_version')`).Scan(&version); err != nil {
-		r.Detail = err.Error()
-		return []CheckResult{r}
-	}
-	pending, err := warehouse.Pending(ctx, pool)
-	switch {
-	case err != nil:
-		r.Detail = err.Error()
-	case pending > 0:
-		r.Detail = fmt.Sprintf("PostgreSQL %s; %d migration(s) pending: run `mim migrate`", version, pending)
-	default:
-		r.OK = true
-		r.Detail = fmt.Sprintf("PostgreSQL %s at %s; schema up to date", version, cfg.Warehouse.DSN)
-	}
-	out := []CheckResult{r}
-	if r.OK {
-		d := CheckResult{Target: "warehouse environment"}
-		if err := warehouse.CheckDeployment(ctx, pool, cfg.Environment); err != nil {
-			d.Detail = err.Error()
-		} else {
-			d.OK = true
-			d.Detail = fmt.Sprintf("labelled %q, as configured", cfg.Environment)
-		}
-		out = append(out, d)
-	}
-	return out
 }

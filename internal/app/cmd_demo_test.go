@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -191,20 +190,6 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 }
 
-// --serve on a port that is taken fails at once, before the demo runs.
-func TestDemoServeChecksItsPortFirst(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	t.Setenv("MIM_DEMO_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none") // never reached
-	code, stdout, stderr := mim(t, "demo", "--serve", "--listen", ln.Addr().String(), "--out", t.TempDir())
-	if code != app.ExitUsage || !strings.Contains(stderr, "--serve cannot listen on "+ln.Addr().String()) || strings.Contains(stdout, "== 1.") {
-		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
-	}
-}
-
 // checkDemoDrift requires the drift the marts found, as the demo printed
 // it, to be the drift the synthetic data planted.
 func checkDemoDrift(t *testing.T, in *synth.Institution, stdout string) {
@@ -272,19 +257,6 @@ func TestDemoReadsMoodleDatabases(t *testing.T) {
 	}
 	if fromDB != int64(len(in.Sites)) {
 		t.Errorf("%d of %d sites were read from their database", fromDB, len(in.Sites))
-	}
-}
-
-func TestDemoRefusesAnotherWarehouse(t *testing.T) {
-	db := pgtest.New(t) // labelled environment "test"
-	t.Setenv("MIM_DEMO_DATABASE_URL", db.DSN.Reveal())
-	code, _, stderr := mim(t, "demo", "--out", t.TempDir())
-	if code != 1 || !strings.Contains(stderr, `the warehouse of environment "test", not a demo warehouse`) {
-		t.Errorf("exit %d: %s", code, stderr)
-	}
-	var n int
-	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM ctl.settings`).Scan(&n); err != nil || n == 0 {
-		t.Errorf("the warehouse was touched: %d settings (%v)", n, err)
 	}
 }
 

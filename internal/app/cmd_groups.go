@@ -2,20 +2,11 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"sort"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/mimwarehouse/mim/export/groupsync"
 	"github.com/mimwarehouse/mim/internal/config"
-	"github.com/mimwarehouse/mim/internal/envguard"
-	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/notify"
-	"github.com/mimwarehouse/mim/internal/wire"
+	"github.com/mimwarehouse/mim/internal/groups"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -105,242 +96,36 @@ read), 3 refused by a guard (nothing was written to that site).`,
 				if *apply && strings.TrimSpace(*reason) == "" {
 					return Usagef("adopt --apply needs --reason: the adoption is recorded with it")
 				}
-				return runAdopt(ctx, e, *instance, *course, names, *apply, *reason)
-			}
-			if *apply || len(names) > 0 || *reason != "" {
+			} else if *apply || len(names) > 0 || *reason != "" {
 				return Usagef("--apply, --group and --reason are for adopt")
 			}
-			return runGroups(ctx, e, args[0] == "apply", *instance, *course, *verbose)
+			g, err := groupsEnv(ctx, e)
+			if err != nil {
+				return err
+			}
+			o := groups.Options{Instance: *instance, Course: *course, Verbose: *verbose}
+			if args[0] == "adopt" {
+				return g.Adopt(ctx, o, names, *apply, *reason)
+			}
+			return g.PlanOrApply(ctx, args[0] == "apply", o)
 		}
 	},
 }
 
 // groupsEnv is what every groups action starts from: the configuration,
-// the warehouse and the sites it works on.
-func groupsEnv(ctx context.Context, e *Env, instance string) (*config.Config, *pgxpool.Pool, []*config.MoodleSite, error) {
+// the warehouse, the clients and the ledger's details.
+func groupsEnv(ctx context.Context, e *Env) (*groups.Env, error) {
 	cfg, err := e.Config()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	sites, err := groupSites(ctx, e, cfg, pool, instance)
-	return cfg, pool, sites, err
-}
-
-func runGroups(ctx context.Context, e *Env, apply bool, instance string, course int64, verbose bool) error {
-	cfg, pool, sites, err := groupsEnv(ctx, e, instance)
-	if err != nil {
-		return err
-	}
-	if course != 0 && len(sites) > 1 {
-		return Usagef("--course %d: say which site with --instance (%d sites sync groups)", course, len(sites))
-	}
-	if len(sites) == 0 {
-		fmt.Fprintln(e.Stdout, "no configured site has group-sync courses in mart.exp_group_target; nothing to do")
-		return nil
-	}
-	if !apply {
-		for i, site := range sites {
-			if i > 0 {
-				fmt.Fprintln(e.Stdout)
-			}
-			if err := groupsPlan(ctx, e, cfg, pool, site, course, verbose); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return groupsApply(ctx, e, cfg, pool, sites, course, verbose)
-}
-
-// groupSites are the sites to sync: the one named, or every configured site
-// the target lists.
-func groupSites(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, instance string) ([]*config.MoodleSite, error) {
-	if instance != "" {
-		site, ok := cfg.Site(instance)
-		if !ok {
-			var names []string
-			for _, m := range cfg.Moodle {
-				names = append(names, m.Name)
-			}
-			return nil, Usagef("--instance %s: no such site in the configuration (sites: %s)", instance, strings.Join(names, ", "))
-		}
-		return []*config.MoodleSite{site}, nil
-	}
-	counts, err := groupsync.TargetSites(ctx, pool)
 	if err != nil {
 		return nil, err
 	}
-	var out []*config.MoodleSite
-	for i := range cfg.Moodle {
-		if counts[cfg.Moodle[i].Name] > 0 {
-			out = append(out, &cfg.Moodle[i])
-		}
-	}
-	var unknown []string
-	for name := range counts {
-		if _, ok := cfg.Site(name); !ok {
-			unknown = append(unknown, name)
-		}
-	}
-	sort.Strings(unknown)
-	for _, name := range unknown {
-		fmt.Fprintf(e.Stderr, "warning: mart.exp_group_target lists site %s, which the configuration does not name; skipped\n", name)
-	}
-	return out, nil
-}
-
-func groupsClient(e *Env, site *config.MoodleSite) (*moodle.Client, error) {
-	return MoodleClient(e, site, moodle.WithBatchSize(groupsync.BatchSize))
-}
-
-func groupsPlan(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, site *config.MoodleSite, course int64, verbose bool) error {
-	c, err := groupsClient(e, site)
+	pool, err := e.Warehouse(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Asked but not recorded: a plan decides nothing.
-	_, _, guardErr := envguard.New(cfg.Environment, pool).WebServices(ctx, wire.GuardSite(site), c)
-	p, err := groupsync.BuildPlan(ctx, pool, c, groupsync.Options{Site: wire.GroupSite(site), CourseID: course, Logger: e.Logger})
-	if err != nil {
-		return err
-	}
-	if err := p.WriteText(e.Stdout, verbose); err != nil {
-		return err
-	}
-	var re *envguard.RefusedError
-	switch {
-	case errors.As(guardErr, &re):
-		fmt.Fprintf(e.Stdout, "apply would be REFUSED: %v\n", re)
-	case guardErr != nil:
-		fmt.Fprintf(e.Stdout, "apply could not check the site: %v\n", guardErr)
-	}
-	lines, err := groupsync.PreviewBudgets(ctx, pool, p)
-	if err != nil {
-		return err
-	}
-	for _, l := range lines {
-		fmt.Fprintln(e.Stdout, l)
-	}
-	return nil
-}
-
-func groupsApply(ctx context.Context, e *Env, cfg *config.Config, pool *pgxpool.Pool, sites []*config.MoodleSite, course int64, verbose bool) error {
-	run, err := ledger.Begin(ctx, pool, "groups", cfg.Environment, VersionString(), e.Args)
-	if err != nil {
-		return err
-	}
-	defer run.Finish(ctx, ledger.Failed, ExitFailure, errors.New("interrupted"))
-	guard := envguard.New(cfg.Environment, pool)
-	mailer, err := notify.New(wire.Notify(cfg))
-	if err != nil {
-		return err
-	}
-	var errs []error
-	partialOnly := true
-	for i, site := range sites {
-		if i > 0 {
-			fmt.Fprintln(e.Stdout)
-		}
-		c, err := groupsClient(e, site)
-		if err == nil {
-			var rep *groupsync.Report
-			rep, err = groupsync.Sync(ctx, pool, c, guard, groupsync.Options{Site: wire.GroupSite(site), CourseID: course, Run: run, By: Who(),
-				Logger: e.Logger, Mailer: mailer})
-			if rep.Plan != nil {
-				if werr := rep.Plan.WriteText(e.Stdout, verbose); werr != nil {
-					return werr
-				}
-				fmt.Fprintf(e.Stdout, "environment guard passed: environment %s, siteurl %s\n", cfg.Environment, rep.Site.SiteURL)
-			}
-			for _, l := range rep.BudgetLines() {
-				fmt.Fprintln(e.Stdout, l)
-			}
-			if rep.Result != nil {
-				if werr := rep.Result.WriteText(e.Stdout); werr != nil {
-					return werr
-				}
-			}
-		}
-		if err != nil {
-			var pe *groupsync.PartialError
-			if !errors.As(err, &pe) {
-				partialOnly = false
-			}
-			errs = append(errs, err)
-		}
-	}
-	// A refusal (exit 3) outranks a failure: errors.Join keeps every error
-	// and ExitCode finds the refusal among them.
-	err = errors.Join(errs...)
-	saveRequests(ctx, e, pool, run.ID)
-	status := ledger.Outcome(err)
-	if status == ledger.Failed && partialOnly {
-		status = ledger.Partial
-	}
-	if ferr := run.Finish(ctx, status, ExitCode(err), err); ferr != nil && err == nil {
-		return ferr
-	}
-	if err != nil && len(errs) > 1 {
-		return fmt.Errorf("%d of %d sites did not sync completely:\n%w", len(errs), len(sites), err)
-	}
-	return err
-}
-
-// runAdopt shows, and with apply makes, the adoptions of one course.
-func runAdopt(ctx context.Context, e *Env, instance string, course int64, names []string, apply bool, reason string) error {
-	cfg, pool, sites, err := groupsEnv(ctx, e, instance)
-	if err != nil {
-		return err
-	}
-	site := sites[0]
-	c, err := groupsClient(e, site)
-	if err != nil {
-		return err
-	}
-	o := groupsync.Options{Site: wire.GroupSite(site), CourseID: course, By: Who(), Logger: e.Logger}
-	ap, err := groupsync.PlanAdoption(ctx, pool, c, o, names)
-	if err != nil {
-		return err
-	}
-	w := e.Stdout
-	if len(ap.Adoptions) == 0 {
-		fmt.Fprintf(w, "course %d of site %s: no group or grouping MIM does not own holds a name MIM wants; nothing to adopt\n", course, site.Name)
-		return nil
-	}
-	for _, ad := range ap.Adoptions {
-		what := fmt.Sprintf("%s %q (id %d", ad.What, ad.Name, ad.ID)
-		if ad.What == "group" {
-			what += fmt.Sprintf(", %d members", ad.Members)
-		}
-		what += ")"
-		if ad.Refused != "" {
-			fmt.Fprintf(w, "not adopted: %s: %s\n", what, ad.Refused)
-			continue
-		}
-		fmt.Fprintf(w, "adopt %s as %s\n", what, ad.IDNumber)
-	}
-	if cp := ap.After; cp != nil {
-		fmt.Fprintf(w, "then the next `mim groups apply` in course %d: %d members to add, %d to remove, %d waiting for their enrolment, %d assignments, %d conflicts left\n",
-			course, cp.Count(groupsync.AddMember), cp.Count(groupsync.RemoveMember), len(cp.Waiting), cp.Count(groupsync.Assign), len(cp.Conflicts))
-	}
-	if !apply {
-		fmt.Fprintln(w, "nothing written; adopt with --apply --reason \"...\"")
-		return nil
-	}
-	run, err := ledger.Begin(ctx, pool, "groups", cfg.Environment, VersionString(), e.Args)
-	if err != nil {
-		return err
-	}
-	o.Run = run
-	err = groupsync.Adopt(ctx, pool, c, envguard.New(cfg.Environment, pool), o, ap, reason)
-	_ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "adopted %d; recorded in ctl.group_adoption (run %d)\n", len(ap.Adoptable()), run.ID)
-	return nil
+	return &groups.Env{Config: cfg, Pool: pool, Logger: e.Logger, Out: e.Stdout, Warn: e.Stderr, By: Who(), Version: VersionString(), Args: e.Args,
+		Client: func(site *config.MoodleSite, opts ...moodle.Option) (*moodle.Client, error) {
+			return MoodleClient(e, site, opts...)
+		},
+		SaveRequests: func(runID int64) { saveRequests(ctx, e, pool, runID) }}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mimwarehouse/mim/export/groupsync/groupsynctest"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -66,6 +67,12 @@ moodle:
 		t.Errorf("no action: %d %s", code, errOut)
 	}
 
+	// A course with no desired groups is planned as one MIM leaves alone.
+	if code, out, errOut := mim(t, "--config", staging, "groups", "plan", "--course", "999"); code != 0 ||
+		!strings.Contains(out, "course 999 has no desired groups") {
+		t.Errorf("plan of a course without groups: %d\n%s%s", code, out, errOut)
+	}
+
 	// A production warehouse restored into staging: the plan shows the
 	// refusal, the apply is refused and writes nothing.
 	if _, err := warehouse.Claim(ctx, db.Pool, "production", "restore"); err != nil {
@@ -109,8 +116,9 @@ moodle:
 		!strings.Contains(out, "environment guard passed") || !strings.Contains(out, "delete budget passed: 1 group and 1 grouping deleted, 2 in all (limit 50 deletions); 1 of the 2 groups MIM owns in the courses read (50.0%, limit 50%)") {
 		t.Fatalf("apply: %d\n%s%s", code, out, errOut)
 	}
-	if got := scalar(t, db.Pool, `SELECT status || ' ' || exit_code FROM ctl.run WHERE command = 'groups' ORDER BY run_id DESC LIMIT 1`); got != "succeeded 0" {
-		t.Errorf("run: %s", got)
+	if runs, err := ledger.Recent(context.Background(), db.Pool, 1); err != nil || len(runs) != 1 || runs[0].Command != "groups" ||
+		runs[0].Status != ledger.Succeeded || runs[0].ExitCode == nil || *runs[0].ExitCode != 0 {
+		t.Errorf("run: %+v (%v)", runs, err)
 	}
 	before := groupWrites(sim)
 	code, out, _ = mim(t, "--config", staging, "groups", "apply", "--instance", "main", "--course", "14")

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/mimwarehouse/mim/internal/lti"
 )
@@ -68,7 +66,15 @@ changes lists what staff previewed and made through the tool.`,
 				fmt.Fprintf(e.Stdout, "wrote the LTI tool's key to %s (mode 0600); set lti.key_file to it\n", *out)
 				return nil
 			case "platforms":
-				return ltiPlatforms(ctx, e, *instance)
+				pool, err := e.Warehouse(ctx)
+				if err != nil {
+					return err
+				}
+				ps, err := lti.Platforms(ctx, pool, *instance)
+				if err != nil {
+					return err
+				}
+				return lti.WritePlatforms(e.Stdout, ps)
 			case "register":
 				return ltiRegister(ctx, e, *instance, *clientID, *deployments)
 			case "revoke":
@@ -85,35 +91,22 @@ changes lists what staff previewed and made through the tool.`,
 				fmt.Fprintf(e.Stdout, "revoked LTI registration %d: its launches are refused from now on\n", *id)
 				return nil
 			case "changes":
-				return ltiChanges(ctx, e, *instance, *course, *limit)
+				if *limit < 1 {
+					return Usagef("--limit must be at least 1")
+				}
+				pool, err := e.Warehouse(ctx)
+				if err != nil {
+					return err
+				}
+				cs, err := lti.StaffChanges(ctx, pool, *instance, *course, *limit)
+				if err != nil {
+					return err
+				}
+				return lti.WriteStaffChanges(e.Stdout, cs)
 			}
 			return Usagef("unknown action %q (use keygen, platforms, register, revoke or changes)", args[0])
 		}
 	},
-}
-
-func ltiPlatforms(ctx context.Context, e *Env, instance string) error {
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	ps, err := lti.Platforms(ctx, pool, instance)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSITE\tISSUER\tCLIENT ID\tDEPLOYMENTS\tACTIVE\tREGISTERED\tBY")
-	for _, p := range ps {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", p.ID, p.Instance, p.Issuer, p.ClientID, strings.Join(p.DeploymentIDs, ","),
-			p.Active, p.RegisteredAt.Local().Format("2006-01-02 15:04"), p.RegisteredBy)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(ps) == 0 {
-		fmt.Fprintln(e.Stdout, "no Moodle site has registered the tool yet")
-	}
-	return nil
 }
 
 func ltiRegister(ctx context.Context, e *Env, instance, clientID, deployments string) error {
@@ -128,113 +121,18 @@ func ltiRegister(ctx context.Context, e *Env, instance, clientID, deployments st
 		return Usagef("site %q is not in lti.sites (%s)", instance, strings.Join(cfg.LTI.Sites, ", "))
 	}
 	var issuer string
-	for _, m := range cfg.Moodle {
-		if m.Name == instance {
-			issuer = m.Issuer()
-		}
-	}
-	var deps []string
-	for _, d := range strings.Split(deployments, ",") {
-		if d = strings.TrimSpace(d); d != "" {
-			deps = append(deps, d)
-		}
+	if site, ok := cfg.Site(instance); ok {
+		issuer = site.Issuer()
 	}
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
 		return err
 	}
-	p, err := lti.Register(ctx, pool, lti.Platform{Instance: instance, Issuer: issuer, ClientID: clientID, DeploymentIDs: deps,
-		AuthURL: issuer + "/mod/lti/auth.php", JWKSURL: issuer + "/mod/lti/certs.php", TokenURL: issuer + "/mod/lti/token.php",
-		RegisteredBy: Who()})
+	p, err := lti.Register(ctx, pool, lti.ByHand(instance, issuer, clientID, deployments, Who()))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "registered %s (issuer %s) as LTI registration %d: client %s, deployments %s\n", p.Instance, p.Issuer, p.ID,
 		p.ClientID, strings.Join(p.DeploymentIDs, ", "))
 	return nil
-}
-
-func ltiChanges(ctx context.Context, e *Env, instance, course string, limit int) error {
-	if limit < 1 {
-		return Usagef("--limit must be at least 1")
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	rows, err := pool.Query(ctx, `SELECT change_id, created_at, by, instance, course_idnumber, action,
-			coalesce(change ->> 'kind', '') || ' ' || coalesce(change ->> 'key', change ->> 'id', ''), status, coalesce(note, '')
-		FROM ctl.lti_change WHERE ($1 = '' OR instance = $1) AND ($2 = '' OR course_idnumber = $2)
-		ORDER BY change_id DESC LIMIT $3`, instance, course, limit)
-	if err != nil {
-		return fmt.Errorf("reading the staff changes: %w", err)
-	}
-	defer rows.Close()
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tWHEN\tBY\tSITE\tCOURSE\tACTION\tWHAT\tSTATUS\tNOTE")
-	for rows.Next() {
-		var id int64
-		var at time.Time
-		var by, inst, crs, action, what, status, note string
-		if err := rows.Scan(&id, &at, &by, &inst, &crs, &action, &what, &status, &note); err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, at.Local().Format("2006-01-02 15:04"), by, inst, crs, action,
-			strings.TrimSpace(what), status, note)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return tw.Flush()
-}
-
-// checkLTI is `mim check` of the LTI tool: its key loads, and every site of
-// lti.sites has registered it and serves its keys.
-func checkLTI(ctx context.Context, e *Env) []CheckResult {
-	cfg, _ := e.Config()
-	if cfg == nil || !cfg.LTI.Enabled() {
-		return nil
-	}
-	k := CheckResult{Target: "lti key"}
-	if key, err := lti.LoadKey(cfg.LTI.KeyFile); err != nil {
-		k.Detail = err.Error()
-	} else {
-		k.OK, k.Detail = true, fmt.Sprintf("%s: RSA %d bits; the tool is at %s/lti/", cfg.LTI.KeyFile, key.N.BitLen(), cfg.LTI.URL)
-	}
-	out := []CheckResult{k}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return out // the warehouse check says why
-	}
-	ps, err := lti.Platforms(ctx, pool, "")
-	if err != nil {
-		return append(out, CheckResult{Target: "lti", Detail: err.Error()})
-	}
-	for _, site := range cfg.LTI.Sites {
-		r := CheckResult{Target: "lti:" + site}
-		var active []lti.Platform
-		for _, p := range ps {
-			if p.Instance == site && p.Active {
-				active = append(active, p)
-			}
-		}
-		if len(active) == 0 {
-			r.Detail = fmt.Sprintf("not registered: paste %s/lti/register into the site's Manage tools (Add LTI Advantage), or mim lti register", cfg.LTI.URL)
-			out = append(out, r)
-			continue
-		}
-		var bad []string
-		for _, p := range active {
-			if err := lti.CheckKeys(ctx, p.JWKSURL); err != nil {
-				bad = append(bad, fmt.Sprintf("registration %d: %v", p.ID, err))
-			}
-		}
-		if len(bad) > 0 {
-			r.Detail = strings.Join(bad, "; ")
-		} else {
-			r.OK, r.Detail = true, fmt.Sprintf("%d registration(s); the platform's keys answer", len(active))
-		}
-		out = append(out, r)
-	}
-	return out
 }

@@ -2,19 +2,13 @@ package app
 
 import (
 	"context"
-	"encoding/csv"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/wire"
@@ -132,59 +126,30 @@ func (o mappingOpts) filter() (mapping.Filter, error) {
 	return f, nil
 }
 
-// mappingsBegin opens the warehouse and records a changing run under the run lock.
-func mappingsBegin(ctx context.Context, e *Env) (*config.Config, *pgxpool.Pool, *ledger.Run, error) {
-	cfg, err := e.Config()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	run, err := ledger.Begin(ctx, pool, "mappings", cfg.Environment, VersionString(), e.Args)
-	return cfg, pool, run, err
-}
-
 func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (err error) {
 	data, rerr := os.ReadFile(file)
 	if rerr != nil {
 		return Usagef("reading %s: %v", file, rerr)
 	}
-	cfg, pool, run, err := mappingsBegin(ctx, e)
+	cfg, pool, run, err := beginRun(ctx, e, "mappings")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
 	d := mapping.Defaults{Instance: o.instance, AcademicYear: o.year, Kind: o.kind, Origin: "import:" + filepath.Base(file)}
-	rows, probs := mapping.ParseFile(data, d, wire.Knowledge(cfg))
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("importing %s: %w", file, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	probs = append(probs, mapping.Resolve(ctx, tx, rows)...)
-	if len(probs) > 0 {
-		return &mapping.FileError{File: file, Problems: probs}
-	}
-	res, err := mapping.Import(ctx, tx, rows, Who())
+	n, res, err := mapping.ImportFile(ctx, pool, file, data, d, wire.Knowledge(cfg), Who(), o.dryRun)
 	if err != nil {
 		return err
 	}
-	verb := "imported"
-	if o.dryRun {
-		verb = "dry run, nothing imported; would have"
-	} else if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("importing %s: %w", file, err)
-	}
+	verb := map[bool]string{true: "dry run, nothing imported; would have", false: "imported"}[o.dryRun]
 	fmt.Fprintf(e.Stdout, "%s %s: %d mappings read; %s %d created, %d updated, %d unchanged\n",
 		file, map[bool]string{true: "(JSON)", false: "(CSV)"}[strings.HasPrefix(strings.TrimSpace(string(data)), "{")],
-		len(rows), verb, res.Created, res.Updated, res.Unchanged)
+		n, verb, res.Created, res.Updated, res.Unchanged)
 	return nil
 }
 
 func mappingsDerive(ctx context.Context, e *Env, o mappingOpts) (err error) {
-	cfg, pool, run, err := mappingsBegin(ctx, e)
+	cfg, pool, run, err := beginRun(ctx, e, "mappings")
 	if err != nil {
 		return err
 	}
@@ -192,27 +157,11 @@ func mappingsDerive(ctx context.Context, e *Env, o mappingOpts) (err error) {
 	if len(cfg.Mappings.Rules) == 0 {
 		return Usagef("the configuration has no mappings.rules (see mim.example.yaml)")
 	}
-	tx, err := pool.Begin(ctx)
+	res, err := mapping.DeriveAll(ctx, pool, cfg.Mappings.Rules, Who(), o.dryRun)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	res, err := mapping.Derive(ctx, tx, cfg.Mappings.Rules, Who())
-	if err != nil {
-		return err
-	}
-	if !o.dryRun {
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("deriving course mappings: %w", err)
-		}
-	}
-	fmt.Fprintf(e.Stdout, "%s\n", res)
-	for _, k := range res.Sample {
-		fmt.Fprintf(e.Stdout, "  + %s\n", k)
-	}
-	if res.Created > len(res.Sample) {
-		fmt.Fprintf(e.Stdout, "  ... and %d more\n", res.Created-len(res.Sample))
-	}
+	res.WriteText(e.Stdout)
 	if o.dryRun {
 		fmt.Fprintln(e.Stdout, "dry run: nothing was changed")
 	}
@@ -242,46 +191,11 @@ func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
 	}
 	switch o.format {
 	case "csv":
-		w := csv.NewWriter(e.Stdout)
-		_ = w.Write(mapping.CSVHeader)
-		for _, m := range ms {
-			_ = w.Write([]string{m.Instance, m.CourseIDNumber, m.SISKind, m.SISKey, m.AcademicYear, m.Section, m.CourseYear,
-				m.MinRegStatus, strings.Join(m.Roles, ";"), strconv.FormatBool(m.GroupSync), strconv.FormatBool(m.Active)})
-		}
-		w.Flush()
-		return w.Error()
+		return mapping.WriteCSV(e.Stdout, ms)
 	case "table":
-	default:
-		return Usagef("--format must be table or csv")
+		return mapping.WriteTable(e.Stdout, ms)
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSITE\tCOURSE\tKIND\tSIS KEY\tYEAR\tFILTER\tSTATUS\tROLES\tGROUPS\tACTIVE\tORIGIN\tCHANGED")
-	for _, m := range ms {
-		filter := "-"
-		if m.Section != "" {
-			filter = "section " + m.Section
-		} else if m.CourseYear != "" {
-			filter = "year " + m.CourseYear
-		}
-		year := m.AcademicYear
-		if year == "" {
-			year = "any"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%s\t%s %s\n", m.ID, m.Instance, m.CourseIDNumber, m.SISKind, m.SISKey,
-			year, filter, m.MinRegStatus+"+", strings.Join(m.Roles, ","), m.GroupSync, m.Active, m.Origin,
-			m.UpdatedAt.Local().Format("2006-01-02 15:04"), m.UpdatedBy)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	active := 0
-	for _, m := range ms {
-		if m.Active {
-			active++
-		}
-	}
-	fmt.Fprintf(e.Stdout, "%d mappings, %d active\n", len(ms), active)
-	return nil
+	return Usagef("--format must be table or csv")
 }
 
 func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) (err error) {
@@ -298,45 +212,17 @@ func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) 
 	if o.all && (o.course != "" || o.id != 0) {
 		return Usagef("--all cannot be combined with --course or --id")
 	}
-	_, pool, run, err := mappingsBegin(ctx, e)
+	_, pool, run, err := beginRun(ctx, e, "mappings")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
 	global := o.all && f.Empty()
-	if global {
-		// A global deactivation freezes staff edits through the LTI tool (set
-		// before the deactivation, so a staff change in flight either commits
-		// first and is deactivated too, or sees the freeze); a global
-		// activation releases them.
-		if _, err := mapping.FreezeEdits(ctx, tx, !active, Who(), o.reason, &run.ID); err != nil {
-			return err
-		}
-	}
-	n, err := mapping.SetActive(ctx, tx, f, active, Who(), o.reason)
+	n, matching, err := mapping.Activate(ctx, pool, f, active, global, Who(), o.reason, &run.ID)
 	if err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
-	}
-	all, err := mapping.List(ctx, pool, f)
-	if err != nil {
-		return err
-	}
-	if len(all) == 0 {
-		return errors.New("no mapping matches")
-	}
-	verb := "deactivated"
-	if active {
-		verb = "activated"
-	}
-	fmt.Fprintf(e.Stdout, "%s %d of %d matching mappings (the others already were)\n", verb, n, len(all))
+	fmt.Fprintf(e.Stdout, "%s %d of %d matching mappings (the others already were)\n", map[bool]string{true: "activated", false: "deactivated"}[active], n, matching)
 	if !active && n > 0 {
 		fmt.Fprintln(e.Stdout, "note: an inactive mapping freezes its course: its enrolments stay exactly as they are.")
 	}
@@ -361,21 +247,5 @@ func mappingsHistory(ctx context.Context, e *Env, o mappingOpts) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN\tBY\tACTION\tMAPPING\tSITE\tCOURSE\tDETAIL")
-	for _, ev := range evs {
-		id := "-"
-		if ev.MappingID != nil {
-			id = strconv.FormatInt(*ev.MappingID, 10)
-		}
-		var detail []string
-		for _, k := range []string{"reason", "origin"} {
-			if v, ok := ev.Detail[k]; ok {
-				detail = append(detail, fmt.Sprintf("%s=%v", k, v))
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.At.Local().Format("2006-01-02 15:04:05"), ev.By, ev.Action, id,
-			ev.Instance, ev.CourseIDNumber, strings.Join(detail, " "))
-	}
-	return tw.Flush()
+	return mapping.WriteEvents(e.Stdout, evs)
 }

@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
-	"text/tabwriter"
 
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
@@ -65,76 +63,9 @@ func runMigrate(ctx context.Context, e *Env, action, claim string) error {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERSION\tMIGRATION\tAPPLIED")
-		for _, m := range st {
-			when := "pending"
-			if m.Applied {
-				when = m.AppliedAt.Local().Format("2006-01-02 15:04:05")
-			}
-			fmt.Fprintf(tw, "%05d\t%s\t%s\n", m.Version, m.Name, when)
-		}
-		tw.Flush()
-		return describeDeployment(ctx, e, cfg.Environment)
-	}
-
-	applied, err := warehouse.Migrate(ctx, pool, e.Logger)
-	for _, m := range applied {
-		fmt.Fprintf(e.Stdout, "applied %05d %s\n", m.Version, m.Name)
-	}
-	if err != nil {
+		_ = warehouse.WriteStatus(e.Stdout, st)
+	} else if err := warehouse.MigrateAndLabel(ctx, pool, e.Stdout, e.Logger, cfg.Environment, claim, Who()); err != nil {
 		return err
 	}
-	if len(applied) == 0 {
-		fmt.Fprintln(e.Stdout, "schema up to date; nothing to apply")
-	}
-	if claim != "" {
-		prev, err := warehouse.Claim(ctx, pool, claim, Who())
-		if err != nil {
-			return err
-		}
-		if prev != claim {
-			fmt.Fprintf(e.Stdout, "warehouse claimed for environment %q (it was %q)\n", claim, prev)
-		}
-	} else {
-		d, created, err := warehouse.EnsureDeployment(ctx, pool, cfg.Environment, Who())
-		if err != nil {
-			return err
-		}
-		if created {
-			fmt.Fprintf(e.Stdout, "warehouse labelled as environment %q\n", d.Environment)
-		}
-	}
-	return describeDeployment(ctx, e, cfg.Environment)
-}
-
-// describeDeployment prints the warehouse's label and warns when it is not
-// this deployment's, without failing: migrating a restored copy is fine,
-// writing from it to Moodle is what the guards refuse.
-func describeDeployment(ctx context.Context, e *Env, env string) error {
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	d, err := warehouse.GetDeployment(ctx, pool)
-	if err != nil {
-		return err
-	}
-	switch {
-	case d == nil:
-		fmt.Fprintf(e.Stdout, "warehouse environment: (none yet; `mim migrate` labels it %q)\n", env)
-	case d.Environment == env:
-		here, err := warehouse.CurrentIdentity(ctx, pool)
-		if err != nil {
-			return err
-		}
-		if why := d.Foreign(here); why != "" {
-			fmt.Fprintf(e.Stdout, "WARNING: %v\n", &warehouse.MismatchError{Configured: env, Warehouse: d.Environment, Foreign: why})
-			return nil
-		}
-		fmt.Fprintf(e.Stdout, "warehouse environment: %s (matches this deployment; the label is this warehouse's)\n", d.Environment)
-	default:
-		fmt.Fprintf(e.Stdout, "WARNING: %v\n", &warehouse.MismatchError{Configured: env, Warehouse: d.Environment})
-	}
-	return nil
+	return warehouse.DescribeDeployment(ctx, pool, e.Stdout, cfg.Environment)
 }

@@ -2,11 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,8 +12,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/night"
-	"github.com/mimwarehouse/mim/internal/progress"
-	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/transform"
 )
@@ -67,15 +62,7 @@ change recorded with who, when and --reason.`,
 }
 
 func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, noTransform bool) (err error) {
-	cfg, err := e.Config()
-	if err != nil {
-		return err
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	run, err := ledger.Begin(ctx, pool, "rollover", cfg.Environment, VersionString(), e.Args)
+	cfg, pool, run, err := beginRun(ctx, e, "rollover")
 	if err != nil {
 		return err
 	}
@@ -85,131 +72,12 @@ func rollover(ctx context.Context, e *Env, year int, apply bool, reason string, 
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	plan, err := mapping.PlanRollover(ctx, tx, year)
-	if err != nil {
-		return err
-	}
-	w := e.Stdout
-	mode := "DRY RUN: nothing will change (use --apply)"
-	if apply {
-		mode = "APPLYING"
-	}
-	fmt.Fprintf(w, "Academic year rollover to %d/%02d — %s\n\n", year, (year+1)%100, mode)
-	switch p, err := schedule.CurrentPause(ctx, tx); {
-	case err != nil:
-		return err
-	case p != nil:
-		fmt.Fprintf(w, "0. Schedules: %s. Good: no night runs until `mim resume` (step 8).\n", p)
-	default:
-		fmt.Fprintf(w, "0. Schedules: NOT paused. Before applying, run `mim pause --reason \"rollover %d\"` so that no scheduled night\n"+
-			"   runs half-way through these changes (runs started by hand still run); `mim resume` at step 8.\n", year)
-	}
-	printRolloverPlan(w, plan)
-
-	runID := run.ID
-	applied, err := mapping.ApplyRollover(ctx, tx, plan, Who(), reason, &runID)
-	if err != nil {
-		return err
-	}
-	if apply {
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("committing the rollover: %w", err)
-		}
-		fmt.Fprintf(w, "\nDone: %d mappings deactivated;", applied.Deactivated)
-		for _, s := range applied.Settings {
-			fmt.Fprintf(w, " %s %q -> %q;", s.Key, s.Old, s.New)
-		}
-		fmt.Fprintln(w)
-		printRolloverNext(w, year)
-		return nil
-	}
-
-	fmt.Fprintln(w, "\n6. Dry run of the next export, with steps 1-3 made inside a transaction that is rolled back:")
+	r := mapping.Rollover{Year: year, Apply: apply, Reason: reason, By: Who(), RunID: run.ID, Export: feeds.NewPreviewer(wire.Feeds(cfg))}
 	if !noTransform {
-		p, perr := transform.LoadEmbedded()
-		if perr != nil {
-			return perr
-		}
-		t0 := time.Now()
-		res, terr := transform.Execute(ctx, tx, p, transform.Options{StatementTimeout: cfg.Warehouse.StatementTimeout,
-			LockTimeout: cfg.Warehouse.LockTimeout, Hooks: night.TransformHooks(cfg, Who(), run.ID)})
-		var ce *transform.CheckError
-		switch {
-		case errors.As(terr, &ce):
-			fmt.Fprintf(w, "   the marts were rebuilt, but %d checks would fail (a real transform would keep yesterday's marts):\n", len(ce.Failures))
-			for _, f := range ce.Failures {
-				fmt.Fprintf(w, "   - %s\n", f)
-			}
-		case terr != nil:
-			return fmt.Errorf("rebuilding the marts in the rehearsal: %w", terr)
-		default:
-			fmt.Fprintf(w, "   marts rebuilt as they would be: %d models in %s\n", len(res.Models), time.Since(t0).Round(time.Millisecond))
+		r.Rebuild = func(ctx context.Context, tx pgx.Tx, w io.Writer) error {
+			return transform.Rehearse(ctx, tx, transform.Options{StatementTimeout: cfg.Warehouse.StatementTimeout,
+				LockTimeout: cfg.Warehouse.LockTimeout, Hooks: night.TransformHooks(cfg, Who(), run.ID)}, w)
 		}
 	}
-	if err := previewDrops(ctx, e, tx, w); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "\nDry run only: everything above was rolled back. Run again with --apply --reason \"...\" to make steps 1-3.\n")
-	printRolloverNext(w, year)
-	return nil
-}
-
-func printRolloverPlan(w io.Writer, p *mapping.RolloverPlan) {
-	fmt.Fprintf(w, "1. Global deactivation: %d active mappings become inactive (their enrolments freeze as they are)\n", p.ToDeactivateTotal)
-	for _, c := range p.ToDeactivate {
-		y := c.AcademicYear
-		if y == "" {
-			y = "any year"
-		}
-		fmt.Fprintf(w, "   %-12s %-10s %-18s %s\n", c.Instance, y, c.Kind, progress.Count(c.Mappings))
-	}
-	for _, pc := range p.Published {
-		fmt.Fprintf(w, "   site %s: Moodle holds %s active memberships from MIM in %s of these courses\n",
-			pc.Instance, progress.Count(pc.ActiveMemberships), progress.Count(pc.Courses))
-	}
-	fmt.Fprintf(w, "2. academic_year: %d -> %d\n", p.AcademicYear, p.Year)
-	fmt.Fprintf(w, "3. min_mod_occ_year: %d -> %d (no override armed: frozen courses are not compared)\n", p.MinModOccYear, p.Year)
-	n, known := p.SITSReady()
-	switch {
-	case !known:
-		fmt.Fprintln(w, "4. SITS readiness: unknown (staging has not been built; run mim extract and mim transform)")
-	case n == 0:
-		fmt.Fprintf(w, "4. SITS readiness: NO module instances for %d yet: SIW_MRG_AYR has probably not been rolled over; confirm the date with the registry\n", p.Year)
-	default:
-		fmt.Fprintf(w, "4. SITS readiness: %s module instances for %d in staging\n", progress.Count(n), p.Year)
-	}
-	for _, y := range p.SITSYears {
-		fmt.Fprintf(w, "   %d: %s module instances, %s occurrences\n", y.Year, progress.Count(y.ModuleInstances), progress.Count(y.Occurrences))
-	}
-}
-
-// previewDrops shows what the next export would send and drop: the export
-// stage's own preview, inside the rollover's transaction.
-func previewDrops(ctx context.Context, e *Env, tx pgx.Tx, w io.Writer) error {
-	cfg, err := e.Config()
-	if err != nil {
-		return err
-	}
-	previews, err := feeds.NewPreviewer(wire.Feeds(cfg)).PreviewExport(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("previewing the export: %w", err)
-	}
-	for _, p := range previews {
-		fmt.Fprintf(w, "   %s %s: %s adds, %s drops, %s changes; %s\n", p.Instance, p.Feed, progress.Count(p.Adds),
-			progress.Count(p.Drops), progress.Count(p.Changes), p.Decision)
-		for _, d := range p.SampleDrops {
-			fmt.Fprintf(w, "     - drop %s\n", d)
-		}
-	}
-	return nil
-}
-
-func printRolloverNext(w io.Writer, year int) {
-	fmt.Fprintf(w, `
-Then, by hand:
-5. Once SITS shows %d, run 'mim run' (extract, transform, export).
-6. Check the feeds: essentially empty, and no mass unenrolment.
-7. Test adding and removing a %d module occurrence mapping ('mim mappings import', 'mim mappings deactivate --course').
-8. Release: let staff map their courses again ('mim settings set staff_edits_frozen false --reason ...'), and 'mim resume' the schedules 'mim pause' held.
-`, year, year)
+	return r.Run(ctx, tx, e.Stdout)
 }

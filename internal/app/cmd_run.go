@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"time"
 
 	"github.com/mimwarehouse/mim/internal/catalog"
 	"github.com/mimwarehouse/mim/internal/config"
@@ -156,6 +155,3 @@ func usage(err error) error {
 	}
 	return err
 }
-
-// sinceRound formats how long ago t was, for messages.
-func sinceRound(t time.Time) string { return time.Since(t).Round(time.Second).String() }

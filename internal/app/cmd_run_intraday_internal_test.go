@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/schedule"
+	"github.com/mimwarehouse/mim/internal/serve"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -50,7 +51,7 @@ func TestServeRunsTheIntradaySchedule(t *testing.T) {
 	// Only the transform, so nothing needs sources: the lock stops it first.
 	j.opts.Stages = []string{StageTransform}
 	due := time.Date(2026, 3, 30, 10, 5, 0, 0, time.UTC)
-	if err := runScheduled(ctx, e, db.Pool, "test-host", j, schedule.MustParse(j.expr, time.UTC), due); err != nil {
+	if err := (serve.Jobs{Pool: db.Pool, Logger: e.Logger, Host: "test-host"}).RunDue(ctx, j.serveJob(e), schedule.MustParse(j.expr, time.UTC), due); err != nil {
 		t.Fatalf("a locked-out time is not an error: %v", err)
 	}
 	var kind, note string

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/schedule"
+	"github.com/mimwarehouse/mim/internal/serve"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
 
@@ -42,7 +44,7 @@ func TestScheduledRunSkippedWhileLocked(t *testing.T) {
 	jobs[0].opts.Stages = []string{StageTransform}
 	due := time.Date(2026, 3, 29, 0, 15, 0, 0, time.UTC)
 	spec := schedule.MustParse(jobs[0].expr, time.UTC)
-	if err := runScheduled(ctx, e, db.Pool, "test-host", jobs[0], spec, due); err != nil {
+	if err := (serve.Jobs{Pool: db.Pool, Logger: e.Logger, Host: "test-host"}).RunDue(ctx, jobs[0].serveJob(e), spec, due); err != nil {
 		t.Fatalf("a locked-out time is not an error: %v", err)
 	}
 	var kind, note string
@@ -52,9 +54,8 @@ func TestScheduledRunSkippedWhileLocked(t *testing.T) {
 	if kind != "skipped" || note == "" {
 		t.Errorf("recorded %s (%s); want skipped with the holder", kind, note)
 	}
-	var runs int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run`).Scan(&runs); err != nil || runs != 0 {
-		t.Errorf("%d runs recorded (%v)", runs, err)
+	if runs, err := ledger.Recent(ctx, db.Pool, 10); err != nil || len(runs) != 0 {
+		t.Errorf("%d runs recorded (%v)", len(runs), err)
 	}
 }
 
@@ -124,7 +125,7 @@ func TestPausedScheduleIsHeld(t *testing.T) {
 	jobs[0].opts.Stages = []string{StageTransform}
 	spec := schedule.MustParse(jobs[0].expr, time.UTC)
 	due := time.Date(2026, 8, 3, 0, 0, 0, 0, time.UTC)
-	if err := runScheduled(ctx, e, db.Pool, "test-host", jobs[0], spec, due); err != nil {
+	if err := (serve.Jobs{Pool: db.Pool, Logger: e.Logger, Host: "test-host"}).RunDue(ctx, jobs[0].serveJob(e), spec, due); err != nil {
 		t.Fatalf("a held time is not an error: %v", err)
 	}
 	var kind, note string
@@ -134,9 +135,8 @@ func TestPausedScheduleIsHeld(t *testing.T) {
 	if kind != schedule.Held || !strings.Contains(note, "rollover 2026") {
 		t.Errorf("recorded %s (%s); want held with the reason", kind, note)
 	}
-	var runs int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run`).Scan(&runs); err != nil || runs != 0 {
-		t.Errorf("%d runs while paused (%v)", runs, err)
+	if runs, err := ledger.Recent(ctx, db.Pool, 10); err != nil || len(runs) != 0 {
+		t.Errorf("%d runs while paused (%v)", len(runs), err)
 	}
 
 	if out := cli("resume"); !strings.Contains(out, "schedules resumed") {
@@ -146,8 +146,8 @@ func TestPausedScheduleIsHeld(t *testing.T) {
 		t.Errorf("a second mim resume said:\n%s", out)
 	}
 	due = due.Add(24 * time.Hour)
-	_ = runScheduled(ctx, e, db.Pool, "test-host", jobs[0], spec, due)
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run`).Scan(&runs); err != nil || runs != 1 {
-		t.Errorf("%d runs after resume, want 1 (%v)", runs, err)
+	_ = (serve.Jobs{Pool: db.Pool, Logger: e.Logger, Host: "test-host"}).RunDue(ctx, jobs[0].serveJob(e), spec, due)
+	if runs, err := ledger.Recent(ctx, db.Pool, 10); err != nil || len(runs) != 1 {
+		t.Errorf("%d runs after resume, want 1 (%v)", len(runs), err)
 	}
 }

@@ -3,9 +3,6 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/mimwarehouse/mim/internal/settings"
 )
@@ -67,7 +64,11 @@ show who armed each override, why, and when it lapses.
 				if len(args) != 3 {
 					return Usagef("set needs KEY and VALUE")
 				}
-				return settingsSet(ctx, e, args[1], args[2], *reason)
+				pool, err := e.Warehouse(ctx)
+				if err != nil {
+					return err
+				}
+				return settings.SetAndReport(ctx, pool, e.Stdout, args[1], args[2], Who(), *reason)
 			}
 			return Usagef("unknown action %q (use list or set)", args[0])
 		}
@@ -83,48 +84,5 @@ func settingsList(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tVALUE\tTYPE\tCHANGED\tBY")
-	for _, s := range all {
-		v := s.Value
-		if len(v) > 40 {
-			v = v[:37] + "..."
-		}
-		if v == "" {
-			v = `""`
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Key, strings.ReplaceAll(v, "\n", " "), s.Type,
-			s.UpdatedAt.Local().Format("2006-01-02 15:04"), s.UpdatedBy)
-	}
-	return tw.Flush()
-}
-
-func settingsSet(ctx context.Context, e *Env, key, value, reason string) error {
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return err
-	}
-	old, err := settings.Set(ctx, pool, key, value, Who(), reason, nil)
-	if err != nil {
-		return err
-	}
-	now, err := settings.Text(ctx, pool, key)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "%s: %q -> %q\n", key, old, now)
-	s, err := settings.Get(ctx, pool, key)
-	if err != nil || s.Type != settings.TypeOverride {
-		return err
-	}
-	os, err := settings.Overrides(ctx, pool)
-	if err != nil {
-		return err
-	}
-	for _, o := range os {
-		if o.Key == key {
-			fmt.Fprintln(e.Stdout, o.Describe())
-		}
-	}
-	return nil
+	return settings.WriteTable(e.Stdout, all)
 }

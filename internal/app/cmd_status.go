@@ -5,12 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
-	"text/tabwriter"
-	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
-	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -56,6 +54,8 @@ var versionCommand = Command{
 	},
 }
 
+// printStatus prints the warehouse's environment and schema, the armed
+// overrides, the pause, and the last n runs with the last one's steps.
 func printStatus(ctx context.Context, e *Env, n int, allSteps bool) error {
 	cfg, err := e.Config()
 	if err != nil {
@@ -75,9 +75,17 @@ func printStatus(ctx context.Context, e *Env, n int, allSteps bool) error {
 		return nil
 	}
 	fmt.Fprintln(e.Stdout, "schema: up to date")
-	if err := describeDeployment(ctx, e, cfg.Environment); err != nil {
+	if err := warehouse.DescribeDeployment(ctx, pool, e.Stdout, cfg.Environment); err != nil {
 		return err
 	}
+	if err := printHolds(ctx, e.Stdout, pool); err != nil {
+		return err
+	}
+	return printRuns(ctx, e.Stdout, pool, n, allSteps)
+}
+
+// printHolds prints the armed overrides and whether the schedules are paused.
+func printHolds(ctx context.Context, w io.Writer, pool *pgxpool.Pool) error {
 	overrides, err := settings.Overrides(ctx, pool)
 	if err != nil {
 		return err
@@ -86,103 +94,50 @@ func printStatus(ctx context.Context, e *Env, n int, allSteps bool) error {
 	for _, o := range overrides {
 		if o.Armed {
 			armed++
-			fmt.Fprintf(e.Stdout, "OVERRIDE: %s\n", o.Describe())
+			fmt.Fprintf(w, "OVERRIDE: %s\n", o.Describe())
 		}
 	}
 	if armed == 0 {
-		fmt.Fprintln(e.Stdout, "overrides: none armed (every guard refuses or holds what breaks its budget)")
+		fmt.Fprintln(w, "overrides: none armed (every guard refuses or holds what breaks its budget)")
 	}
 	switch p, err := schedule.CurrentPause(ctx, pool); {
 	case err != nil:
 		return err
 	case p != nil:
-		fmt.Fprintf(e.Stdout, "PAUSED: the schedules are %s; mim serve runs no scheduled job until `mim resume`\n", p)
+		fmt.Fprintf(w, "PAUSED: the schedules are %s; mim serve runs no scheduled job until `mim resume`\n", p)
 	default:
-		fmt.Fprintln(e.Stdout, "schedules: not paused")
+		fmt.Fprintln(w, "schedules: not paused")
 	}
+	return nil
+}
+
+// printRuns prints the last n runs, then the last one's steps: a line per
+// stage, or every step.
+func printRuns(ctx context.Context, w io.Writer, pool *pgxpool.Pool, n int, allSteps bool) error {
 	runs, err := ledger.Recent(ctx, pool, n)
 	if err != nil {
 		return err
 	}
 	if len(runs) == 0 {
-		fmt.Fprintln(e.Stdout, "\nno runs recorded yet")
+		fmt.Fprintln(w, "\nno runs recorded yet")
 		return nil
 	}
-	fmt.Fprintln(e.Stdout, "\nrecent runs:")
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tCOMMAND\tSTATUS\tSTARTED\tDURATION\tSTEPS\tERRORS\tHOST")
-	for _, r := range runs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Command, r.Status,
-			r.Started.Local().Format("2006-01-02 15:04:05"), r.Duration().Round(time.Millisecond),
-			progress.Count(int64(r.Steps)), progress.Count(r.StepErrors), r.Host)
-	}
-	tw.Flush()
-	last := runs[0]
-	if last.Error != nil {
-		fmt.Fprintf(e.Stdout, "\nrun %d ended with: %s\n", last.ID, *last.Error)
-	}
-	steps, err := ledger.Steps(ctx, pool, last.ID)
-	if err != nil {
+	fmt.Fprintln(w, "\nrecent runs:")
+	if err := ledger.WriteRuns(w, runs); err != nil {
 		return err
 	}
+	last := runs[0]
+	if last.Error != nil {
+		fmt.Fprintf(w, "\nrun %d ended with: %s\n", last.ID, *last.Error)
+	}
+	steps, err := ledger.Steps(ctx, pool, last.ID)
 	switch {
-	case len(steps) == 0:
+	case err != nil || len(steps) == 0:
+		return err
 	case allSteps:
-		fmt.Fprintf(e.Stdout, "\nsteps of run %d:\n", last.ID)
-		printSteps(e.Stdout, steps)
-	default:
-		fmt.Fprintf(e.Stdout, "\nrun %d by stage (mim status --steps lists every step):\n", last.ID)
-		printStages(e.Stdout, steps)
+		fmt.Fprintf(w, "\nsteps of run %d:\n", last.ID)
+		return ledger.WriteSteps(w, steps)
 	}
-	return nil
-}
-
-// countColumns are a step's counts, right-aligned.
-var countColumns = []progress.Column{{Name: "IN", Right: true}, {Name: "NEW", Right: true}, {Name: "CHANGED", Right: true},
-	{Name: "DELETED", Right: true}, {Name: "UNCHANGED", Right: true}, {Name: "ERRORS", Right: true}}
-
-// printStages writes a line per stage, then the steps that did not succeed.
-func printStages(w io.Writer, steps []ledger.StepSummary) {
-	tw := progress.NewTable(progress.Column{Name: "STAGE"}, progress.Column{Name: "STEPS", Right: true}, countColumns[0], countColumns[1],
-		countColumns[2], countColumns[3], countColumns[4], countColumns[5], progress.Column{Name: "TIME", Right: true}, progress.Column{Name: "STATUS"})
-	for _, t := range ledger.ByStage(steps) {
-		d := "running"
-		if t.Finished != nil {
-			d = t.Finished.Sub(t.Started).Round(time.Millisecond).String()
-		}
-		c := t.Counts
-		tw.Add(t.Stage, progress.Count(int64(t.Steps)), progress.Count(c.In), progress.Count(c.New), progress.Count(c.Changed),
-			progress.Count(c.Deleted), progress.Count(c.Unchanged), progress.Count(c.Errors), d, t.Statuses())
-	}
-	_ = tw.Write(w)
-	var bad []ledger.StepSummary
-	for _, s := range steps {
-		if s.Status != ledger.Succeeded {
-			bad = append(bad, s)
-		}
-	}
-	if len(bad) > 0 {
-		fmt.Fprintln(w, "\nsteps that did not succeed:")
-		printSteps(w, bad)
-	}
-}
-
-func printSteps(w io.Writer, steps []ledger.StepSummary) {
-	tw := progress.NewTable(progress.Column{Name: "STEP"}, progress.Column{Name: "STATUS"}, countColumns[0], countColumns[1],
-		countColumns[2], countColumns[3], countColumns[4], countColumns[5], progress.Column{Name: "TIME", Right: true})
-	for _, s := range steps {
-		d := "running"
-		if s.Finished != nil {
-			d = s.Duration().Round(time.Millisecond).String()
-		}
-		c := s.Counts
-		tw.Add(s.Key.String(), s.Status, progress.Count(c.In), progress.Count(c.New), progress.Count(c.Changed),
-			progress.Count(c.Deleted), progress.Count(c.Unchanged), progress.Count(c.Errors), d)
-	}
-	_ = tw.Write(w)
-	for _, s := range steps {
-		if s.Error != nil {
-			fmt.Fprintf(w, "  %s: %s\n", s.Key, strings.TrimSpace(*s.Error))
-		}
-	}
+	fmt.Fprintf(w, "\nrun %d by stage (mim status --steps lists every step):\n", last.ID)
+	return ledger.WriteStages(w, steps)
 }

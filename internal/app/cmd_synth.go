@@ -1,14 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,15 +72,17 @@ writes what was planted (the counts the transforms must reproduce).`,
 				*year = CurrentAcademicYear(time.Now())
 			}
 			return runSynth(ctx, e, synthOptions{opts: synth.Options{Scale: sc, Seed: *seed, Year: *year}, prefix: *prefix,
-				dsn: *dsn, mappings: *mappings, mappingsCSV: *mappingsCSV, moodleJSON: *moodleJSON, manifest: *manifest})
+				dsn: *dsn, mappings: *mappings, files: synth.Files{MappingsCSV: *mappingsCSV, MoodleJSON: *moodleJSON, Manifest: *manifest}})
 		}
 	},
 }
 
 type synthOptions struct {
-	opts                                           synth.Options
-	prefix, dsn, mappingsCSV, moodleJSON, manifest string
-	mappings                                       bool
+	opts     synth.Options
+	prefix   string
+	dsn      string
+	mappings bool
+	files    synth.Files
 }
 
 func runSynth(ctx context.Context, e *Env, o synthOptions) error {
@@ -116,24 +113,9 @@ func runSynth(ctx context.Context, e *Env, o synthOptions) error {
 		return Usagef("%v", err)
 	}
 	fmt.Fprintf(e.Stdout, "generated scale %s, seed %d, year %d in %s\n", in.Scale, in.Seed, in.Year, time.Since(start).Round(time.Millisecond))
-
-	start = time.Now()
-	fmt.Fprintf(e.Stdout, "writing into %s\n", target)
-	var total int64
-	counts, err := in.Write(ctx, pool, o.prefix, func(c synth.TableCount) {
-		total += c.Rows
-		fmt.Fprintf(e.Stdout, "%10d  %s\n", c.Rows, c.Table)
-	})
-	if err != nil {
+	if err := in.Load(ctx, pool, o.prefix, target, e.Stdout); err != nil {
 		return err
 	}
-	elapsed := time.Since(start)
-	fmt.Fprintf(e.Stdout, "wrote %d rows in %d tables in %s (%.0f rows/s)\n", total, len(counts), elapsed.Round(time.Millisecond),
-		float64(total)/elapsed.Seconds())
-	sitsSchema, cmisSchema := synth.Schemas(o.prefix)
-	fmt.Fprintf(e.Stdout, "read them with:\n  sources:\n    sits: {driver: pgx, dsn: \"%s\", schema: %s}\n    cmis: {driver: pgx, dsn: \"%s\", schema: %s}\n",
-		target, sitsSchema, target, cmisSchema)
-
 	if o.mappings {
 		res, err := synth.InsertMappings(ctx, pool, in.Mappings, Who())
 		if err != nil {
@@ -141,76 +123,8 @@ func runSynth(ctx context.Context, e *Env, o synthOptions) error {
 		}
 		fmt.Fprintf(e.Stdout, "course mappings: %d created, %d updated, %d unchanged\n", res.Created, res.Updated, res.Unchanged)
 	}
-	if o.mappingsCSV != "" {
-		var buf bytes.Buffer
-		if err := synth.WriteMappingsCSV(&buf, in.Mappings); err != nil {
-			return err
-		}
-		if err := synthWriteFile(o.mappingsCSV, buf.Bytes()); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.Stdout, "wrote %d course mappings to %s\n", len(in.Mappings), o.mappingsCSV)
+	if err := in.WriteFiles(o.files, e.Stdout); err != nil {
+		return err
 	}
-	if o.moodleJSON != "" {
-		if err := os.MkdirAll(o.moodleJSON, 0o755); err != nil {
-			return fmt.Errorf("creating %s: %w", o.moodleJSON, err)
-		}
-		for _, s := range in.Sites {
-			b, err := json.Marshal(s.State)
-			if err != nil {
-				return fmt.Errorf("encoding Moodle site %s: %w", s.Name, err)
-			}
-			p := filepath.Join(o.moodleJSON, s.Name+".json")
-			if err := synthWriteFile(p, b); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.Stdout, "wrote Moodle site %s to %s\n", s.Name, p)
-		}
-	}
-	if o.manifest != "" {
-		b, err := json.MarshalIndent(in.Manifest, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := synthWriteFile(o.manifest, append(b, '\n')); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.Stdout, "wrote the manifest to %s\n", o.manifest)
-	}
-	printManifest(e, in)
-	return nil
-}
-
-func printManifest(e *Env, in *synth.Institution) {
-	m := in.Manifest
-	fmt.Fprintf(e.Stdout, "\nplanted: %d students (%d active), %d registrations (%d this year), %d CMIS groups, %d members\n",
-		m.Students, m.ActiveStudents, m.Registrations, m.RegistrationsCurrentYear, m.CMISGroups, m.CMISGroupMembers)
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "site\tcourses\tusers\tenrolments\tmemberships\tmissing\tsuspended\textra\tunknown user\tduplicates\tsync groups\t")
-	for _, s := range m.Sites {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", s.Site, s.Courses, s.Users, s.Enrolments, s.ActiveMemberships,
-			s.DriftMissing, s.DriftSuspended, s.DriftExtra, s.UnknownUserRows, s.DuplicateSameIDNumber+s.DuplicateEmailCaseVariant, s.GroupSyncGroups)
-	}
-	tw.Flush()
-}
-
-// synthWriteFile writes data to a temporary file beside path and renames it.
-func synthWriteFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return in.Manifest.WriteText(e.Stdout)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/coursemap"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
 // staffWorld is the synthetic institution after one night, with the
@@ -32,7 +33,7 @@ func newStaffWorld(t *testing.T) *staffWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ed, err := app.NewCourseEditor(cfg, w.db.Pool)
+	ed, err := wire.CourseEditor(cfg, w.db.Pool)
 	if err != nil {
 		t.Fatal(err)
 	}

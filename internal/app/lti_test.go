@@ -23,6 +23,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/statuspage/browsertest"
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -117,7 +118,7 @@ func TestStaffMapACourseFromMoodleInChromium(t *testing.T) {
 	}
 	cfg.LTI = config.LTI{URL: srv.URL, KeyFile: keyFile, Sites: []string{"main"}, Session: 30 * time.Minute}
 	logs := &syncBuffer{}
-	tool, err := app.NewLTITool(cfg, w.db.Pool, slog.New(slog.NewTextHandler(logs, nil)))
+	tool, err := wire.LTITool(cfg, w.db.Pool, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func (p LoadPhase) Total() time.Duration { return p.Write + p.Commit }
 type LoadResult struct {
 	Records int
 	// CopyRuns are psql `\copy` of the same rows (same columns, canonical
-	// payloads, hashes) into an empty table indexed like raw.record: the
+	// payloads, hashes) into an empty table indexed like the raw store: the
 	// physical floor, measured just before each phase so that each ratio
 	// compares runs made in the same conditions (the machine may be shared).
 	CopyRuns   []time.Duration

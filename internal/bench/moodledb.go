@@ -19,6 +19,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/progress"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -155,7 +156,7 @@ func (b *bench) readCost(ctx context.Context, s *simSite) (readCost, error) {
 		Entities: append([]string(nil), config.DefaultMoodleEntities...),
 		Database: &config.MoodleDatabase{Driver: "pgx", DSN: config.DSN(b.replicaDSN(s.name)), Prefix: config.DefaultMoodleDBPrefix,
 			MaxLag: time.Hour, Timeout: 10 * time.Minute}}
-	src, err := moodlex.NewDB(site, extract.Options{})
+	src, err := moodlex.NewDB(wire.MoodleSite(site), extract.Options{})
 	if err != nil {
 		return readCost{}, err
 	}

@@ -303,16 +303,16 @@ func (b *bench) ims(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	var sum feeds.IMSTiming
+	var sum IMSTiming
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "site\tmembers\tMB\tplan\tquery alone\twrite\twrite+check\twriter alone\twriter MB/s\tcheck MB/s\t")
 	for _, s := range b.sites {
 		// The best of three: the machine is shared, and each way is
 		// timed on its own snapshot anyway.
-		var t *feeds.IMSTiming
+		var t *IMSTiming
 		for range imsRepeats {
-			u, err := feeds.MeasureIMS(ctx, b.pool, wire.Feeds(cfg), s.name, dir)
+			u, err := MeasureIMS(ctx, b.pool, wire.Feeds(cfg), s.name, dir)
 			if err != nil {
 				return fmt.Errorf("bench stage ims: %w", err)
 			}

@@ -143,8 +143,14 @@ func TestPublishCreatesThenUpdates(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.catalog_dataset WHERE action = 'created' AND run_id = $1 AND package_id <> ''`, run.ID).Scan(&n); err != nil || n != 2 {
 		t.Errorf("ctl.catalog_dataset has %d created rows (%v)", n, err)
 	}
-	var steps int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND stage = 'catalog' AND status = 'succeeded' AND rows_new = 1`, run.ID).Scan(&steps); err != nil || steps != 2 {
+	recorded, err := ledger.Steps(ctx, db.Pool, run.ID)
+	steps := 0
+	for _, s := range recorded {
+		if s.Key.Stage == "catalog" && s.Status == ledger.Succeeded && s.Counts.New == 1 {
+			steps++
+		}
+	}
+	if err != nil || steps != 2 {
 		t.Errorf("%d catalog steps (%v)", steps, err)
 	}
 

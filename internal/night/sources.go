@@ -56,7 +56,7 @@ func openMoodle(ctx context.Context, e *Env, name string, opts extract.Options) 
 	}
 	var se *moodlex.SelectionError
 	if site.Kind == config.KindMoodleDB {
-		src, err := moodlex.NewDB(site, opts, moodlex.WithLogger(e.logger()))
+		src, err := moodlex.NewDB(wire.MoodleSite(site), opts, moodlex.WithLogger(e.logger()))
 		if errors.As(err, &se) {
 			return nil, Usagef("%s", se.Msg)
 		}
@@ -66,13 +66,13 @@ func openMoodle(ctx context.Context, e *Env, name string, opts extract.Options) 
 	if err != nil {
 		return nil, fmt.Errorf("building the web-service client: %w", err)
 	}
-	// The warehouse lets the source record the site's fingerprint and close
-	// the scopes of courses Moodle no longer has.
+	// The warehouse lets the source record the site's fingerprint; which
+	// scopes raw holds it asks the loader's writers (extract.ScopeLister).
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
 		return nil, err
 	}
-	src, err := moodlex.New(client, site, opts, moodlex.WithWarehouse(pool), moodlex.WithLogger(e.logger()))
+	src, err := moodlex.New(client, wire.MoodleSite(site), opts, moodlex.WithWarehouse(pool), moodlex.WithLogger(e.logger()))
 	if errors.As(err, &se) {
 		return nil, Usagef("%s", se.Msg)
 	}

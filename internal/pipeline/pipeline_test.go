@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -119,10 +120,19 @@ func TestFailedSiteStopsOnlyWhatNeedsIt(t *testing.T) {
 		t.Errorf("Err() = %v", err)
 	}
 	// The skip is in the ledger, with its reason.
-	var status, reason string
-	if err := db.Pool.QueryRow(ctx, `SELECT status, detail->>'reason' FROM ctl.run_step WHERE run_id = $1 AND stage = 'groups' AND instance = 'a'`,
-		run.ID).Scan(&status, &reason); err != nil {
+	steps, err := ledger.Steps(ctx, db.Pool, run.ID)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var status, reason string
+	for _, s := range steps {
+		if s.Key.Stage == "groups" && s.Key.Instance == "a" {
+			var detail struct{ Reason string }
+			if err := json.Unmarshal(s.Detail, &detail); err != nil {
+				t.Fatal(err)
+			}
+			status, reason = s.Status, detail.Reason
+		}
 	}
 	if status != "skipped" || !strings.Contains(reason, "extract:moodle:a failed") {
 		t.Errorf("ledger: groups/a %s (%s)", status, reason)

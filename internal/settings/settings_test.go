@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/settings"
 )
@@ -83,8 +84,7 @@ func TestTakeOneShotFollowsItsTransaction(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := context.Background()
 	settings.Set(ctx, db.Pool, "threshold_override", "true", "ops", "rollover", nil)
-	var runID int64
-	db.Pool.QueryRow(ctx, `INSERT INTO ctl.run (command, environment, host, pid, version) VALUES ('export','test','h',1,'v') RETURNING run_id`).Scan(&runID)
+	runID := recordRun(t, db, "export")
 
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
@@ -115,8 +115,7 @@ func TestTakeOneShotFollowsItsTransaction(t *testing.T) {
 	}
 	// Every guard of the run that used it may use it (two sites' feeds, two
 	// shrunk entities); no later run can.
-	var nextRun int64
-	db.Pool.QueryRow(ctx, `INSERT INTO ctl.run (command, environment, host, pid, version) VALUES ('export','test','h',1,'v') RETURNING run_id`).Scan(&nextRun)
+	nextRun := recordRun(t, db, "export")
 	for _, c := range []struct {
 		run  int64
 		want bool
@@ -181,8 +180,7 @@ func TestOverridesAreDeliberateAndLapse(t *testing.T) {
 	if _, err := db.Pool.Exec(ctx, `UPDATE ctl.override_arm SET armed_at = armed_at - interval '25 hours', expires_at = expires_at - interval '25 hours'`); err != nil {
 		t.Fatal(err)
 	}
-	var runID int64
-	db.Pool.QueryRow(ctx, `INSERT INTO ctl.run (command, environment, host, pid, version) VALUES ('groups','test','h',1,'v') RETURNING run_id`).Scan(&runID)
+	runID := recordRun(t, db, "groups")
 	if ok, err := settings.OneShotAvailable(ctx, db.Pool, "member_remove_override", runID); err != nil || ok {
 		t.Errorf("a lapsed override is available: %v %v", ok, err)
 	}
@@ -209,4 +207,19 @@ func TestOverridesAreDeliberateAndLapse(t *testing.T) {
 			t.Errorf("describe after the lapse: %s", o.Describe())
 		}
 	}
+}
+
+// recordRun records a finished run of command in the ledger and returns
+// its id.
+func recordRun(t *testing.T, db *pgtest.DB, command string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	r, err := ledger.Begin(ctx, db.Pool, command, "test", "v", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Finish(ctx, ledger.Succeeded, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mimwarehouse/mim/export/csvfeed"
 	"github.com/mimwarehouse/mim/export/feeds"
+	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
 )
 
@@ -112,6 +113,7 @@ func TestEveryOptionIsWired(t *testing.T) {
 		"Knowledge":  Knowledge(cfg),
 		"MartConfig": MartConfig(cfg),
 		"SITS":       SITS(cfg.Sources.SITS),
+		"MoodleSite": MoodleSite(&cfg.Moodle[0]),
 		"CMIS":       SQLRead(cfg.Sources.CMIS),
 	} {
 		z := slices.DeleteFunc(zeros(reflect.ValueOf(got), name), func(p string) bool { return slices.Contains(notConfigured, p) })
@@ -166,5 +168,14 @@ func TestProfileFields(t *testing.T) {
 func TestProfileColumnsAgree(t *testing.T) {
 	if !slices.Equal(config.ProfileColumns, feeds.ProfileColumns) {
 		t.Errorf("config accepts %v, the export reads %v", config.ProfileColumns, feeds.ProfileColumns)
+	}
+}
+
+// The configuration accepts exactly the entities the extractor knows, and
+// defaults to the same ones.
+func TestMoodleEntitiesAgree(t *testing.T) {
+	if !slices.Equal(config.MoodleEntities, moodlex.EntityNames) || !slices.Equal(config.DefaultMoodleEntities, moodlex.DefaultEntityNames) {
+		t.Errorf("config: %v (default %v); extractor: %v (default %v)", config.MoodleEntities, config.DefaultMoodleEntities,
+			moodlex.EntityNames, moodlex.DefaultEntityNames)
 	}
 }

@@ -171,7 +171,7 @@ func (w *World) Extract(tb testing.TB, sis bool) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		src, err := moodlex.New(client, site, extract.Options{}, moodlex.WithWarehouse(w.DB.Pool))
+		src, err := moodlex.New(client, moodleSite(site), extract.Options{}, moodlex.WithWarehouse(w.DB.Pool))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -264,4 +264,16 @@ func martConfigHook(cfg *config.Config) transform.Hook {
 func sqlRead(s *config.SQLSource) sqlsource.Config {
 	return sqlsource.Config{Driver: s.Driver, DSN: s.DSN, Schema: s.Schema,
 		MaxBadRowsPercent: s.MaxBadRowsPercent, FetchSize: s.FetchSize, Timeout: s.Timeout}
+}
+
+// moodleSite is wire.MoodleSite for a site read through its web services.
+func moodleSite(s *config.MoodleSite) *moodlex.Site {
+	out := &moodlex.Site{Name: s.Name, URL: s.URL, Environment: s.Environment, Entities: s.Entities,
+		PageSize: s.PageSize, Concurrency: s.Concurrency,
+		Grades:     moodlex.Optional{Enabled: s.Grades.Enabled, Categories: s.Grades.Categories},
+		Completion: moodlex.Optional{Enabled: s.Completion.Enabled, Categories: s.Completion.Categories}}
+	for _, c := range s.UserCriteria {
+		out.UserCriteria = append(out.UserCriteria, moodlex.Criterion{Key: c.Key, Value: c.Value})
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package app
+package checks
 
 import (
 	"context"
@@ -10,72 +10,53 @@ import (
 
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
-	"github.com/mimwarehouse/mim/internal/observe"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
-// MoodleClient builds the web-service client for a configured site with
-// its rate, concurrency, form-variable budget, timeout and retries, logging
-// to e.Logger. Every command that talks to Moodle builds its clients here,
-// so all treat a site alike; opts are applied last (e.g. an Observer).
-func MoodleClient(e *Env, site *config.MoodleSite, opts ...moodle.Option) (*moodle.Client, error) {
-	base := []moodle.Option{
-		moodle.WithRate(site.RatePerSecond),
-		moodle.WithConcurrency(site.Concurrency),
-		moodle.WithMaxInputVars(site.MaxInputVars),
-		moodle.WithTimeout(site.Timeout),
-		moodle.WithRetries(site.Retries),
-	}
-	if e.Logger != nil {
-		base = append(base, moodle.WithLogger(e.Logger))
-	}
-	base = append(base, moodle.WithObserver(requestObservers(e)))
-	return moodle.New(site.Name, site.URL, site.Token.Reveal(), append(base, opts...)...)
-}
-
-// checkMoodle asks every configured site who it is, at once: the live
+// Moodle asks every configured site who it is, at once: the live
 // siteurl must be the configured URL, and the token's service must hold
 // the functions reading the site needs. A second line per site says
 // whether group sync could write there; missing write functions fail the
 // check only where this deployment may write (same environment).
-func checkMoodle(ctx context.Context, e *Env) []CheckResult {
-	cfg, err := e.Config()
-	if err != nil || len(cfg.Moodle) == 0 {
+func Moodle(ctx context.Context, d Deps) []Result {
+	cfg := d.Config
+	if len(cfg.Moodle) == 0 {
 		return nil
 	}
-	results := make([][]CheckResult, len(cfg.Moodle))
+	results := make([][]Result, len(cfg.Moodle))
 	var wg sync.WaitGroup
 	for i := range cfg.Moodle {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = checkMoodleSite(ctx, e, cfg.Environment, &cfg.Moodle[i])
+			results[i] = moodleSite(ctx, d, cfg.Environment, &cfg.Moodle[i])
 		}()
 	}
 	wg.Wait()
-	var out []CheckResult
+	var out []Result
 	for _, r := range results {
 		out = append(out, r...)
 	}
 	return out
 }
 
-func checkMoodleSite(ctx context.Context, e *Env, environment string, site *config.MoodleSite) []CheckResult {
-	var database []CheckResult
+func moodleSite(ctx context.Context, d Deps, environment string, site *config.MoodleSite) []Result {
+	var database []Result
 	if site.Kind == config.KindMoodleDB {
-		database = []CheckResult{checkMoodleDatabase(ctx, site)}
+		database = []Result{moodleDatabase(ctx, site)}
 	}
-	return append(database, checkMoodleWebServices(ctx, e, environment, site)...)
+	return append(database, moodleWebServices(ctx, d, environment, site)...)
 }
 
-// checkMoodleDatabase dials a moodle-db site's database and checks every
+// moodleDatabase dials a moodle-db site's database and checks every
 // table a read needs is there, with the configured prefix, and readable.
-func checkMoodleDatabase(ctx context.Context, site *config.MoodleSite) CheckResult {
-	r := CheckResult{Target: "moodle:" + site.Name + " database"}
+func moodleDatabase(ctx context.Context, site *config.MoodleSite) Result {
+	r := Result{Target: "moodle:" + site.Name + " database"}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	missing, checked, err := moodlex.CheckDB(ctx, site)
+	missing, checked, err := moodlex.CheckDB(ctx, wire.MoodleSite(site))
 	switch {
 	case err != nil:
 		r.Detail = err.Error()
@@ -90,25 +71,25 @@ func checkMoodleDatabase(ctx context.Context, site *config.MoodleSite) CheckResu
 	return r
 }
 
-func checkMoodleWebServices(ctx context.Context, e *Env, environment string, site *config.MoodleSite) []CheckResult {
-	read := CheckResult{Target: "moodle:" + site.Name}
+func moodleWebServices(ctx context.Context, d Deps, environment string, site *config.MoodleSite) []Result {
+	read := Result{Target: "moodle:" + site.Name}
 	// A check should answer quickly: one retry, a short timeout.
-	c, err := MoodleClient(e, site, moodle.WithRetries(min(site.Retries, 1)), moodle.WithTimeout(min(site.Timeout, 20*time.Second)))
+	c, err := d.Client(site, moodle.WithRetries(min(site.Retries, 1)), moodle.WithTimeout(min(site.Timeout, 20*time.Second)))
 	if err != nil {
 		read.Detail = err.Error()
-		return []CheckResult{read}
+		return []Result{read}
 	}
 	info, err := c.SiteInfo(ctx)
 	if err != nil {
 		read.Detail = "asking the site who it is: " + err.Error()
-		return []CheckResult{read}
+		return []Result{read}
 	}
 	var problems []string
 	if !moodle.SameSite(site.URL, info.SiteURL) {
 		problems = append(problems, fmt.Sprintf("its siteurl is %s, not the configured %s: a different site answers, so MIM reads and writes nothing there",
 			info.SiteURL, site.URL))
 	}
-	if missing := info.Missing(moodlex.Functions(site)...); len(missing) > 0 {
+	if missing := info.Missing(moodlex.Functions(wire.MoodleSite(site))...); len(missing) > 0 {
 		problems = append(problems, "the token's service lacks "+strings.Join(missing, ", ")+" (add them to the external service)")
 	}
 	about := fmt.Sprintf("Moodle %s, %q, web-service user %s", info.Release, info.SiteName, info.Username)
@@ -117,13 +98,13 @@ func checkMoodleWebServices(ctx context.Context, e *Env, environment string, sit
 	} else {
 		read.OK = true
 		read.Detail = fmt.Sprintf("%s at %s; the %d functions reading it needs are in the token's service",
-			about, info.SiteURL, len(moodlex.Functions(site)))
+			about, info.SiteURL, len(moodlex.Functions(wire.MoodleSite(site))))
 	}
-	out := []CheckResult{read}
+	out := []Result{read}
 	if read.OK {
-		out = append(out, checkMoodleAccess(ctx, e, site, c)...)
+		out = append(out, moodleAccess(ctx, d, site, c)...)
 	}
-	write := CheckResult{Target: "moodle:" + site.Name + " group sync"}
+	write := Result{Target: "moodle:" + site.Name + " group sync"}
 	missing := info.Missing(moodle.GroupWriteFunctions...)
 	writable := site.Environment == environment
 	switch {
@@ -142,23 +123,23 @@ func checkMoodleWebServices(ctx context.Context, e *Env, environment string, sit
 	}
 	out = append(out, write)
 	if read.OK && writable && len(missing) == 0 {
-		out = append(out, checkInputVars(ctx, site, c))
+		out = append(out, inputVars(ctx, site, c))
 	}
 	return out
 }
 
-// checkMoodleAccess proves the token sees what extraction reads (one line
+// moodleAccess proves the token sees what extraction reads (one line
 // per finding), aimed at users and a course the warehouse knows when it
 // can be reached.
-func checkMoodleAccess(ctx context.Context, e *Env, site *config.MoodleSite, c *moodle.Client) []CheckResult {
+func moodleAccess(ctx context.Context, d Deps, site *config.MoodleSite, c *moodle.Client) []Result {
 	var hint moodlex.AccessHint
-	if pool, err := e.Warehouse(ctx); err == nil {
-		sample, _ := load.SampleMoodleSite(ctx, pool, site.Name) // without one, the check looks at the lowest ids
+	if d.Pool != nil {
+		sample, _ := load.SampleMoodleSite(ctx, d.Pool, site.Name) // without one, the check looks at the lowest ids
 		hint = moodlex.AccessHint(sample)
 	}
-	var out []CheckResult
-	for _, a := range moodlex.CheckAccess(ctx, c, site, hint) {
-		out = append(out, CheckResult{Target: "moodle:" + site.Name + " " + a.What, OK: a.OK, Detail: a.Detail})
+	var out []Result
+	for _, a := range moodlex.CheckAccess(ctx, c, wire.MoodleSite(site), hint) {
+		out = append(out, Result{Target: "moodle:" + site.Name + " " + a.What, OK: a.OK, Detail: a.Detail})
 	}
 	return out
 }
@@ -167,11 +148,11 @@ func checkMoodleAccess(ctx context.Context, e *Env, site *config.MoodleSite, c *
 // max_input_vars: far above PHP's default of 1000.
 const maxInputVarsProbe = 20000
 
-// checkInputVars measures the site's max_input_vars and compares it with
+// inputVars measures the site's max_input_vars and compares it with
 // the configured budget: PHP drops what is beyond without a word, so a
 // budget above the real limit cuts group writes short silently.
-func checkInputVars(ctx context.Context, site *config.MoodleSite, c *moodle.Client) CheckResult {
-	r := CheckResult{Target: "moodle:" + site.Name + " max_input_vars"}
+func inputVars(ctx context.Context, site *config.MoodleSite, c *moodle.Client) Result {
+	r := Result{Target: "moodle:" + site.Name + " max_input_vars"}
 	m, err := c.MeasureInputVars(ctx, maxInputVarsProbe)
 	switch {
 	case err != nil:
@@ -190,34 +171,4 @@ func checkInputVars(ctx context.Context, site *config.MoodleSite, c *moodle.Clie
 			limit, m.Requests, site.MaxInputVars)
 	}
 	return r
-}
-
-// requestObservers is where a client's calls are counted: the tally the
-// ledger gets at the end of a run, and the live metrics when there are.
-func requestObservers(e *Env) moodle.Observer {
-	if e.Requests == nil {
-		e.Requests = observe.NewTally()
-	}
-	if e.Metrics == nil {
-		return e.Requests
-	}
-	return observerPair{e.Requests, e.Metrics}
-}
-
-type observerPair [2]moodle.Observer
-
-func (p observerPair) RequestObserved(site, function, outcome string, d time.Duration) {
-	p[0].RequestObserved(site, function, outcome, d)
-	p[1].RequestObserved(site, function, outcome, d)
-}
-
-// saveRequests records the Moodle calls made since the last save under run.
-// A failure is logged: the run's own work stands.
-func saveRequests(ctx context.Context, e *Env, q observe.Execer, runID int64) {
-	if e.Requests == nil {
-		return
-	}
-	if err := observe.SaveRequests(context.WithoutCancel(ctx), q, runID, e.Requests.Drain()); err != nil && e.Logger != nil {
-		e.Logger.Warn("recording the run's Moodle calls", "run_id", runID, "error", err)
-	}
 }

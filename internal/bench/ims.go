@@ -1,16 +1,17 @@
-package feeds
+package bench
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/export/deliver"
+	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/export/ims"
 )
 
@@ -38,63 +39,51 @@ type IMSTiming struct {
 	Writer time.Duration
 }
 
-// MeasureIMS times site's full IMS export from the marts as they are
-// (see IMSTiming), writing its files in dir, which it leaves empty. It is
-// the IMS figure of `mim bench`.
-func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *Config, site, dir string) (*IMSTiming, error) {
-	s, ok := cfg.site(site)
-	if !ok {
-		return nil, fmt.Errorf("measuring the IMS export: no site %q in the configuration", site)
-	}
+// MeasureIMS times site's full IMS export from the marts as they are (see
+// IMSTiming), with the exporter set up by cfg, writing its files in dir,
+// which it leaves empty. It is the IMS figure of `mim bench`.
+func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *feeds.Config, site, dir string) (*IMSTiming, error) {
 	c := *cfg
 	c.Deliver.Dir = dir
-	x := New(pool, &c)
+	var target string
+	for _, s := range c.Sites {
+		if s.Name == site {
+			target = s.IMSTarget
+		}
+	}
+	x := feeds.New(pool, &c)
 	t := &IMSTiming{Site: site}
-	path := x.siteFile(IMSFileName(site))
+	path := filepath.Join(dir, feeds.IMSFileName(site))
 	// Each way runs on a fresh snapshot, with the plan it needs.
-	timed := func(body func(tx pgx.Tx, p *imsPlan) error) (time.Duration, error) {
+	timed := func(body func(f *feeds.FullIMS) error) (time.Duration, error) {
 		// A file replacing one of the same second would wait for the next
 		// second (Moodle's mtime rule): start from none.
 		_ = os.Remove(path)
 		defer os.Remove(path)
 		start := time.Now()
-		tx, err := x.begin(ctx)
+		f, err := x.PlanFullIMS(ctx, site)
 		if err != nil {
 			return 0, err
 		}
-		defer rollback(ctx, tx)
-		p, err := planIMS(ctx, tx, &c, s, true)
-		if err != nil {
-			return 0, err
-		}
+		defer f.Close(ctx)
 		t.Plan = time.Since(start)
-		err = body(tx, p)
+		err = body(f)
 		return time.Since(start), err
 	}
 	var err error
-	var held []deltaMember
-	t.Query, err = timed(func(tx pgx.Tx, _ *imsPlan) error {
-		return scanDelta(ctx, tx, nil, func(d deltaMember) error { held = append(held, d); return nil })
+	var held *feeds.IMSRows
+	t.Query, err = timed(func(f *feeds.FullIMS) error {
+		held, err = f.Read(ctx)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("measuring the IMS query of site %s: %w", site, err)
 	}
-	t.Write, err = timed(func(tx pgx.Tx, p *imsPlan) error {
-		f, err := deliver.WriteFile(ctx, path, func(w io.Writer) error {
-			iw := ims.NewWriter(w)
-			if err := iw.WriteProperties(ims.Properties{Target: s.IMSTarget, DataSource: "mim bench", Type: "full", DateTime: x.now()}); err != nil {
-				return err
-			}
-			if err := streamMembers(ctx, tx, iw, p.heldCourses(), &skipSet{}, nil); err != nil {
-				return err
-			}
-			if err := iw.Close(); err != nil {
-				return err
-			}
-			t.Members = int64(iw.Stats().Members)
-			return nil
+	t.Write, err = timed(func(f *feeds.FullIMS) error {
+		file, err := deliver.WriteFile(ctx, path, func(w io.Writer) error {
+			return writeIMS(w, target, func(iw *ims.Writer) error { return f.Stream(ctx, iw) }, &t.Members)
 		})
-		t.Bytes = f.Size
+		t.Bytes = file.Size
 		return err
 	})
 	if err != nil {
@@ -102,37 +91,35 @@ func MeasureIMS(ctx context.Context, pool *pgxpool.Pool, cfg *Config, site, dir 
 	}
 	_ = os.Remove(path)
 	start := time.Now()
-	if _, err := deliver.WriteFile(ctx, path, func(w io.Writer) error { return writeHeld(w, s.IMSTarget, held) }); err != nil {
+	if _, err := deliver.WriteFile(ctx, path, func(w io.Writer) error {
+		return writeIMS(w, target, func(iw *ims.Writer) error { return feeds.WriteIMSRows(iw, held) }, nil)
+	}); err != nil {
 		return nil, fmt.Errorf("measuring the IMS writer of site %s: %w", site, err)
 	}
 	t.Writer = time.Since(start)
 	_ = os.Remove(path)
-	t.Export, err = timed(func(tx pgx.Tx, p *imsPlan) error {
-		_, err := x.writeIMS(ctx, tx, 0, p, true, &skipSet{}, &Result{})
-		return err
-	})
+	t.Export, err = timed(func(f *feeds.FullIMS) error { return f.Export(ctx) })
 	if err != nil {
 		return nil, fmt.Errorf("measuring the IMS export of site %s: %w", site, err)
 	}
 	return t, nil
 }
 
-// writeHeld writes members already in memory, as the export writes them.
-func writeHeld(w io.Writer, target string, held []deltaMember) error {
+// writeIMS writes a full IMS file for target to w, its members by members,
+// and counts them into *n when n is not nil.
+func writeIMS(w io.Writer, target string, members func(iw *ims.Writer) error, n *int64) error {
 	iw := ims.NewWriter(w)
 	if err := iw.WriteProperties(ims.Properties{Target: target, DataSource: "mim bench", Type: "full", DateTime: time.Now()}); err != nil {
 		return err
 	}
-	each := func(fn func(deltaMember) error) error {
-		for _, d := range held {
-			if err := fn(d); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := writeMembers(iw, each, &skipSet{}, nil); err != nil {
+	if err := members(iw); err != nil {
 		return err
 	}
-	return iw.Close()
+	if err := iw.Close(); err != nil {
+		return err
+	}
+	if n != nil {
+		*n = int64(iw.Stats().Members)
+	}
+	return nil
 }

@@ -1,58 +1,57 @@
-package app
+package checks
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mimwarehouse/mim/export/tutor"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/settings"
+	"github.com/mimwarehouse/mim/internal/wire"
 )
 
-// checkTutor looks at each site's personal-tutor table from
+// Tutor looks at each site's personal-tutor table from
 // enrol_dbuserrel's side (export/tutor.Inspect: the view, the login's
 // grant) and at the tutor role: a site read from its database is asked
 // whether the role exists; a site read through web services can only show
 // it when an extract saw it assigned in a course, since Moodle 4.5's web
 // services list no roles, so an unseen role is a warning, not a failure.
-func checkTutor(ctx context.Context, e *Env) []CheckResult {
-	cfg, err := e.Config()
-	if err != nil || len(cfg.Moodle) == 0 {
-		return nil
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return nil // the warehouse check says why
+func Tutor(ctx context.Context, d Deps) []Result {
+	cfg, pool := d.Config, d.Pool
+	if len(cfg.Moodle) == 0 || pool == nil {
+		return nil // without a warehouse, its check says why
 	}
 	role, err := settings.Text(ctx, pool, "tutor_role")
 	if err != nil {
-		return []CheckResult{{Target: "tutor", Detail: err.Error()}}
+		return []Result{{Target: "tutor", Detail: err.Error()}}
 	}
-	var out []CheckResult
+	var out []Result
 	for i := range cfg.Moodle {
 		site := &cfg.Moodle[i]
 		target := "moodle:" + site.Name + " tutor "
 		fs, err := tutor.Inspect(ctx, pool, site.Name, site.TutorDBUser)
 		if err != nil {
-			out = append(out, CheckResult{Target: target + "view", Detail: err.Error()})
+			out = append(out, Result{Target: target + "view", Detail: err.Error()})
 			continue
 		}
 		for _, f := range fs {
-			out = append(out, CheckResult{Target: target + f.What, OK: f.OK, Detail: f.Detail})
+			out = append(out, Result{Target: target + f.What, OK: f.OK, Detail: f.Detail})
 		}
-		out = append(out, checkTutorRole(ctx, e, site, role, target+"role"))
+		out = append(out, tutorRole(ctx, pool, site, role, target+"role"))
 	}
 	return out
 }
 
-func checkTutorRole(ctx context.Context, e *Env, site *config.MoodleSite, role, target string) CheckResult {
-	r := CheckResult{Target: target}
+func tutorRole(ctx context.Context, pool *pgxpool.Pool, site *config.MoodleSite, role, target string) Result {
+	r := Result{Target: target}
 	if site.Kind == config.KindMoodleDB {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		id, found, err := moodlex.DBRole(ctx, site, role)
+		id, found, err := moodlex.DBRole(ctx, wire.MoodleSite(site), role)
 		switch {
 		case err != nil:
 			r.Detail = err.Error()
@@ -65,7 +64,6 @@ func checkTutorRole(ctx context.Context, e *Env, site *config.MoodleSite, role, 
 		}
 		return r
 	}
-	pool, _ := e.Warehouse(ctx)
 	id, seen, err := tutor.RoleSeen(ctx, pool, site.Name, role)
 	switch {
 	case err != nil:
