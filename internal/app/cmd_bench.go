@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/bench"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/synth"
 )
 
@@ -108,7 +109,7 @@ students, 3 sites); ucl: 50,000 students, 4 sites at 20 ms: ` + BenchUCLTime + `
 				lat = -1 // none, not the default
 			}
 			fmt.Fprintf(e.Stdout, "mim bench: scale %s; progress below, the table at the end\n", sc)
-			rep, err := bench.Run(ctx, bench.Options{Scale: sc, Seed: *seed, Year: CurrentAcademicYear(time.Now()), Latency: lat,
+			rep, err := bench.Run(ctx, bench.Options{Scale: sc, Seed: *seed, Year: demo.CurrentAcademicYear(time.Now()), Latency: lat,
 				Sites: *sites, Concurrency: *concurrency, Only: only, Kinds: kinds, Database: *database, Keep: *keep, Psql: *psql,
 				LoadRecords: *records, AirflowSample: *sample, ProfileDir: *profile, Log: e.Stdout})
 			if rep != nil {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -23,9 +22,6 @@ import (
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/wire"
 )
-
-// DemoEnvironment labels the demo warehouse and its simulated sites.
-const DemoEnvironment = demo.Environment
 
 var demoCommand = Command{
 	Name:     "demo",
@@ -89,30 +85,15 @@ Ctrl-C. Running the demo again starts from scratch.`,
 			if _, _, err := net.SplitHostPort(*listen); err != nil {
 				return Usagef("--listen %q is not host:port", *listen)
 			}
-			return RunDemo(ctx, e, DemoOptions{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
+			return RunDemo(ctx, e, demo.Options{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
 				Seed: *seed, Latency: *latency, Year: *year, MoodleDB: *moodleDB})
 		}
 	},
 }
 
-// DemoOptions choose what `mim demo` does (demo.Options).
-type DemoOptions = demo.Options
-
-// DemoSite is one simulated Moodle site the demo configures (demo.Site).
-type DemoSite = demo.Site
-
-// DemoConfig is the configuration `mim demo` runs with (demo.Config).
-func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config, error) {
-	return demo.Config(dsn, out, minYear, sites)
-}
-
-// CurrentAcademicYear is the start year of the academic year that t falls
-// in (demo.CurrentAcademicYear).
-func CurrentAcademicYear(t time.Time) int { return demo.CurrentAcademicYear(t) }
-
 // RunDemo runs the demo (see `mim help demo`) with the commands' own night,
 // export, daemon and course staff's tool, printing to e.Stdout.
-func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
+func RunDemo(ctx context.Context, e *Env, o demo.Options) error {
 	// The demo says what happens on stdout; the log keeps to warnings.
 	var logTo io.Writer = io.Discard
 	if e.Stderr != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
@@ -69,7 +70,7 @@ writes what was planted (the counts the transforms must reproduce).`,
 				return Usagef("--schema-prefix: %v", err)
 			}
 			if *year == 0 {
-				*year = CurrentAcademicYear(time.Now())
+				*year = demo.CurrentAcademicYear(time.Now())
 			}
 			return runSynth(ctx, e, synthOptions{opts: synth.Options{Scale: sc, Seed: *seed, Year: *year}, prefix: *prefix,
 				dsn: *dsn, mappings: *mappings, files: synth.Files{MappingsCSV: *mappingsCSV, MoodleJSON: *moodleJSON, Manifest: *manifest}})
