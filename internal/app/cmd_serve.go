@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
-	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/serve"
-	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/internal/wire"
 )
 
@@ -140,27 +137,18 @@ func runServe(ctx context.Context, e *Env, listen string, scheduled bool) error 
 	if err != nil {
 		return err
 	}
-	if n, err := warehouse.Pending(ctx, pool); err != nil {
+	var jobs []serve.Job
+	for _, j := range serveJobs(cfg) {
+		jobs = append(jobs, j.serveJob(e))
+	}
+	sched, upcoming, err := serve.Start(ctx, pool, e.Logger, jobs, scheduled)
+	var se *serve.ScheduleError
+	if errors.As(err, &se) {
+		return Usagef("%v", se)
+	} else if err != nil {
 		return err
-	} else if n > 0 {
-		e.Logger.Warn("the warehouse schema is behind this mim: scheduled runs will fail until `mim migrate`", "pending", n)
 	}
-	so := ServeOptions{Metrics: ServeMetrics(e, pool), Upcoming: func() []schedule.Upcoming { return nil }}
-	var sched *schedule.Scheduler
-	if scheduled {
-		host, _ := os.Hostname()
-		var jobs []serve.Job
-		for _, j := range serveJobs(cfg) {
-			jobs = append(jobs, j.serveJob(e))
-		}
-		var se *serve.ScheduleError
-		if sched, err = (serve.Jobs{Pool: pool, Logger: e.Logger, Host: host}).Scheduler(ctx, jobs); errors.As(err, &se) {
-			return Usagef("%v", se)
-		} else if err != nil {
-			return err
-		}
-		so.Upcoming = sched.Upcoming
-	}
+	so := ServeOptions{Metrics: ServeMetrics(e, pool), Upcoming: upcoming}
 	tool, err := wire.LTITool(cfg, pool, e.Logger)
 	if err != nil {
 		return err
