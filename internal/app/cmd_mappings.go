@@ -23,45 +23,7 @@ var mappingsCommand = Command{
        mim mappings list [--instance SITE] [--course IDNUMBER] [--kind KIND] [--year YYYY] [--origin O] [--state active|inactive|all] [--format table|csv]
        mim mappings activate|deactivate (--all | --course IDNUMBER | --id N) [--instance SITE] [--year YYYY] [--reason TEXT]
        mim mappings history [--instance SITE] [--course IDNUMBER] [--limit N]`,
-	Help: `A mapping says which SIS entity feeds a Moodle course: a module occurrence
-(sis_key = its BDO id, or MOD-MAV-PSL-AYR as in course idnumbers, '/' written
-'_'), a programme, route, department or faculty (optionally one year of study,
-course_year), or a SIS course and section (the JSON shape below). Only active
-mappings feed the marts. Every change is recorded with who and when
-(mim mappings history).
-
-import FILE reads a CSV file with a header row; columns (any order):
-  instance         the Moodle site (or --instance for every row)
-  course_idnumber  the Moodle course's idnumber (required)
-  sis_kind         module_occurrence, programme, route, department, faculty, section (required)
-  sis_key          the SIS key (required)
-  academic_year    start year (2025, 2025/6, 25/26 accepted); empty = any (or --year)
-  section          for sis_kind section: the section/occurrence code; empty = all
-  course_year      year of study for programme/route/department/faculty (1, 2, 1A, P)
-  min_reg_status   CON, APP (default) or NEW
-  roles            MIM roles separated by ';' (default student)
-  group_sync       true/false: sync CMIS groups into the course (default false)
-  active           true/false; when absent a new mapping is active and an
-                   existing one keeps its state (a re-import never undoes a
-                   deactivation)
-or a JSON file (starting with '{') in the shape of a PowerCampus mapping file:
-  {"<course shortname>": {"courses": ["COUN6552", "COUN8552"], "section": "02", "id": 4766}}
-one mapping per listed SIS course, kind section (or "kind"), the course found
-by shortname (and id) in the warehouse's copy of the site unless the entry
-gives "idnumber"; "year", "course_year", "roles", "min_reg_status",
-"group_sync", "active" and "instance" may be given per entry.
-Every row is checked first and every problem reported with its line (or
-entry) and field; the file is imported all or nothing, in one transaction.
-Re-importing the same file changes nothing. 'mim mappings list --format csv'
-writes the import format.
-
-derive applies mappings.rules from the configuration to the Moodle courses
-now in staging (every transform does this too, after staging).
-
-deactivate --all is the rollover's global deactivation: enrolments of an
-inactive mapping are frozen as they are, and so are staff edits through the
-LTI tool (the setting staff_edits_frozen) until activate --all or
-'mim settings set staff_edits_frozen false'.`,
+	Help: helpText("mappings"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		var o mappingOpts
 		fs.StringVar(&o.instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
