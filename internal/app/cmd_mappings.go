@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
@@ -26,15 +25,15 @@ var mappingsCommand = Command{
 	Help: helpText("mappings"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		var o mappingOpts
-		fs.StringVar(&o.instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
-		fs.StringVar(&o.course, "course", "", "only the mappings of the course with this `IDNUMBER`")
-		fs.StringVar(&o.kind, "kind", "", "import: kind for JSON entries without one (default section); list: a filter")
-		fs.StringVar(&o.year, "year", "", "import: academic year for rows without one; others: a filter (start year, e.g. 2025)")
-		fs.StringVar(&o.origin, "origin", "", "list: only mappings of this origin (manual, import:FILE, rule:NAME, or import: / rule:)")
+		fs.StringVar(&o.sel.Instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
+		fs.StringVar(&o.sel.Course, "course", "", "only the mappings of the course with this `IDNUMBER`")
+		fs.StringVar(&o.sel.Kind, "kind", "", "import: kind for JSON entries without one (default section); list: a filter")
+		fs.StringVar(&o.sel.Year, "year", "", "import: academic year for rows without one; others: a filter (start year, e.g. 2025)")
+		fs.StringVar(&o.sel.Origin, "origin", "", "list: only mappings of this origin (manual, import:FILE, rule:NAME, or import: / rule:)")
 		fs.StringVar(&o.state, "state", "all", "list: active, inactive or all")
 		fs.StringVar(&o.format, "format", "table", "list: table or csv (the import format)")
-		fs.Int64Var(&o.id, "id", 0, "activate/deactivate: only the mapping with this id")
-		fs.BoolVar(&o.all, "all", false, "activate/deactivate: every mapping (with the other filters, if any)")
+		fs.Int64Var(&o.sel.ID, "id", 0, "activate/deactivate: only the mapping with this id")
+		fs.BoolVar(&o.sel.All, "all", false, "activate/deactivate: every mapping (with the other filters, if any)")
 		fs.StringVar(&o.reason, "reason", "", "why (kept with each change)")
 		fs.BoolVar(&o.dryRun, "dry-run", false, "import/derive: check and show what would change, change nothing")
 		fs.IntVar(&o.limit, "limit", 50, "history: how many changes to show")
@@ -69,23 +68,12 @@ var mappingsCommand = Command{
 	},
 }
 
+// mappingOpts are mim mappings' options.
 type mappingOpts struct {
-	instance, course, kind, year, origin, state, format, reason string
-	id                                                          int64
-	all, dryRun                                                 bool
-	limit                                                       int
-}
-
-func (o mappingOpts) filter() (mapping.Filter, error) {
-	f := mapping.Filter{Instance: o.instance, Course: o.course, Kind: o.kind, Origin: o.origin, ID: o.id}
-	if o.year != "" {
-		y, ok := mapping.StartYear(o.year)
-		if !ok {
-			return f, Usagef("--year %q is not an academic year such as 2025", o.year)
-		}
-		f.AcademicYear = strconv.Itoa(y)
-	}
-	return f, nil
+	sel                   mapping.Selection
+	state, format, reason string
+	dryRun                bool
+	limit                 int
 }
 
 func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (err error) {
@@ -98,7 +86,7 @@ func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (er
 		return err
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
-	d := mapping.Defaults{Instance: o.instance, AcademicYear: o.year, Kind: o.kind, Origin: "import:" + filepath.Base(file)}
+	d := mapping.Defaults{Instance: o.sel.Instance, AcademicYear: o.sel.Year, Kind: o.sel.Kind, Origin: "import:" + filepath.Base(file)}
 	n, res, err := mapping.ImportFile(ctx, pool, file, data, d, wire.Knowledge(cfg), Who(), o.dryRun)
 	if err != nil {
 		return err
@@ -131,17 +119,9 @@ func mappingsDerive(ctx context.Context, e *Env, o mappingOpts) (err error) {
 }
 
 func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
-	f, err := o.filter()
+	f, err := o.sel.ListFilter(o.state)
 	if err != nil {
-		return err
-	}
-	switch o.state {
-	case "all":
-	case "active", "inactive":
-		on := o.state == "active"
-		f.Active = &on
-	default:
-		return Usagef("--state must be active, inactive or all")
+		return Usagef("%v", err)
 	}
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
@@ -161,25 +141,15 @@ func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
 }
 
 func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) (err error) {
-	f, err := o.filter()
+	f, global, err := o.sel.ActivationFilter()
 	if err != nil {
-		return err
-	}
-	if o.origin != "" || o.kind != "" {
-		return Usagef("activate/deactivate select by --all, --course, --id, --instance and --year")
-	}
-	if !o.all && o.course == "" && o.id == 0 {
-		return Usagef("say which mappings: --all, --course IDNUMBER or --id N")
-	}
-	if o.all && (o.course != "" || o.id != 0) {
-		return Usagef("--all cannot be combined with --course or --id")
+		return Usagef("%v", err)
 	}
 	_, pool, run, err := beginRun(ctx, e, "mappings")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
-	global := o.all && f.Empty()
 	n, matching, err := mapping.Activate(ctx, pool, f, active, global, Who(), o.reason, &run.ID)
 	if err != nil {
 		return err
@@ -205,7 +175,7 @@ func mappingsHistory(ctx context.Context, e *Env, o mappingOpts) error {
 	if err != nil {
 		return err
 	}
-	evs, err := mapping.Events(ctx, pool, o.instance, o.course, o.limit)
+	evs, err := mapping.Events(ctx, pool, o.sel.Instance, o.sel.Course, o.limit)
 	if err != nil {
 		return err
 	}
