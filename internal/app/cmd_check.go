@@ -28,9 +28,21 @@ func Checks() []Check {
 	return []Check{
 		{"warehouse", withDeps(checks.Warehouse)},
 		{"moodle", withDeps(checks.Moodle)},
-		{"sql-sources", checkSQLSources},
+		{"sql-sources", withConfig(checks.SQLSources)},
 		{"tutor", withDeps(checks.Tutor)},
 		{"lti", withDeps(checks.LTI)},
+	}
+}
+
+// withConfig runs a check of internal/checks that needs only the
+// configuration (it opens no warehouse).
+func withConfig(check func(context.Context, checks.Deps) []checks.Result) Checker {
+	return func(ctx context.Context, e *Env) []CheckResult {
+		cfg, err := e.Config()
+		if err != nil {
+			return nil
+		}
+		return check(ctx, checks.Deps{Config: cfg})
 	}
 }
 
