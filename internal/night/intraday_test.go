@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/notify/smtptest"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load"
 )
 
 // moodleCalls counts the requests every simulated site has answered.
@@ -120,10 +121,12 @@ func TestIntradayPicksUpARegistrationSinceTheNight(t *testing.T) {
 		t.Errorf("the IMS delta does not carry %s in %s (%v)", student, course, err)
 	}
 	// Only the SIS sources were read; only the enrolment feed went out.
-	if n := w.count(t, `SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND (source = 'moodle' OR stage = 'groups')`, run.ID); n != 0 {
+	if n := len(w.steps(t, run.ID, func(s ledger.StepSummary) bool { return s.Key.Source == "moodle" || s.Key.Stage == "groups" })); n != 0 {
 		t.Errorf("%d Moodle extract or group-sync steps in the intraday run", n)
 	}
-	if n := w.count(t, `SELECT count(*) FROM ctl.run_step WHERE run_id = $1 AND stage = 'extract' AND source IN ('sits', 'cmis')`, run.ID); n == 0 {
+	if n := len(w.steps(t, run.ID, func(s ledger.StepSummary) bool {
+		return s.Key.Stage == "extract" && (s.Key.Source == "sits" || s.Key.Source == "cmis")
+	})); n == 0 {
 		t.Error("the intraday run read neither SITS nor CMIS")
 	}
 	if n := w.count(t, `SELECT count(*) FROM ctl.export_run WHERE run_id = $1 AND feed <> 'ims'`, run.ID); n != 0 {
@@ -200,11 +203,19 @@ func TestIntradaySharesTheRunLock(t *testing.T) {
 	if err := night1.Finish(context.Background(), ledger.Succeeded, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n := w.count(t, `SELECT count(*) FROM ctl.run WHERE command = 'intraday'`); n != 0 {
-		t.Errorf("%d intraday runs recorded", n)
+	for _, run := range w.runs(t) {
+		if run.Command == "intraday" {
+			t.Errorf("intraday run %d recorded", run.ID)
+		}
 	}
-	if n := w.count(t, `SELECT count(*) FROM raw.record WHERE source IN ('sits', 'cmis')`); n != 0 {
-		t.Errorf("%d SIS records landed while the night held the lock", n)
+	counts, err := load.LiveCounts(context.Background(), w.db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range counts {
+		if c.Source == "sits" || c.Source == "cmis" {
+			t.Errorf("%d %s records landed while the night held the lock", c.Live, c.Instance)
+		}
 	}
 	if w.moodleCalls() != calls {
 		t.Error("Moodle was called")
@@ -227,7 +238,7 @@ func TestIntradayRefusesWhatIsNotItsOwn(t *testing.T) {
 			t.Errorf("%+v: %v, want a usage error", o, err)
 		}
 	}
-	if n := w.count(t, `SELECT count(*) FROM ctl.run`); n != 0 {
+	if n := len(w.runs(t)); n != 0 {
 		t.Errorf("%d runs recorded", n)
 	}
 }

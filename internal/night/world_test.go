@@ -11,13 +11,16 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mimwarehouse/mim/extract"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/pipeline"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
@@ -117,6 +120,42 @@ func (r *runEnv) run(t *testing.T, o night.Options) (*pipeline.Result, error) {
 		t.Fatalf("the run did not start: %v\n%s", err, r.out.String())
 	}
 	return res, err
+}
+
+// steps are the ledger's steps of run runID that match keep.
+func (w *world) steps(t *testing.T, runID int64, keep func(ledger.StepSummary) bool) []ledger.StepSummary {
+	t.Helper()
+	all, err := ledger.Steps(context.Background(), w.db.Pool, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ledger.StepSummary
+	for _, s := range all {
+		if keep(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// runs are the runs the ledger holds, newest first.
+func (w *world) runs(t *testing.T) []ledger.RunSummary {
+	t.Helper()
+	runs, err := ledger.Recent(context.Background(), w.db.Pool, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+// live says whether raw holds key of entity id as a live record.
+func (w *world) live(t *testing.T, id extract.EntityID, key string) bool {
+	t.Helper()
+	ok, err := load.IsLive(context.Background(), w.db.Pool, id, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
 
 // exitCode is the exit code err carries.
