@@ -14,8 +14,8 @@ import (
 	"github.com/mimwarehouse/mim/internal/synth"
 )
 
-// How long the whole bench takes (help/bench.txt and README.md say the
-// same; a test checks).
+// How long the whole bench takes: help/bench.txt shows them in place of
+// {small} and {ucl}; README.md says the same (a test checks).
 const (
 	BenchSmallTime = "under a minute"
 	BenchUCLTime   = "about 20 minutes"
@@ -27,7 +27,7 @@ var benchCommand = Command{
 	Summary:  "measure the whole pipeline at a scale, each figure beside its physical reference (no configuration needed)",
 	Usage:    "mim bench [--scale small|medium|ucl] [--latency 20ms] [--sites N] [--only STAGE,...] [--moodle ws,db] [--keep]",
 	NoConfig: true,
-	Help:     helpText("bench"),
+	Help:     strings.NewReplacer("{small}", BenchSmallTime, "{ucl}", BenchUCLTime).Replace(helpText("bench")),
 	Setup: func(fs *flag.FlagSet) Runner {
 		scale := fs.String("scale", "small", "`size` of the university: small, medium or ucl")
 		latency := fs.Duration("latency", 20*time.Millisecond, "simulated sites answer every call after `D` (0: at once)")
