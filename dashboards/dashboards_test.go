@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/pgtest"
@@ -594,7 +595,7 @@ func TestSupersetDashboardOnTheDemo(t *testing.T) {
 	db := pgtest.NewEmpty(t)
 	ctx := context.Background()
 	e := &app.Env{Stdout: io.Discard, Stderr: io.Discard}
-	if err := app.RunDemo(ctx, e, app.DemoOptions{Scale: synth.Small, Nights: 2, Out: t.TempDir(), Seed: 1, DSN: db.DSN.Reveal()}); err != nil {
+	if err := app.RunDemo(ctx, e, demo.Options{Scale: synth.Small, Nights: 2, Out: t.TempDir(), Seed: 1, DSN: db.DSN.Reveal()}); err != nil {
 		t.Fatalf("the demo: %v", err)
 	}
 	datasets := map[string]supersetDataset{}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/observe"
 	"github.com/mimwarehouse/mim/internal/profiling"
 	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/wire"
 	"github.com/mimwarehouse/mim/moodle"
 )
 
@@ -237,42 +237,21 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error,
 Run 'mim help COMMAND' for a command's options.
 `
 
-// MoodleClient builds the web-service client for a configured site with
-// its rate, concurrency, form-variable budget, timeout and retries, logging
-// to e.Logger. Every command that talks to Moodle builds its clients here,
-// so all treat a site alike; opts are applied last (e.g. an Observer).
+// MoodleClient builds the web-service client for a configured site
+// (wire.MoodleOptions, logging to e.Logger), counting its calls where
+// e's calls are counted: the tally the ledger gets at the end of a run,
+// and the live metrics when there are. Every command that talks to Moodle
+// builds its clients here, so all treat a site alike; opts are applied last.
 func MoodleClient(e *Env, site *config.MoodleSite, opts ...moodle.Option) (*moodle.Client, error) {
-	base := []moodle.Option{
-		moodle.WithRate(site.RatePerSecond),
-		moodle.WithConcurrency(site.Concurrency),
-		moodle.WithMaxInputVars(site.MaxInputVars),
-		moodle.WithTimeout(site.Timeout),
-		moodle.WithRetries(site.Retries),
-	}
-	if e.Logger != nil {
-		base = append(base, moodle.WithLogger(e.Logger))
-	}
-	base = append(base, moodle.WithObserver(requestObservers(e)))
-	return moodle.New(site.Name, site.URL, site.Token.Reveal(), append(base, opts...)...)
-}
-
-// requestObservers is where a client's calls are counted: the tally the
-// ledger gets at the end of a run, and the live metrics when there are.
-func requestObservers(e *Env) moodle.Observer {
 	if e.Requests == nil {
 		e.Requests = observe.NewTally()
 	}
-	if e.Metrics == nil {
-		return e.Requests
+	var counted moodle.Observer = e.Requests
+	if e.Metrics != nil {
+		counted = observe.Observers{e.Requests, e.Metrics}
 	}
-	return observerPair{e.Requests, e.Metrics}
-}
-
-type observerPair [2]moodle.Observer
-
-func (p observerPair) RequestObserved(site, function, outcome string, d time.Duration) {
-	p[0].RequestObserved(site, function, outcome, d)
-	p[1].RequestObserved(site, function, outcome, d)
+	base := append(wire.MoodleOptions(site, e.Logger), moodle.WithObserver(counted))
+	return moodle.New(site.Name, site.URL, site.Token.Reveal(), append(base, opts...)...)
 }
 
 // saveRequests records the Moodle calls made since the last save under run.

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/bench"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/synth"
 )
 
-// How long the whole bench takes (README.md says the same; a test checks).
+// How long the whole bench takes: help/bench.txt shows them in place of
+// {small} and {ucl}; README.md says the same (a test checks).
 const (
 	BenchSmallTime = "under a minute"
 	BenchUCLTime   = "about 20 minutes"
@@ -25,42 +27,7 @@ var benchCommand = Command{
 	Summary:  "measure the whole pipeline at a scale, each figure beside its physical reference (no configuration needed)",
 	Usage:    "mim bench [--scale small|medium|ucl] [--latency 20ms] [--sites N] [--only STAGE,...] [--moodle ws,db] [--keep]",
 	NoConfig: true,
-	Help: `Measures MIM on a synthetic university in one run, each figure printed beside
-a reference measured in the same run, with the ratio and the target:
-
-  load       the raw loader (first load, unchanged re-run, 10% changed)
-             against psql's \copy of the same rows; needs psql
-             (postgresql-client, which ./scripts/setup installs)
-  extract    the first Moodle site read alone by mim extract: over its web
-             services, requests/s against concurrency ÷ latency; from its
-             database, against the web services
-  run        mim run over every simulated site: a first night and an
-             unchanged second night, task by task, with each site's
-             extraction rate within the night, once per way of reading the
-             sites (--moodle: ws their web services, db their databases,
-             each on a fresh world); what each site's read cost in
-             requests and queries; the peak RSS of mim run
-  transform  mim transform on the first night's raw: layers, slowest models
-  ims        each site's full IMS export against its query alone, MB/s
-  intraday   mim run --cycle intraday after the nights, against a night
-  airflow    the request pattern of the Airflow ELT seed (a call at a time,
-             one second after each) on the same sites: sampled, then
-             estimated in full (it takes hours)
-
-The mim commands are run as child processes of this one (this binary), so
-the table gives each its own wall time, CPU time and peak RSS (getrusage);
-the simulated sites live in the bench's own process.
-
-Everything happens in a scratch database, mim_bench (--database), on the
-PostgreSQL server that MIM_BENCH_DATABASE_URL names (default the local one
-of ./scripts/setup: postgres://mim:mim@127.0.0.1:5432/postgres); it is
-dropped first and at the end (--keep leaves it), and a database labelled
-with any environment other than "bench" is refused, never dropped. Nothing
-else is touched.
-
-Sizes, with the time the whole bench takes on the 2-core development machine
-(the README has the same): small: ` + BenchSmallTime + `; medium (5,000
-students, 3 sites); ucl: 50,000 students, 4 sites at 20 ms: ` + BenchUCLTime + `.`,
+	Help:     strings.NewReplacer("{small}", BenchSmallTime, "{ucl}", BenchUCLTime).Replace(helpText("bench")),
 	Setup: func(fs *flag.FlagSet) Runner {
 		scale := fs.String("scale", "small", "`size` of the university: small, medium or ucl")
 		latency := fs.Duration("latency", 20*time.Millisecond, "simulated sites answer every call after `D` (0: at once)")
@@ -108,7 +75,7 @@ students, 3 sites); ucl: 50,000 students, 4 sites at 20 ms: ` + BenchUCLTime + `
 				lat = -1 // none, not the default
 			}
 			fmt.Fprintf(e.Stdout, "mim bench: scale %s; progress below, the table at the end\n", sc)
-			rep, err := bench.Run(ctx, bench.Options{Scale: sc, Seed: *seed, Year: CurrentAcademicYear(time.Now()), Latency: lat,
+			rep, err := bench.Run(ctx, bench.Options{Scale: sc, Seed: *seed, Year: demo.CurrentAcademicYear(time.Now()), Latency: lat,
 				Sites: *sites, Concurrency: *concurrency, Only: only, Kinds: kinds, Database: *database, Keep: *keep, Psql: *psql,
 				LoadRecords: *records, AirflowSample: *sample, ProfileDir: *profile, Log: e.Stdout})
 			if rep != nil {

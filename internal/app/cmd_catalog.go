@@ -17,21 +17,7 @@ var catalogCommand = Command{
 	Group:   "Operations",
 	Summary: "publish the marts' descriptions (schema, row counts) to the CKAN catalog",
 	Usage:   "mim catalog list|publish [--mart PATTERN]...",
-	Help: `list shows the marts the configuration publishes (catalog.marts: globs over
-mart.NAME, a leading ! excludes; by default every mart except the exp_* feed
-tables, which hold personal data) with their CKAN dataset names, row counts
-and column counts. It contacts nothing.
-
-publish creates or updates one CKAN dataset per mart in catalog.organization:
-package_show, then package_create or package_patch. A dataset carries the
-mart's description, and one resource describing the relation: its column
-schema (a Frictionless Table Schema) and its row count. Rows are never sent.
-The API key (catalog.api_key) goes only in the Authorization header. What CKAN
-holds is recorded in ctl.catalog_dataset and the run in the ledger.
-
-mim run publishes after each transform when catalog.url is set.
-
-Exit status 1 if any mart could not be published (the others were).`,
+	Help:    helpText("catalog"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		var marts []string
 		fs.Func("mart", "only marts matching `PATTERN` (mart.NAME or a glob; ! excludes); repeatable", listFlag(&marts))

@@ -28,9 +28,21 @@ func Checks() []Check {
 	return []Check{
 		{"warehouse", withDeps(checks.Warehouse)},
 		{"moodle", withDeps(checks.Moodle)},
-		{"sql-sources", checkSQLSources},
+		{"sql-sources", withConfig(checks.SQLSources)},
 		{"tutor", withDeps(checks.Tutor)},
 		{"lti", withDeps(checks.LTI)},
+	}
+}
+
+// withConfig runs a check of internal/checks that needs only the
+// configuration (it opens no warehouse).
+func withConfig(check func(context.Context, checks.Deps) []checks.Result) Checker {
+	return func(ctx context.Context, e *Env) []CheckResult {
+		cfg, err := e.Config()
+		if err != nil {
+			return nil
+		}
+		return check(ctx, checks.Deps{Config: cfg})
 	}
 }
 
@@ -54,18 +66,7 @@ var checkCommand = Command{
 	Group:   "Operations",
 	Summary: "dial everything the configuration names and say what answers",
 	Usage:   "mim check",
-	Help: `Loading a configuration never dials anything; check does: the warehouse
-(connection, pending migrations, environment label) and every other configured
-dependency. For each Moodle site it proves with a few reads that the token sees
-what MIM reads (another user's username, names and e-mail; a course's
-enrolments with their roles and groups, and its suspended ones; groups;
-category idnumbers; grades where enabled) and names the capability the site's
-role for MIM lacks, and, where MIM may write, measures the site's real PHP
-max_input_vars against the configured one. For each site's personal-tutor
-table it checks what enrol_dbuserrel would meet: its view, the grant of
-moodle[].tutor_db_user, and the role of the setting tutor_role ("warn" when it
-cannot be seen: Moodle's web services list no roles). Exit 1 if anything
-failed.`,
+	Help:    helpText("check"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		return func(ctx context.Context, e *Env, args []string) error {
 			if _, err := e.Config(); err != nil {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -24,47 +23,13 @@ import (
 	"github.com/mimwarehouse/mim/internal/wire"
 )
 
-// DemoEnvironment labels the demo warehouse and its simulated sites.
-const DemoEnvironment = demo.Environment
-
 var demoCommand = Command{
 	Name:     "demo",
 	Group:    "Operations",
 	Summary:  "run MIM end to end on a synthetic university and simulated Moodle sites (no configuration needed)",
 	Usage:    "mim demo [--scale small|medium|ucl] [--nights N] [--moodle-db] [--serve] [--listen ADDR] [--out DIR]",
 	NoConfig: true,
-	Help: `Builds a synthetic university and runs MIM on it, on this machine only:
-
-  1. resets the demo warehouse: the database mim_demo on the local PostgreSQL
-     that ./scripts/setup creates (MIM_DEMO_DATABASE_URL names another), and
-     migrates it, labelled environment "demo". A database labelled with any
-     other environment is refused, never reset;
-  2. writes the SITS and CMIS views of a synthetic institution into it
-     (schemas sismgr, moodlemgr; see mim synth) with its course mappings;
-  3. starts its Moodle sites (two at scale small, three medium, four ucl) as
-     simulators on loopback, each with its own token;
-  4. runs mim run: every source extracted at once, the marts built, the IMS
-     Enterprise file, profile CSV, tutor table and merge list written to
-     --out (and the first site's OneRoster 1.2 CSV), timetable groups
-     synced into the simulated sites, all guarded;
-  5. lets each site's IMS Enterprise task apply its file, and its
-     tool_mergeusers (with MIM's gathering) the merge list, as Moodle's cron
-     would at night, then (with --nights 2 or more) runs again: the drift
-     falls, the second night sends only what changed, proposes no merge
-     again and moves the merged students' codes to the kept accounts. It
-     also exports the first site's target as a flat-file site would get it
-     (enrol_flatfile lines, out/flatfile/);
-  6. prints what was produced: the files, the counts, the drift per site
-     against what the synthetic data planted, the guard decisions, and where
-     the status page is.
-
---moodle-db reads the sites from their databases instead (kind moodle-db):
-before each night every site's tables are copied, as a replica would hold
-them, into the schema moodle_<site> of the demo database, and MIM reads
-them there; writes (group sync) still go to the sites' web services.
-
---serve keeps the status page, /metrics and the simulated sites up until
-Ctrl-C. Running the demo again starts from scratch.`,
+	Help:     helpText("demo"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		scale := fs.String("scale", "small", "`size` of the university: small, medium or ucl")
 		nights := fs.Int("nights", 1, "how many nightly runs (`N`); Moodle applies the IMS file after each")
@@ -89,30 +54,15 @@ Ctrl-C. Running the demo again starts from scratch.`,
 			if _, _, err := net.SplitHostPort(*listen); err != nil {
 				return Usagef("--listen %q is not host:port", *listen)
 			}
-			return RunDemo(ctx, e, DemoOptions{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
+			return RunDemo(ctx, e, demo.Options{Scale: sc, Nights: *nights, Serve: *serve, Listen: *listen, Out: *out,
 				Seed: *seed, Latency: *latency, Year: *year, MoodleDB: *moodleDB})
 		}
 	},
 }
 
-// DemoOptions choose what `mim demo` does (demo.Options).
-type DemoOptions = demo.Options
-
-// DemoSite is one simulated Moodle site the demo configures (demo.Site).
-type DemoSite = demo.Site
-
-// DemoConfig is the configuration `mim demo` runs with (demo.Config).
-func DemoConfig(dsn, out string, minYear int, sites []DemoSite) (*config.Config, error) {
-	return demo.Config(dsn, out, minYear, sites)
-}
-
-// CurrentAcademicYear is the start year of the academic year that t falls
-// in (demo.CurrentAcademicYear).
-func CurrentAcademicYear(t time.Time) int { return demo.CurrentAcademicYear(t) }
-
 // RunDemo runs the demo (see `mim help demo`) with the commands' own night,
 // export, daemon and course staff's tool, printing to e.Stdout.
-func RunDemo(ctx context.Context, e *Env, o DemoOptions) error {
+func RunDemo(ctx context.Context, e *Env, o demo.Options) error {
 	// The demo says what happens on stdout; the log keeps to warnings.
 	var logTo io.Writer = io.Discard
 	if e.Stderr != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/mimwarehouse/mim/export/ims"
 	"github.com/mimwarehouse/mim/export/oneroster"
 	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/ledger/ledgertest"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/statuspage/browsertest"
@@ -270,7 +271,7 @@ func TestDemoServes(t *testing.T) {
 	e := &app.Env{Stdout: &stdout, Stderr: io.Discard}
 	done := make(chan error, 1)
 	go func() {
-		done <- app.RunDemo(ctx, e, app.DemoOptions{Scale: synth.Small, Nights: 1, Serve: true, Listen: "127.0.0.1:0",
+		done <- app.RunDemo(ctx, e, demo.Options{Scale: synth.Small, Nights: 1, Serve: true, Listen: "127.0.0.1:0",
 			Out: t.TempDir(), Seed: 1, DSN: db.DSN.Reveal(), Ready: func(url string) { ready <- url }})
 	}()
 	var url string

@@ -18,30 +18,7 @@ var drillCommand = Command{
 	Summary:  "stage the disasters MIM guards against on copies of the demo world and show each guard holding (no configuration needed)",
 	Usage:    "mim drill [--only NAME]... [--verbose]",
 	NoConfig: true,
-	Help: `Builds the demo world in a scratch database (a synthetic university and its
-simulated Moodle sites, two good nights run), then stages each disaster MIM
-exists to survive on its own copy of that world and runs the next night as
-cron would:
-
-` + drillList() + `
-Each line says which guard caught the disaster and how many writes reached
-Moodle (web-service writes, and the changes a delivered IMS Enterprise file
-makes when Moodle's task applies it). A drill holds when a guard caught it
-and not one write reached Moodle; max-input-vars, whose disaster is in the
-writes, holds when every write PHP cut short is found by re-reading Moodle,
-sent again, and the night is reported partial. Each night's files are then
-applied as Moodle would (its IMS task, tool_uploaduser for the profile CSV).
-A quiet night (nothing broken) runs first:
-it must write nothing, or the drills would measure nothing.
-
-Exit status: 0 only if every drill held, 1 otherwise, 2 for a usage error.
-
-The scratch database is mim_drill on the local PostgreSQL that ./scripts/setup
-creates (MIM_DRILL_DATABASE_URL names another); the drills' copies are made
-beside it and dropped at the end. A database labelled with an environment
-other than "drill" is refused, never reset.
-
---only runs some drills (repeatable); --verbose prints every night's report.`,
+	Help:     strings.Replace(helpText("drill"), "{drills}", drillList(), 1),
 	Setup: func(fs *flag.FlagSet) Runner {
 		var only []string
 		fs.Func("only", "run only drill `NAME` (repeatable): "+strings.Join(drill.Names(), ", "), listFlag(&only))
@@ -77,6 +54,8 @@ func drillNight(ctx context.Context, cfg *config.Config, out io.Writer) (*pipeli
 	return RunPipeline(ctx, e, RunOptions{Job: "mim drill", Progress: "off", Out: out})
 }
 
+// drillList is the list of drills help/drill.txt shows in place of
+// {drills}: each one's name and the disaster it stages.
 func drillList() string {
 	var b strings.Builder
 	for _, d := range drill.Drills() {

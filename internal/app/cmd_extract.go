@@ -18,30 +18,7 @@ var extractCommand = Command{
 	Group:   "Pipeline",
 	Summary: "read SITS, CMIS and the Moodle sites into the warehouse's raw layer",
 	Usage:   "mim extract [--source NAME]... [--entity [SOURCE/]ENTITY]... [--progress auto|bars|log|off]",
-	Help: `Reads every configured source (or those named with --source) at once, each
-Moodle site within its own rate and concurrency limits, and lands their
-records in the raw store: new records are inserted, changed ones replace
-their old version (kept in its history), unchanged ones are not rewritten.
-A record is marked deleted only when the source read its scope (a Moodle
-course, or a whole SITS view) completely and the record was not in it; a
-course whose read failed keeps every row it had, so a bad night never looks
-like a mass drop.
-
-Each entity is one transaction: an entity that fails leaves raw as it was
-and the others still land. The run and every entity are recorded in the
-ledger (see 'mim status'); a summary table is printed at the end.
-
-Sources: sits, cmis, moodle:NAME (a site's name from the configuration), or
-moodle for every site. --entity limits what is read: a plain name applies to
-every selected source (so select sources of one kind), SOURCE/ENTITY to one
-source, e.g. --entity moodle:main/users --entity sits/student. Repeat the
-flags or separate names with commas.
-
-Progress goes to stderr: bars on a terminal, a log line per entity every
-30 seconds otherwise (--progress chooses).
-
-Exit status 1 if a source or an entity failed (what succeeded is kept), or if
-another MIM run holds the warehouse run lock.`,
+	Help:    helpText("extract"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		var sources, entities []string
 		fs.Func("source", "extract only source `NAME` (sits, cmis, moodle:SITE, or moodle for every site); repeatable", listFlag(&sources))

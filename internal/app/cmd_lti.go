@@ -19,29 +19,7 @@ var ltiCommand = Command{
        mim lti register --instance SITE --client-id ID --deployment-id ID[,ID...]
        mim lti revoke --id N
        mim lti changes [--instance SITE] [--course IDNUMBER] [--limit N]`,
-	Help: `With lti.url set, mim serve offers Moodle an LTI 1.3 tool under <url>/lti/:
-the staff of a course (Moodle's Instructor role, or an administrator) open it
-from the course and see which SITS module occurrences, programmes, routes,
-departments or faculties feed it, search this year's, and add, change or
-remove mappings after a preview of what the next export would do (the same
-guards hold: drops past the per-course guard are held for the integration
-team; global deactivation and the rollover freeze staff edits). Students see
-how their course is fed. Every change is in 'mim mappings history' with the
-person's Moodle identity.
-
-keygen writes the tool's RSA key (lti.key_file); the key is never replaced
-over an existing file, since every site would have to register again.
-
-A Moodle administrator registers the tool by pasting <url>/lti/register into
-Site administration > Plugins > Activity modules > External tool > Manage
-tools ("Tool URL", then "Add LTI Advantage"): Moodle and MIM exchange what
-they need (LTI Dynamic Registration), for a site listed in lti.sites only.
-register records a registration made by hand in Moodle instead (client id and
-deployment id as Moodle shows them; Moodle's endpoints are derived from the
-site's url). platforms lists registrations; revoke stops one (its launches
-are refused and its sessions end).
-
-changes lists what staff previewed and made through the tool.`,
+	Help:     helpText("lti"),
 	NoConfig: true,
 	Setup: func(fs *flag.FlagSet) Runner {
 		out := fs.String("out", "", "keygen: the `FILE` to write the key to")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/mimwarehouse/mim/internal/ledger"
@@ -23,56 +22,18 @@ var mappingsCommand = Command{
        mim mappings list [--instance SITE] [--course IDNUMBER] [--kind KIND] [--year YYYY] [--origin O] [--state active|inactive|all] [--format table|csv]
        mim mappings activate|deactivate (--all | --course IDNUMBER | --id N) [--instance SITE] [--year YYYY] [--reason TEXT]
        mim mappings history [--instance SITE] [--course IDNUMBER] [--limit N]`,
-	Help: `A mapping says which SIS entity feeds a Moodle course: a module occurrence
-(sis_key = its BDO id, or MOD-MAV-PSL-AYR as in course idnumbers, '/' written
-'_'), a programme, route, department or faculty (optionally one year of study,
-course_year), or a SIS course and section (the JSON shape below). Only active
-mappings feed the marts. Every change is recorded with who and when
-(mim mappings history).
-
-import FILE reads a CSV file with a header row; columns (any order):
-  instance         the Moodle site (or --instance for every row)
-  course_idnumber  the Moodle course's idnumber (required)
-  sis_kind         module_occurrence, programme, route, department, faculty, section (required)
-  sis_key          the SIS key (required)
-  academic_year    start year (2025, 2025/6, 25/26 accepted); empty = any (or --year)
-  section          for sis_kind section: the section/occurrence code; empty = all
-  course_year      year of study for programme/route/department/faculty (1, 2, 1A, P)
-  min_reg_status   CON, APP (default) or NEW
-  roles            MIM roles separated by ';' (default student)
-  group_sync       true/false: sync CMIS groups into the course (default false)
-  active           true/false; when absent a new mapping is active and an
-                   existing one keeps its state (a re-import never undoes a
-                   deactivation)
-or a JSON file (starting with '{') in the shape of a PowerCampus mapping file:
-  {"<course shortname>": {"courses": ["COUN6552", "COUN8552"], "section": "02", "id": 4766}}
-one mapping per listed SIS course, kind section (or "kind"), the course found
-by shortname (and id) in the warehouse's copy of the site unless the entry
-gives "idnumber"; "year", "course_year", "roles", "min_reg_status",
-"group_sync", "active" and "instance" may be given per entry.
-Every row is checked first and every problem reported with its line (or
-entry) and field; the file is imported all or nothing, in one transaction.
-Re-importing the same file changes nothing. 'mim mappings list --format csv'
-writes the import format.
-
-derive applies mappings.rules from the configuration to the Moodle courses
-now in staging (every transform does this too, after staging).
-
-deactivate --all is the rollover's global deactivation: enrolments of an
-inactive mapping are frozen as they are, and so are staff edits through the
-LTI tool (the setting staff_edits_frozen) until activate --all or
-'mim settings set staff_edits_frozen false'.`,
+	Help: helpText("mappings"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		var o mappingOpts
-		fs.StringVar(&o.instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
-		fs.StringVar(&o.course, "course", "", "only the mappings of the course with this `IDNUMBER`")
-		fs.StringVar(&o.kind, "kind", "", "import: kind for JSON entries without one (default section); list: a filter")
-		fs.StringVar(&o.year, "year", "", "import: academic year for rows without one; others: a filter (start year, e.g. 2025)")
-		fs.StringVar(&o.origin, "origin", "", "list: only mappings of this origin (manual, import:FILE, rule:NAME, or import: / rule:)")
+		fs.StringVar(&o.sel.Instance, "instance", "", "the Moodle `SITE` (import: for rows without one; others: a filter)")
+		fs.StringVar(&o.sel.Course, "course", "", "only the mappings of the course with this `IDNUMBER`")
+		fs.StringVar(&o.sel.Kind, "kind", "", "import: kind for JSON entries without one (default section); list: a filter")
+		fs.StringVar(&o.sel.Year, "year", "", "import: academic year for rows without one; others: a filter (start year, e.g. 2025)")
+		fs.StringVar(&o.sel.Origin, "origin", "", "list: only mappings of this origin (manual, import:FILE, rule:NAME, or import: / rule:)")
 		fs.StringVar(&o.state, "state", "all", "list: active, inactive or all")
 		fs.StringVar(&o.format, "format", "table", "list: table or csv (the import format)")
-		fs.Int64Var(&o.id, "id", 0, "activate/deactivate: only the mapping with this id")
-		fs.BoolVar(&o.all, "all", false, "activate/deactivate: every mapping (with the other filters, if any)")
+		fs.Int64Var(&o.sel.ID, "id", 0, "activate/deactivate: only the mapping with this id")
+		fs.BoolVar(&o.sel.All, "all", false, "activate/deactivate: every mapping (with the other filters, if any)")
 		fs.StringVar(&o.reason, "reason", "", "why (kept with each change)")
 		fs.BoolVar(&o.dryRun, "dry-run", false, "import/derive: check and show what would change, change nothing")
 		fs.IntVar(&o.limit, "limit", 50, "history: how many changes to show")
@@ -107,23 +68,12 @@ LTI tool (the setting staff_edits_frozen) until activate --all or
 	},
 }
 
+// mappingOpts are mim mappings' options.
 type mappingOpts struct {
-	instance, course, kind, year, origin, state, format, reason string
-	id                                                          int64
-	all, dryRun                                                 bool
-	limit                                                       int
-}
-
-func (o mappingOpts) filter() (mapping.Filter, error) {
-	f := mapping.Filter{Instance: o.instance, Course: o.course, Kind: o.kind, Origin: o.origin, ID: o.id}
-	if o.year != "" {
-		y, ok := mapping.StartYear(o.year)
-		if !ok {
-			return f, Usagef("--year %q is not an academic year such as 2025", o.year)
-		}
-		f.AcademicYear = strconv.Itoa(y)
-	}
-	return f, nil
+	sel                   mapping.Selection
+	state, format, reason string
+	dryRun                bool
+	limit                 int
 }
 
 func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (err error) {
@@ -136,7 +86,7 @@ func mappingsImport(ctx context.Context, e *Env, file string, o mappingOpts) (er
 		return err
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
-	d := mapping.Defaults{Instance: o.instance, AcademicYear: o.year, Kind: o.kind, Origin: "import:" + filepath.Base(file)}
+	d := mapping.Defaults{Instance: o.sel.Instance, AcademicYear: o.sel.Year, Kind: o.sel.Kind, Origin: "import:" + filepath.Base(file)}
 	n, res, err := mapping.ImportFile(ctx, pool, file, data, d, wire.Knowledge(cfg), Who(), o.dryRun)
 	if err != nil {
 		return err
@@ -169,17 +119,9 @@ func mappingsDerive(ctx context.Context, e *Env, o mappingOpts) (err error) {
 }
 
 func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
-	f, err := o.filter()
+	f, err := o.sel.ListFilter(o.state)
 	if err != nil {
-		return err
-	}
-	switch o.state {
-	case "all":
-	case "active", "inactive":
-		on := o.state == "active"
-		f.Active = &on
-	default:
-		return Usagef("--state must be active, inactive or all")
+		return Usagef("%v", err)
 	}
 	pool, err := e.Warehouse(ctx)
 	if err != nil {
@@ -199,25 +141,15 @@ func mappingsList(ctx context.Context, e *Env, o mappingOpts) error {
 }
 
 func mappingsSetActive(ctx context.Context, e *Env, active bool, o mappingOpts) (err error) {
-	f, err := o.filter()
+	f, global, err := o.sel.ActivationFilter()
 	if err != nil {
-		return err
-	}
-	if o.origin != "" || o.kind != "" {
-		return Usagef("activate/deactivate select by --all, --course, --id, --instance and --year")
-	}
-	if !o.all && o.course == "" && o.id == 0 {
-		return Usagef("say which mappings: --all, --course IDNUMBER or --id N")
-	}
-	if o.all && (o.course != "" || o.id != 0) {
-		return Usagef("--all cannot be combined with --course or --id")
+		return Usagef("%v", err)
 	}
 	_, pool, run, err := beginRun(ctx, e, "mappings")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = run.Finish(ctx, ledger.Outcome(err), ExitCode(err), err) }()
-	global := o.all && f.Empty()
 	n, matching, err := mapping.Activate(ctx, pool, f, active, global, Who(), o.reason, &run.ID)
 	if err != nil {
 		return err
@@ -243,7 +175,7 @@ func mappingsHistory(ctx context.Context, e *Env, o mappingOpts) error {
 	if err != nil {
 		return err
 	}
-	evs, err := mapping.Events(ctx, pool, o.instance, o.course, o.limit)
+	evs, err := mapping.Events(ctx, pool, o.sel.Instance, o.sel.Course, o.limit)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mimwarehouse/mim/dashboards"
 	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
 )
@@ -59,7 +60,7 @@ func TestServeShowsRunsOfOtherProcesses(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		e := &app.Env{Stdout: &demoOut, Stderr: io.Discard}
-		done <- app.RunDemo(ctx, e, app.DemoOptions{Scale: synth.Small, Nights: 1, Serve: true, Listen: "127.0.0.1:0",
+		done <- app.RunDemo(ctx, e, demo.Options{Scale: synth.Small, Nights: 1, Serve: true, Listen: "127.0.0.1:0",
 			Out: out, Seed: 1, DSN: db.DSN.Reveal(), Ready: func(url string) { ready <- url }})
 	}()
 	var demoURL string

@@ -12,22 +12,7 @@ var migrateCommand = Command{
 	Group:   "Warehouse",
 	Summary: "create or upgrade the warehouse schema, and label it with this deployment's environment",
 	Usage:   "mim migrate [up|status] [--claim ENV]",
-	Help: `up (the default) applies every pending migration; running it again is a no-op.
-The first migrate labels the warehouse (ctl.deployment) with the configuration's
-environment, bound to this warehouse's identity (the cluster's system
-identifier and the database's OID). A warehouse that already carries another
-label (a production backup restored into staging) keeps it, and a copy of a
-warehouse (restored into another cluster or database, even under a copied
-configuration that agrees with its label) is not the warehouse that was
-labelled: either way every write to Moodle is refused until someone claims it
-deliberately with --claim. (A major PostgreSQL upgrade that makes a new
-cluster asks for the same claim.)
-
-status lists the migrations and whether each is applied.
-
---claim ENV relabels the warehouse for this deployment and binds the label to
-this warehouse; ENV must equal the configuration's environment, so a claim is
-always a conscious act.`,
+	Help:    helpText("migrate"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		claim := fs.String("claim", "", "relabel the warehouse as belonging to `ENV` (must equal the configuration's environment)")
 		return func(ctx context.Context, e *Env, args []string) error {

@@ -14,17 +14,7 @@ var pauseCommand = Command{
 	Group:   "Operations",
 	Summary: "hold mim serve's schedules (e.g. for the academic-year rollover) until mim resume",
 	Usage:   "mim pause [--reason TEXT]",
-	Help: `Records in the warehouse (ctl.schedule_pause) that the schedules are held.
-Every mim serve on this warehouse then runs no scheduled job: each time a
-job comes due it is recorded as held (status page, ctl.schedule_event) and
-nothing runs, until mim resume. /metrics shows mim_schedule_paused 1, and an
-alert fires if the pause lasts more than three days.
-
-Runs started by hand (mim run, mim export, ...) still run: a rollover needs
-them. A cron'd mim run can obey the pause too: mim run --if-not-paused.
-
-Use it before the rollover's global deactivation (mim rollover says when)
-and resume after the release.`,
+	Help:    helpText("pause"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		reason := fs.String("reason", "", "why the schedules are held (shown with the pause)")
 		return func(ctx context.Context, e *Env, args []string) error {
@@ -54,9 +44,7 @@ var resumeCommand = Command{
 	Group:   "Operations",
 	Summary: "release the schedules that mim pause held",
 	Usage:   "mim resume",
-	Help: `Closes the pause mim pause opened: mim serve runs its jobs again from their
-next time. Times that came during the pause are not run afterwards (they
-are recorded as held): start mim run by hand if a night is needed now.`,
+	Help:    helpText("resume"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		return func(ctx context.Context, e *Env, args []string) error {
 			if len(args) != 0 {

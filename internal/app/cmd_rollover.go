@@ -21,29 +21,7 @@ var rolloverCommand = Command{
 	Group:   "Warehouse",
 	Summary: "walk the academic-year rollover checklist; a dry run unless --apply",
 	Usage:   "mim rollover --year YYYY [--apply] [--reason TEXT] [--no-transform]",
-	Help: `The incumbent's "Academic Year Rollover" checklist, with what MIM can do
-and check itself:
-
-  0. Before step 1, hold the schedules: mim pause --reason "rollover YYYY"
-     (no night runs half-way through the changes; runs by hand still run).
-  1. Global deactivation of every SITS and CMIS course mapping (an inactive
-     mapping freezes its course's enrolments as they are); staff edits
-     through the LTI tool are frozen until the release (step 8).
-  2. academic_year := YYYY (the Portico block's academic year).
-  3. min_mod_occ_year := YYYY. No override is armed: the export's threshold
-     compares only courses that are not frozen, so the deactivated courses
-     are not a drop and the new year's courses are measured on their own.
-  4. SITS readiness: whether the module views already show YYYY (they switch
-     when the registry rolls SIW_MRG_AYR over; confirm the date with them).
-  5-8. Run 'mim run', check the feeds hold no mass unenrolment, test adding
-     and removing a new-year mapping, then release, and mim resume the
-     schedules.
-
-Without --apply it is a dry run: steps 1-3 are made inside a transaction,
-the marts are rebuilt there (unless --no-transform), the export's view of
-what it would send, and what the warehouse knows of the drops, are shown,
-and everything is rolled back. With --apply steps 1-3 are committed, each
-change recorded with who, when and --reason.`,
+	Help:    helpText("rollover"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		year := fs.Int("year", 0, "the new academic start `YYYY` (e.g. 2026 for 2026/27)")
 		apply := fs.Bool("apply", false, "make the changes (default: a dry run that changes nothing)")

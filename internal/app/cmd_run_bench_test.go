@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
@@ -40,7 +41,7 @@ func BenchmarkNightlyRun(b *testing.B) {
 	if _, err := warehouse.Migrate(ctx, db.Pool, nil); err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := warehouse.EnsureDeployment(ctx, db.Pool, app.DemoEnvironment, "bench"); err != nil {
+	if _, _, err := warehouse.EnsureDeployment(ctx, db.Pool, demo.Environment, "bench"); err != nil {
 		b.Fatal(err)
 	}
 	in, err := synth.Generate(synth.Options{Scale: scale})
@@ -53,7 +54,7 @@ func BenchmarkNightlyRun(b *testing.B) {
 	if _, err := synth.InsertMappings(ctx, db.Pool, in.Mappings, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	var sites []app.DemoSite
+	var sites []demo.Site
 	for _, s := range in.Sites {
 		site, err := moodletest.New(*s.State, moodletest.WithLatency(latency))
 		if err != nil {
@@ -63,9 +64,9 @@ func BenchmarkNightlyRun(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { site.Close() })
-		sites = append(sites, app.DemoSite{Name: s.Name, URL: site.URL(), Token: site.Token()})
+		sites = append(sites, demo.Site{Name: s.Name, URL: site.URL(), Token: site.Token()})
 	}
-	cfg, err := app.DemoConfig(db.DSN.Reveal(), b.TempDir(), in.Year, sites)
+	cfg, err := demo.Config(db.DSN.Reveal(), b.TempDir(), in.Year, sites)
 	if err != nil {
 		b.Fatal(err)
 	}

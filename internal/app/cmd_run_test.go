@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mimwarehouse/mim/internal/app"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
@@ -19,7 +20,7 @@ import (
 type world struct {
 	db    *pgtest.DB
 	in    *synth.Institution
-	sites []app.DemoSite
+	sites []demo.Site
 	sims  map[string]*moodletest.Site
 }
 
@@ -59,14 +60,14 @@ func newWorld(t *testing.T, env string, prepare ...func(*synth.Institution)) *wo
 		}
 		t.Cleanup(func() { site.Close() })
 		w.sims[s.Name] = site
-		w.sites = append(w.sites, app.DemoSite{Name: s.Name, URL: site.URL(), Token: site.Token()})
+		w.sites = append(w.sites, demo.Site{Name: s.Name, URL: site.URL(), Token: site.Token()})
 	}
 	return w
 }
 
-func (w *world) env(t *testing.T, sites []app.DemoSite) (*app.Env, *syncBuffer) {
+func (w *world) env(t *testing.T, sites []demo.Site) (*app.Env, *syncBuffer) {
 	t.Helper()
-	cfg, err := app.DemoConfig(w.db.DSN.Reveal(), t.TempDir(), w.in.Year, sites)
+	cfg, err := demo.Config(w.db.DSN.Reveal(), t.TempDir(), w.in.Year, sites)
 	if err != nil {
 		t.Fatal(err)
 	}

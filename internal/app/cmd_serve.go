@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/observe"
-	"github.com/mimwarehouse/mim/internal/schedule"
 	"github.com/mimwarehouse/mim/internal/serve"
-	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/internal/wire"
 )
 
@@ -25,36 +22,7 @@ var serveCommand = Command{
 	Group:   "Operations",
 	Summary: "the daemon: scheduled runs, /metrics, /healthz and the status page",
 	Usage:   "mim serve [--listen ADDR] [--no-schedule]",
-	Help: `Serves on serve.listen (default 127.0.0.1:9464):
-  /          the status page: last runs and their steps, guard decisions and
-             override state, held courses, drift per site, the schedule, and
-             charts of counts over time (plain HTML, nothing loaded from
-             elsewhere)
-  /runs/ID   one run's steps and guard decisions
-  /metrics   Prometheus metrics (mim_* on their own registry, plus Go and
-             process metrics)
-  /healthz   200 when the warehouse answers, 503 otherwise (JSON)
-  /lti/      with lti.url set: the LTI 1.3 tool through which course staff
-             map their own Moodle courses (mim help lti)
-
-and runs the schedules:
-  schedule.nightly  a full mim run (summary mailed)
-  schedule.groups   extract CMIS, transform, group sync (no mail)
-unless mim pause holds them: a time that comes during a pause is recorded as
-held and not run (mim resume releases them; the status page and /metrics,
-mim_schedule_paused, show the pause).
-Five-field cron expressions; "CRON_TZ=Europe/London 15 0 * * *" names the zone
-(else the host's). Over a daylight-saving change a job at a fixed time runs
-once, and one in the skipped hour runs when the clock jumps.
-
-Runs never overlap: a time that comes while a run holds the warehouse run lock
-(this daemon's, a manual mim run, another daemon's) is skipped and recorded. A
-time that passed while the daemon was down is recorded as missed when it
-starts (not run: run mim run by hand if it is needed). Both show on the status
-page and in ctl.schedule_event.
-
-SIGINT or SIGTERM stops the daemon; a run in progress is interrupted and
-recorded as failed.`,
+	Help:    helpText("serve"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		listen := fs.String("listen", "", "listen on `ADDR` (host:port) instead of serve.listen")
 		noSchedule := fs.Bool("no-schedule", false, "serve the pages and metrics only; run nothing")
@@ -140,27 +108,18 @@ func runServe(ctx context.Context, e *Env, listen string, scheduled bool) error 
 	if err != nil {
 		return err
 	}
-	if n, err := warehouse.Pending(ctx, pool); err != nil {
+	var jobs []serve.Job
+	for _, j := range serveJobs(cfg) {
+		jobs = append(jobs, j.serveJob(e))
+	}
+	sched, upcoming, err := serve.Start(ctx, pool, e.Logger, jobs, scheduled)
+	var se *serve.ScheduleError
+	if errors.As(err, &se) {
+		return Usagef("%v", se)
+	} else if err != nil {
 		return err
-	} else if n > 0 {
-		e.Logger.Warn("the warehouse schema is behind this mim: scheduled runs will fail until `mim migrate`", "pending", n)
 	}
-	so := ServeOptions{Metrics: ServeMetrics(e, pool), Upcoming: func() []schedule.Upcoming { return nil }}
-	var sched *schedule.Scheduler
-	if scheduled {
-		host, _ := os.Hostname()
-		var jobs []serve.Job
-		for _, j := range serveJobs(cfg) {
-			jobs = append(jobs, j.serveJob(e))
-		}
-		var se *serve.ScheduleError
-		if sched, err = (serve.Jobs{Pool: pool, Logger: e.Logger, Host: host}).Scheduler(ctx, jobs); errors.As(err, &se) {
-			return Usagef("%v", se)
-		} else if err != nil {
-			return err
-		}
-		so.Upcoming = sched.Upcoming
-	}
+	so := ServeOptions{Metrics: ServeMetrics(e, pool), Upcoming: upcoming}
 	tool, err := wire.LTITool(cfg, pool, e.Logger)
 	if err != nil {
 		return err

@@ -19,12 +19,7 @@ var statusCommand = Command{
 	Group:   "Operations",
 	Summary: "show the warehouse's environment, schema, overrides and the last runs from the ledger",
 	Usage:   "mim status [--runs N] [--steps]",
-	Help: `Shows what the warehouse says: its environment label and schema, the
-one-shot overrides, whether mim pause holds the schedules, the last runs,
-and the last run by stage (steps, their statuses, the rows they counted and
-the stage's time), with every step that did not succeed. --steps lists
-every step of the last run instead, each with its own time (a transform
-model's build time, not the time to the commit that ends them all).`,
+	Help:    helpText("status"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		n := fs.Int("runs", 10, "how many recent runs to list")
 		steps := fs.Bool("steps", false, "list every step of the last run, not a line per stage")

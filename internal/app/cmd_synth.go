@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/synth"
 	"github.com/mimwarehouse/mim/internal/warehouse"
 )
@@ -18,35 +19,7 @@ var synthCommand = Command{
 	Group:   "Operations",
 	Summary: "write a synthetic institution's SITS and CMIS views into PostgreSQL",
 	Usage:   "mim synth [--scale small|medium|ucl] [--schema-prefix P] [--seed N] [--dsn DSN] [--mappings] [--mappings-csv FILE] [--moodle-json DIR] [--manifest FILE]",
-	Help: `Generates a deterministic synthetic university (the same scale and seed always
-give the same data) and writes its SITS views (UCL_BDO_V_MOODLE_*) into the
-schema <P>sismgr and its CMIS views (CMIS_MOODLE_V_*) into <P>moodlemgr, as
-tables with the views' names and columns, so that sources.sits and
-sources.cmis with driver pgx read them exactly as they would read Oracle:
-
-  sources:
-    sits: {driver: pgx, dsn: <this database>, schema: <P>sismgr}
-    cmis: {driver: pgx, dsn: <this database>, schema: <P>moodlemgr}
-
-The data carries the real world's quirks: 9-digit CMIS student codes against
-8-digit SITS ones, '/' in period codes, GUID ids beside natural keys,
-withdrawn and interrupted students, missing names and e-mails, non-ASCII
-names, routes under several programmes, departments without a faculty or id.
-
-It writes into the configured warehouse database unless --dsn names another.
-Re-running replaces the schemas synth made before; a schema of the same name
-that synth did not make is never dropped.
-
-Scales: small (300 students, 2 Moodle sites: for tests), medium (5,000, 3
-sites), ucl (50,000 students, 290,000 module registrations, 38,000 CMIS
-groups, 15,000 Moodle courses on 4 sites).
-
-The matching Moodle sites (accounts, courses named by the mapping
-convention, enrolments drifted from SITS, groups) are made for the simulator;
---moodle-json writes each one's state as DIR/<site>.json. --mappings puts the
-course mappings into ctl.course_mapping (run mim migrate first);
---mappings-csv writes them in the format of mim mappings import. --manifest
-writes what was planted (the counts the transforms must reproduce).`,
+	Help:    helpText("synth"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		scale := fs.String("scale", "small", "`size`: small, medium or ucl")
 		prefix := fs.String("schema-prefix", "", "`prefix` of the schemas created (lower case), e.g. demo_")
@@ -69,7 +42,7 @@ writes what was planted (the counts the transforms must reproduce).`,
 				return Usagef("--schema-prefix: %v", err)
 			}
 			if *year == 0 {
-				*year = CurrentAcademicYear(time.Now())
+				*year = demo.CurrentAcademicYear(time.Now())
 			}
 			return runSynth(ctx, e, synthOptions{opts: synth.Options{Scale: sc, Seed: *seed, Year: *year}, prefix: *prefix,
 				dsn: *dsn, mappings: *mappings, files: synth.Files{MappingsCSV: *mappingsCSV, MoodleJSON: *moodleJSON, Manifest: *manifest}})

@@ -20,23 +20,7 @@ var transformCommand = Command{
 	Group:   "Pipeline",
 	Summary: "build staging and marts from raw in one checked transaction",
 	Usage:   "mim transform [--select MODEL[+]]... [--rollback] [--list] [--samples N] [--models DIR]",
-	Help: `Runs the SQL models under sql/staging, sql/intermediate and sql/marts in
-dependency order inside ONE transaction (with warehouse.statement_timeout and
-warehouse.lock_timeout), then every model's checks and every sql/tests test.
-It commits only if all of them pass; otherwise it rolls back, so every table
-keeps what the last good night left, and prints each failed check with
-sample rows. Each model's time and rows go to the run ledger (a step each).
-
---select takes model names or globs (stg.sits_*), with dbt's '+': MODEL+ adds
-everything downstream of MODEL, +MODEL everything upstream. Unselected
-models keep their rows even if they read a selected one (they are listed as
-stale); checks and tests always run over the whole warehouse. Repeat
---select or separate with commas.
-
-Course mapping rules (mappings.rules in the configuration) are applied
-inside the same transaction, after staging and before the marts.
-
-The model format is in 'go doc github.com/mimwarehouse/mim/transform'.`,
+	Help:    helpText("transform"),
 	Setup: func(fs *flag.FlagSet) Runner {
 		var sel []string
 		fs.Func("select", "build only these `MODEL`s (name or glob; MODEL+ adds descendants, +MODEL ancestors); repeatable", func(s string) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/coursemap"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/mapping"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/wire"
@@ -23,7 +24,7 @@ type staffWorld struct {
 
 func newStaffWorld(t *testing.T) *staffWorld {
 	t.Helper()
-	w := newWorld(t, app.DemoEnvironment)
+	w := newWorld(t, demo.Environment)
 	e, out := w.env(t, w.sites)
 	res, err := app.RunPipeline(context.Background(), e, app.RunOptions{Progress: "off"})
 	if err != nil || res.Status() != "succeeded" {

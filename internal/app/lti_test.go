@@ -18,6 +18,7 @@ import (
 	"github.com/mimwarehouse/mim/export/feeds"
 	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/lti"
 	"github.com/mimwarehouse/mim/internal/lti/ltitest"
 	"github.com/mimwarehouse/mim/internal/observe"
@@ -43,7 +44,7 @@ func TestStaffMapACourseFromMoodleInChromium(t *testing.T) {
 	// students enrolled.
 	var picked synth.Mapping
 	var pickedCourse moodletest.Course
-	w := newWorld(t, app.DemoEnvironment, func(in *synth.Institution) {
+	w := newWorld(t, demo.Environment, func(in *synth.Institution) {
 		for _, s := range in.Sites {
 			if s.Name != "main" {
 				continue

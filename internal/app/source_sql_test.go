@@ -14,6 +14,7 @@ import (
 	"github.com/mimwarehouse/mim/extract/sqlsource/sqlsourcetest"
 	"github.com/mimwarehouse/mim/internal/app"
 	"github.com/mimwarehouse/mim/internal/config"
+	"github.com/mimwarehouse/mim/internal/demo"
 	mimnight "github.com/mimwarehouse/mim/internal/night"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
@@ -30,7 +31,7 @@ func TestSynthThenSourcesFromConfig(t *testing.T) {
 	}
 	for _, want := range []string{"demo_sismgr.ucl_bdo_v_moodle_student_enrl", "demo_moodlemgr.cmis_moodle_v_group_member",
 		"schema: demo_sismgr", "course mappings:", "main", "archive",
-		fmt.Sprintf("year %d", app.CurrentAcademicYear(time.Now()))} { // --year defaults to the current academic year
+		fmt.Sprintf("year %d", demo.CurrentAcademicYear(time.Now()))} { // --year defaults to the current academic year
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -52,7 +53,7 @@ func TestSynthThenSourcesFromConfig(t *testing.T) {
 
 	// The sources a configuration names, opened the way `mim extract` does.
 	cfgPath := writeConfig(t, "environment: test\nwarehouse: {dsn: \""+db.DSN.Reveal()+"\"}\nsources:\n"+
-		"  sits: {driver: pgx, dsn: \""+db.DSN.Reveal()+"\", schema: DEMO_SISMGR, min_year: "+fmt.Sprint(app.CurrentAcademicYear(time.Now()))+"}\n"+
+		"  sits: {driver: pgx, dsn: \""+db.DSN.Reveal()+"\", schema: DEMO_SISMGR, min_year: "+fmt.Sprint(demo.CurrentAcademicYear(time.Now()))+"}\n"+
 		"  cmis: {driver: pgx, dsn: \""+db.DSN.Reveal()+"\", schema: demo_moodlemgr}\n")
 	cfg, err := config.Load(cfgPath)
 	if err != nil {

@@ -1,8 +1,8 @@
 // Package checks is what `mim check` dials: the warehouse, each Moodle
 // site (who answers, what its token may read and write, its real
 // max_input_vars, its database when read from one), each site's
-// personal-tutor table and the LTI tool. Each check returns result lines;
-// none writes anything.
+// personal-tutor table, SITS and CMIS (every SELECT of their contracts)
+// and the LTI tool. Each check returns result lines; none writes anything.
 package checks
 
 import (

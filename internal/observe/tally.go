@@ -102,3 +102,19 @@ func SaveRequests(ctx context.Context, q Execer, runID int64, stats []RequestSta
 	}
 	return nil
 }
+
+// RequestObserver is what counts a Moodle web-service call (it satisfies
+// the moodle client's observer, as Tally and Metrics do).
+type RequestObserver interface {
+	RequestObserved(site, function, outcome string, d time.Duration)
+}
+
+// Observers counts every call in each of its observers, in order.
+type Observers []RequestObserver
+
+// RequestObserved counts one call in each observer.
+func (os Observers) RequestObserved(site, function, outcome string, d time.Duration) {
+	for _, o := range os {
+		o.RequestObserved(site, function, outcome, d)
+	}
+}

@@ -66,7 +66,7 @@ func (s Jobs) Scheduler(ctx context.Context, jobs []Job) (*schedule.Scheduler, e
 		}
 	}
 	if len(sjobs) == 0 {
-		s.Logger.Info("no schedule configured (schedule.nightly, schedule.groups): serving pages and metrics only")
+		s.Logger.Info("no schedule configured (schedule.nightly, schedule.groups, schedule.intraday): serving pages and metrics only")
 	}
 	return schedule.New(sjobs, schedule.WithEvents(func(ev schedule.Event) {
 		switch ev.Kind {

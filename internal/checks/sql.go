@@ -1,4 +1,4 @@
-package app
+package checks
 
 import (
 	"context"
@@ -12,14 +12,11 @@ import (
 	"github.com/mimwarehouse/mim/internal/wire"
 )
 
-// checkSQLSources dials SITS and CMIS and runs every SELECT without
-// fetching a row: a missing view, column or grant shows here, not at night.
-func checkSQLSources(ctx context.Context, e *Env) []CheckResult {
-	cfg, err := e.Config()
-	if err != nil {
-		return nil
-	}
-	var out []CheckResult
+// SQLSources dials SITS and CMIS and runs every SELECT without fetching a
+// row: a missing view, column or grant shows here, not at night.
+func SQLSources(ctx context.Context, d Deps) []Result {
+	cfg := d.Config
+	var out []Result
 	for _, s := range []struct {
 		name string
 		cfg  *config.SQLSource
@@ -28,7 +25,7 @@ func checkSQLSources(ctx context.Context, e *Env) []CheckResult {
 		if s.cfg == nil {
 			continue
 		}
-		r := CheckResult{Target: s.name}
+		r := Result{Target: s.name}
 		src, err := s.open(s.cfg, extract.Options{})
 		if err != nil {
 			r.Detail = err.Error()
@@ -48,11 +45,11 @@ func checkSQLSources(ctx context.Context, e *Env) []CheckResult {
 
 // sqlCheckLines turns a source's check into `mim check` lines: a summary,
 // then one line per relation naming every missing or retyped column.
-func sqlCheckLines(name string, cfg *config.SQLSource, src *sqlsource.Source, rep *sqlsource.CheckReport) []CheckResult {
-	var lines []CheckResult
+func sqlCheckLines(name string, cfg *config.SQLSource, src *sqlsource.Source, rep *sqlsource.CheckReport) []Result {
+	var lines []Result
 	badRels := 0
 	for _, rc := range rep.Relations {
-		l := CheckResult{Target: name + " " + rc.Name, OK: rc.OK()}
+		l := Result{Target: name + " " + rc.Name, OK: rc.OK()}
 		switch {
 		case rc.Err != nil:
 			l.Detail = "cannot be described: " + rc.Err.Error()
@@ -76,7 +73,7 @@ func sqlCheckLines(name string, cfg *config.SQLSource, src *sqlsource.Source, re
 		}
 	}
 	sort.Strings(bad)
-	sum := CheckResult{Target: name, OK: rep.OK()}
+	sum := Result{Target: name, OK: rep.OK()}
 	switch {
 	case len(rep.Uncontracted) > 0:
 		sum.Detail = "the source contract does not describe " + strings.Join(rep.Uncontracted, ", ")
@@ -93,5 +90,5 @@ func sqlCheckLines(name string, cfg *config.SQLSource, src *sqlsource.Source, re
 		sum.Detail = fmt.Sprintf("%s via %s: %d relations as the contract says, %d views readable (%s)", cfg.DSN, via,
 			len(rep.Relations), len(rep.Entities), strings.Join(src.Entities(), ", "))
 	}
-	return append([]CheckResult{sum}, lines...)
+	return append([]Result{sum}, lines...)
 }
