@@ -5,6 +5,11 @@
 --   00001-00009 foundation   00010-00019 raw loader      00020-00029 SITS/CMIS
 --   00030-00039 transforms   00040-00049 feeds/guards    00050-00059 group sync
 --   00060-00069 operations   00070-00079 performance
+--   00080-00089 removal budgets and completeness          00090-00099 Moodle fidelity
+--   00100-00109 operations   00110-00119 Moodle database reads  00120-00129 LTI tool
+--   00130-00139 sources and feeds                          00140-00149 merges
+-- A range may gain a migration after a higher one has run: goose applies
+-- it out of order (warehouse.Migrate allows it), so the ranges never collide.
 
 -- +goose Up
 CREATE SCHEMA IF NOT EXISTS raw;
