@@ -89,32 +89,31 @@ func (p *coursePlanner) op(o Op) Op {
 // the ones MIM owns, by idnumber (the oldest of a shared idnumber), and
 // counts the ones MIM owns.
 func (p *coursePlanner) indexMoodle() {
-	p.groupByIDN, p.groupByName = map[string]*Group{}, map[string]*Group{}
-	for i := range p.st.Groups {
-		g := &p.st.Groups[i]
-		if _, dup := p.groupByName[g.Name]; !dup {
-			p.groupByName[g.Name] = g
+	p.groupByIDN, p.groupByName, p.ownedGroups = indexOwned(p.st.Groups, p.owns,
+		func(g *Group) (string, string) { return g.Name, g.IDNumber })
+	p.groupingByIDN, p.groupingByName, p.ownedGroupings = indexOwned(p.st.Groupings, p.owns,
+		func(g *Grouping) (string, string) { return g.Name, g.IDNumber })
+}
+
+// indexOwned indexes items by name (the first of a shared name) and, for
+// the ones owns accepts, by idnumber (the first of a shared idnumber), and
+// counts the ones owned.
+func indexOwned[T any](items []T, owns func(string) bool, keys func(*T) (name, idnumber string)) (byIDN, byName map[string]*T, owned int) {
+	byIDN, byName = map[string]*T{}, map[string]*T{}
+	for i := range items {
+		it := &items[i]
+		name, idn := keys(it)
+		if _, dup := byName[name]; !dup {
+			byName[name] = it
 		}
-		if p.owns(g.IDNumber) {
-			p.ownedGroups++
-			if _, dup := p.groupByIDN[g.IDNumber]; !dup {
-				p.groupByIDN[g.IDNumber] = g
+		if owns(idn) {
+			owned++
+			if _, dup := byIDN[idn]; !dup {
+				byIDN[idn] = it
 			}
 		}
 	}
-	p.groupingByIDN, p.groupingByName = map[string]*Grouping{}, map[string]*Grouping{}
-	for i := range p.st.Groupings {
-		g := &p.st.Groupings[i]
-		if _, dup := p.groupingByName[g.Name]; !dup {
-			p.groupingByName[g.Name] = g
-		}
-		if p.owns(g.IDNumber) {
-			p.ownedGroupings++
-			if _, dup := p.groupingByIDN[g.IDNumber]; !dup {
-				p.groupingByIDN[g.IDNumber] = g
-			}
-		}
-	}
+	return byIDN, byName, owned
 }
 
 // indexTarget indexes the desired groups, and the groupings they name. A
