@@ -71,17 +71,10 @@ func (g *graph) want(stage string) bool { return slices.Contains(g.o.Stages, sta
 
 func (g *graph) add(t pipeline.Task) { g.tasks = append(g.tasks, t) }
 
-// Tasks builds the run's tasks from the stages o asks for. Sources are
-// opened here, before the run starts, so a mistake is a usage error.
-func Tasks(ctx context.Context, e *Env, o Options) ([]pipeline.Task, error) {
-	c, err := o.resolve()
-	if err != nil {
-		return nil, err
-	}
-	pool, err := e.Warehouse(ctx)
-	if err != nil {
-		return nil, err
-	}
+// buildTasks builds the run's tasks from the stages o (resolved into cycle c)
+// asks for. Sources are opened here, before the run starts, so a mistake
+// is a usage error.
+func buildTasks(ctx context.Context, e *Env, pool *pgxpool.Pool, o Options, c cycle) ([]pipeline.Task, error) {
 	g := &graph{e: e, pool: pool, o: o, c: c}
 	if g.want(StageExtract) {
 		if err := g.extracts(ctx); err != nil {

@@ -76,7 +76,7 @@ func Run(ctx context.Context, e *Env, o Options) (*pipeline.Result, error) {
 	if err := checkPause(ctx, pool, o); err != nil {
 		return nil, err
 	}
-	tasks, err := Tasks(ctx, e, o)
+	tasks, err := buildTasks(ctx, e, pool, o, c)
 	if err != nil {
 		return nil, err
 	}
