@@ -13,6 +13,7 @@ import (
 
 	"github.com/mimwarehouse/mim/extract"
 	moodlex "github.com/mimwarehouse/mim/extract/moodle"
+	"github.com/mimwarehouse/mim/internal/cli"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/envguard"
 	"github.com/mimwarehouse/mim/internal/ledger"
@@ -562,20 +563,8 @@ func Extract(ctx context.Context, e *Env, opts ExtractOptions, show func(runID i
 	if out != nil {
 		res.Status = out.Status()
 	}
-	if err := run.Finish(ctx, res.Status, exitCode(runErr), runErr); err != nil && runErr == nil {
+	if err := run.Finish(ctx, res.Status, cli.ExitCode(runErr), runErr); err != nil && runErr == nil {
 		return res, err
 	}
 	return res, runErr
-}
-
-// exitCode is the exit code err carries (1 when it carries none).
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ec interface{ ExitCode() int }
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
-	}
-	return exitFailure
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/mimwarehouse/mim/export/feeds"
+	"github.com/mimwarehouse/mim/internal/cli"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/notify"
 	"github.com/mimwarehouse/mim/internal/wire"
@@ -38,7 +39,7 @@ func TransformRun(ctx context.Context, e *Env, p *transform.Project, opts transf
 	begin(run.ID, len(selected))
 	res, err := transform.Run(ctx, pool, p, opts)
 	show(res, err)
-	if ferr := run.Finish(ctx, ledger.Outcome(err), exitCode(err), err); ferr != nil && err == nil {
+	if ferr := run.Finish(ctx, ledger.Outcome(err), cli.ExitCode(err), err); ferr != nil && err == nil {
 		return ferr
 	}
 	return err
@@ -65,7 +66,7 @@ func Export(ctx context.Context, e *Env, opts feeds.Options, show func(*feeds.Su
 		if err != nil {
 			return err
 		}
-		defer func() { _ = run.Finish(ctx, ExportOutcome(sum, err), exitCode(err), err) }()
+		defer func() { _ = run.Finish(ctx, ExportOutcome(sum, err), cli.ExitCode(err), err) }()
 	}
 	sum, err = x.Run(ctx, run, opts)
 	if sum != nil {

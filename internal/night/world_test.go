@@ -3,7 +3,6 @@ package night_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mimwarehouse/mim/extract"
+	"github.com/mimwarehouse/mim/internal/cli"
 	"github.com/mimwarehouse/mim/internal/config"
 	"github.com/mimwarehouse/mim/internal/ledger"
 	"github.com/mimwarehouse/mim/internal/night"
@@ -158,17 +158,8 @@ func (w *world) live(t *testing.T, id extract.EntityID, key string) bool {
 	return ok
 }
 
-// exitCode is the exit code err carries.
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ec interface{ ExitCode() int }
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
-	}
-	return 1
-}
+// exitCode is the exit code err carries, as the mim command reports it.
+var exitCode = cli.ExitCode
 
 // syncBuffer is a bytes.Buffer safe to write from one goroutine while
 // another reads it.
