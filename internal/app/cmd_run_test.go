@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"strings"
@@ -11,7 +10,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/demo"
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/synth"
-	"github.com/mimwarehouse/mim/internal/warehouse"
+	"github.com/mimwarehouse/mim/internal/synth/synthworld"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
 )
 
@@ -28,38 +27,10 @@ type world struct {
 // institution before it is written and its sites start.
 func newWorld(t *testing.T, env string, prepare ...func(*synth.Institution)) *world {
 	t.Helper()
-	ctx := context.Background()
-	db := pgtest.NewEmpty(t)
-	if _, err := warehouse.Migrate(ctx, db.Pool, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := warehouse.EnsureDeployment(ctx, db.Pool, env, "test"); err != nil {
-		t.Fatal(err)
-	}
-	in, err := synth.Generate(synth.Options{Scale: synth.Small})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range prepare {
-		f(in)
-	}
-	if _, err := in.Write(ctx, db.Pool, "", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := synth.InsertMappings(ctx, db.Pool, in.Mappings, "test"); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{db: db, in: in, sims: map[string]*moodletest.Site{}}
-	for _, s := range in.Sites {
-		site, err := moodletest.New(*s.State, moodletest.WithToken("tok-"+s.Name+"-0123456789"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := site.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { site.Close() })
-		w.sims[s.Name] = site
+	c := synthworld.NewCampus(t, env, prepare...)
+	w := &world{db: c.DB, in: c.In, sims: c.Sims}
+	for _, s := range c.In.Sites {
+		site := c.Sims[s.Name]
 		w.sites = append(w.sites, demo.Site{Name: s.Name, URL: site.URL(), Token: site.Token()})
 	}
 	return w

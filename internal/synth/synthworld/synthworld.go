@@ -27,6 +27,7 @@ import (
 	"github.com/mimwarehouse/mim/internal/pgtest"
 	"github.com/mimwarehouse/mim/internal/settings"
 	"github.com/mimwarehouse/mim/internal/synth"
+	"github.com/mimwarehouse/mim/internal/warehouse"
 	"github.com/mimwarehouse/mim/load"
 	"github.com/mimwarehouse/mim/moodle"
 	"github.com/mimwarehouse/mim/moodle/moodletest"
@@ -276,4 +277,55 @@ func moodleSite(s *config.MoodleSite) *moodlex.Site {
 		out.UserCriteria = append(out.UserCriteria, moodlex.Criterion{Key: c.Key, Value: c.Value})
 	}
 	return out
+}
+
+// Campus is a small synthetic university as the run and command tests
+// use it: written into a fresh migrated warehouse labelled with their
+// environment, its course mappings inserted, and each of its Moodle sites
+// running as a simulator (token "tok-<site>-0123456789").
+type Campus struct {
+	DB *pgtest.DB
+	In *synth.Institution
+	// Sims are the running simulators by site name; In.Sites gives their order.
+	Sims map[string]*moodletest.Site
+}
+
+// NewCampus builds a Campus labelled env; prepare, if given, may change
+// the institution before it is written and its sites start.
+func NewCampus(tb testing.TB, env string, prepare ...func(*synth.Institution)) *Campus {
+	tb.Helper()
+	ctx := context.Background()
+	db := pgtest.NewEmpty(tb)
+	if _, err := warehouse.Migrate(ctx, db.Pool, nil); err != nil {
+		tb.Fatal(err)
+	}
+	if _, _, err := warehouse.EnsureDeployment(ctx, db.Pool, env, "test"); err != nil {
+		tb.Fatal(err)
+	}
+	in, err := synth.Generate(synth.Options{Scale: synth.Small})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range prepare {
+		f(in)
+	}
+	if _, err := in.Write(ctx, db.Pool, "", nil); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := synth.InsertMappings(ctx, db.Pool, in.Mappings, "test"); err != nil {
+		tb.Fatal(err)
+	}
+	c := &Campus{DB: db, In: in, Sims: map[string]*moodletest.Site{}}
+	for _, s := range in.Sites {
+		site, err := moodletest.New(*s.State, moodletest.WithToken("tok-"+s.Name+"-0123456789"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := site.Start(); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { site.Close() })
+		c.Sims[s.Name] = site
+	}
+	return c
 }
